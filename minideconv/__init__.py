@@ -1,0 +1,19 @@
+"""minideconv — Zeiler & Fergus's deconvnet from first principles.
+
+Convolution, its transpose and its weight gradient; ReLU with its three backward rules;
+max-pooling with switches and the true unpooling — as readable Numba kernels, with every
+linear operator also available as an explicit sparse matrix (``minideconv.matrices``).
+
+Nothing is compiled at import: the kernels load on first use.
+"""
+
+from . import shapes
+from .ops import (conv2d, conv2d_weight_grad, conv_transpose2d, max_pool2d, max_unpool2d,
+                  relu, relu_backward)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conv2d", "conv_transpose2d", "conv2d_weight_grad", "relu", "relu_backward",
+    "max_pool2d", "max_unpool2d", "shapes",
+]

@@ -1,0 +1,200 @@
+"""The public functional operators.
+
+Each function validates its arguments (``minideconv._checks``), makes the arrays
+C-contiguous, and hands them to a backend kernel.  Names and semantics follow
+``torch.nn.functional`` so results compare one to one — with one deliberate difference:
+``max_unpool2d`` here is the true transpose of ``max_pool2d`` (see its docstring).
+
+The backend is imported on the first call, never at ``import minideconv``: compiling (or
+loading the cached) Numba kernels happens only when an operator is first used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks
+from .padding import wrap_pad, wrap_pad_adjoint
+
+_RULE_CODES = {"backprop": 0, "deconvnet": 1, "guided": 2}
+
+
+def _backend():
+    from .backends import numba_cpu
+    return numba_cpu
+
+
+def _c(a):
+    return np.ascontiguousarray(a)
+
+
+def _add_bias(out, bias):
+    if bias is not None:
+        out += bias.reshape(1, -1, 1, 1)
+    return out
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           padding_mode="zeros"):
+    """2-D cross-correlation, as ``torch.nn.functional.conv2d``:
+
+        y[n, o, h, w] = b[o] + Σ_{c, i, j} weight[o, c, i, j] · x_pad[n, g(o)·C_g + c, h·sh + i·dh, w·sw + j·dw]
+
+    Parameters
+    ----------
+    x : (N, C_in, H, W) float32 or float64
+    weight : (C_out, C_in / groups, kh, kw), same dtype
+    bias : (C_out,) or None
+    stride, dilation : int or (int, int), ≥ 1
+    padding : int, (int, int), ``"valid"`` (no padding) or ``"same"`` (stride 1 only;
+        output size = input size, the odd extra pixel on the bottom/right like PyTorch)
+    groups : int dividing C_in and C_out
+    padding_mode : ``"zeros"`` or ``"circular"`` (wrap around, PyTorch's
+        ``nn.Conv2d(padding_mode="circular")``)
+
+    Returns
+    -------
+    y : (N, C_out, H_out, W_out), H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1
+    """
+    _checks.check_float_array(x, "x", ndim=4)
+    _checks.check_nonempty_spatial(x, "x")
+    geom = _checks.conv2d_geometry(x.shape, weight, stride, padding, dilation, groups,
+                                   padding_mode, name_in="x", dtype=x.dtype)
+    _checks.check_bias(bias, "bias", geom.out_channels, x.dtype)
+    if geom.padding_mode == "circular":
+        x = wrap_pad(x, geom.pads)
+    return _add_bias(_backend().conv2d(_c(x), _c(weight), geom), bias)
+
+
+def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, output_size=None, padding_mode="zeros"):
+    """The transposed convolution x = Wᵀ y, as ``torch.nn.functional.conv_transpose2d``.
+
+    ``weight`` is the *same* array a ``conv2d`` with these stride/padding/dilation/groups
+    would use, shape (C_out, C_in / groups, kh, kw); ``y`` has C_out channels and the
+    result C_in channels.  It is the adjoint of ``conv2d`` in its input,
+    ⟨conv2d(x, w), y⟩ = ⟨x, conv_transpose2d(y, w)⟩, i.e. the gradient ∂⟨conv2d(x, w), y⟩/∂x:
+
+        x[n, c, ih, iw] = b[c] + Σ weight[o, c, i, j] · y[n, o, oh, ow]
+                          over oh·sh − p + i·dh = ih, ow·sw − p + j·dw = iw
+
+    It restores the *shape* of the convolution's input, not its values: WᵀW ≠ I unless
+    W has orthonormal columns.
+
+    Several input sizes give one convolution output size (the floor in the size formula);
+    ``output_padding`` (0 ≤ a < max(stride, dilation), PyTorch's rule) or
+    ``output_size=(H, W)`` says which to return.  ``output_size`` must be one of the
+    sizes a convolution could have come from, ``shapes.conv_transpose_reachable_lengths``.
+
+    ``padding_mode="circular"`` gives the adjoint of ``conv2d(..., padding_mode="circular")``
+    (PyTorch has no transposed circular convolution).
+    """
+    _checks.check_float_array(y, "y", ndim=4)
+    _checks.check_nonempty_spatial(y, "y")
+    geom = _checks.conv_transpose2d_geometry(y.shape, weight, stride, padding, output_padding,
+                                             dilation, groups, output_size, padding_mode)
+    _checks.check_same_dtype(y, "y", weight, "weight")
+    _checks.check_bias(bias, "bias", geom.in_channels, y.dtype)
+    x = _backend().conv_transpose2d(_c(y), _c(weight), geom)
+    if geom.padding_mode == "circular":
+        x = wrap_pad_adjoint(x, geom.pads)
+    return _add_bias(x, bias)
+
+
+def conv2d_weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=1, groups=1,
+                       padding_mode="zeros"):
+    """The weight gradient of ``conv2d``: ∂⟨conv2d(x, w), g⟩/∂w, shape ``weight_shape``.
+
+        dw[o, c, i, j] = Σ_{n, h, w} g[n, o, h, w] · x_pad[n, g(o)·C_g + c, h·sh + i·dh, w·sw + j·dw]
+
+    i.e. the cross-correlation of the input with the output gradient.
+    """
+    _checks.check_float_array(x, "x", ndim=4)
+    _checks.check_nonempty_spatial(x, "x")
+    _checks.check_float_array(grad_out, "grad_out", ndim=4)
+    _checks.check_same_dtype(x, "x", grad_out, "grad_out")
+    if not (isinstance(weight_shape, (tuple, list)) and len(weight_shape) == 4
+            and all(_checks._is_int(v) and v >= 1 for v in weight_shape)):
+        raise ValueError(f"weight_shape must be 4 positive ints (C_out, C_in/groups, kh, kw), "
+                         f"got {weight_shape!r}")
+    weight_shape = tuple(int(v) for v in weight_shape)
+    geom = _checks.conv2d_geometry(x.shape, np.empty(weight_shape, x.dtype), stride, padding,
+                                   dilation, groups, padding_mode, name_in="x")
+    expected = (x.shape[0], geom.out_channels) + geom.out_hw
+    if grad_out.shape != expected:
+        raise ValueError(f"grad_out must have the convolution's output shape {expected}, "
+                         f"got {grad_out.shape}")
+    if geom.padding_mode == "circular":
+        x = wrap_pad(x, geom.pads)
+    return _backend().conv2d_weight_grad(_c(x), _c(grad_out), weight_shape, geom)
+
+
+def relu(x):
+    """y = max(x, 0) = D(x > 0) x, element-wise; any shape.  NaN stays NaN."""
+    _checks.check_float_array(x, "x")
+    return _backend().relu(_c(x))
+
+
+def relu_backward(grad, x, rule="backprop"):
+    """Pass a signal ``grad`` back through a ReLU whose forward input was ``x``.
+
+    ========== ============================== ==================================
+    rule       r =                            used by
+    ========== ============================== ==================================
+    backprop   grad · [x > 0]                 gradient / saliency (Simonyan 2013)
+    deconvnet  max(grad, 0)                   deconvnet (Zeiler & Fergus 2014)
+    guided     max(grad, 0) · [x > 0]         guided backprop (Springenberg 2014)
+    ========== ============================== ==================================
+
+    The deconvnet rule ignores ``x`` (it must still be given and match ``grad``'s shape,
+    so the three rules are interchangeable).
+    """
+    _checks.check_float_array(grad, "grad")
+    _checks.check_float_array(x, "x")
+    rule = _checks.check_relu_rule(rule)
+    if grad.shape != x.shape:
+        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
+    _checks.check_same_dtype(x, "x", grad, "grad")
+    return _backend().relu_backward(_c(grad), _c(x), _RULE_CODES[rule])
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Max-pooling that also returns its *switches* (Zeiler & Fergus's term):
+
+        y[n, c, oh, ow] = max over the window of x,  s[n, c, oh, ow] = argmax as ih·W + iw
+
+    exactly ``torch.nn.functional.max_pool2d(..., return_indices=True)``: int64 flat
+    indices into each input plane, the first maximum in scan order on ties, NaN wins.
+    Padding is −∞ (never chosen) and may be at most half the kernel.  ``stride``
+    defaults to ``kernel_size``.  Configurations where a window sees only padding (possible
+    with dilation) are rejected; PyTorch returns −∞ and an out-of-range index there.
+
+    Returns ``(y, switches)``; ``y = P(s) x`` with P(s) the 0/1 selection matrix.
+    """
+    _checks.check_float_array(x, "x", ndim=4)
+    _checks.check_nonempty_spatial(x, "x")
+    geom = _checks.max_pool2d_geometry(x.shape, kernel_size, stride, padding, dilation,
+                                       ceil_mode)
+    return _backend().max_pool2d(_c(x), *geom.kernel, *geom.stride, *geom.padding,
+                                 *geom.dilation, *geom.out_hw)
+
+
+def max_unpool2d(y, switches, output_size):
+    """Unpooling, the true transpose x = P(s)ᵀ y: every y value is ADDED at its switch.
+
+        x[n, c, s // W, s % W] += y[n, c, o]   for every o, s = switches[n, c, o]
+
+    This equals the gradient of ``max_pool2d`` (what autograd computes).  **Difference from
+    PyTorch:** ``torch.nn.functional.max_unpool2d`` *assigns* (last write wins), so when
+    pooling windows overlap (kernel > stride) and several outputs share a switch it keeps
+    only one of them and is not the transpose.  Example: a 5×5 input whose centre is the
+    maximum of all four 3×3/stride-2 windows, y = [1, 2, 3, 4]: the true value at the centre
+    is 1 + 2 + 3 + 4 = 10, PyTorch's max_unpool2d gives 4.  Without overlap the two agree.
+
+    ``output_size`` is the pooled input's (H, W) (or (N, C, H, W)); pass it explicitly —
+    several input sizes pool to one output size.
+    """
+    _checks.check_float_array(y, "y", ndim=4)
+    height, width = _checks.check_switches(switches, y, output_size)
+    return _backend().max_unpool2d(_c(y), _c(switches.astype(np.int64, copy=False)),
+                                   height, width)
