@@ -19,9 +19,12 @@ from .padding import wrap_pad, wrap_pad_adjoint
 _RULE_CODES = {"backprop": 0, "deconvnet": 1, "guided": 2}
 
 
-def _backend():
-    from .backends import numba_cpu
-    return numba_cpu
+def _run(kernel, *args):
+    """Call the backend's ``kernel`` — one operator at a time per process (the Numba
+    workqueue threading layer must not be entered by two threads at once)."""
+    from .backends import numba_cpu as backend
+    with backend.kernel_lock:
+        return getattr(backend, kernel)(*args)
 
 
 def _c(a):
@@ -63,7 +66,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     _checks.check_bias(bias, "bias", geom.out_channels, x.dtype)
     if geom.padding_mode == "circular":
         x = wrap_pad(x, geom.pads)
-    return _add_bias(_backend().conv2d(_c(x), _c(weight), geom), bias)
+    return _add_bias(_run("conv2d", _c(x), _c(weight), geom), bias)
 
 
 def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -95,7 +98,7 @@ def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0
                                              dilation, groups, output_size, padding_mode)
     _checks.check_same_dtype(y, "y", weight, "weight")
     _checks.check_bias(bias, "bias", geom.in_channels, y.dtype)
-    x = _backend().conv_transpose2d(_c(y), _c(weight), geom)
+    x = _run("conv_transpose2d", _c(y), _c(weight), geom)
     if geom.padding_mode == "circular":
         x = wrap_pad_adjoint(x, geom.pads)
     return _add_bias(x, bias)
@@ -126,13 +129,13 @@ def conv2d_weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=
                          f"got {grad_out.shape}")
     if geom.padding_mode == "circular":
         x = wrap_pad(x, geom.pads)
-    return _backend().conv2d_weight_grad(_c(x), _c(grad_out), weight_shape, geom)
+    return _run("conv2d_weight_grad", _c(x), _c(grad_out), weight_shape, geom)
 
 
 def relu(x):
     """y = max(x, 0) = D(x > 0) x, element-wise; any shape.  NaN stays NaN."""
     _checks.check_float_array(x, "x")
-    return _backend().relu(_c(x))
+    return _run("relu", _c(x))
 
 
 def relu_backward(grad, x, rule="backprop"):
@@ -155,7 +158,7 @@ def relu_backward(grad, x, rule="backprop"):
     if grad.shape != x.shape:
         raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
     _checks.check_same_dtype(x, "x", grad, "grad")
-    return _backend().relu_backward(_c(grad), _c(x), _RULE_CODES[rule])
+    return _run("relu_backward", _c(grad), _c(x), _RULE_CODES[rule])
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -175,7 +178,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     _checks.check_nonempty_spatial(x, "x")
     geom = _checks.max_pool2d_geometry(x.shape, kernel_size, stride, padding, dilation,
                                        ceil_mode)
-    return _backend().max_pool2d(_c(x), *geom.kernel, *geom.stride, *geom.padding,
+    return _run("max_pool2d", _c(x), *geom.kernel, *geom.stride, *geom.padding,
                                  *geom.dilation, *geom.out_hw)
 
 
@@ -196,5 +199,5 @@ def max_unpool2d(y, switches, output_size):
     """
     _checks.check_float_array(y, "y", ndim=4)
     height, width = _checks.check_switches(switches, y, output_size)
-    return _backend().max_unpool2d(_c(y), _c(switches.astype(np.int64, copy=False)),
+    return _run("max_unpool2d", _c(y), _c(switches.astype(np.int64, copy=False)),
                                    height, width)

@@ -17,119 +17,168 @@ These functions trust their arguments: ``minideconv.ops`` validates everything f
 
 from __future__ import annotations
 
+import os
+import threading
+
+import numba
 import numpy as np
 from numba import njit, prange
+
+# Threading layer.  Numba's OpenMP workers spin for a while after every parallel loop; here
+# each parallel im2col is followed by a BLAS GEMM on the same cores, which then competes
+# with the spinning threads (measured 3.5x slower on 2 cores: 64 ms instead of 18 ms for
+# conv C).  OMP_WAIT_POLICY cannot fix it once another library (PyTorch) has started its
+# OpenMP runtime, so unless the user chose a layer, prefer TBB (if installed), then
+# workqueue, and OpenMP last.  This only takes effect if no parallel Numba code ran yet.
+if "NUMBA_THREADING_LAYER" not in os.environ and \
+        "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
+    numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
+
+# The workqueue layer aborts the process if two Python threads launch parallel loops at
+# once, so ``minideconv.ops`` runs the operators below one at a time per process.
+kernel_lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------- im2col / col2im
 
+@njit(cache=True)
+def inside_range(n_out, stride, offset, size):
+    """The indices o in [lo, hi) ⊆ [0, n_out) whose position o·stride + offset lies in
+    [0, size) (positions increase with o, so they form one run).
+
+    Splitting a row into "left padding | inside | right padding" once lets the loops
+    below run without a bounds test per pixel (and so vectorise)."""
+    lo = 0
+    while lo < n_out and lo * stride + offset < 0:
+        lo += 1
+    hi = lo
+    while hi < n_out and hi * stride + offset < size:
+        hi += 1
+    return lo, hi
+
+
+@njit(cache=True)
+def window_taps(n_out, k, stride, padding, dilation, size):
+    """taps[o] = (lo, hi): the kernel taps t in [lo, hi) of window o that fall inside the
+    image, i.e. 0 ≤ o·stride − padding + t·dilation < size."""
+    taps = np.empty((n_out, 2), dtype=np.int64)
+    for o in range(n_out):
+        taps[o, 0], taps[o, 1] = inside_range(k, dilation, o * stride - padding, size)
+    return taps
+
+
 @njit(cache=True, parallel=True)
-def im2col(x, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
-    """Unfold every receptive field into a column.
+def im2col(x, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
+    """Unfold every receptive field of one image x (C, H, W) into a column of ``cols``:
 
-        cols[n, (c·kh + i)·kw + j, oh·w_out + ow] = x[n, c, oh·sh − pt + i·dh, ow·sw − pl + j·dw]
+        cols[(c·kh + i)·kw + j, oh·w_out + ow] = x[c, oh·sh − pt + i·dh, ow·sw − pl + j·dw]
 
-    with zero where the index falls outside the image (the zero padding).  Then a
-    convolution is one matrix product: y[n] = W.reshape(C_out, C·kh·kw) @ cols[n].
+    with zero where the index falls outside the image (the zero padding).  Then the
+    convolution is one matrix product: y = W.reshape(C_out, C·kh·kw) @ cols.
     """
-    n_img, channels, height, width = x.shape
-    cols = np.empty((n_img, channels * kh * kw, h_out * w_out), dtype=x.dtype)
-    for plane in prange(n_img * channels):
-        n = plane // channels
-        c = plane % channels
+    channels, height, width = x.shape
+    for c in prange(channels):
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
+                lo, hi = inside_range(w_out, sw, j * dw - pl, width)
                 for oh in range(h_out):
                     ih = oh * sh - pt + i * dh
-                    row_inside = 0 <= ih < height
-                    for ow in range(w_out):
-                        iw = ow * sw - pl + j * dw
-                        if row_inside and 0 <= iw < width:
-                            cols[n, row, oh * w_out + ow] = x[n, c, ih, iw]
-                        else:
-                            cols[n, row, oh * w_out + ow] = 0.0
-    return cols
+                    base = oh * w_out
+                    if ih < 0 or ih >= height:
+                        for ow in range(w_out):
+                            cols[row, base + ow] = 0.0
+                        continue
+                    for ow in range(lo):
+                        cols[row, base + ow] = 0.0
+                    for ow in range(lo, hi):
+                        cols[row, base + ow] = x[c, ih, ow * sw - pl + j * dw]
+                    for ow in range(hi, w_out):
+                        cols[row, base + ow] = 0.0
 
 
 @njit(cache=True, parallel=True)
-def col2im(cols, channels, height, width, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
-    """Fold columns back onto the image, adding where receptive fields overlap — the
-    transpose of ``im2col``:
+def col2im(cols, x, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
+    """Fold the columns of one image back onto x (C, H, W), adding where receptive fields
+    overlap — the transpose of ``im2col``:
 
-        x[n, c, ih, iw] = Σ cols[n, (c·kh + i)·kw + j, oh·w_out + ow]
-                          over all (i, j, oh, ow) with oh·sh − pt + i·dh = ih
-                                                 and  ow·sw − pl + j·dw = iw
+        x[c, ih, iw] = Σ cols[(c·kh + i)·kw + j, oh·w_out + ow]
+                       over all (i, j, oh, ow) with oh·sh − pt + i·dh = ih
+                                              and  ow·sw − pl + j·dw = iw
 
     Terms that land in the padding are dropped (the transpose of "read a zero there").
+    ``x`` must be zero on entry.
     """
-    n_img = cols.shape[0]
-    x = np.zeros((n_img, channels, height, width), dtype=cols.dtype)
-    for plane in prange(n_img * channels):  # a thread owns whole planes: no races
-        n = plane // channels
-        c = plane % channels
+    channels, height, width = x.shape
+    for c in prange(channels):  # a thread owns whole planes: no races
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
+                lo, hi = inside_range(w_out, sw, j * dw - pl, width)
                 for oh in range(h_out):
                     ih = oh * sh - pt + i * dh
                     if ih < 0 or ih >= height:
                         continue
-                    for ow in range(w_out):
-                        iw = ow * sw - pl + j * dw
-                        if 0 <= iw < width:
-                            x[n, c, ih, iw] += cols[n, row, oh * w_out + ow]
-    return x
+                    base = oh * w_out
+                    for ow in range(lo, hi):
+                        x[c, ih, ow * sw - pl + j * dw] += cols[row, base + ow]
 
 
 # --------------------------------------------------------------------------- convolutions
+# Image by image: one im2col buffer is reused for the whole batch (no page faults from a
+# fresh N-times-larger array, and the columns of one image stay in cache for the GEMM).
+
+def _im2col_args(geom):
+    return (*geom.kernel, *geom.stride, *geom.conv_pads, *geom.dilation, *geom.out_hw)
+
 
 def conv2d(x, weight, geom):
-    """y = W x for every image: im2col, then one GEMM per (image, group).
+    """y = W x for every image: im2col, then one GEMM per group (BLAS):
 
-        y[n, g·Cog + o, :] = weight[g·Cog + o].ravel() @ cols[n, g·K : (g+1)·K, :]
+        y[n, g·Cog + o, :] = weight[g·Cog + o].ravel() @ cols_n[g·K : (g+1)·K, :]
     """
-    n_img = x.shape[0]
-    kh, kw = geom.kernel
-    h_out, w_out = geom.out_hw
+    n_img, channels = x.shape[:2]
     g = geom.groups
-    cols = im2col(x, kh, kw, *geom.stride, *geom.conv_pads, *geom.dilation, h_out, w_out)
+    n_out = geom.out_hw[0] * geom.out_hw[1]
     w = weight.reshape(g, geom.out_channels // g, -1)
-    y = np.matmul(w, cols.reshape(n_img, g, w.shape[2], h_out * w_out))
-    return y.reshape(n_img, geom.out_channels, h_out, w_out)
+    cols = np.empty((channels * geom.kernel[0] * geom.kernel[1], n_out), dtype=x.dtype)
+    y = np.empty((n_img, g, geom.out_channels // g, n_out), dtype=x.dtype)
+    for n in range(n_img):
+        im2col(x[n], cols, *_im2col_args(geom))
+        np.matmul(w, cols.reshape(g, w.shape[2], n_out), out=y[n])
+    return y.reshape(n_img, geom.out_channels, *geom.out_hw)
 
 
 def conv_transpose2d(y, weight, geom):
-    """x = Wᵀ y: one GEMM per (image, group) with the transposed filter matrix, then
-    col2im scatters the columns back (adding overlaps).
+    """x = Wᵀ y: per image one GEMM per group with the transposed filter matrix, then
+    col2im scatters the columns back (adding overlaps):
 
-        cols[n, g·K : (g+1)·K, :] = weight_g.reshape(Cog, K)ᵀ @ y[n, g·Cog : (g+1)·Cog, :]
+        cols_n[g·K : (g+1)·K, :] = weight_g.reshape(Cog, K)ᵀ @ y[n, g·Cog : (g+1)·Cog, :]
     """
     n_img = y.shape[0]
-    kh, kw = geom.kernel
-    h_out, w_out = geom.out_hw
     g = geom.groups
+    n_out = geom.out_hw[0] * geom.out_hw[1]
     height, width = geom.padded_hw if geom.padding_mode == "circular" else geom.in_hw
-    w = weight.reshape(g, geom.out_channels // g, -1)
-    cols = np.matmul(w.transpose(0, 2, 1),
-                     y.reshape(n_img, g, geom.out_channels // g, h_out * w_out))
-    cols = np.ascontiguousarray(cols).reshape(n_img, -1, h_out * w_out)
-    return col2im(cols, geom.in_channels, height, width, kh, kw, *geom.stride,
-                  *geom.conv_pads, *geom.dilation, h_out, w_out)
+    w_t = np.ascontiguousarray(weight.reshape(g, geom.out_channels // g, -1).transpose(0, 2, 1))
+    cols = np.empty((g, w_t.shape[1], n_out), dtype=y.dtype)
+    x = np.zeros((n_img, geom.in_channels, height, width), dtype=y.dtype)
+    for n in range(n_img):
+        np.matmul(w_t, y[n].reshape(g, -1, n_out), out=cols)
+        col2im(cols.reshape(-1, n_out), x[n], *_im2col_args(geom))
+    return x
 
 
 def conv2d_weight_grad(x, grad_out, weight_shape, geom):
-    """∂⟨conv2d(x, w), g⟩/∂w = Σ_n g[n] @ cols[n]ᵀ, per group."""
-    n_img = x.shape[0]
-    kh, kw = geom.kernel
-    h_out, w_out = geom.out_hw
+    """∂⟨conv2d(x, w), g⟩/∂w = Σ_n g_n @ cols_nᵀ, per group."""
+    n_img, channels = x.shape[:2]
     g = geom.groups
-    cols = im2col(x, kh, kw, *geom.stride, *geom.conv_pads, *geom.dilation, h_out, w_out)
-    cols = cols.reshape(n_img, g, -1, h_out * w_out)
-    grads = grad_out.reshape(n_img, g, geom.out_channels // g, h_out * w_out)
-    dw = np.zeros((g, geom.out_channels // g, cols.shape[2]), dtype=x.dtype)
-    for n in range(n_img):  # accumulate image by image: no (N, C_out, K) temporary
-        dw += np.matmul(grads[n], cols[n].transpose(0, 2, 1))
+    n_out = geom.out_hw[0] * geom.out_hw[1]
+    cols = np.empty((channels * geom.kernel[0] * geom.kernel[1], n_out), dtype=x.dtype)
+    grads = grad_out.reshape(n_img, g, geom.out_channels // g, n_out)
+    dw = np.zeros((g, geom.out_channels // g, cols.shape[0] // g), dtype=x.dtype)
+    for n in range(n_img):
+        im2col(x[n], cols, *_im2col_args(geom))
+        dw += np.matmul(grads[n], cols.reshape(g, -1, n_out).transpose(0, 2, 1))
     return dw.reshape(weight_shape)
 
 
@@ -180,23 +229,25 @@ def max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out):
     n_img, channels, height, width = x.shape
     y = np.empty((n_img, channels, h_out, w_out), dtype=x.dtype)
     switches = np.empty((n_img, channels, h_out, w_out), dtype=np.int64)
+    rows = window_taps(h_out, kh, sh, ph, dh, height)  # rows[oh] = (i_lo, i_hi)
+    cols = window_taps(w_out, kw, sw, pw, dw, width)
     for plane in prange(n_img * channels):
         n = plane // channels
         c = plane % channels
         for oh in range(h_out):
+            i_lo, i_hi = rows[oh, 0], rows[oh, 1]
             for ow in range(w_out):
-                best = x[n, c, 0, 0]
-                best_index = -1
-                for i in range(kh):
+                j_lo, j_hi = cols[ow, 0], cols[ow, 1]
+                ih = oh * sh - ph + i_lo * dh
+                iw = ow * sw - pw + j_lo * dw
+                best = x[n, c, ih, iw]  # the first tap inside the image
+                best_index = ih * width + iw
+                for i in range(i_lo, i_hi):
                     ih = oh * sh - ph + i * dh
-                    if ih < 0 or ih >= height:
-                        continue
-                    for j in range(kw):
+                    for j in range(j_lo, j_hi):
                         iw = ow * sw - pw + j * dw
-                        if iw < 0 or iw >= width:
-                            continue
                         v = x[n, c, ih, iw]
-                        if best_index < 0 or v > best or v != v:
+                        if v > best or v != v:
                             best = v
                             best_index = ih * width + iw
                 y[n, c, oh, ow] = best

@@ -1,0 +1,205 @@
+"""Side-by-side timings of minideconv's operators against PyTorch (CPU) and NumPy.
+
+    python benchmarks/bench_ops.py [--repeats 15] [--threads 2] [--dtype float32]
+
+Every implementation of one workload runs in the same process on the same arrays, in
+alternating rounds (minideconv, torch, numpy, minideconv, …), so that machine noise hits
+them alike; the table shows medians and the throughput ratio torch_time / our_time
+(≥ 1 means minideconv is at least as fast).  PyTorch is limited to the same thread count
+as Numba and OpenBLAS.  Leave OPENBLAS_CORETYPE as the environment sets it.
+
+The NumPy column is the textbook baseline: im2col by strided slices per kernel tap, then
+one ``matmul`` (and col2im by slice-adds for the transpose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import minideconv as md
+
+# --------------------------------------------------------------------------- NumPy baselines
+
+
+def _tap_slices(i, j, geometry, h_out, w_out):
+    sh, sw, dh, dw = geometry
+    return (slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh),
+            slice(j * dw, j * dw + sw * (w_out - 1) + 1, sw))
+
+
+def np_conv2d(x, w, stride, padding):
+    n, c, h, wd = x.shape
+    c_out, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    h_out = (h + 2 * padding - kh) // stride + 1
+    w_out = (wd + 2 * padding - kw) // stride + 1
+    cols = np.empty((n, c, kh, kw, h_out, w_out), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _tap_slices(i, j, (stride, stride, 1, 1), h_out, w_out)
+            cols[:, :, i, j] = xp[:, :, rows, columns]
+    y = np.matmul(w.reshape(c_out, -1), cols.reshape(n, c * kh * kw, -1))
+    return y.reshape(n, c_out, h_out, w_out)
+
+
+def np_conv_transpose2d(y, w, stride, padding, out_hw):
+    n, c_out, h_out, w_out = y.shape
+    _, c, kh, kw = w.shape
+    cols = np.matmul(w.reshape(c_out, -1).T, y.reshape(n, c_out, -1))
+    cols = cols.reshape(n, c, kh, kw, h_out, w_out)
+    xp = np.zeros((n, c, out_hw[0] + 2 * padding + stride, out_hw[1] + 2 * padding + stride),
+                  y.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _tap_slices(i, j, (stride, stride, 1, 1), h_out, w_out)
+            xp[:, :, rows, columns] += cols[:, :, i, j]
+    return xp[:, :, padding:padding + out_hw[0], padding:padding + out_hw[1]]
+
+
+def np_max_pool2d(x, k, s):
+    n, c, h, w = x.shape
+    h_out, w_out = (h - k) // s + 1, (w - k) // s + 1
+    taps = np.stack([x[:, :, i:i + s * (h_out - 1) + 1:s, j:j + s * (w_out - 1) + 1:s]
+                     for i in range(k) for j in range(k)])
+    best = taps.argmax(axis=0)
+    i, j = np.divmod(best, k)
+    switches = (np.arange(h_out)[:, None] * s + i) * w + np.arange(w_out) * s + j
+    return np.take_along_axis(taps, best[None], 0)[0], switches
+
+
+def np_max_unpool2d(y, switches, out_hw):
+    n, c = y.shape[:2]
+    plane = out_hw[0] * out_hw[1]
+    offsets = (np.arange(n * c) * plane).reshape(n, c, 1, 1)
+    x = np.bincount((switches + offsets).ravel(), weights=y.ravel(), minlength=n * c * plane)
+    return x.astype(y.dtype).reshape(n, c, *out_hw)
+
+
+# --------------------------------------------------------------------------- harness
+
+
+def time_side_by_side(impls, repeats):
+    """Run each callable once to warm up, then ``repeats`` alternating rounds."""
+    for f in impls.values():
+        f()
+    times = {name: [] for name in impls}
+    for _ in range(repeats):
+        for name, f in impls.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+
+
+def workloads(dtype, rng):
+    def arr(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    convs = {
+        "A  8x64x56², 3x3 p1 → 64": (arr(8, 64, 56, 56), arr(64, 64, 3, 3), 1, 1),
+        "B  ZFNet L1 1x3x224², 7x7/2 p1 → 96": (arr(1, 3, 224, 224), arr(96, 3, 7, 7), 2, 1),
+        "C  8x96x27², 5x5/2 → 256": (arr(8, 96, 27, 27), arr(256, 96, 5, 5), 2, 0),
+    }
+    pool_x = arr(8, 96, 110, 110)
+    relu_x, relu_g = arr(8, 64, 56, 56), arr(8, 64, 56, 56)
+    return convs, pool_x, relu_x, relu_g
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("NUMBA_NUM_THREADS", 2)))
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    args = parser.parse_args(argv)
+
+    try:
+        import torch
+        import torch.nn.functional as F
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+        print("torch is not installed: the torch column is empty (pip install torch)")
+    import numba
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+
+    rng = np.random.default_rng(0)
+    convs, pool_x, relu_x, relu_g = workloads(np.dtype(args.dtype), rng)
+    rows = []
+
+    def bench(label, ours, theirs=None, numpy_impl=None):
+        impls = {"minideconv": ours}
+        if theirs is not None and torch is not None:
+            impls["torch"] = theirs
+        if numpy_impl is not None:
+            impls["numpy"] = numpy_impl
+        med = time_side_by_side(impls, args.repeats)
+        rows.append((label, med))
+        print(_format_row(label, med), flush=True)
+
+    print(f"dtype {args.dtype}, {args.threads} threads, median of {args.repeats} alternating runs")
+    print(_format_row("workload", None))
+    for name, (x, w, s, p) in convs.items():
+        y = md.conv2d(x, w, stride=s, padding=p)
+        t = {k: torch.from_numpy(v) for k, v in dict(x=x, w=w, y=y).items()} if torch else {}
+        bench(f"conv2d            {name}",
+              lambda: md.conv2d(x, w, stride=s, padding=p),
+              lambda: F.conv2d(t["x"], t["w"], stride=s, padding=p),
+              lambda: np_conv2d(x, w, s, p))
+        bench(f"conv_transpose2d  {name}",
+              lambda: md.conv_transpose2d(y, w, stride=s, padding=p, output_size=x.shape[2:]),
+              lambda: F.conv_transpose2d(t["y"], t["w"], stride=s, padding=p,
+                                         output_padding=_output_padding(x, w, s, p)),
+              lambda: np_conv_transpose2d(y, w, s, p, x.shape[2:]))
+        bench(f"conv2d_weight_grad {name}",
+              lambda: md.conv2d_weight_grad(x, y, w.shape, stride=s, padding=p),
+              lambda: torch.ops.aten.convolution_backward(
+                  t["y"], t["x"], t["w"], None, [s, s], [p, p], [1, 1], False, [0, 0], 1,
+                  [False, True, False]))
+
+    y, sw = md.max_pool2d(pool_x, 3, 2)
+    tx, ty, ts = (torch.from_numpy(a) for a in (pool_x, y, sw)) if torch else (None,) * 3
+    bench("max_pool2d + switches 8x96x110², 3x3/2",
+          lambda: md.max_pool2d(pool_x, 3, 2),
+          lambda: F.max_pool2d(tx, 3, 2, return_indices=True),
+          lambda: np_max_pool2d(pool_x, 3, 2))
+    bench("max_unpool2d (true transpose) of that",
+          lambda: md.max_unpool2d(y, sw, pool_x.shape[2:]),
+          lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+              ty, tx, [3, 3], [2, 2], [0, 0], [1, 1], False, ts),
+          lambda: np_max_unpool2d(y, sw, pool_x.shape[2:]))
+    tr, tg = (torch.from_numpy(a) for a in (relu_x, relu_g)) if torch else (None, None)
+    bench("relu 8x64x56²", lambda: md.relu(relu_x), lambda: F.relu(tr),
+          lambda: np.maximum(relu_x, 0))
+    for rule in ("backprop", "deconvnet", "guided"):
+        torch_rule = {"backprop": lambda: torch.ops.aten.threshold_backward(tg, tr, 0),
+                      "deconvnet": lambda: F.relu(tg),
+                      "guided": lambda: F.relu(tg) * (tr > 0)}[rule]
+        numpy_rule = {"backprop": lambda: np.where(relu_x > 0, relu_g, 0),
+                      "deconvnet": lambda: np.maximum(relu_g, 0),
+                      "guided": lambda: np.where(relu_x > 0, np.maximum(relu_g, 0), 0)}[rule]
+        bench(f"relu_backward {rule:9s} 8x64x56²",
+              lambda rule=rule: md.relu_backward(relu_g, relu_x, rule), torch_rule, numpy_rule)
+    return rows
+
+
+def _output_padding(x, w, s, p):
+    return tuple(md.shapes.output_padding_for_length(i, k, s, p) for i, k in
+                 zip(x.shape[2:], w.shape[2:]))
+
+
+def _format_row(label, med):
+    if med is None:
+        return f"{label:58s} {'ours ms':>9s} {'torch ms':>9s} {'numpy ms':>9s} {'torch/ours':>10s}"
+    ours, torch_ms, numpy_ms = med["minideconv"], med.get("torch"), med.get("numpy")
+    fmt = lambda v: f"{v:9.2f}" if v is not None else f"{'-':>9s}"  # noqa: E731
+    ratio = f"{torch_ms / ours:10.2f}" if torch_ms is not None else f"{'-':>10s}"
+    return f"{label:58s} {fmt(ours)} {fmt(torch_ms)} {fmt(numpy_ms)} {ratio}"
+
+
+if __name__ == "__main__":
+    main()
