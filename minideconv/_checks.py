@@ -27,12 +27,31 @@ PADDING_MODES = ("zeros", "circular")
 
 # --------------------------------------------------------------------------- arrays
 
+def is_cupy(a) -> bool:
+    """True for a CuPy array (checked by type, without importing CuPy)."""
+    return type(a).__module__.split(".")[0] == "cupy"
+
+
+def is_array(a) -> bool:
+    return isinstance(a, np.ndarray) or is_cupy(a)
+
+
+def check_same_device(**arrays) -> None:
+    """All given arrays (None allowed) must be NumPy arrays, or all CuPy arrays."""
+    given = {name: a for name, a in arrays.items() if a is not None and is_array(a)}
+    on_gpu = {name for name, a in given.items() if is_cupy(a)}
+    if on_gpu and on_gpu != set(given):
+        raise TypeError(f"{', '.join(sorted(on_gpu))} are cupy arrays but "
+                        f"{', '.join(sorted(set(given) - on_gpu))} are numpy arrays: "
+                        "pass all arrays on the same device")
+
+
 def check_float_array(a, name: str, ndim: Optional[int] = None,
                       layout: str = "(N, C, H, W)"):
-    """``a`` must be a NumPy array of float32/float64 with ``ndim`` dimensions."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, "
-                        f"got {type(a).__name__}")
+    """``a`` must be a NumPy (or CuPy) array of float32/float64 with ``ndim`` dimensions."""
+    if not is_array(a):
+        raise TypeError(f"{name} must be a numpy.ndarray (or cupy.ndarray) of float32 or "
+                        f"float64, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
     if ndim is not None and a.ndim != ndim:
@@ -303,7 +322,7 @@ def max_pool2d_geometry(x_shape, kernel_size, stride, padding, dilation,
 
 def check_switches(switches, y, output_size) -> Tuple[int, int]:
     """Switches must be integer indices of y's shape, inside [0, H·W) of the output."""
-    if not isinstance(switches, np.ndarray):
+    if not is_array(switches):
         raise TypeError(f"switches must be a numpy.ndarray of int64, got "
                         f"{type(switches).__name__}")
     if switches.dtype.kind not in "iu":

@@ -5,8 +5,11 @@ C-contiguous, and hands them to a backend kernel.  Names and semantics follow
 ``torch.nn.functional`` so results compare one to one — with one deliberate difference:
 ``max_unpool2d`` here is the true transpose of ``max_pool2d`` (see its docstring).
 
-The backend is imported on the first call, never at ``import minideconv``: compiling (or
-loading the cached) Numba kernels happens only when an operator is first used.
+The backend is chosen by the arrays' type, here in ``_run`` only: NumPy arrays go to the
+Numba kernels (``backends.numba_cpu``), CuPy arrays to ``backends.cupy_gpu``; a mix of
+the two is a TypeError.  Backends are imported on the first call, never at
+``import minideconv``: compiling (or loading the cached) Numba kernels happens only when
+an operator is first used, and CuPy is imported only when a CuPy array arrives.
 """
 
 from __future__ import annotations
@@ -18,16 +21,29 @@ from .padding import wrap_pad, wrap_pad_adjoint
 
 _RULE_CODES = {"backprop": 0, "deconvnet": 1, "guided": 2}
 
+#: Which code runs NumPy arrays: ``"numba"`` (the CPU kernels, default) or ``"array"`` (the
+#: whole-array code of the GPU backend with ``xp = numpy``).  ``"array"`` exists so the GPU
+#: backend's logic is tested, and can be debugged, on machines without a GPU.
+CPU_BACKEND = "numba"
+
 
 def _run(kernel, *args):
-    """Call the backend's ``kernel`` — one operator at a time per process (the Numba
-    workqueue threading layer must not be entered by two threads at once)."""
+    """Call ``kernel`` of the backend that matches the arrays: the CuPy backend for CuPy
+    arrays, else the Numba CPU backend — one operator at a time per process there (the
+    Numba workqueue threading layer must not be entered by two threads at once)."""
+    if CPU_BACKEND == "array" or any(_checks.is_cupy(a) for a in args):
+        from .backends import cupy_gpu
+        return getattr(cupy_gpu, kernel)(*args)
     from .backends import numba_cpu as backend
     with backend.kernel_lock:
         return getattr(backend, kernel)(*args)
 
 
 def _c(a):
+    """C-contiguous (the kernels index raw memory row by row)."""
+    if _checks.is_cupy(a):
+        import cupy
+        return cupy.ascontiguousarray(a)
     return np.ascontiguousarray(a)
 
 
@@ -59,6 +75,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     -------
     y : (N, C_out, H_out, W_out), H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1
     """
+    _checks.check_same_device(x=x, weight=weight, bias=bias)
     _checks.check_float_array(x, "x", ndim=4)
     _checks.check_nonempty_spatial(x, "x")
     geom = _checks.conv2d_geometry(x.shape, weight, stride, padding, dilation, groups,
@@ -92,6 +109,7 @@ def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0
     ``padding_mode="circular"`` gives the adjoint of ``conv2d(..., padding_mode="circular")``
     (PyTorch has no transposed circular convolution).
     """
+    _checks.check_same_device(y=y, weight=weight, bias=bias)
     _checks.check_float_array(y, "y", ndim=4)
     _checks.check_nonempty_spatial(y, "y")
     geom = _checks.conv_transpose2d_geometry(y.shape, weight, stride, padding, output_padding,
@@ -112,6 +130,7 @@ def conv2d_weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=
 
     i.e. the cross-correlation of the input with the output gradient.
     """
+    _checks.check_same_device(x=x, grad_out=grad_out)
     _checks.check_float_array(x, "x", ndim=4)
     _checks.check_nonempty_spatial(x, "x")
     _checks.check_float_array(grad_out, "grad_out", ndim=4)
@@ -152,6 +171,7 @@ def relu_backward(grad, x, rule="backprop"):
     The deconvnet rule ignores ``x`` (it must still be given and match ``grad``'s shape,
     so the three rules are interchangeable).
     """
+    _checks.check_same_device(grad=grad, x=x)
     _checks.check_float_array(grad, "grad")
     _checks.check_float_array(x, "x")
     rule = _checks.check_relu_rule(rule)
@@ -192,11 +212,13 @@ def max_unpool2d(y, switches, output_size):
     pooling windows overlap (kernel > stride) and several outputs share a switch it keeps
     only one of them and is not the transpose.  Example: a 5×5 input whose centre is the
     maximum of all four 3×3/stride-2 windows, y = [1, 2, 3, 4]: the true value at the centre
-    is 1 + 2 + 3 + 4 = 10, PyTorch's gives one of the four (2 with torch 2.13 on the CPU).  Without overlap the two agree.
+    is 1 + 2 + 3 + 4 = 10, PyTorch's gives one of the four (2 with torch 2.13 on the CPU).
+    Without overlap the two agree.
 
     ``output_size`` is the pooled input's (H, W) (or (N, C, H, W)); pass it explicitly —
     several input sizes pool to one output size.
     """
+    _checks.check_same_device(y=y, switches=switches)
     _checks.check_float_array(y, "y", ndim=4)
     height, width = _checks.check_switches(switches, y, output_size)
     return _run("max_unpool2d", _c(y), _c(switches.astype(np.int64, copy=False)),

@@ -1,0 +1,162 @@
+"""GPU backend: the same operators for CuPy arrays, written with whole-array operations.
+
+Where the CPU kernels loop over pixels, this backend loops over the few *kernel taps*
+(i, j) and moves whole strided slices at once — im2col is ``kh·kw`` slice copies, col2im
+``kh·kw`` slice additions — and leaves the arithmetic to cuBLAS (``matmul``).  Every
+function takes its array module ``xp`` from its inputs, so the same code runs on NumPy
+arrays: that is how it is tested on machines without a GPU.
+
+The one scatter with possible collisions, unpooling with overlapping windows, uses
+``cupyx.scatter_add`` (atomicAdd on the GPU) and ``numpy.add.at`` on the CPU: both add
+every contribution, which is what makes unpooling the transpose of max-pooling.
+
+CuPy is imported only when a CuPy array arrives (``minideconv.ops`` dispatches by type).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def array_module(a):
+    """``cupy`` for a CuPy array, ``numpy`` otherwise."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+        return cupy
+    return np
+
+
+def _tap_slices(i, j, stride, dilation, out_hw):
+    """Rows/columns of the padded input that kernel tap (i, j) reads, for all outputs:
+    ``i·dh, i·dh + sh, …`` (``out_hw[0]`` of them) and likewise for columns."""
+    (sh, sw), (dh, dw), (h_out, w_out) = stride, dilation, out_hw
+    return (slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh),
+            slice(j * dw, j * dw + sw * (w_out - 1) + 1, sw))
+
+
+def _zero_pad(x, xp, top, bottom, left, right):
+    if top == bottom == left == right == 0:
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+
+
+def _conv_pads(geom):
+    """Zero padding (top, bottom, left, right) applied here; circular padding was already
+    applied by ``minideconv.ops``."""
+    return (0, 0, 0, 0) if geom.padding_mode == "circular" else geom.pads
+
+
+def im2col(x, geom):
+    """cols[n, c, i, j, oh, ow] = x_pad[n, c, oh·sh + i·dh, ow·sw + j·dw] — one slice copy per tap."""
+    xp = array_module(x)
+    n_img, channels = x.shape[:2]
+    kh, kw = geom.kernel
+    x_pad = _zero_pad(x, xp, *_conv_pads(geom))
+    cols = xp.empty((n_img, channels, kh, kw) + geom.out_hw, dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _tap_slices(i, j, geom.stride, geom.dilation, geom.out_hw)
+            cols[:, :, i, j] = x_pad[:, :, rows, columns]
+    return cols
+
+
+def col2im(cols, geom, height, width):
+    """The transpose of ``im2col``: add each tap's slice back where it was read from, then
+    drop the padding."""
+    xp = array_module(cols)
+    n_img, channels, kh, kw = cols.shape[:4]
+    top, bottom, left, right = _conv_pads(geom)
+    x_pad = xp.zeros((n_img, channels, height + top + bottom, width + left + right),
+                     dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _tap_slices(i, j, geom.stride, geom.dilation, geom.out_hw)
+            x_pad[:, :, rows, columns] += cols[:, :, i, j]
+    return x_pad[:, :, top:top + height, left:left + width]
+
+
+def conv2d(x, weight, geom):
+    """y[n, g] = weight_g.reshape(Cog, K) @ cols[n, g].reshape(K, L), batched over (n, g)."""
+    xp = array_module(x)
+    n_img, g = x.shape[0], geom.groups
+    cols = im2col(x, geom).reshape(n_img, g, -1, geom.out_hw[0] * geom.out_hw[1])
+    y = xp.matmul(weight.reshape(g, geom.out_channels // g, -1), cols)
+    return y.reshape(n_img, geom.out_channels, *geom.out_hw)
+
+
+def conv_transpose2d(y, weight, geom):
+    """cols = weight_gᵀ @ y[n, g], then col2im: x = Wᵀ y."""
+    xp = array_module(y)
+    n_img, g = y.shape[0], geom.groups
+    kh, kw = geom.kernel
+    w = weight.reshape(g, geom.out_channels // g, -1)
+    cols = xp.matmul(w.transpose(0, 2, 1), y.reshape(n_img, g, geom.out_channels // g, -1))
+    cols = cols.reshape(n_img, geom.in_channels, kh, kw, *geom.out_hw)
+    height, width = geom.padded_hw if geom.padding_mode == "circular" else geom.in_hw
+    return xp.ascontiguousarray(col2im(cols, geom, height, width))
+
+
+def conv2d_weight_grad(x, grad_out, weight_shape, geom):
+    """dw_g = Σ_n g[n, g] @ cols[n, g]ᵀ."""
+    n_img, g = x.shape[0], geom.groups
+    n_out = geom.out_hw[0] * geom.out_hw[1]
+    cols = im2col(x, geom).reshape(n_img, g, -1, n_out)
+    grads = grad_out.reshape(n_img, g, geom.out_channels // g, n_out)
+    return (grads @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight_shape)
+
+
+def relu(x):
+    """max(x, 0), NaN kept."""
+    xp = array_module(x)
+    return xp.where((x > 0) | xp.isnan(x), x, xp.zeros((), x.dtype))
+
+
+def relu_backward(grad, x, rule_code):
+    """rule 0: g·[x>0]; rule 1: max(g, 0); rule 2: max(g, 0)·[x>0] (see numba_cpu)."""
+    xp = array_module(grad)
+    zero = xp.zeros((), grad.dtype)
+    if rule_code != 0:
+        grad = xp.where((grad > 0) | xp.isnan(grad), grad, zero)
+    if rule_code != 1:
+        grad = xp.where(x > 0, grad, zero)
+    return xp.ascontiguousarray(grad)
+
+
+def max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out):
+    """Visit the kh·kw taps in scan order, keeping the running maximum and its index:
+    a tap replaces the best when it is inside the image and (it is the first such tap,
+    or larger, or NaN) — exactly the CPU kernel's (and PyTorch's) rule."""
+    xp = array_module(x)
+    height, width = x.shape[2:]
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (ph, ph + sh), (pw, pw + sw)))
+    oh = xp.arange(h_out).reshape(-1, 1)
+    ow = xp.arange(w_out).reshape(1, -1)
+    best = xp.zeros(x.shape[:2] + (h_out, w_out), dtype=x.dtype)
+    switches = xp.zeros(best.shape, dtype=xp.int64)
+    found = xp.zeros(best.shape, dtype=bool)
+    for i in range(kh):
+        for j in range(kw):
+            ih, iw = oh * sh - ph + i * dh, ow * sw - pw + j * dw
+            inside = (ih >= 0) & (ih < height) & (iw >= 0) & (iw < width)
+            rows, columns = _tap_slices(i, j, (sh, sw), (dh, dw), (h_out, w_out))
+            v = x_pad[:, :, rows, columns]
+            better = inside & (~found | (v > best) | xp.isnan(v))
+            best = xp.where(better, v, best)
+            switches = xp.where(better, ih * width + iw, switches)
+            found |= inside
+    return best, switches
+
+
+def max_unpool2d(y, switches, height, width):
+    """x = P(s)ᵀ y: add every y value at its switch (collisions add up)."""
+    xp = array_module(y)
+    n_img, channels = y.shape[:2]
+    x = xp.zeros((n_img, channels, height * width), dtype=y.dtype)
+    planes = xp.arange(n_img * channels).reshape(n_img, channels, 1)
+    flat = (planes * (height * width) + switches.reshape(n_img, channels, -1)).ravel()
+    if xp is np:
+        np.add.at(x.reshape(-1), flat, y.ravel())
+    else:  # pragma: no cover - needs a GPU
+        import cupyx
+        cupyx.scatter_add(x.reshape(-1), flat, y.ravel())
+    return x.reshape(n_img, channels, height, width)
