@@ -205,6 +205,7 @@ def conv2d_geometry(x_shape, weight, stride, padding, dilation, groups,
     stride = to_pair(stride, "stride", 1)
     dilation = to_pair(dilation, "dilation", 1)
     in_channels = x_shape[1]
+    check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
     _check_weight(weight, name_in, in_channels, groups, weight.dtype if dtype is None else dtype)
     kernel = weight.shape[2:]
     pads = _normalise_padding(padding, kernel, dilation, stride)

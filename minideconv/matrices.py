@@ -2,16 +2,12 @@
 
 For ONE image flattened in C-order, x = x_img.ravel() with x_img of shape (C, H, W):
 
-==================  ==========================================  ============================
-builder             matrix                                      equals
-==================  ==========================================  ============================
-conv2d_matrix       W, shape (C_out·H_out·W_out, C_in·H·W)      W x  = conv2d(x)
-conv_transpose2d_   Wᵀ, shape (C_in·H·W, C_out·H_out·W_out)     Wᵀ y = conv_transpose2d(y)
-matrix
-max_pool2d_matrix   P(s), one 1 per row, at the switch          P(s) x  = max_pool2d(x)
-                                                                P(s)ᵀ y = max_unpool2d(y)
-relu_matrix         D = diag(x > 0)                             D x  = relu(x)
-==================  ==========================================  ============================
+* ``conv2d_matrix`` → W, shape (C_out·H_out·W_out, C_in·H·W):  W x = conv2d(x)
+* ``conv_transpose2d_matrix`` → Wᵀ, shape (C_in·H·W, C_out·H_out·W_out):
+  Wᵀ y = conv_transpose2d(y)
+* ``max_pool2d_matrix`` → P(s), one 1 per row, at the switch:  P(s) x = max_pool2d(x),
+  P(s)ᵀ y = max_unpool2d(y)
+* ``relu_matrix`` → D = diag(x > 0):  D x = relu(x)
 
 (bias is the affine offset of a convolution, not part of the linear map W.)
 
@@ -36,13 +32,14 @@ of incidences (oh, i, qh), (ow, j, qw), the entry
 
     W[(c_out, oh, ow), (c, qh, qw)] += weight[c_out, c, i, j].
 
-So the number of nonzeros of every row is known from the axis tables alone: ``indptr``
-is a cumulative sum, and ``indices``/``data`` are filled by broadcasting the pattern of
-one output channel over all output channels (one ``np.take`` gathers the weights).  No
-dense matrix, no list of coordinates to sort, no Python loop over entries.  The
-transposed convolution is built the same way from the same incidences read the other
-way round (input position q collects from the outputs o that saw it), which is why
-``conv_transpose2d_matrix(...) == conv2d_matrix(...).T`` is a real check.
+So the number of nonzeros of every row is known from the two axis tables alone:
+``indptr`` is a cumulative sum, ``indices`` and ``data`` are allocated once at their final
+size, and one Numba loop (``_fill_csr``) writes every row in column order.  No dense
+matrix, no list of coordinates to sort, no Python loop over entries; the peak memory is
+the CSR itself.  The transposed convolution is built the same way from the same
+incidences read the other way round (input position q collects from the outputs o that
+saw it), which is why ``conv_transpose2d_matrix(...) == conv2d_matrix(...).T`` is a real
+check.
 
 With circular padding and a kernel wider than the image, several taps of one row can wrap
 onto the same input pixel; their weights are then summed into one entry.  Column indices
@@ -61,6 +58,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from numba import njit
 
 from . import _checks
 
@@ -93,9 +91,19 @@ def _check_input_shape(input_shape) -> Tuple[int, int, int]:
     return tuple(int(v) for v in input_shape)
 
 
+def _require_numpy(a, name: str) -> None:
+    """The matrices are scipy.sparse (CPU): a CuPy array must come over first."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray (the explicit matrices are "
+                        f"scipy.sparse, on the CPU; use cupy.asnumpy for GPU arrays), "
+                        f"got {type(a).__name__}")
+
+
 def _conv_geometry(weight, input_shape, stride, padding, dilation, groups, padding_mode):
     """The shared convolution validator, for one image of shape ``input_shape``."""
     channels, height, width = _check_input_shape(input_shape)
+    _require_numpy(weight, "weight")
+    _checks.check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
     return _checks.conv2d_geometry((1, channels, height, width), weight, stride, padding,
                                    dilation, groups, padding_mode, name_in="input_shape")
 
@@ -134,143 +142,126 @@ def _axis_incidences(n_in: int, n_out: int, kernel: int, stride: int, dilation: 
 
 @dataclass(frozen=True)
 class _AxisTable:
-    """One axis of a convolution matrix, row by row (rows padded to ``width``).
+    """The matrix of one axis, in a two-level CSR layout.
 
-    Row r lists its incidences sorted by column: ``col[r, t]`` is the column, ``tap[r, t]``
-    the kernel tap, ``slot[r, t]`` the rank of that column among the row's distinct
-    columns; ``valid[r, t]`` marks the real entries (t < count of row r).  ``n_distinct[r]``
-    counts distinct columns; it is smaller than the count only when circular padding wraps
-    two taps onto one pixel (``has_duplicates``).
+    Row r has the distinct columns ``column[entry_ptr[r]:entry_ptr[r + 1]]``, sorted; entry
+    e is fed by the kernel taps ``taps[tap_ptr[e]:tap_ptr[e + 1]]``.  An entry has one tap,
+    except when circular padding wraps several taps of one row onto the same pixel: then
+    their weights add up.
     """
 
-    col: np.ndarray
-    tap: np.ndarray
-    slot: np.ndarray
-    valid: np.ndarray
-    n_distinct: np.ndarray
-    has_duplicates: bool
+    entry_ptr: np.ndarray
+    column: np.ndarray
+    tap_ptr: np.ndarray
+    taps: np.ndarray
+
+    @property
+    def entries_per_row(self) -> np.ndarray:
+        return np.diff(self.entry_ptr)
 
 
 def _axis_table(rows, cols, taps, n_rows: int) -> _AxisTable:
-    """Group incidences (row, col, tap) by row, sorted by column.  The arrays are at most
+    """Group incidences (row, col, tap) by row, then by column.  These arrays are at most
     n_out·k long, so sorting them is free; the 2-D matrix itself is never sorted."""
     order = np.lexsort((taps, cols, rows))
     rows, cols, taps = rows[order], cols[order], taps[order]
-    count = np.bincount(rows, minlength=n_rows)
-    width = int(count.max()) if count.size else 0
-    row_start = np.cumsum(count) - count
-    position = np.arange(rows.size) - row_start[rows]
-
-    new_column = np.ones(rows.size, dtype=bool)
-    new_column[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    distinct_so_far = np.cumsum(new_column) - 1
-    slot = distinct_so_far - distinct_so_far[row_start[rows]]
-    n_distinct = np.bincount(rows, weights=new_column, minlength=n_rows).astype(np.int64)
-
-    table = {name: np.zeros((n_rows, width), dtype=np.int64) for name in ("col", "tap", "slot")}
-    for name, values in (("col", cols), ("tap", taps), ("slot", slot)):
-        table[name][rows, position] = values
-    valid = np.zeros((n_rows, width), dtype=bool)
-    valid[rows, position] = True
-    return _AxisTable(table["col"], table["tap"], table["slot"], valid, n_distinct,
-                      bool((n_distinct != count).any()))
+    starts_entry = np.ones(rows.size, dtype=bool)
+    starts_entry[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    entry_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[starts_entry], minlength=n_rows), out=entry_ptr[1:])
+    tap_ptr = np.append(np.flatnonzero(starts_entry), rows.size).astype(np.int64)
+    return _AxisTable(entry_ptr, cols[starts_entry].astype(np.int64), tap_ptr,
+                      taps.astype(np.int64))
 
 
 def _axis_tables(geom, transpose: bool) -> Tuple[_AxisTable, _AxisTable]:
-    """The (H, W) axis tables of W (rows = outputs) or of Wᵀ (rows = inputs)."""
+    """The (H, W) axis tables of W (rows = outputs o, columns = inputs q) or of Wᵀ
+    (the same incidences, rows = inputs q, columns = outputs o)."""
     circular = geom.padding_mode == "circular"
     tables = []
     for axis in range(2):
         n_in, n_out = geom.in_hw[axis], geom.out_hw[axis]
         o, i, q = _axis_incidences(n_in, n_out, geom.kernel[axis], geom.stride[axis],
                                    geom.dilation[axis], geom.pads[2 * axis], circular)
-        if transpose:
-            tables.append(_axis_table(q, o, i, n_in))
-        else:
-            tables.append(_axis_table(o, q, i, n_out))
+        tables.append(_axis_table(q, o, i, n_in) if transpose else
+                      _axis_table(o, q, i, n_out))
     return tables[0], tables[1]
 
 
 # =========================================================================== 2-D assembly
 
-def _row_pattern(table_h: _AxisTable, table_w: _AxisTable, n_entry_channels: int,
-                 kernel_hw: Tuple[int, int], column_plane_hw: Tuple[int, int]):
-    """The sparsity pattern shared by the rows of every row channel.
+@njit(cache=True)
+def _fill_csr(indptr, indices, data, kernels, rows_per_group, plane_h, plane_w,
+              h_entry_ptr, h_column, h_tap_ptr, h_taps,
+              w_entry_ptr, w_column, w_tap_ptr, w_taps):
+    """Write ``indices`` and ``data`` of every row of a convolution matrix, column-sorted.
 
-    Rows are (rh, rw); entries are (e, slot_h, slot_w) for entry channel e.  Returns the
-    entry count of every row (rh, rw), the column of every entry, and which flat kernel
-    tap ``e·kh·kw + i·kw + j`` feeds it — one tap per entry, or, when taps wrap onto the
-    same pixel, the taps with ``entry_of_tap`` saying which entry each is added to.
+    Row (r, rh, rw) — row channel r, row rh of the H table, row rw of the W table — gets,
+    for every entry channel e of r's group g and every pair of axis entries a of row rh
+    and b of row rw, the entry
+
+        column = (g·E + e)·plane_h·plane_w + h_column[a]·plane_w + w_column[b]
+        value  = Σ_{i ∈ taps(a)} Σ_{j ∈ taps(b)} kernels[r, e, i, j]
+
+    (E entry channels per group).  The row starts at indptr[row]; e, a, b ascending give
+    ascending columns, so no sort is needed.
     """
-    kh, kw = kernel_hw
-    plane_h, plane_w = column_plane_hw
-    per_row = (n_entry_channels * table_h.n_distinct[:, None]
-               * table_w.n_distinct[None, :])                          # (rows_h, rows_w)
-
-    # Candidates on the grid (rh, rw, e, t_h, t_w): every pair of axis incidences.
-    def grid_h(a):
-        return a[:, None, None, :, None]
-
-    def grid_w(a):
-        return a[None, :, None, None, :]
-
-    e = np.arange(n_entry_channels)[None, None, :, None, None]
-    column = e * (plane_h * plane_w) + grid_h(table_h.col) * plane_w + grid_w(table_w.col)
-    tap = e * (kh * kw) + grid_h(table_h.tap) * kw + grid_w(table_w.tap)
-    valid = np.broadcast_to(grid_h(table_h.valid) & grid_w(table_w.valid), column.shape)
-    if not (table_h.has_duplicates or table_w.has_duplicates):
-        # Each candidate is its own entry, and the grid order (e, t_h, t_w) is already the
-        # column order.
-        return per_row, column[valid], tap[valid], None
-
-    n_h = table_h.n_distinct[:, None, None, None, None]
-    n_w = table_w.n_distinct[None, :, None, None, None]
-    row_start = (np.cumsum(per_row) - per_row.ravel()).reshape(per_row.shape)
-    entry = (row_start[:, :, None, None, None] + e * n_h * n_w
-             + grid_h(table_h.slot) * n_w + grid_w(table_w.slot))[valid]
-    entry_column = np.empty(int(per_row.sum()), dtype=np.int64)
-    entry_column[entry] = column[valid]          # duplicates write the same column
-    return per_row, entry_column, tap[valid], entry
+    n_row_channels, n_entry_channels = kernels.shape[0], kernels.shape[1]
+    n_rows_h = h_entry_ptr.shape[0] - 1
+    n_rows_w = w_entry_ptr.shape[0] - 1
+    plane = plane_h * plane_w
+    single_taps = (h_taps.shape[0] == h_column.shape[0]
+                   and w_taps.shape[0] == w_column.shape[0])
+    for r in range(n_row_channels):
+        first_channel = (r // rows_per_group) * n_entry_channels
+        for rh in range(n_rows_h):
+            for rw in range(n_rows_w):
+                pos = indptr[(r * n_rows_h + rh) * n_rows_w + rw]
+                for e in range(n_entry_channels):
+                    channel_start = (first_channel + e) * plane
+                    for a in range(h_entry_ptr[rh], h_entry_ptr[rh + 1]):
+                        line_start = channel_start + h_column[a] * plane_w
+                        if single_taps:      # entry a is tap h_taps[a]: a plain gather
+                            kernel_line = kernels[r, e, h_taps[a]]
+                            for b in range(w_entry_ptr[rw], w_entry_ptr[rw + 1]):
+                                indices[pos] = line_start + w_column[b]
+                                data[pos] = kernel_line[w_taps[b]]
+                                pos += 1
+                            continue
+                        for b in range(w_entry_ptr[rw], w_entry_ptr[rw + 1]):
+                            value = 0.0
+                            for ta in range(h_tap_ptr[a], h_tap_ptr[a + 1]):
+                                for tb in range(w_tap_ptr[b], w_tap_ptr[b + 1]):
+                                    value += kernels[r, e, h_taps[ta], w_taps[tb]]
+                            indices[pos] = line_start + w_column[b]
+                            data[pos] = value
+                            pos += 1
 
 
 def _assemble_csr(table_h: _AxisTable, table_w: _AxisTable, kernels: np.ndarray,
                   groups: int, column_plane_hw: Tuple[int, int]) -> sp.csr_array:
-    """CSR matrix whose row (r, rh, rw) holds, for row channel r, the pattern of
-    ``_row_pattern`` with the weights of ``kernels[r]`` (shape (entry channels, kh, kw));
-    row channels of group g read the entry channels of group g (column offset)."""
-    n_row_channels, n_entry_channels, kh, kw = kernels.shape
-    per_row, pattern_columns, pattern_taps, entry_of_tap = _row_pattern(
-        table_h, table_w, n_entry_channels, (kh, kw), column_plane_hw)
-    nnz_per_channel = int(per_row.sum())
+    """The CSR matrix with rows (r, rh, rw) described in ``_fill_csr``.
+
+    ``kernels[r]`` (entry channels, kh, kw) is what row channel r sees.  Every row of row
+    channel r holds E · (entries of rh) · (entries of rw) values, so ``indptr`` is a
+    cumulative sum of those counts and the arrays are allocated once, at their final size.
+    """
+    n_row_channels, n_entry_channels = kernels.shape[:2]
+    per_row = (n_entry_channels * table_h.entries_per_row[:, None]
+               * table_w.entries_per_row[None, :]).ravel()
     n_rows = n_row_channels * per_row.size
     n_cols = groups * n_entry_channels * column_plane_hw[0] * column_plane_hw[1]
-    nnz = n_row_channels * nnz_per_channel
+    nnz = n_row_channels * int(per_row.sum())
     index_dtype = _index_dtype(nnz, n_rows, n_cols)
 
     indptr = np.zeros(n_rows + 1, dtype=index_dtype)
-    np.cumsum(np.tile(per_row.ravel(), n_row_channels), dtype=index_dtype, out=indptr[1:])
-
-    indices = np.empty((n_row_channels, nnz_per_channel), dtype=index_dtype)
-    pattern_columns = pattern_columns.astype(index_dtype)
-    rows_per_group = n_row_channels // groups
-    group_offset = n_entry_channels * column_plane_hw[0] * column_plane_hw[1]
-    for g in range(groups):
-        np.add(pattern_columns, g * group_offset,
-               out=indices[g * rows_per_group:(g + 1) * rows_per_group])
-
-    data = np.empty((n_row_channels, nnz_per_channel), dtype=kernels.dtype)
-    flat_kernels = kernels.reshape(n_row_channels, -1)
-    if entry_of_tap is None:
-        # mode="clip" writes straight into ``data`` (mode="raise" would buffer a copy);
-        # the taps are in range by construction.
-        np.take(flat_kernels, pattern_taps, axis=1, out=data, mode="clip")
-    else:
-        for r in range(n_row_channels):
-            data[r] = np.bincount(entry_of_tap, weights=flat_kernels[r, pattern_taps],
-                                  minlength=nnz_per_channel)
-    return sp.csr_array((data.reshape(-1), indices.reshape(-1), indptr),
-                        shape=(n_rows, n_cols))
-
+    np.cumsum(np.tile(per_row, n_row_channels), dtype=index_dtype, out=indptr[1:])
+    indices = np.empty(nnz, dtype=index_dtype)
+    data = np.empty(nnz, dtype=kernels.dtype)
+    _fill_csr(indptr, indices, data, kernels, n_row_channels // groups, *column_plane_hw,
+              table_h.entry_ptr, table_h.column, table_h.tap_ptr, table_h.taps,
+              table_w.entry_ptr, table_w.column, table_w.tap_ptr, table_w.taps)
+    return sp.csr_array((data, indices, indptr), shape=(n_rows, n_cols))
 
 # =========================================================================== public builders
 
@@ -335,9 +326,7 @@ def max_pool2d_matrix(switches, input_shape, dtype=np.float64) -> sp.csr_array:
     Shape (C·H_out·W_out, C·H·W).
     """
     channels, height, width = _check_input_shape(input_shape)
-    if not isinstance(switches, np.ndarray):
-        raise TypeError(f"switches must be a numpy.ndarray of int64, got "
-                        f"{type(switches).__name__}")
+    _require_numpy(switches, "switches")
     if switches.ndim != 3 or switches.shape[0] != channels:
         raise ValueError(f"switches must have shape (C, H_out, W_out) with C = {channels} "
                          f"(input_shape {input_shape}), got {switches.shape}")
@@ -371,8 +360,7 @@ def relu_matrix(x) -> sp.csr_array:
     dtype: that of x when x is float32/float64, else float64.  NaN > 0 is False, so
     D x has 0 where relu(x) keeps NaN.
     """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+    _require_numpy(x, "x")
     dtype = x.dtype if x.dtype in _checks.FLOAT_DTYPES else np.float64
     return _diagonal_01(x > 0, dtype)
 
@@ -558,7 +546,7 @@ def gram_deviation(matrix, spectral: bool = True, dense_limit: int = 2048) -> Gr
     """‖WᵀW − I‖_F (always, from the sparse product WᵀW, in float64) and ‖WᵀW − I‖₂
     (when ``spectral``: a dense eigensolver for n ≤ ``dense_limit`` columns, else
     ``eigsh`` for the eigenvalue of largest magnitude)."""
-    matrix = _as_sparse(matrix, "matrix").astype(np.float64)
+    matrix = _as_sparse(matrix, "matrix").astype(np.float64, copy=False)
     n = matrix.shape[1]
     deviation = (matrix.T @ matrix - sp.eye_array(n, dtype=np.float64, format="csr")).tocsr()
     frobenius = float(np.sqrt(np.sum(deviation.data ** 2)))
@@ -588,7 +576,8 @@ def _lsqr(matrix, y, atol, btol, iter_lim):
     if y.size != matrix.shape[0]:
         raise ValueError(f"y must have {matrix.shape[0]} values (rows of the matrix), "
                          f"got {y.size}")
-    result = spla.lsqr(matrix.astype(np.float64), y, atol=atol, btol=btol, iter_lim=iter_lim)
+    result = spla.lsqr(matrix.astype(np.float64, copy=False), y, atol=atol, btol=btol,
+                       iter_lim=iter_lim)
     return result[0], int(result[2])
 
 
@@ -619,7 +608,7 @@ def reconstruct(matrix, x, atol: float = 1e-12, btol: float = 1e-12,
     ``x`` may have any shape with W.shape[1] values (e.g. one image (C, H, W)); the
     reconstructions come back in that shape, computed in float64.
     """
-    matrix = _as_sparse(matrix, "matrix").astype(np.float64)
+    matrix = _as_sparse(matrix, "matrix").astype(np.float64, copy=False)
     x = np.asarray(x, dtype=np.float64)
     if x.size != matrix.shape[1]:
         raise ValueError(f"x must have {matrix.shape[1]} values (columns of the matrix), "
@@ -655,6 +644,7 @@ def circular_gram_eigenvalues(weight, input_hw, dilation=1, groups: int = 1) -> 
     |K̂(ω)| = 1 everywhere — an all-pass kernel.  The cross-correlation's flip and the
     padding's shift change K̂ only by a conjugation and a phase, not these eigenvalues.
     """
+    _require_numpy(weight, "weight")
     _checks.check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
     height, width = _checks.to_pair(input_hw, "input_hw", 1)
     dh, dw = _checks.to_pair(dilation, "dilation", 1)
