@@ -13,6 +13,17 @@ from .ops import (conv2d, conv2d_weight_grad, conv_transpose2d, max_pool2d, max_
 
 __version__ = "0.1.0"
 
+# Submodules that pull in heavier dependencies (Numba, scipy.sparse, matplotlib) load on
+# first attribute access, so `import minideconv` stays fast (PEP 562).
+_LAZY_SUBMODULES = ("matrices", "nn", "visualize", "data", "plots", "interop")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'minideconv' has no attribute {name!r}")
+
 __all__ = [
     "conv2d", "conv_transpose2d", "conv2d_weight_grad", "relu", "relu_backward",
     "max_pool2d", "max_unpool2d", "shapes",
