@@ -176,38 +176,47 @@ def _normalise_padding(padding, kernel, dilation, stride) -> Tuple[int, int, int
     return ph, ph, pw, pw
 
 
-def _check_weight(weight, name_in: str, in_channels: int, groups: int, dtype):
+def check_weight(weight, name_in: str, dtype) -> None:
+    """``weight`` must be a 4-D float array of ``dtype`` (the input's)."""
     check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
     if weight.dtype != dtype:
         raise TypeError(f"weight must have the same dtype as {name_in} ({dtype}), "
                         f"got {weight.dtype}")
-    c_out, c_in_g, kh, kw = weight.shape
+
+
+def _check_weight_shape(shape, shape_name: str, name_in: str, in_channels: int,
+                        groups: int) -> None:
+    """The filter bank's shape (C_out, C_in/groups, kh, kw) must fit the input and groups.
+    ``shape_name`` is how the caller's parameter reads ("weight.shape", "weight_shape")."""
+    c_out, c_in_g, kh, kw = shape
     if kh < 1 or kw < 1 or c_out < 1 or c_in_g < 1:
-        raise ValueError(f"weight must have positive sizes (C_out, C_in/groups, kh, kw), "
-                         f"got shape {weight.shape}")
+        raise ValueError(f"{shape_name} must be positive sizes (C_out, C_in/groups, kh, kw), "
+                         f"got {tuple(shape)}")
     if in_channels % groups:
         raise ValueError(f"groups={groups} must divide the input channels "
                          f"({in_channels})")
     if c_out % groups:
         raise ValueError(f"groups={groups} must divide the output channels "
-                         f"(weight.shape[0] = {c_out})")
+                         f"({shape_name}[0] = {c_out})")
     if c_in_g * groups != in_channels:
-        raise ValueError(f"weight.shape[1] * groups must equal the channels of {name_in} "
-                         f"({in_channels}), got weight shape {weight.shape} with "
+        raise ValueError(f"{shape_name}[1] * groups must equal the channels of {name_in} "
+                         f"({in_channels}), got {shape_name} {tuple(shape)} with "
                          f"groups={groups}")
 
 
-def conv2d_geometry(x_shape, weight, stride, padding, dilation, groups,
-                    padding_mode="zeros", name_in: str = "x", dtype=None) -> ConvGeometry:
-    """Validate the arguments of a convolution of an input of ``x_shape`` (N, C, H, W)."""
+def conv2d_geometry(x_shape, weight_shape, stride, padding, dilation, groups,
+                    padding_mode="zeros", name_in: str = "x",
+                    shape_name: str = "weight.shape") -> ConvGeometry:
+    """Validate the geometry of a convolution of an input of ``x_shape`` (N, C, H, W) with
+    a filter bank of ``weight_shape``; the caller checks the weight array itself
+    (``check_weight``)."""
     groups = check_groups(groups)
     padding_mode = check_padding_mode(padding_mode)
     stride = to_pair(stride, "stride", 1)
     dilation = to_pair(dilation, "dilation", 1)
     in_channels = x_shape[1]
-    check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
-    _check_weight(weight, name_in, in_channels, groups, weight.dtype if dtype is None else dtype)
-    kernel = weight.shape[2:]
+    _check_weight_shape(weight_shape, shape_name, name_in, in_channels, groups)
+    kernel = tuple(weight_shape[2:])
     pads = _normalise_padding(padding, kernel, dilation, stride)
     in_hw = tuple(x_shape[2:])
     if padding_mode == "circular":
@@ -221,9 +230,9 @@ def conv2d_geometry(x_shape, weight, stride, padding, dilation, groups,
     if min(out_hw) < 1:
         eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
         padded = (in_hw[0] + pads[0] + pads[1], in_hw[1] + pads[2] + pads[3])
-        raise ValueError(f"weight: the (dilated) kernel {eff[0]}x{eff[1]} is larger than the "
+        raise ValueError(f"{shape_name}: the (dilated) kernel {eff[0]}x{eff[1]} is larger than the "
                          f"padded input {padded[0]}x{padded[1]}")
-    return ConvGeometry(in_channels, weight.shape[0], groups, tuple(kernel), stride,
+    return ConvGeometry(in_channels, weight_shape[0], groups, kernel, stride,
                         dilation, pads, padding_mode, in_hw, out_hw)
 
 
@@ -244,7 +253,7 @@ def conv_transpose2d_geometry(y_shape, weight, stride, padding, output_padding, 
         raise ValueError(f"{name_in} must have weight.shape[0] = {weight.shape[0]} channels "
                          f"(the convolution's output channels), got {y_shape[1]}")
     in_channels = weight.shape[1] * groups
-    _check_weight(weight, name_in, in_channels, groups, weight.dtype)
+    _check_weight_shape(weight.shape, "weight.shape", name_in, in_channels, groups)
     kernel = tuple(weight.shape[2:])
     y_hw = tuple(y_shape[2:])
     if output_size is not None:

@@ -104,7 +104,7 @@ def _conv_geometry(weight, input_shape, stride, padding, dilation, groups, paddi
     channels, height, width = _check_input_shape(input_shape)
     _require_numpy(weight, "weight")
     _checks.check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
-    return _checks.conv2d_geometry((1, channels, height, width), weight, stride, padding,
+    return _checks.conv2d_geometry((1, channels, height, width), weight.shape, stride, padding,
                                    dilation, groups, padding_mode, name_in="input_shape")
 
 

@@ -78,8 +78,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     _checks.check_same_device(x=x, weight=weight, bias=bias)
     _checks.check_float_array(x, "x", ndim=4)
     _checks.check_nonempty_spatial(x, "x")
-    geom = _checks.conv2d_geometry(x.shape, weight, stride, padding, dilation, groups,
-                                   padding_mode, name_in="x", dtype=x.dtype)
+    _checks.check_weight(weight, "x", x.dtype)
+    geom = _checks.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, groups,
+                                   padding_mode)
     _checks.check_bias(bias, "bias", geom.out_channels, x.dtype)
     if geom.padding_mode == "circular":
         x = wrap_pad(x, geom.pads)
@@ -140,8 +141,8 @@ def conv2d_weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=
         raise ValueError(f"weight_shape must be 4 positive ints (C_out, C_in/groups, kh, kw), "
                          f"got {weight_shape!r}")
     weight_shape = tuple(int(v) for v in weight_shape)
-    geom = _checks.conv2d_geometry(x.shape, np.empty(weight_shape, x.dtype), stride, padding,
-                                   dilation, groups, padding_mode, name_in="x")
+    geom = _checks.conv2d_geometry(x.shape, weight_shape, stride, padding, dilation, groups,
+                                   padding_mode, shape_name="weight_shape")
     expected = (x.shape[0], geom.out_channels) + geom.out_hw
     if grad_out.shape != expected:
         raise ValueError(f"grad_out must have the convolution's output shape {expected}, "
@@ -169,7 +170,8 @@ def relu_backward(grad, x, rule="backprop"):
     ========== ============================== ==================================
 
     The deconvnet rule ignores ``x`` (it must still be given and match ``grad``'s shape,
-    so the three rules are interchangeable).
+    so the three rules are interchangeable).  A NaN in ``x`` counts as inactive
+    ([NaN > 0] is false); PyTorch's autograd passes the gradient through there instead.
     """
     _checks.check_same_device(grad=grad, x=x)
     _checks.check_float_array(grad, "grad")

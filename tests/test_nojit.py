@@ -1,0 +1,123 @@
+"""The kernels are valid plain Python: with NUMBA_DISABLE_JIT=1 (in a subprocess, since
+the flag is read at import) a small case of every op runs and gives the jitted results."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minideconv as md
+
+from strategies import assert_close
+
+REPO = Path(__file__).resolve().parents[1]
+
+CHILD = textwrap.dedent(r"""
+    import sys
+    import numpy as np
+    import numba
+    assert numba.config.DISABLE_JIT, "NUMBA_DISABLE_JIT was not honoured"
+    import minideconv as md
+    import minideconv.ops  # noqa: F401
+    from minideconv.backends import numba_cpu
+    from numba.core.dispatcher import Dispatcher
+
+    inp = dict(np.load(sys.argv[1]))
+    out = {}
+    for suffix in ("64", "32"):
+        x, w, b, g = (inp[k + suffix] for k in ("x", "w", "b", "g"))
+        kw = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+        out["conv2d" + suffix] = md.conv2d(x, w, b, **kw)
+        out["conv2d_circular" + suffix] = md.conv2d(x, w, padding_mode="circular", **kw)
+        out["conv_transpose2d" + suffix] = md.conv_transpose2d(
+            g, w, b[:4], output_size=x.shape[-2:], **kw)
+        out["conv2d_weight_grad" + suffix] = md.conv2d_weight_grad(x, g, w.shape, **kw)
+        out["relu" + suffix] = md.relu(x)
+        for rule in ("backprop", "deconvnet", "guided"):
+            out["relu_backward_" + rule + suffix] = md.relu_backward(x[:, ::-1], x, rule=rule)
+        y, s = md.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+        out["max_pool2d_y" + suffix], out["max_pool2d_s" + suffix] = y, s
+        out["max_unpool2d" + suffix] = md.max_unpool2d(inp["gp" + suffix], s, x.shape[-2:])
+
+    # every kernel really ran as plain Python
+    jitted = [name for name, obj in vars(numba_cpu).items() if isinstance(obj, Dispatcher)]
+    assert not jitted, f"still numba dispatchers: {jitted}"
+    np.savez(sys.argv[2], **out)
+""")
+
+
+def _inputs():
+    rng = np.random.default_rng(2024)
+    inp = {}
+    for suffix, dtype in (("64", np.float64), ("32", np.float32)):
+        x = rng.standard_normal((2, 4, 7, 8)).astype(dtype)
+        x[0, 0, :2, :2] = 1.0                        # a tie for the max-pool
+        w = rng.standard_normal((6, 2, 3, 2)).astype(dtype)
+        inp["x" + suffix] = x
+        inp["w" + suffix] = w
+        inp["b" + suffix] = rng.standard_normal(6).astype(dtype)
+        inp["g" + suffix] = rng.standard_normal((2, 6, 4, 10)).astype(dtype)   # conv output
+        inp["gp" + suffix] = rng.standard_normal((2, 4, 4, 5)).astype(dtype)   # pool output
+    return inp
+
+
+def _jitted(inp):
+    """The same computations in this process (jitted kernels)."""
+    out = {}
+    for suffix in ("64", "32"):
+        x, w, b, g = (inp[k + suffix] for k in ("x", "w", "b", "g"))
+        kw = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+        out["conv2d" + suffix] = md.conv2d(x, w, b, **kw)
+        assert out["conv2d" + suffix].shape == g.shape
+        out["conv2d_circular" + suffix] = md.conv2d(x, w, padding_mode="circular", **kw)
+        out["conv_transpose2d" + suffix] = md.conv_transpose2d(
+            g, w, b[:4], output_size=x.shape[-2:], **kw)
+        out["conv2d_weight_grad" + suffix] = md.conv2d_weight_grad(x, g, w.shape, **kw)
+        out["relu" + suffix] = md.relu(x)
+        for rule in ("backprop", "deconvnet", "guided"):
+            out["relu_backward_" + rule + suffix] = md.relu_backward(x[:, ::-1], x, rule=rule)
+        y, s = md.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+        assert y.shape == inp["gp" + suffix].shape
+        out["max_pool2d_y" + suffix], out["max_pool2d_s" + suffix] = y, s
+        out["max_unpool2d" + suffix] = md.max_unpool2d(inp["gp" + suffix], s, x.shape[-2:])
+    return out
+
+
+def test_every_op_runs_as_plain_python_with_numba_disabled(tmp_path):
+    inp = _inputs()
+    np.savez(tmp_path / "in.npz", **inp)
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1",
+               PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in os.environ.get(
+                   "PYTHONPATH", "").split(os.pathsep) if p]))
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "in.npz"),
+                           str(tmp_path / "out.npz")], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    plain = dict(np.load(tmp_path / "out.npz"))
+    jitted = _jitted(inp)
+    assert set(plain) == set(jitted)
+    for name, expected in jitted.items():
+        got = plain[name]
+        assert got.dtype == expected.dtype, name
+        if name.startswith("max_pool2d_s"):
+            np.testing.assert_array_equal(got, expected, err_msg=name)
+        else:
+            assert_close(got, expected, what=name)
+
+
+def test_child_would_notice_a_jitted_kernel():
+    """The child's plain-Python check is not vacuous: in this (jitted) process the backend
+    does hold numba dispatchers."""
+    if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
+        pytest.skip("this process itself runs with NUMBA_DISABLE_JIT")
+    from numba.core.dispatcher import Dispatcher
+    from minideconv.backends import numba_cpu
+    assert any(isinstance(o, Dispatcher) for o in vars(numba_cpu).values())
