@@ -35,6 +35,9 @@ import numpy as np
 import minideconv as md
 from minideconv import matrices
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_ops import time_side_by_side  # noqa: E402  (the same alternating harness)
+
 INPUT_SHAPE = (3, 224, 224)
 WEIGHT_SHAPE = (96, 3, 7, 7)
 STRIDE, PADDING = 2, 1
@@ -99,19 +102,6 @@ def time_builds(build, weight, repeats: int):
         nnz = a.nnz
         del a                                  # free before the next build
     return nnz, statistics.median(times), min(times)
-
-
-def time_side_by_side(impls: dict, repeats: int) -> dict:
-    """Warm up each callable, then ``repeats`` alternating rounds; medians in ms."""
-    for f in impls.values():
-        f()
-    times = {name: [] for name in impls}
-    for _ in range(repeats):
-        for name, f in impls.items():
-            t0 = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def rel_diff(a, b) -> float:

@@ -23,28 +23,12 @@ CHILD = textwrap.dedent(r"""
     import numpy as np
     import numba
     assert numba.config.DISABLE_JIT, "NUMBA_DISABLE_JIT was not honoured"
-    import minideconv as md
-    import minideconv.ops  # noqa: F401
     from minideconv.backends import numba_cpu
     from numba.core.dispatcher import Dispatcher
+    sys.path.insert(0, sys.argv[3])
+    from test_nojit import run_every_op
 
-    inp = dict(np.load(sys.argv[1]))
-    out = {}
-    for suffix in ("64", "32"):
-        x, w, b, g = (inp[k + suffix] for k in ("x", "w", "b", "g"))
-        kw = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
-        out["conv2d" + suffix] = md.conv2d(x, w, b, **kw)
-        out["conv2d_circular" + suffix] = md.conv2d(x, w, padding_mode="circular", **kw)
-        out["conv_transpose2d" + suffix] = md.conv_transpose2d(
-            g, w, b[:4], output_size=x.shape[-2:], **kw)
-        out["conv2d_weight_grad" + suffix] = md.conv2d_weight_grad(x, g, w.shape, **kw)
-        out["relu" + suffix] = md.relu(x)
-        for rule in ("backprop", "deconvnet", "guided"):
-            out["relu_backward_" + rule + suffix] = md.relu_backward(x[:, ::-1], x, rule=rule)
-        y, s = md.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
-        out["max_pool2d_y" + suffix], out["max_pool2d_s" + suffix] = y, s
-        out["max_unpool2d" + suffix] = md.max_unpool2d(inp["gp" + suffix], s, x.shape[-2:])
-
+    out = run_every_op(dict(np.load(sys.argv[1])))
     # every kernel really ran as plain Python
     jitted = [name for name, obj in vars(numba_cpu).items() if isinstance(obj, Dispatcher)]
     assert not jitted, f"still numba dispatchers: {jitted}"
@@ -67,8 +51,9 @@ def _inputs():
     return inp
 
 
-def _jitted(inp):
-    """The same computations in this process (jitted kernels)."""
+def run_every_op(inp):
+    """A small case of every op, in both dtypes; run here (jitted) and in the child
+    process (plain Python)."""
     out = {}
     for suffix in ("64", "32"):
         x, w, b, g = (inp[k + suffix] for k in ("x", "w", "b", "g"))
@@ -98,11 +83,12 @@ def test_every_op_runs_as_plain_python_with_numba_disabled(tmp_path):
                PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in os.environ.get(
                    "PYTHONPATH", "").split(os.pathsep) if p]))
     proc = subprocess.run([sys.executable, str(script), str(tmp_path / "in.npz"),
-                           str(tmp_path / "out.npz")], env=env, cwd=REPO,
+                           str(tmp_path / "out.npz"), str(Path(__file__).parent)],
+                          env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     plain = dict(np.load(tmp_path / "out.npz"))
-    jitted = _jitted(inp)
+    jitted = run_every_op(inp)
     assert set(plain) == set(jitted)
     for name, expected in jitted.items():
         got = plain[name]
