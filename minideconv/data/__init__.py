@@ -1,0 +1,115 @@
+"""The embedded default: a dataset drawn in code, a network trained on it, and images.
+
+* ``load_dataset(split)`` — ten classes of coloured shapes and textures (``CLASSES``),
+  generated deterministically (``minideconv.data.shapes``): nothing is downloaded.
+* ``load_model()`` — the small ZF-like network of ``minideconv.train.build_model``, trained
+  on ``load_dataset("train")`` by ``minideconv train`` and shipped as ``model.npz``.
+* ``sample_image(name)`` — natural photographs that ship with matplotlib.
+* ``load_image(source)`` — any of these by name, ``"test:17"`` for a dataset image, or the
+  path of your own image file, as a (3, 32, 32) float32 array in [0, 1].
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+
+import numpy as np
+
+from .shapes import CLASSES, SIZE, make_images
+
+SPLITS = {"train": (0, 20000), "test": (1, 2000)}   # seed, default size
+MODEL_FILE = "model.npz"
+SAMPLE_IMAGES = {"grace_hopper": "grace_hopper.jpg"}
+
+
+def load_dataset(split: str = "train", n: int | None = None):
+    """``(images, labels)``: images (n, 3, 32, 32) float32 in [0, 1], labels (n,) int64
+    indexing ``CLASSES``.  ``split`` is ``"train"`` (20 000 images) or ``"test"`` (2 000,
+    drawn with another seed); ``n`` takes the first n of a split (any n works — the stream
+    goes on — and ``load_dataset(s, n)`` is always a prefix of ``load_dataset(s, m)``)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
+    seed, size = SPLITS[split]
+    if n is None:
+        n = size
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    return make_images(seed, int(n))
+
+
+def model_path() -> str:
+    return str(resources.files(__name__) / MODEL_FILE)
+
+
+def load_model():
+    """The shipped trained network (a ``minideconv.nn.Sequential``, float32)."""
+    from ..nn import load
+    return load(model_path())
+
+
+def _sample_path(filename: str) -> str:
+    import matplotlib
+    return os.path.join(matplotlib.get_data_path(), "sample_data", filename)
+
+
+def _to_array(pil_image, size: int):
+    """Centre-crop to a square and resize to size × size (area averaging): (3, s, s)."""
+    from PIL import Image
+    image = pil_image.convert("RGB")
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    image = image.resize((size, size), Image.Resampling.BOX if side >= size
+                         else Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / np.float32(255)
+
+
+def sample_image(name: str = "grace_hopper", size: int = SIZE):
+    """A photograph shipped with matplotlib, centre-cropped and resized to
+    (3, size, size) float32 in [0, 1].  Names: ``SAMPLE_IMAGES``."""
+    if name not in SAMPLE_IMAGES:
+        raise ValueError(f"unknown sample image {name!r}; choose one of "
+                         f"{sorted(SAMPLE_IMAGES)} or give an image file path")
+    return read_image(_sample_path(SAMPLE_IMAGES[name]), size)
+
+
+def read_image(path, size: int = SIZE):
+    """An image file (PNG, JPEG, … anything Pillow reads) as (3, size, size) float32."""
+    from PIL import Image, UnidentifiedImageError
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image file not found: {path!r}")
+    try:
+        with Image.open(path) as image:
+            return _to_array(image, size)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"could not read {path!r} as an image: {err}") from None
+
+
+def load_image(source, size: int = SIZE):
+    """An image from ``source``: a (3, H, W) array (returned as is, checked), a sample
+    name (``"grace_hopper"``), ``"train:<i>"`` / ``"test:<i>"`` for image i of a dataset
+    split, or a file path."""
+    if isinstance(source, np.ndarray):
+        if source.ndim != 3 or source.shape[0] != 3:
+            raise ValueError(f"image must be a (3, H, W) array, got shape {source.shape}")
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"image must be an array, a sample name or a file path, got "
+                        f"{type(source).__name__}")
+    text = os.fspath(source)
+    if text in SAMPLE_IMAGES:
+        return sample_image(text, size)
+    split, _, index = text.partition(":")
+    if split in SPLITS and index:
+        if not index.isdigit():
+            raise ValueError(f"image {text!r}: expected {split}:<index>, e.g. {split}:17")
+        images, _ = load_dataset(split, n=int(index) + 1)
+        return images[int(index)]
+    return read_image(text, size)
+
+
+__all__ = ["CLASSES", "load_dataset", "load_model", "sample_image", "read_image",
+           "load_image", "model_path"]
