@@ -157,7 +157,7 @@ class ConvGeometry:
         return self.in_hw[0] + top + bottom, self.in_hw[1] + left + right
 
 
-def _normalise_padding(padding, kernel, dilation, stride) -> Tuple[int, int, int, int]:
+def normalise_padding(padding, kernel, dilation, stride) -> Tuple[int, int, int, int]:
     """int / pair / "valid" / "same" → (top, bottom, left, right)."""
     if isinstance(padding, str):
         if padding == "valid":
@@ -217,7 +217,7 @@ def conv2d_geometry(x_shape, weight_shape, stride, padding, dilation, groups,
     in_channels = x_shape[1]
     _check_weight_shape(weight_shape, shape_name, name_in, in_channels, groups)
     kernel = tuple(weight_shape[2:])
-    pads = _normalise_padding(padding, kernel, dilation, stride)
+    pads = normalise_padding(padding, kernel, dilation, stride)
     in_hw = tuple(x_shape[2:])
     if padding_mode == "circular":
         top, bottom, left, right = pads

@@ -32,6 +32,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from . import _checks, shapes
+from .padding import crop, wrap_pad_adjoint
 from .ops import (conv2d, conv2d_weight_grad, conv_transpose2d, max_pool2d, max_unpool2d,
                   relu, relu_backward)
 
@@ -99,24 +100,36 @@ def _check_weight_and_bias(weight, bias, ndim, layout):
 class Conv2d(Layer):
     """y = conv2d(x, W) + b; weight (C_out, C_in/groups, kh, kw), bias (C_out,) or None.
 
-    ``padding`` is an int or a pair (symmetric zero padding)."""
+    ``padding`` is an int, a pair, ``"valid"`` or ``"same"``; ``padding_mode`` is
+    ``"zeros"`` or ``"circular"`` — as ``torch.nn.Conv2d``."""
 
     param_names = ("weight", "bias")
 
-    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 padding_mode="zeros"):
         _check_weight_and_bias(weight, bias, 4, "(C_out, C_in/groups, kh, kw)")
         self.weight, self.bias = weight, bias
         self.stride = _checks.to_pair(stride, "stride", 1)
-        self.padding = _checks.to_pair(padding, "padding", 0)
+        self.padding = padding if isinstance(padding, str) else \
+            _checks.to_pair(padding, "padding", 0)
         self.dilation = _checks.to_pair(dilation, "dilation", 1)
         self.groups = _checks.check_groups(groups)
+        self.padding_mode = _checks.check_padding_mode(padding_mode)
         if weight.shape[0] % self.groups:
             raise ValueError(f"groups={groups} must divide the output channels "
                              f"(weight.shape[0] = {weight.shape[0]})")
+        _checks.normalise_padding(self.padding, weight.shape[2:], self.dilation,
+                                  self.stride)  # rejects unknown strings, "same" with stride
+
+    def _geometry(self, channels, input_hw):
+        """The validated geometry (explicit pads, output size) for an input (C, H, W)."""
+        return _checks.conv2d_geometry((1, channels) + tuple(input_hw), self.weight.shape,
+                                       self.stride, self.padding, self.dilation, self.groups,
+                                       self.padding_mode, name_in="the input")
 
     def _kw(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    groups=self.groups)
+                    groups=self.groups, padding_mode=self.padding_mode)
 
     def forward(self, x):
         return conv2d(x, self.weight, self.bias, **self._kw()), x
@@ -124,8 +137,17 @@ class Conv2d(Layer):
     def backward(self, grad, record, rule="backprop"):
         # Wᵀ r.  The bias is a constant: it does not enter the way back.  output_size says
         # which of the input sizes that convolve to this output size the input had.
-        return conv_transpose2d(grad, self.weight, output_size=record.shape[2:],
-                                **self._kw())
+        if isinstance(self.padding, str) or self.padding_mode == "circular":
+            # The forward pass is "pad (possibly unevenly), then a valid convolution", so
+            # the way back is a valid transposed convolution, then the padding's transpose
+            # (crop for zeros, wrap-and-add for circular).
+            geom = self._geometry(record.shape[1], record.shape[2:])
+            padded = conv_transpose2d(grad, self.weight, stride=self.stride,
+                                      dilation=self.dilation, groups=self.groups,
+                                      output_size=geom.padded_hw)
+            undo_pad = wrap_pad_adjoint if self.padding_mode == "circular" else crop
+            return undo_pad(padded, geom.pads)
+        return conv_transpose2d(grad, self.weight, output_size=record.shape[2:], **self._kw())
 
     def param_grads(self, grad, record):
         grads = {"weight": conv2d_weight_grad(record, grad, self.weight.shape, **self._kw())}
@@ -145,18 +167,20 @@ class Conv2d(Layer):
         if len(input_shape) != 3 or input_shape[0] != self.in_channels:
             raise ValueError(f"expects an input of {self.in_channels} channels (C, H, W), "
                              f"got {tuple(input_shape)}")
-        hw = shapes.conv2d_output_shape(input_shape[1:], self.weight.shape[2:], self.stride,
-                                        self.padding, self.dilation)
-        if min(hw) < 1:
-            raise ValueError(f"the kernel does not fit the input {tuple(input_shape)}")
-        return (self.out_channels,) + hw
+        return (self.out_channels,) + self._geometry(input_shape[0], input_shape[1:]).out_hw
 
     def geometry(self):
-        return self.weight.shape[2:], self.stride, self.padding, self.dilation
+        # "same" pads (k−1)·d/2 on top/left (the extra one goes bottom/right): that is
+        # the padding that shifts the receptive field.
+        pads = _checks.normalise_padding(self.padding, self.weight.shape[2:], self.dilation,
+                                         self.stride)
+        return self.weight.shape[2:], self.stride, (pads[0], pads[2]), self.dilation
 
     def config(self):
-        return dict(stride=list(self.stride), padding=list(self.padding),
-                    dilation=list(self.dilation), groups=self.groups)
+        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
+        return dict(stride=list(self.stride), padding=padding,
+                    dilation=list(self.dilation), groups=self.groups,
+                    padding_mode=self.padding_mode)
 
 
 class ReLU(Layer):
@@ -259,7 +283,19 @@ class Linear(Layer):
         return (self.weight.shape[0],)
 
 
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear)}
+class Identity(Layer):
+    """y = x.  Stands for layers that do nothing at inference (e.g. PyTorch's Dropout in
+    eval mode), so that layer indices match the framework's."""
+
+    def forward(self, x):
+        return x, None
+
+    def backward(self, grad, record, rule="backprop"):
+        return grad
+
+
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
+                                             Identity)}
 
 
 @dataclass

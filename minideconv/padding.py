@@ -1,4 +1,4 @@
-"""Circular (wrap-around) padding and its transpose.
+"""Padding and its transpose: circular (wrap-around), and the crop that undoes zeros.
 
 Circular padding copies rows/columns from the opposite side; its transpose therefore
 *adds* each padded row/column back onto the row/column it was copied from.  A circular
@@ -36,6 +36,13 @@ def wrap_pad_adjoint(xp, pads):
     out[..., width - left:] += rows[..., :left]
     out[..., :right] += rows[..., left + width:]
     return out
+
+
+def crop(xp, pads):
+    """The transpose of zero padding by ``pads = (top, bottom, left, right)``: keep the
+    centre (what was padded with zeros contributed nothing)."""
+    top, bottom, left, right = pads
+    return xp[..., top:xp.shape[-2] - bottom, left:xp.shape[-1] - right]
 
 
 def _concatenate(parts, axis):

@@ -1,0 +1,454 @@
+"""PyTorch ↔ minideconv, and a cross-check report against PyTorch autograd and Captum.
+
+Someone with a PyTorch model — or a deconvnet written by hand — can compare it, layer by
+layer, with an independent implementation whose every step is readable:
+
+>>> net = from_torch(torch_model)                       # doctest: +SKIP
+>>> print(crosscheck(torch_model, images))              # doctest: +SKIP
+
+``crosscheck`` compares, per layer: the forward activations; the projection of that
+layer's strongest activation back to the input under the three ReLU rules against
+PyTorch autograd (``"backprop"``), Captum's ``NeuronDeconvolution`` (``"deconvnet"``) and
+``NeuronGuidedBackprop`` (``"guided"``); and the deconvnet variant many hand-written
+implementations use — ``F.max_unpool2d`` at the pools — against the true transpose.
+
+PyTorch (and Captum, for the report) are imported here only, when a function runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .. import nn, visualize
+
+RULES = ("backprop", "deconvnet", "guided")
+TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - exercised only without torch
+        raise ImportError("minideconv.interop.torch needs PyTorch: "
+                          "pip install 'minideconv[crosscheck]'") from None
+    return torch
+
+
+def _captum_attr():
+    try:
+        import captum.attr
+    except ImportError:  # pragma: no cover
+        raise ImportError("the deconvnet and guided cross-checks need Captum: "
+                          "pip install 'minideconv[crosscheck]'") from None
+    return captum.attr
+
+
+def _numpy(tensor):
+    return tensor.detach().cpu().numpy().copy()
+
+
+# --------------------------------------------------------------------------- conversion
+
+def _flatten_modules(module) -> List:
+    """The leaf modules of nested ``nn.Sequential`` containers, in order."""
+    torch = _torch()
+    if isinstance(module, torch.nn.Sequential):
+        return [leaf for child in module for leaf in _flatten_modules(child)]
+    return [module]
+
+
+def _layer_from_module(module, position: int):
+    """One torch module → one minideconv layer (or a clear error naming it)."""
+    tnn = _torch().nn
+    where = f"layer {position} ({type(module).__name__})"
+    if isinstance(module, tnn.Conv2d):
+        if module.padding_mode not in ("zeros", "circular"):
+            raise ValueError(f"{where}: padding_mode={module.padding_mode!r} is not "
+                             "supported (minideconv has 'zeros' and 'circular')")
+        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+        bias = None if module.bias is None else _numpy(module.bias)
+        return nn.Conv2d(_numpy(module.weight), bias, stride=tuple(module.stride),
+                         padding=padding, dilation=tuple(module.dilation),
+                         groups=module.groups, padding_mode=module.padding_mode)
+    if isinstance(module, tnn.ReLU):
+        return nn.ReLU()
+    if isinstance(module, tnn.MaxPool2d):
+        return nn.MaxPool2d(module.kernel_size, module.stride, module.padding,
+                            module.dilation, bool(module.ceil_mode))
+    if isinstance(module, tnn.Flatten):
+        if (module.start_dim, module.end_dim) != (1, -1):
+            raise ValueError(f"{where}: only Flatten(start_dim=1, end_dim=-1) is supported, "
+                             f"got start_dim={module.start_dim}, end_dim={module.end_dim}")
+        return nn.Flatten()
+    if isinstance(module, tnn.Linear):
+        bias = None if module.bias is None else _numpy(module.bias)
+        return nn.Linear(_numpy(module.weight), bias)
+    if isinstance(module, (tnn.Dropout, tnn.Dropout2d, tnn.Identity)):
+        return nn.Identity()  # dropout is the identity at inference (eval mode)
+    raise ValueError(f"{where} is not supported: minideconv converts Conv2d, ReLU, "
+                     "MaxPool2d, Flatten, Linear, Dropout and Identity inside (nested) "
+                     "nn.Sequential containers")
+
+
+def from_torch(module, input_shape: Optional[Tuple[int, int, int]] = None) -> nn.Sequential:
+    """A minideconv ``Sequential`` equivalent to a torch ``nn.Sequential`` (nested
+    Sequentials are flattened; layer ``i`` of the result is leaf module ``i``).
+
+    The weights are copied, in the module's dtype (float32 or float64)."""
+    torch = _torch()
+    if not isinstance(module, torch.nn.Sequential):
+        raise TypeError(f"module must be a torch.nn.Sequential, got {type(module).__name__}")
+    layers = [_layer_from_module(m, i) for i, m in enumerate(_flatten_modules(module))]
+    return nn.Sequential(*layers, input_shape=input_shape)
+
+
+def _module_from_layer(layer, dtype):
+    torch = _torch()
+    tnn = torch.nn
+    if isinstance(layer, nn.Conv2d):
+        c_out, c_in_g, kh, kw = layer.weight.shape
+        module = tnn.Conv2d(c_in_g * layer.groups, c_out, (kh, kw), stride=layer.stride,
+                            padding=layer.padding, dilation=layer.dilation,
+                            groups=layer.groups, bias=layer.bias is not None,
+                            padding_mode=layer.padding_mode, dtype=dtype)
+    elif isinstance(layer, nn.Linear):
+        out_features, in_features = layer.weight.shape
+        module = tnn.Linear(in_features, out_features, bias=layer.bias is not None,
+                            dtype=dtype)
+    elif isinstance(layer, nn.ReLU):
+        return tnn.ReLU(inplace=False)  # a fresh module per call site: Captum hooks it
+    elif isinstance(layer, nn.MaxPool2d):
+        return tnn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding, layer.dilation,
+                             ceil_mode=layer.ceil_mode)
+    elif isinstance(layer, nn.Flatten):
+        return tnn.Flatten()
+    elif isinstance(layer, nn.Identity):
+        return tnn.Identity()
+    else:
+        raise ValueError(f"no torch equivalent for {type(layer).__name__}")
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(layer.weight))
+        if layer.bias is not None:
+            module.bias.copy_(torch.from_numpy(layer.bias))
+    return module
+
+
+def to_torch(net: nn.Sequential):
+    """The equivalent torch ``nn.Sequential`` in eval mode, weights copied, with one
+    (non-in-place) ``nn.ReLU`` module per ReLU, so that Captum's hooks apply to each."""
+    torch = _torch()
+    dtypes = {layer.weight.dtype for layer in net.layers if hasattr(layer, "weight")}
+    dtype = torch.float64 if np.dtype(np.float64) in dtypes else torch.float32
+    return torch.nn.Sequential(*(_module_from_layer(layer, dtype)
+                                 for layer in net.layers)).eval()
+
+
+# --------------------------------------------------------------------------- the report
+
+@dataclass
+class Error:
+    """max |ours − reference| and that divided by max |reference|."""
+
+    abs: float
+    rel: float
+
+    @classmethod
+    def between(cls, ours, reference) -> "Error":
+        diff = float(np.max(np.abs(ours - reference))) if ours.size else 0.0
+        scale = float(np.max(np.abs(reference))) if reference.size else 0.0
+        return cls(diff, diff / scale if scale > 0 else diff)
+
+
+@dataclass
+class LayerCheck:
+    """The cross-check of one layer's output.
+
+    ``unit`` is the (channel, h, w) (or (unit,) after Flatten) of image 0's strongest
+    activation, the one projected back; ``projections[rule]`` compares minideconv's
+    projection with PyTorch/Captum's; ``unpool_variant`` compares the deconvnet built on
+    ``F.max_unpool2d`` with the true transpose (minideconv's deconvnet)."""
+
+    index: int
+    name: str
+    unit: Tuple[int, ...]
+    forward: Error
+    projections: Dict[str, Error] = field(default_factory=dict)
+    unpool_variant: Optional[Error] = None
+
+
+@dataclass
+class CrosscheckReport:
+    dtype: str
+    tolerance: float
+    layers: List[LayerCheck]
+
+    @property
+    def worst(self) -> float:
+        """The largest relative error among forward activations and projections."""
+        errors = [c.forward.rel for c in self.layers]
+        errors += [e.rel for c in self.layers for e in c.projections.values()]
+        return max(errors, default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        return self.worst <= self.tolerance
+
+    def as_dict(self) -> dict:
+        return {
+            "dtype": self.dtype, "tolerance": self.tolerance, "passed": self.passed,
+            "worst_rel": self.worst,
+            "layers": [{
+                "index": c.index, "name": c.name, "unit": list(c.unit),
+                "forward": vars(c.forward),
+                "projections": {rule: vars(e) for rule, e in c.projections.items()},
+                "unpool_variant": None if c.unpool_variant is None else vars(c.unpool_variant),
+            } for c in self.layers],
+        }
+
+    def __str__(self) -> str:
+        rules = [r for r in RULES if any(r in c.projections for c in self.layers)]
+        head = (f"{'layer':<22}{'unit':<14}{'forward':>10}"
+                + "".join(f"{r:>11}" for r in rules) + f"{'unpool var.':>13}")
+        lines = [f"cross-check against PyTorch/Captum, {self.dtype}: max relative error "
+                 f"per layer (tolerance {self.tolerance:g})", head, "-" * len(head)]
+        for c in self.layers:
+            row = f"{c.name:<22}{str(tuple(c.unit)):<14}{c.forward.rel:>10.1e}"
+            row += "".join(f"{c.projections[r].rel:>11.1e}" if r in c.projections
+                           else f"{'-':>11}" for r in rules)
+            row += (f"{c.unpool_variant.rel:>13.1e}" if c.unpool_variant is not None
+                    else f"{'-':>13}")
+            lines.append(row)
+        lines.append(f"{'PASSED' if self.passed else 'FAILED'}: worst relative error "
+                     f"{self.worst:.2e}")
+        lines.append("'unpool var.': a deconvnet using F.max_unpool2d (overwrites shared "
+                     "switches) vs the true transpose; nonzero when pooling windows overlap. "
+                     "Informational, not part of PASSED.")
+        return "\n".join(lines)
+
+
+def _torch_outputs(model, x):
+    """The output of every leaf module, in order (the input of each is the previous).
+    Copies: an in-place ReLU would otherwise overwrite the previous layer's output."""
+    outputs = []
+    for module in _flatten_modules(model):
+        x = module(x)
+        outputs.append(x.clone())
+    return outputs
+
+
+def _strongest_unit(activation) -> Tuple[int, ...]:
+    """(channel, h, w) — or (unit,) for (N, F) activations — of image 0's maximum."""
+    return tuple(int(i) for i in np.unravel_index(np.argmax(activation[0]),
+                                                 activation.shape[1:]))
+
+
+def _torch_projection(model, layer_module, x, unit, value, rule):
+    """The reference for minideconv's projection of activation ``a = value`` at ``unit``:
+    a · (∂a/∂x under ``rule``).  The deconvnet and guided rules are positively
+    homogeneous, not linear, so for a < 0 the neuron −a is attributed and scaled by |a|."""
+    torch = _torch()
+    sign = 1.0 if value >= 0 else -1.0
+
+    def neuron(output):
+        return sign * output[(slice(None),) + tuple(unit)]
+
+    if rule == "backprop":
+        xt = x.clone().requires_grad_(True)
+        out = _torch_outputs_upto(model, layer_module, xt)
+        (grad,) = torch.autograd.grad(neuron(out).sum(), xt)
+    else:
+        attr = _captum_attr()
+        cls = attr.NeuronDeconvolution if rule == "deconvnet" else attr.NeuronGuidedBackprop
+        grad = cls(model, layer_module).attribute(x, neuron_selector=neuron)
+    return _numpy(grad) * abs(value)
+
+
+def _torch_outputs_upto(model, layer_module, x):
+    for module in _flatten_modules(model):
+        x = module(x)
+        if module is layer_module:
+            return x
+    raise ValueError("layer module not found in the model")
+
+
+def _unpool_variant_deconvnet(model, x, layer_index, unit, value):
+    """The deconvnet as often hand-written in PyTorch: F.max_unpool2d at the pools,
+    relu at the ReLUs, conv_transpose2d at the convolutions."""
+    torch = _torch()
+    F = torch.nn.functional
+    modules = _flatten_modules(model)
+    inputs, records = [], []
+    with torch.no_grad():
+        h = x
+        for module in modules[:layer_index + 1]:
+            inputs.append(h)
+            if isinstance(module, torch.nn.MaxPool2d):
+                h, idx = F.max_pool2d(h, module.kernel_size, module.stride, module.padding,
+                                      module.dilation, module.ceil_mode, return_indices=True)
+                records.append(idx)
+            else:
+                h = module(h)
+                records.append(None)
+        signal = torch.zeros_like(h)
+        signal[(0,) + tuple(unit)] = value
+        for module, inp, idx in reversed(list(zip(modules[:layer_index + 1], inputs, records))):
+            if isinstance(module, torch.nn.MaxPool2d):
+                signal = F.max_unpool2d(signal, idx, module.kernel_size, module.stride,
+                                        module.padding, output_size=inp.shape[2:])
+            elif isinstance(module, torch.nn.ReLU):
+                signal = F.relu(signal)
+            elif isinstance(module, torch.nn.Conv2d):
+                grad = torch.autograd.functional.vjp(module, inp, signal)[1]
+                signal = grad  # Wᵀ r, exactly (the bias does not enter)
+            elif isinstance(module, torch.nn.Linear):
+                signal = signal @ module.weight
+            elif isinstance(module, torch.nn.Flatten):
+                signal = signal.reshape(inp.shape)
+    return _numpy(signal[:1])
+
+
+def crosscheck(module_or_net, x, layers: Optional[Sequence[int]] = None,
+               rules: Sequence[str] = RULES, unpool_variant: bool = True
+               ) -> CrosscheckReport:
+    """Compare minideconv with PyTorch autograd and Captum on ``x`` (N, C, H, W).
+
+    ``module_or_net``: a torch ``nn.Sequential`` (converted with ``from_torch``) or a
+    minideconv ``Sequential`` (converted with ``to_torch``).  ``layers``: indices of the
+    layers whose outputs are checked (default: all).  The computation runs in ``x``'s
+    dtype; the tolerance is 1e-10 relative for float64 and 1e-4 for float32.
+    """
+    torch = _torch()
+    if isinstance(module_or_net, nn.Sequential):
+        return compare(module_or_net, to_torch(module_or_net), x, layers, rules,
+                       unpool_variant)
+    if not isinstance(module_or_net, torch.nn.Module):
+        raise TypeError("module_or_net must be a torch nn.Sequential or a minideconv "
+                        f"Sequential, got {type(module_or_net).__name__}")
+    return compare(from_torch(module_or_net), module_or_net, x, layers, rules,
+                   unpool_variant)
+
+
+def compare(net: nn.Sequential, model, x, layers: Optional[Sequence[int]] = None,
+            rules: Sequence[str] = RULES, unpool_variant: bool = True) -> CrosscheckReport:
+    """Like ``crosscheck``, for a minideconv ``net`` and a torch ``model`` built
+    independently (layer ``i`` of ``net`` ↔ leaf module ``i`` of ``model``) — e.g. to
+    check your own PyTorch port against minideconv's."""
+    torch = _torch()
+    model = model.eval()
+    x = np.asarray(x)
+    dtype = np.dtype(x.dtype)
+    if dtype not in TOLERANCE:
+        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    net = net.astype(dtype)
+    model = model.to(torch.float64 if dtype == np.float64 else torch.float32)
+    for rule in rules:
+        if rule not in RULES:
+            raise ValueError(f"rules must be drawn from {RULES}, got {rule!r}")
+    n_layers = len(net.layers)
+    if len(_flatten_modules(model)) != n_layers:
+        raise ValueError(f"model has {len(_flatten_modules(model))} leaf modules but net "
+                         f"has {n_layers} layers: they must correspond one to one")
+    layers = range(n_layers) if layers is None else list(layers)
+    for i in layers:
+        if not 0 <= i < n_layers:
+            raise ValueError(f"layers must be indices in [0, {n_layers}), got {i}")
+
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    modules = _flatten_modules(model)
+    with torch.no_grad():
+        torch_outputs = [_numpy(o) for o in _torch_outputs(model, xt)]
+    trace = net.trace(x)
+    has_pool_below = False
+    checks = []
+    for i in range(n_layers):
+        has_pool_below |= isinstance(net.layers[i], nn.MaxPool2d)
+        if i not in layers:
+            continue
+        ours = trace.outputs[i]
+        unit = _strongest_unit(ours)
+        check = LayerCheck(i, net.describe(i), unit, Error.between(ours, torch_outputs[i]))
+        values = ours[(slice(None),) + unit]
+        position = unit[1:] if len(unit) == 3 else None
+        for rule in rules:
+            projected = visualize.project(net, x, i, unit[0], position=position, rule=rule)
+            reference = np.concatenate([
+                _torch_projection(model, modules[i], xt[n:n + 1], unit, float(values[n]), rule)
+                for n in range(len(x))])
+            check.projections[rule] = Error.between(projected, reference)
+        if unpool_variant and has_pool_below:
+            ours_deconv = visualize.project(net, x[:1], i, unit[0], position=position,
+                                            rule="deconvnet")
+            variant = _unpool_variant_deconvnet(model, xt[:1], i, unit, float(values[0]))
+            check.unpool_variant = Error.between(variant, ours_deconv)
+        checks.append(check)
+    return CrosscheckReport(str(dtype), TOLERANCE[dtype], checks)
+
+
+# --------------------------------------------------------------------------- built-in models
+
+def builtin_model(name: str, seed: int = 0) -> Tuple[nn.Sequential, Tuple[int, int, int]]:
+    """Seeded random-weight feature stacks (no downloads) and the embedded trained model.
+
+    ``"zfnet"``: ZFNet's layer pattern (7×7/2 conv, 3×3/2 overlapping pools, 5×5/2 conv,
+    three 3×3 convs, a linear head) at reduced width, 3×64×64 input; ``"vgg"``: three VGG
+    blocks (two 3×3 convs and a 2×2/2 pool each) at reduced width, 3×32×32 input;
+    ``"embedded"``: ``minideconv.data.load_model()``.  Returns (net, input_shape)."""
+    if name == "embedded":
+        from ..data import load_model
+        net = load_model()
+        return net, net.input_shape
+    rng = np.random.default_rng(seed)
+
+    def conv(c_in, c_out, k, **kw):  # He initialisation keeps activations O(1)
+        w = rng.standard_normal((c_out, c_in, k, k)) * np.sqrt(2.0 / (c_in * k * k))
+        return nn.Conv2d(w, 0.1 * rng.standard_normal(c_out), **kw)
+
+    if name == "zfnet":
+        layers = [conv(3, 12, 7, stride=2, padding=1), nn.ReLU(),
+                  nn.MaxPool2d(3, 2, padding=1),
+                  conv(12, 24, 5, stride=2), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1),
+                  conv(24, 32, 3, padding=1), nn.ReLU(),
+                  conv(32, 32, 3, padding=1), nn.ReLU(),
+                  conv(32, 24, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+                  nn.Flatten()]
+        shape = (3, 64, 64)
+        features = int(np.prod(nn.Sequential(*layers).layer_shapes(shape)[-1]))
+        layers.append(nn.Linear(rng.standard_normal((10, features)) / np.sqrt(features)))
+        return nn.Sequential(*layers, input_shape=shape), shape
+    if name == "vgg":
+        layers, c_in = [], 3
+        for width in (8, 16, 32):
+            layers += [conv(c_in, width, 3, padding=1), nn.ReLU(),
+                       conv(width, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2)]
+            c_in = width
+        return nn.Sequential(*layers, input_shape=(3, 32, 32)), (3, 32, 32)
+    raise ValueError(f"name must be 'zfnet', 'vgg' or 'embedded', got {name!r}")
+
+
+def crosscheck_builtin(models: Sequence[str] = ("zfnet", "vgg", "embedded"),
+                       dtype: str = "float64", n_images: int = 2, seed: int = 0,
+                       tolerance: Optional[float] = None, log=print) -> int:
+    """Cross-check the built-in models; print each report; return the exit status
+    (0 when every error is within tolerance, 1 otherwise).  ``minideconv crosscheck``."""
+    failed = []
+    for name in models:
+        net, shape = builtin_model(name, seed)
+        rng = np.random.default_rng(seed)
+        if name == "embedded":
+            from ..data import load_dataset
+            x = load_dataset("test", n=n_images)[0].astype(dtype)
+        else:
+            x = rng.standard_normal((n_images,) + tuple(shape)).astype(dtype)
+        report = crosscheck(net, x)
+        if tolerance is not None:
+            report.tolerance = tolerance
+        log(f"\n== {name} ({len(net.layers)} layers, input {tuple(shape)}, "
+            f"{n_images} images)")
+        log(str(report))
+        if not report.passed:
+            failed.append(name)
+    log(f"\n{'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}")
+    return 1 if failed else 0
