@@ -1,0 +1,70 @@
+"""Sphinx configuration: the lessons rendered as a sphinx-gallery.
+
+Build from the repository root with
+
+    pip install -e ".[docs]"
+    sphinx-build docs docs/_build/html
+
+sphinx-gallery runs every ``lessons/NN_*.py`` (in file-name order, headless), and renders
+its text cells, code, printed output and figures as one page per lesson.
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import sphinx_gallery
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))                 # import minideconv from this checkout
+
+# The lessons save their own PNGs too; keep those inside the (git-ignored) build folder.
+os.environ.setdefault("MINIDECONV_LESSON_OUTPUT", str(DOCS / "_build" / "lesson_output"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "minideconv"
+author = "the minideconv authors"
+copyright = "the minideconv authors, MIT License"
+
+extensions = ["sphinx_gallery.gen_gallery"]
+
+
+def _file_name_order():
+    """Lessons in file-name order.  sphinx-gallery ≥ 0.16 takes the sort key by name
+    (which keeps the configuration picklable, so Sphinx can cache it); older versions
+    need the class."""
+    version = tuple(int(v) for v in re.findall(r"\d+", sphinx_gallery.__version__)[:2])
+    if version >= (0, 16):
+        return "sphinx_gallery.sorting.FileNameSortKey"
+    from sphinx_gallery.sorting import FileNameSortKey
+    return FileNameSortKey
+
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../lessons",
+    "gallery_dirs": "auto_lessons",
+    # execute every lesson (the default runs only files named plot_*)
+    "filename_pattern": re.escape(os.sep) + r"\d\d_\w+\.py$",
+    "ignore_pattern": r"__init__\.py|_output",
+    "within_subsection_order": _file_name_order(),
+    "image_scrapers": ("matplotlib",),
+    "capture_repr": (),      # show what a lesson prints, not the value of its last line
+    "remove_config_comments": True,
+    "download_all_examples": False,
+    "show_memory": False,
+    "min_reported_time": 1,
+    "first_notebook_cell": ("%matplotlib inline"),
+}
+
+templates_path = []
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+html_static_path = ["_static"]
+html_title = "minideconv: the course"
+html_theme = "alabaster"
+html_theme_options = {
+    "description": "Zeiler & Fergus's deconvnet from first principles",
+    "page_width": "1180px",
+    "body_max_width": "none",
+}

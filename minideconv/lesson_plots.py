@@ -1,0 +1,320 @@
+"""Plotting helpers shared by the lessons (``lessons/NN_*.py``).
+
+Every lesson draws the same few kinds of picture — a matrix, a small signed image, a row
+of images on one colour scale, a spectrum, singular values, 1-D signals — so they live
+here once instead of being copied into every lesson.  Conventions, chosen for slides:
+
+* signed values use a diverging map (``RdBu_r``) with limits symmetric about 0, so white
+  is exactly 0 and red / blue are + / −; nonnegative values use ``viridis``;
+* pixels are square (``aspect="equal"``) and drawn without smoothing;
+* a colour bar wherever the values matter; titles and labels in readable sizes.
+
+``setup()`` forces the non-interactive Agg backend (the lessons run headless), except
+inside a Jupyter kernel where the inline backend is kept.  ``save()`` writes a PNG under
+``output_dir()``: ``$MINIDECONV_LESSON_OUTPUT`` when set, else ``lessons/_output``.
+Figures are left open after saving so that sphinx-gallery can collect them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+#: Diverging colour map for signed values (white = 0).
+SIGNED = "RdBu_r"
+#: Sequential colour map for values ≥ 0.
+UNSIGNED = "viridis"
+
+_STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 10,
+    "figure.titlesize": 13,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "image.interpolation": "nearest",
+}
+
+
+def setup():
+    """Headless matplotlib (Agg, unless inside Jupyter) with the lessons' style.
+
+    Returns ``matplotlib.pyplot``.
+    """
+    import matplotlib
+    if "ipykernel" not in sys.modules:
+        matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    plt.rcParams.update(_STYLE)
+    return plt
+
+
+def output_dir() -> Path:
+    """Where figures go: ``$MINIDECONV_LESSON_OUTPUT``, else ``lessons/_output`` (found
+    from the working directory: the repository root, or ``lessons/`` itself as under
+    sphinx-gallery or Jupyter).  Created if missing."""
+    env = os.environ.get("MINIDECONV_LESSON_OUTPUT")
+    if env:
+        out = Path(env)
+    else:
+        cwd = Path.cwd()
+        if cwd.name == "lessons":
+            out = cwd / "_output"
+        elif (cwd / "lessons").is_dir():
+            out = cwd / "lessons" / "_output"
+        else:
+            out = cwd / "_output"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def save(fig, name: str, thumbnail: str | None = None, thumbnail_axes=None) -> Path:
+    """Write ``fig`` to ``output_dir()/name.png`` and print where.
+
+    ``thumbnail="NN"`` marks the figure as the lesson's thumbnail for the README's lesson
+    list: when ``$MINIDECONV_LESSON_THUMBNAILS`` is set (``docs/make_thumbnails.py`` sets
+    it and collects them) it also writes ``thumb_NN.png``, 320 px wide — the whole
+    figure, or only the panels ``thumbnail_axes`` (a list of axes) when given.
+    The figure is not closed: sphinx-gallery picks up open figures.
+    """
+    path = output_dir() / f"{name}.png"
+    fig.savefig(path)
+    if thumbnail is not None and os.environ.get("MINIDECONV_LESSON_THUMBNAILS"):
+        _save_thumbnail(fig, output_dir() / f"thumb_{thumbnail}.png", thumbnail_axes)
+    print(f"saved {path}")
+    return path
+
+
+def _save_thumbnail(fig, path, axes=None, width_px=320):
+    """Save a small copy, cropped to ``axes`` (all panels by default), without the
+    headline.  The layout engine is paused so that the panels stay where the full-size
+    figure put them (re-running it without the suptitle would move them)."""
+    from matplotlib.transforms import Bbox
+    renderer = fig.canvas.get_renderer()
+    if axes is not None and len(axes):
+        box = Bbox.union([ax.get_tightbbox(renderer) for ax in list(axes)])
+        box = box.transformed(fig.dpi_scale_trans.inverted()).padded(0.05)
+    else:
+        box = fig.get_tightbbox(renderer).padded(0.05)
+    engine = fig.get_layout_engine()
+    suptitle = getattr(fig, "_suptitle", None)
+    hidden = suptitle is not None and suptitle.get_visible()
+    fig.set_layout_engine("none")
+    if hidden:
+        suptitle.set_visible(False)
+    try:
+        fig.savefig(path, dpi=width_px / box.width, bbox_inches=box)
+    finally:
+        if hidden:
+            suptitle.set_visible(True)
+        fig.set_layout_engine(engine)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def dense(matrix) -> np.ndarray:
+    """A scipy.sparse matrix or an array as a dense 2-D ndarray."""
+    return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
+
+
+def symmetric_limit(*arrays) -> float:
+    """max |value| over the arrays (1 when all are 0): the ± limit of a signed map."""
+    limit = max(float(np.abs(np.asarray(a)).max()) for a in arrays)
+    return limit if limit > 0 else 1.0
+
+
+def colorbar(ax, mappable, label=None):
+    """A slim colour bar beside ``ax``."""
+    bar = ax.figure.colorbar(mappable, ax=ax, fraction=0.046, pad=0.04)
+    bar.ax.tick_params(labelsize=9)
+    if label:
+        bar.set_label(label, fontsize=10)
+    return bar
+
+
+def annotate_values(ax, values, fmt="{:g}", fontsize=9, skip_zeros=False, mappable=None):
+    """Write every entry of a small 2-D array in its cell.
+
+    With the ``mappable`` (the image drawn) the text is black on light cells and white on
+    dark ones; without it, a signed map is assumed (dark at ± the largest value)."""
+    values = np.asarray(values)
+    limit = symmetric_limit(values)
+    for (r, c), v in np.ndenumerate(values):
+        if skip_zeros and v == 0:
+            continue
+        if mappable is not None:
+            red, green, blue, _ = mappable.to_rgba(v)
+            light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
+        else:
+            light = abs(v) < 0.6 * limit
+        text = ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=fontsize,
+                       color="black" if light else "white", clip_on=True)
+        text.set_in_layout(False)      # hundreds of labels: keep layout and tight bbox fast
+
+
+# --------------------------------------------------------------------------- pictures
+
+def matrix(ax, m, title=None, xlabel="column", ylabel="row", signed=True, vmax=None,
+           cbar=True, blocks=None, annotate=False, fmt="{:g}", cbar_label=None):
+    """Draw a matrix entry by entry: one square cell per entry, zeros white.
+
+    ``blocks=(row_block, col_block)`` draws thin grey lines between blocks (e.g. the
+    image rows of a 2-D convolution matrix); ``annotate`` writes the values in the cells
+    (for small matrices).
+    """
+    m = dense(m)
+    if signed:
+        limit = symmetric_limit(m) if vmax is None else vmax
+        im = ax.imshow(m, cmap=SIGNED, vmin=-limit, vmax=limit, aspect="equal")
+    else:
+        im = ax.imshow(m, cmap=UNSIGNED, vmin=0, vmax=vmax, aspect="equal")
+    if blocks is not None:
+        row_block, col_block = blocks
+        for r in range(row_block, m.shape[0], row_block):
+            ax.axhline(r - 0.5, color="0.6", linewidth=0.6)
+        for c in range(col_block, m.shape[1], col_block):
+            ax.axvline(c - 0.5, color="0.6", linewidth=0.6)
+    if annotate:
+        annotate_values(ax, m, fmt=fmt, skip_zeros=True, mappable=im)
+    if title:
+        ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if cbar:
+        colorbar(ax, im, cbar_label)
+    return im
+
+
+def image(ax, a, title=None, signed=True, vmax=None, cbar=True, annotate=False,
+          fmt="{:.2g}", ticks=False, cbar_label=None):
+    """A small 2-D array as an image (square pixels), signed → symmetric ``RdBu_r``."""
+    a = np.asarray(a)
+    if signed:
+        limit = symmetric_limit(a) if vmax is None else vmax
+        im = ax.imshow(a, cmap=SIGNED, vmin=-limit, vmax=limit, aspect="equal")
+    else:
+        im = ax.imshow(a, cmap=UNSIGNED, vmin=0 if vmax is not None else None, vmax=vmax,
+                       aspect="equal")
+    if annotate:
+        annotate_values(ax, a, fmt=fmt, mappable=im)
+    if not ticks:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for spine in ax.spines.values():          # a full frame around every image
+        spine.set_visible(True)
+    if title:
+        ax.set_title(title)
+    if cbar:
+        colorbar(ax, im, cbar_label)
+    return im
+
+
+def image_row(arrays, suptitle=None, shared=True, signed=True, annotate=False,
+              fmt="{:.2g}", panel_size=2.8, cbar_label=None):
+    """One row of images, ``arrays`` = {title: 2-D array}.
+
+    ``shared=True``: one colour scale for all (one colour bar, at the right), so the
+    panels can be compared value for value; else each panel has its own colour bar.
+    Returns the figure.
+    """
+    plt = setup()
+    n = len(arrays)
+    fig, axes = plt.subplots(1, n, figsize=(panel_size * n + (0.8 if shared else 0.9 * n),
+                                            panel_size + 0.9), squeeze=False,
+                             layout="constrained")
+    axes = axes[0]
+    limit = symmetric_limit(*arrays.values()) if (shared and signed) else None
+    vmax = None
+    if shared and not signed:
+        vmax = max(float(np.max(a)) for a in arrays.values())
+    last = None
+    for ax, (title, a) in zip(axes, arrays.items()):
+        last = image(ax, a, title, signed=signed, vmax=limit if signed else vmax,
+                     cbar=not shared, annotate=annotate, fmt=fmt, cbar_label=cbar_label)
+    if shared:
+        bar = fig.colorbar(last, ax=list(axes), fraction=0.046 / n * 2, pad=0.02)
+        if cbar_label:
+            bar.set_label(cbar_label)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def spectrum(ax, power, title=None, vmax=None, cbar_label="|K̂(ω)|²"):
+    """A power spectrum |K̂(ω)|² on the DFT grid, zero frequency in the centre
+    (``np.fft.fftshift``), axes in cycles per pixel."""
+    power = np.asarray(power)
+    h, w = power.shape
+    fy = np.fft.fftshift(np.fft.fftfreq(h))
+    fx = np.fft.fftshift(np.fft.fftfreq(w))
+    dy = 1.0 / h
+    dx = 1.0 / w
+    extent = (fx[0] - dx / 2, fx[-1] + dx / 2, fy[-1] + dy / 2, fy[0] - dy / 2)
+    im = ax.imshow(np.fft.fftshift(power), cmap=UNSIGNED, vmin=0, vmax=vmax, extent=extent,
+                   aspect="equal")
+    ax.set_xlabel("ω_x (cycles / pixel)")
+    ax.set_ylabel("ω_y (cycles / pixel)")
+    if title:
+        ax.set_title(title)
+    colorbar(ax, im, cbar_label)
+    return im
+
+
+def singular_values(ax, sigma, title=None, label=None, reference=1.0, **plot_kwargs):
+    """σ_1 ≥ σ_2 ≥ … against their index, with a dashed line at ``reference``
+    (σ = 1 everywhere is what an orthonormal W would have)."""
+    sigma = np.asarray(sigma)
+    ax.plot(np.arange(1, sigma.size + 1), sigma, marker="o", markersize=3,
+            linewidth=1, label=label, **plot_kwargs)
+    if reference is not None:
+        ax.axhline(reference, color="0.4", linestyle="--", linewidth=1)
+    ax.set_xlabel("index i")
+    ax.set_ylabel("singular value σ_i")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def window_box(ax, r0, r1, c0, c1, color="black", linewidth=2.0, linestyle="-",
+               inset=0.0):
+    """Outline rows r0..r1−1, columns c0..c1−1 of an ``imshow`` axis (half-open).
+    ``inset`` shrinks the box so that overlapping boxes stay distinguishable."""
+    from matplotlib.patches import Rectangle
+    ax.add_patch(Rectangle((c0 - 0.5 + inset, r0 - 0.5 + inset), c1 - c0 - 2 * inset,
+                           r1 - r0 - 2 * inset, fill=False, edgecolor=color,
+                           linewidth=linewidth, linestyle=linestyle))
+
+
+def bars(ax, values, title=None, ylabel=None, shade=None, shade_label=None, ylim=None):
+    """A 1-D signal as bars, red where > 0 and blue where < 0 (the signed map's ends).
+
+    ``shade`` (a boolean array) greys the positions where it is True, e.g. where a
+    ReLU's forward input was ≤ 0."""
+    import matplotlib.pyplot as plt
+    values = np.asarray(values, dtype=float)
+    cmap = plt.get_cmap(SIGNED)
+    colors = [cmap(0.85) if v > 0 else cmap(0.15) for v in values]
+    positions = np.arange(values.size)
+    if shade is not None:
+        first = True
+        for i in np.flatnonzero(shade):
+            ax.axvspan(i - 0.5, i + 0.5, color="0.88", zorder=0,
+                       label=shade_label if first else None)
+            first = False
+    ax.bar(positions, values, color=colors, width=0.7, zorder=2)
+    ax.axhline(0, color="0.2", linewidth=0.8, zorder=3)
+    ax.set_xticks(positions)
+    ax.set_xlim(-0.6, values.size - 0.4)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, loc="left")
+    return ax
