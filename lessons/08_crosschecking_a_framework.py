@@ -316,5 +316,27 @@ if torch is not None:
 #   ``max_pool2d`` (or a scatter-*add* into the switches), as ``minideconv.max_unpool2d``
 #   does.
 
+
+# %% [markdown]
+# The whole check in one call
+# ---------------------------
+# ``minideconv.interop.torch.crosscheck`` does all of the above for every layer of a
+# network: it converts it to PyTorch (or a PyTorch ``nn.Sequential`` to minideconv),
+# compares the forward activations, projects each layer's strongest activation back
+# with the three rules against autograd and Captum, and measures the hand-written
+# ``F.max_unpool2d`` deconvnet against the true transpose.  ``minideconv crosscheck``
+# runs it on built-in architectures from the command line.
+
+# %%
+if torch is not None and captum_attr is not None:
+    from minideconv.data import load_dataset, load_model
+    from minideconv.interop.torch import crosscheck
+
+    report = crosscheck(load_model(), load_dataset("test", n=1)[0].astype(np.float64))
+    print(report)
+    assert report.passed, "minideconv and PyTorch/Captum disagree beyond 1e-10"
+else:
+    print("crosscheck needs torch and captum: skipped")
+
 # %%
 print(f"lesson 8 ran in {time.perf_counter() - start:.1f} s")

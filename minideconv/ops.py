@@ -214,7 +214,8 @@ def max_unpool2d(y, switches, output_size):
     pooling windows overlap (kernel > stride) and several outputs share a switch it keeps
     only one of them and is not the transpose.  Example: a 5×5 input whose centre is the
     maximum of all four 3×3/stride-2 windows, y = [1, 2, 3, 4]: the true value at the centre
-    is 1 + 2 + 3 + 4 = 10, PyTorch's gives one of the four (2 with torch 2.13 on the CPU).
+    is 1 + 2 + 3 + 4 = 10, PyTorch's keeps one of the four (2 or 4 with torch 2.13 on the
+    CPU, depending on the thread count).
     Without overlap the two agree.
 
     ``output_size`` is the pooled input's (H, W) (or (N, C, H, W)); pass it explicitly —
