@@ -125,6 +125,8 @@ def main(argv=None):
         torch = None
         print("torch is not installed: the torch column is empty (pip install torch)")
     import numba
+    from minideconv.backends import numba_cpu  # noqa: F401  (before Numba starts its threads:
+    # it picks the threading layer, see the README's "Threads")
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
     rng = np.random.default_rng(0)
@@ -141,7 +143,8 @@ def main(argv=None):
         rows.append((label, med))
         print(_format_row(label, med), flush=True)
 
-    print(f"dtype {args.dtype}, {args.threads} threads, median of {args.repeats} alternating runs")
+    print(f"dtype {args.dtype}, {args.threads} threads, median of {args.repeats} alternating "
+          f"runs; Numba threading layer: {numba.threading_layer()}")
     print(_format_row("workload", None))
     for name, (x, w, s, p) in convs.items():
         y = md.conv2d(x, w, stride=s, padding=p)

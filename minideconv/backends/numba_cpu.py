@@ -34,6 +34,17 @@ if "NUMBA_THREADING_LAYER" not in os.environ and \
         "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
     numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
 
+try:  # Too late if parallel Numba code already ran in this process: say so once.
+    if numba.threading_layer() == "omp":
+        import warnings
+        warnings.warn("Numba's OpenMP threading layer was started before minideconv's kernels "
+                      "were loaded; its spinning workers slow minideconv's convolutions "
+                      "about 3x. Set NUMBA_THREADING_LAYER=workqueue (or tbb), or use "
+                      "minideconv before other parallel Numba code.", RuntimeWarning,
+                      stacklevel=2)
+except ValueError:  # no layer started yet: the priority above will apply
+    pass
+
 # The workqueue layer aborts the process if two Python threads launch parallel loops at
 # once, so ``minideconv.ops`` runs the operators below one at a time per process.
 kernel_lock = threading.Lock()
