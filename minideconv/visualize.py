@@ -123,10 +123,9 @@ def _seed(activation, channel, positions):
 
 
 def _project_traced(net, trace, layer, channel, positions, rule):
-    signal = _seed(trace.outputs[layer], channel, positions)
-    for i in range(layer, -1, -1):                      # down to the input
-        signal = net.layers[i].backward(signal, trace.records[i], rule=rule)
-    return signal
+    """Seed one activation per image and pass it down to the input (``Sequential.backward``)."""
+    seed = _seed(trace.outputs[layer], channel, positions)
+    return net.backward(seed, trace, start=layer, rule=rule)
 
 
 def project(net: Sequential, x, layer: int, channel: int,
