@@ -204,9 +204,10 @@ def relu(x):
     """y = max(x, 0), element-wise; NaN stays NaN (as torch.relu)."""
     flat = x.ravel()
     out = np.empty_like(flat)
+    zero = np.zeros(1, flat.dtype)[0]  # a zero of x's dtype: no float64 detour in the loop
     for k in range(flat.size):
         v = flat[k]
-        out[k] = 0.0 if v <= 0 else v  # "not (v > 0)" would also zero NaN
+        out[k] = zero if v <= zero else v  # "not (v > 0)" would also zero NaN
     return out.reshape(x.shape)
 
 
@@ -308,10 +309,11 @@ def max_unpool2d(y, switches, height, width):
     n_img, channels = y.shape[0], y.shape[1]
     y_flat = y.reshape(n_img, channels, -1)
     s_flat = switches.reshape(n_img, channels, -1)
-    x = np.zeros((n_img, channels, height * width), dtype=y.dtype)
+    x = np.empty((n_img, channels, height * width), dtype=y.dtype)
     for plane in prange(n_img * channels):  # a thread owns whole planes: no races
         n = plane // channels
         c = plane % channels
+        x[n, c, :] = 0  # zeroed by the thread that fills it (faster than np.zeros here)
         for o in range(y_flat.shape[2]):
             x[n, c, s_flat[n, c, o]] += y_flat[n, c, o]
     return x.reshape(n_img, channels, height, width)
