@@ -32,6 +32,14 @@ def is_cupy(a) -> bool:
     return type(a).__module__.split(".")[0] == "cupy"
 
 
+def array_module(a):
+    """``cupy`` for a CuPy array (imported only then), ``numpy`` otherwise."""
+    if is_cupy(a):
+        import cupy
+        return cupy
+    return np
+
+
 def is_array(a) -> bool:
     return isinstance(a, np.ndarray) or is_cupy(a)
 
@@ -322,7 +330,9 @@ def max_pool2d_geometry(x_shape, kernel_size, stride, padding, dilation,
                          f"padded input (input {in_hw}, padding {padding}): output {out_hw}")
     for axis, (i, k, s, p, d, o) in enumerate(zip(in_hw, kernel, stride, padding, dilation,
                                                   out_hw)):
-        empty = shapes.empty_windows(i, k, s, p, d, o)
+        # with d = 1 a window spans k ≥ 2p consecutive positions and starts before the
+        # input ends, so it always holds a pixel: only dilation can make one empty
+        empty = shapes.empty_windows(i, k, s, p, d, o) if d > 1 else []
         if empty:
             raise ValueError(f"dilation {dilation} with padding {padding}: pooling windows "
                              f"{empty} along axis {'HW'[axis]} see only padding (no input "

@@ -41,10 +41,7 @@ def _run(kernel, *args):
 
 def _c(a):
     """C-contiguous (the kernels index raw memory row by row)."""
-    if _checks.is_cupy(a):
-        import cupy
-        return cupy.ascontiguousarray(a)
-    return np.ascontiguousarray(a)
+    return _checks.array_module(a).ascontiguousarray(a)
 
 
 def _add_bias(out, bias):

@@ -9,6 +9,8 @@ Written with array slicing only, so the same code serves NumPy and CuPy arrays.
 
 from __future__ import annotations
 
+from ._checks import array_module
+
 
 def wrap_pad(x, pads):
     """Pad the last two axes of ``x`` circularly by ``pads = (top, bottom, left, right)``
@@ -48,9 +50,4 @@ def crop(xp, pads):
 def _concatenate(parts, axis):
     if len(parts) == 1:
         return parts[0]
-    module = type(parts[0]).__module__.split(".")[0]
-    if module == "cupy":  # pragma: no cover - exercised on GPU machines only
-        import cupy as xp
-    else:
-        import numpy as xp
-    return xp.concatenate(parts, axis=axis)
+    return array_module(parts[0]).concatenate(parts, axis=axis)

@@ -17,13 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def array_module(a):
-    """``cupy`` for a CuPy array, ``numpy`` otherwise."""
-    if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
-        return cupy
-    return np
+from .._checks import array_module
 
 
 def _tap_slices(i, j, stride, dilation, out_hw):
