@@ -158,6 +158,23 @@ def test_relu_backward_matches_torch(rule, data):
     np.testing.assert_array_equal(out, ref)
 
 
+@pytest.mark.parametrize("rule", ["backprop", "deconvnet", "guided"])
+@given(data=st.data())
+def test_relu_backward_propagates_nan_signal_like_torch(rule, data):
+    """A NaN in the incoming signal passes wherever the rule lets the signal through, as
+    in torch: backprop = autograd's threshold_backward(g, x, 0), deconvnet = relu(g),
+    guided = threshold_backward(relu(g), x, 0) (captum's hook, then relu's own backward:
+    a switched-off unit gives 0, never NaN·0)."""
+    grad = data.draw(elementwise_arrays(nan=True, min_ndim=1))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal(grad.shape).astype(grad.dtype)
+    threshold_backward = torch.ops.aten.threshold_backward
+    ref = {"backprop": lambda: threshold_backward(T(grad), T(x), 0),
+           "deconvnet": lambda: F.relu(T(grad)),
+           "guided": lambda: threshold_backward(F.relu(T(grad)), T(x), 0)}[rule]()
+    np.testing.assert_array_equal(md.relu_backward(grad, x, rule=rule), N(ref))
+
+
 # --------------------------------------------------------------------------- max-pool
 
 def torch_pool(case, x, requires_grad=False):
