@@ -1,12 +1,23 @@
 """Side-by-side timings of minideconv's operators against PyTorch (CPU) and NumPy.
 
     python benchmarks/bench_ops.py [--repeats 15] [--threads 2] [--dtype float32]
+                                   [--warmup-calls 1] [--timed-calls 4] [--only relu]
 
 Every implementation of one workload runs in the same process on the same arrays, in
 alternating rounds (minideconv, torch, numpy, minideconv, …), so that machine noise hits
 them alike; the table shows medians and the throughput ratio torch_time / our_time
 (≥ 1 means minideconv is at least as fast).  PyTorch is limited to the same thread count
 as Numba and OpenBLAS.  Leave OPENBLAS_CORETYPE as the environment sets it.
+
+In each round an implementation is called ``warmup-calls`` times untimed, then
+``timed-calls`` times back to back, and the round's time is the mean of the timed calls:
+a throughput.  The untimed call matters on few cores: after PyTorch returns, its OpenMP
+workers keep spinning for milliseconds (GNU OpenMP's default spin count), so a parallel
+kernel timed right after a torch call shares its cores with them and measures that
+interference rather than its own speed (it hits torch too, after Numba's TBB workers).
+``--warmup-calls 0 --timed-calls 1`` times single calls straight after the other library;
+``--libraries minideconv`` and ``--libraries torch``, run as two processes, time each
+library with no other thread pool in the process.
 
 The NumPy column is the textbook baseline: im2col by strided slices per kernel tap, then
 one ``matmul`` (and col2im by slice-adds for the transpose).
@@ -83,16 +94,21 @@ def np_max_unpool2d(y, switches, out_hw):
 # --------------------------------------------------------------------------- harness
 
 
-def time_side_by_side(impls, repeats):
-    """Run each callable once to warm up, then ``repeats`` alternating rounds."""
+def time_side_by_side(impls, repeats, warmup_calls=1, timed_calls=4):
+    """Run each callable once (compilation, caches), then ``repeats`` alternating rounds;
+    per round and callable, ``warmup_calls`` untimed calls, then the mean time of
+    ``timed_calls`` calls back to back.  Returns the median over rounds, in ms."""
     for f in impls.values():
         f()
     times = {name: [] for name in impls}
     for _ in range(repeats):
         for name, f in impls.items():
+            for _ in range(warmup_calls):
+                f()
             t0 = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(timed_calls):
+                f()
+            times[name].append((time.perf_counter() - t0) / timed_calls)
     return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
@@ -115,6 +131,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("NUMBA_NUM_THREADS", 2)))
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--warmup-calls", type=int, default=1,
+                        help="untimed calls of an implementation before its timed calls")
+    parser.add_argument("--timed-calls", type=int, default=4,
+                        help="back-to-back calls timed together in each round")
+    parser.add_argument("--libraries", default="minideconv,torch,numpy",
+                        help="comma-separated subset of minideconv,torch,numpy to time")
+    parser.add_argument("--only", default="", metavar="TEXT",
+                        help="run only the workloads whose label contains TEXT, e.g. relu")
     args = parser.parse_args(argv)
 
     try:
@@ -134,31 +158,37 @@ def main(argv=None):
     rows = []
 
     def bench(label, ours, theirs=None, numpy_impl=None):
-        impls = {"minideconv": ours}
-        if theirs is not None and torch is not None:
-            impls["torch"] = theirs
-        if numpy_impl is not None:
-            impls["numpy"] = numpy_impl
-        med = time_side_by_side(impls, args.repeats)
+        if args.only not in label:
+            return
+        impls = {"minideconv": ours, "torch": theirs if torch is not None else None,
+                 "numpy": numpy_impl}
+        impls = {name: f for name, f in impls.items()
+                 if f is not None and name in args.libraries.split(",")}
+        med = time_side_by_side(impls, args.repeats, args.warmup_calls, args.timed_calls)
         rows.append((label, med))
         print(_format_row(label, med), flush=True)
 
     print(f"dtype {args.dtype}, {args.threads} threads, median of {args.repeats} alternating "
-          f"runs; Numba threading layer: {numba.threading_layer()}")
+          f"rounds (each: {args.warmup_calls} untimed + mean of {args.timed_calls} timed calls)"
+          f"; Numba threading layer: {numba.threading_layer()}")
     print(_format_row("workload", None))
     for name, (x, w, s, p) in convs.items():
+        labels = (f"conv2d            {name}", f"conv_transpose2d  {name}",
+                  f"conv2d_weight_grad {name}")
+        if not any(args.only in label for label in labels):
+            continue  # no setup either: its GEMMs would leave OpenBLAS threads polling
         y = md.conv2d(x, w, stride=s, padding=p)
         t = {k: torch.from_numpy(v) for k, v in dict(x=x, w=w, y=y).items()} if torch else {}
-        bench(f"conv2d            {name}",
+        bench(labels[0],
               lambda: md.conv2d(x, w, stride=s, padding=p),
               lambda: F.conv2d(t["x"], t["w"], stride=s, padding=p),
               lambda: np_conv2d(x, w, s, p))
-        bench(f"conv_transpose2d  {name}",
+        bench(labels[1],
               lambda: md.conv_transpose2d(y, w, stride=s, padding=p, output_size=x.shape[2:]),
               lambda: F.conv_transpose2d(t["y"], t["w"], stride=s, padding=p,
                                          output_padding=_output_padding(x, w, s, p)),
               lambda: np_conv_transpose2d(y, w, s, p, x.shape[2:]))
-        bench(f"conv2d_weight_grad {name}",
+        bench(labels[2],
               lambda: md.conv2d_weight_grad(x, y, w.shape, stride=s, padding=p),
               lambda: torch.ops.aten.convolution_backward(
                   t["y"], t["x"], t["w"], None, [s, s], [p, p], [1, 1], False, [0, 0], 1,
@@ -198,9 +228,9 @@ def _output_padding(x, w, s, p):
 def _format_row(label, med):
     if med is None:
         return f"{label:58s} {'ours ms':>9s} {'torch ms':>9s} {'numpy ms':>9s} {'torch/ours':>10s}"
-    ours, torch_ms, numpy_ms = med["minideconv"], med.get("torch"), med.get("numpy")
+    ours, torch_ms, numpy_ms = med.get("minideconv"), med.get("torch"), med.get("numpy")
     fmt = lambda v: f"{v:9.2f}" if v is not None else f"{'-':>9s}"  # noqa: E731
-    ratio = f"{torch_ms / ours:10.2f}" if torch_ms is not None else f"{'-':>10s}"
+    ratio = (f"{torch_ms / ours:10.2f}" if None not in (torch_ms, ours) else f"{'-':>10s}")
     return f"{label:58s} {fmt(ours)} {fmt(torch_ms)} {fmt(numpy_ms)} {ratio}"
 
 
