@@ -241,8 +241,8 @@ def relu(x):
     return out
 
 
-# The three ways back through a ReLU (Springenberg et al. 2014, Fig. 1), one kernel each
-# so that every inner loop is a single branch-free select.
+# The three ways back through a ReLU (Springenberg et al. 2014, Fig. 1).  Each inner loop
+# is a single branch-free select; guided backpropagation is the other two in a row.
 
 @njit(cache=True, parallel=True)
 def relu_backward_backprop(grad, x, out):
@@ -263,18 +263,11 @@ def relu_backward_deconvnet(grad, x, out):
     relu_into(grad, out)
 
 
-@njit(cache=True, parallel=True)
 def relu_backward_guided(grad, x, out):
-    """Guided backpropagation, both conditions:  r = max(g, 0) · [x > 0]."""
-    g_all, x_all, r_all = grad.ravel(), x.ravel(), out.ravel()
-    zero = np.zeros(1, g_all.dtype)[0]
-    for block in prange((g_all.size + BLOCK - 1) // BLOCK):
-        g = g_all[block * BLOCK:(block + 1) * BLOCK]
-        active = x_all[block * BLOCK:(block + 1) * BLOCK]
-        r = r_all[block * BLOCK:(block + 1) * BLOCK]
-        for k in range(g.size):
-            v = g[k]
-            r[k] = v if (active[k] > zero and not v <= zero) else zero  # NaN passes
+    """Guided backpropagation, both conditions:  r = max(g, 0) · [x > 0] — the deconvnet
+    rule followed by the backprop rule, which is how it is done here (in place in out)."""
+    relu_backward_deconvnet(grad, x, out)
+    relu_backward_backprop(out, x, out)  # element k reads out[k] before writing it
 
 
 _RELU_BACKWARD_KERNELS = (relu_backward_backprop, relu_backward_deconvnet,
