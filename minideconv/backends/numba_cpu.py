@@ -241,42 +241,49 @@ def relu(x):
     return out
 
 
-# The three ways back through a ReLU (Springenberg et al. 2014, Fig. 1).  Each inner loop
-# is a single branch-free select; guided backpropagation is the other two in a row.
+# The three ways back through a ReLU (Springenberg et al. 2014, Fig. 1), by rule_code:
+#
+#     0  backprop  (Simonyan 2013):   r = g · [x > 0]
+#     1  deconvnet (Zeiler 2014):     r = max(g, 0)
+#     2  guided backpropagation:      r = max(g, 0) · [x > 0]
+
+@njit(cache=True)
+def relu_backward_block(g, x, r, rectify, use_switch):
+    """One block of r from the signal g and the forward input x: g itself, rectified if
+    ``rectify`` (deconvnet, guided), zeroed where the unit was off if ``use_switch``
+    (backprop, guided).  ``literally`` compiles one loop per rule with its two tests
+    decided at compile time, so each loop is a branch-free select that vectorises."""
+    literally(rectify)
+    literally(use_switch)
+    zero = np.zeros(1, g.dtype)[0]
+    for k in range(g.size):
+        v = g[k]
+        if rectify and v <= zero:  # a NaN signal is not <= 0: it stays NaN, as in torch
+            v = zero
+        if use_switch and not x[k] > zero:
+            v = zero
+        r[k] = v
+
 
 @njit(cache=True, parallel=True)
-def relu_backward_backprop(grad, x, out):
-    """Backprop (Simonyan et al. 2013), the gradient:  r = g · [x > 0]."""
+def relu_backward_into(grad, x, out, rule_code):
+    """out = the rule's way back, block by block in parallel (``relu_backward_block``)."""
     g_all, x_all, r_all = grad.ravel(), x.ravel(), out.ravel()
-    zero = np.zeros(1, g_all.dtype)[0]
     for block in prange((g_all.size + BLOCK - 1) // BLOCK):
         g = g_all[block * BLOCK:(block + 1) * BLOCK]
-        active = x_all[block * BLOCK:(block + 1) * BLOCK]
+        x_b = x_all[block * BLOCK:(block + 1) * BLOCK]
         r = r_all[block * BLOCK:(block + 1) * BLOCK]
-        for k in range(g.size):
-            r[k] = g[k] if active[k] > zero else zero
-
-
-def relu_backward_deconvnet(grad, x, out):
-    """Deconvnet (Zeiler & Fergus 2014), the signal rectified, x ignored:  r = max(g, 0),
-    i.e. a ReLU of the signal itself (a NaN signal stays NaN, as in torch.relu)."""
-    relu_into(grad, out)
-
-
-def relu_backward_guided(grad, x, out):
-    """Guided backpropagation, both conditions:  r = max(g, 0) · [x > 0] — the deconvnet
-    rule followed by the backprop rule, which is how it is done here (in place in out)."""
-    relu_backward_deconvnet(grad, x, out)
-    relu_backward_backprop(out, x, out)  # element k reads out[k] before writing it
-
-
-_RELU_BACKWARD_KERNELS = (relu_backward_backprop, relu_backward_deconvnet,
-                          relu_backward_guided)  # indexed by ops._RULE_CODES
+        if rule_code == 0:
+            relu_backward_block(g, x_b, r, False, True)
+        elif rule_code == 1:
+            relu_backward_block(g, x_b, r, True, False)
+        else:
+            relu_backward_block(g, x_b, r, True, True)
 
 
 def relu_backward(grad, x, rule_code):
     out = new_array(grad.shape, grad.dtype)
-    _RELU_BACKWARD_KERNELS[rule_code](grad, x, out)
+    relu_backward_into(grad, x, out, rule_code)
     return out
 
 
