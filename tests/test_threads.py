@@ -5,6 +5,7 @@ whole process if two threads enter parallel kernels together; ``minideconv.ops``
 operator at a time to prevent that.  Run in a subprocess, so that an abort is a failed
 test rather than a dead test run."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -45,3 +46,27 @@ def test_operators_from_four_threads_at_once():
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "errors 0" in proc.stdout
+
+
+def _tbb_installed():
+    from importlib import metadata
+    try:
+        metadata.version("tbb")
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def test_threading_layer_is_tbb_when_installed_else_workqueue():
+    """The documented choice (README "Threads"): with no NUMBA_THREADING_LAYER set, the
+    kernels run on TBB if the ``tbb`` package is there, on workqueue if not — never on
+    OpenMP, whose spinning workers slow the BLAS calls that follow."""
+    child = ("import numpy as np, numba, minideconv as md; "
+             "md.relu(np.ones(4)); print('layer', numba.threading_layer())")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY")}
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = "tbb" if _tbb_installed() else "workqueue"
+    assert f"layer {expected}" in proc.stdout, proc.stdout
