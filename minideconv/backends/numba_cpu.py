@@ -204,8 +204,8 @@ def new_array(shape, dtype):
     fresh page of memory (a page fault) can cost more than the arithmetic.  NumPy's
     allocator asks Linux for transparent huge pages (``madvise``) on arrays of 4 MiB and
     more, which cuts those faults 512-fold; Numba's own ``np.empty`` does not.  Measured
-    here: unpooling into a 37 MB output took 7.3 ms with a NumPy-allocated output and
-    21 ms with one allocated by the kernel.
+    here: unpooling into a 37 MB output took 7.1–7.5 ms with a NumPy-allocated output and
+    20–22 ms with one allocated by the kernel.
     """
     return np.empty(shape, dtype=dtype)
 
