@@ -14,7 +14,8 @@ In each round an implementation is called ``warmup-calls`` times untimed, then
 a throughput.  The untimed call matters on few cores: after PyTorch returns, its OpenMP
 workers keep spinning for milliseconds (GNU OpenMP's default spin count), so a parallel
 kernel timed right after a torch call shares its cores with them and measures that
-interference rather than its own speed (it hits torch too, after Numba's TBB workers).
+interference rather than its own speed.  (OpenBLAS's workers, after the GEMMs of our
+convolutions and of the NumPy baseline, poll for about 0.1 s and slow torch in turn.)
 ``--warmup-calls 0 --timed-calls 1`` times single calls straight after the other library;
 ``--libraries minideconv`` and ``--libraries torch``, run as two processes, time each
 library with no other thread pool in the process.

@@ -215,7 +215,7 @@ def new_array(shape, dtype):
 # BLOCK elements (a block is a contiguous slice, so its inner loop vectorises); whole
 # blocks per task keep each thread streaming through memory in order.  Measured on
 # 8x64x56x56 float32: this layout beat one flat ``prange`` over single elements by
-# 10-35 % and matched or beat torch.relu.  A parallel launch costs ~5 µs with the TBB
+# 10-35 %.  A parallel launch costs ~5 µs with the TBB
 # threading layer and ~50 µs with workqueue, which is why ``tbb`` is a dependency on the
 # platforms that have it (see the README's "Threads").
 
