@@ -80,61 +80,70 @@ def window_taps(n_out, k, stride, padding, dilation, size):
     return taps
 
 
+def padded_shape(channels, in_hw, geom):
+    """(C, H_pad, W_pad): the image with its zero padding, and tall/wide enough for every
+    window the convolution reads (the last window may end in the bottom/right padding,
+    or — when the floor in the size formula drops pixels — before the image ends)."""
+    return (channels,) + tuple(
+        max(pad + size, (n_out - 1) * stride + (k - 1) * dilation + 1)
+        for size, k, stride, pad, dilation, n_out in zip(
+            in_hw, geom.kernel, geom.stride, geom.conv_pads, geom.dilation, geom.out_hw))
+
+
 @njit(cache=True, parallel=True)
-def im2col(x, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
+def im2col(x, padded, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
     """Unfold every receptive field of one image x (C, H, W) into a column of ``cols``:
 
-        cols[(c·kh + i)·kw + j, oh·w_out + ow] = x[c, oh·sh − pt + i·dh, ow·sw − pl + j·dw]
+        cols[(c·kh + i)·kw + j, oh·w_out + ow] = x_pad[c, oh·sh + i·dh, ow·sw + j·dw]
 
-    with zero where the index falls outside the image (the zero padding).  Then the
-    convolution is one matrix product: y = W.reshape(C_out, C·kh·kw) @ cols.
+    where x_pad is x with ``pt`` zero rows on top and ``pl`` zero columns on the left.
+    Then the convolution is one matrix product: y = W.reshape(C_out, C·kh·kw) @ cols.
+
+    ``padded`` (C, H_pad, W_pad, see ``padded_shape``) is the scratch that holds x_pad;
+    only its interior is written here, so its border must be zero on entry (it stays
+    zero, and the buffer can be reused for the next image).  Copying x into it once makes
+    every row of ``cols`` a plain strided copy, with no bounds test per pixel.
     """
     channels, height, width = x.shape
+    w_span = (w_out - 1) * sw + 1  # the stretch of one padded row a row of windows reads
     for c in prange(channels):
-        for i in range(kh):
-            for j in range(kw):
-                row = (c * kh + i) * kw + j
-                lo, hi = inside_range(w_out, sw, j * dw - pl, width)
-                for oh in range(h_out):
-                    ih = oh * sh - pt + i * dh
-                    base = oh * w_out
-                    if ih < 0 or ih >= height:
-                        for ow in range(w_out):
-                            cols[row, base + ow] = 0.0
-                        continue
-                    for ow in range(lo):
-                        cols[row, base + ow] = 0.0
-                    for ow in range(lo, hi):
-                        cols[row, base + ow] = x[c, ih, ow * sw - pl + j * dw]
-                    for ow in range(hi, w_out):
-                        cols[row, base + ow] = 0.0
+        padded[c, pt:pt + height, pl:pl + width] = x[c]
+    for row in prange(channels * kh * kw):  # each task writes its own row of cols
+        c = row // (kh * kw)
+        i = row // kw % kh
+        j = row % kw
+        for oh in range(h_out):
+            src = padded[c, oh * sh + i * dh, j * dw:j * dw + w_span:sw]
+            dst = cols[row, oh * w_out:(oh + 1) * w_out]
+            for ow in range(w_out):  # a 1-D loop over views: it vectorises when sw = 1
+                dst[ow] = src[ow]
 
 
 @njit(cache=True, parallel=True)
-def col2im(cols, x, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
+def col2im(cols, padded, x, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
     """Fold the columns of one image back onto x (C, H, W), adding where receptive fields
     overlap — the transpose of ``im2col``:
 
-        x[c, ih, iw] = Σ cols[(c·kh + i)·kw + j, oh·w_out + ow]
-                       over all (i, j, oh, ow) with oh·sh − pt + i·dh = ih
-                                              and  ow·sw − pl + j·dw = iw
+        x_pad[c, oh·sh + i·dh, ow·sw + j·dw] += cols[(c·kh + i)·kw + j, oh·w_out + ow]
+        x = x_pad without its padding
 
-    Terms that land in the padding are dropped (the transpose of "read a zero there").
-    ``x`` must be zero on entry.
+    Dropping the padding is the transpose of "read a zero there".  ``padded`` (C, H_pad,
+    W_pad) is scratch for x_pad; it is zeroed here, plane by plane.
     """
     channels, height, width = x.shape
+    w_span = (w_out - 1) * sw + 1
     for c in prange(channels):  # a thread owns whole planes: no races
+        plane = padded[c]
+        plane[:] = 0
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
-                lo, hi = inside_range(w_out, sw, j * dw - pl, width)
                 for oh in range(h_out):
-                    ih = oh * sh - pt + i * dh
-                    if ih < 0 or ih >= height:
-                        continue
-                    base = oh * w_out
-                    for ow in range(lo, hi):
-                        x[c, ih, ow * sw - pl + j * dw] += cols[row, base + ow]
+                    dst = plane[oh * sh + i * dh, j * dw:j * dw + w_span:sw]
+                    src = cols[row, oh * w_out:(oh + 1) * w_out]
+                    for ow in range(w_out):
+                        dst[ow] += src[ow]
+        x[c] = plane[pt:pt + height, pl:pl + width]
 
 
 # --------------------------------------------------------------------------- convolutions
@@ -154,12 +163,45 @@ def conv2d(x, weight, geom):
     g = geom.groups
     n_out = geom.out_hw[0] * geom.out_hw[1]
     w = weight.reshape(g, geom.out_channels // g, -1)
+    padded = np.zeros(padded_shape(channels, x.shape[2:], geom), dtype=x.dtype)
     cols = np.empty((channels * geom.kernel[0] * geom.kernel[1], n_out), dtype=x.dtype)
     y = np.empty((n_img, g, geom.out_channels // g, n_out), dtype=x.dtype)
     for n in range(n_img):
-        im2col(x[n], cols, *_im2col_args(geom))
+        im2col(x[n], padded, cols, *_im2col_args(geom))
         np.matmul(w, cols.reshape(g, w.shape[2], n_out), out=y[n])
     return y.reshape(n_img, geom.out_channels, *geom.out_hw)
+
+
+def transposed_as_convolution(weight, geom):
+    """With stride 1, Wᵀ is itself a convolution (Dumoulin & Visin 2016, §4.1):
+
+        conv_transpose2d(y, w, padding=p) = conv2d(y, w', padding=(k − 1)·d − p)
+        w'[g·Cig + c, o, i, j] = w[g·Cog + o, c, kh − 1 − i, kw − 1 − j]
+
+    — the kernel flipped in space, its in/out channels swapped within each group.
+    Returns (w', the geometry of that convolution), or None where the relation needs a
+    negative padding (a padding p > (k − 1)·d) or the stride is not 1.
+    """
+    if geom.stride != (1, 1):
+        return None
+    height, width = geom.padded_hw if geom.padding_mode == "circular" else geom.in_hw
+    top, left = geom.conv_pads
+    bottom, right = (0, 0) if geom.padding_mode == "circular" else (geom.pads[1], geom.pads[3])
+    reach = tuple((k - 1) * d for k, d in zip(geom.kernel, geom.dilation))
+    if max(top, bottom) > reach[0] or max(left, right) > reach[1]:
+        return None
+    g = geom.groups
+    c_out_g, c_in_g = geom.out_channels // g, geom.in_channels // g
+    flipped = weight.reshape(g, c_out_g, c_in_g, *geom.kernel)[..., ::-1, ::-1]
+    flipped = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3, 4)).reshape(
+        geom.in_channels, c_out_g, *geom.kernel)
+    pads = (reach[0] - top, height + top - geom.out_hw[0],
+            reach[1] - left, width + left - geom.out_hw[1])
+    as_conv = type(geom)(in_channels=geom.out_channels, out_channels=geom.in_channels,
+                         groups=g, kernel=geom.kernel, stride=(1, 1), dilation=geom.dilation,
+                         pads=pads, padding_mode="zeros", in_hw=geom.out_hw,
+                         out_hw=(height, width))
+    return flipped, as_conv
 
 
 def conv_transpose2d(y, weight, geom):
@@ -167,17 +209,25 @@ def conv_transpose2d(y, weight, geom):
     col2im scatters the columns back (adding overlaps):
 
         cols_n[g·K : (g+1)·K, :] = weight_g.reshape(Cog, K)ᵀ @ y[n, g·Cog : (g+1)·Cog, :]
+
+    With stride 1 it runs as the equal convolution of ``transposed_as_convolution``
+    instead: there the GEMM sums over C_out·kh·kw rather than C_out terms and writes
+    kh·kw times less, which BLAS does faster.
     """
+    as_conv = transposed_as_convolution(weight, geom)
+    if as_conv is not None:
+        return conv2d(y, *as_conv)
     n_img = y.shape[0]
     g = geom.groups
     n_out = geom.out_hw[0] * geom.out_hw[1]
     height, width = geom.padded_hw if geom.padding_mode == "circular" else geom.in_hw
     w_t = np.ascontiguousarray(weight.reshape(g, geom.out_channels // g, -1).transpose(0, 2, 1))
     cols = np.empty((g, w_t.shape[1], n_out), dtype=y.dtype)
-    x = np.zeros((n_img, geom.in_channels, height, width), dtype=y.dtype)
+    padded = np.empty(padded_shape(geom.in_channels, (height, width), geom), dtype=y.dtype)
+    x = np.empty((n_img, geom.in_channels, height, width), dtype=y.dtype)
     for n in range(n_img):
         np.matmul(w_t, y[n].reshape(g, -1, n_out), out=cols)
-        col2im(cols.reshape(-1, n_out), x[n], *_im2col_args(geom))
+        col2im(cols.reshape(-1, n_out), padded, x[n], *_im2col_args(geom))
     return x
 
 
@@ -186,11 +236,12 @@ def conv2d_weight_grad(x, grad_out, weight_shape, geom):
     n_img, channels = x.shape[:2]
     g = geom.groups
     n_out = geom.out_hw[0] * geom.out_hw[1]
+    padded = np.zeros(padded_shape(channels, x.shape[2:], geom), dtype=x.dtype)
     cols = np.empty((channels * geom.kernel[0] * geom.kernel[1], n_out), dtype=x.dtype)
     grads = grad_out.reshape(n_img, g, geom.out_channels // g, n_out)
     dw = np.zeros((g, geom.out_channels // g, cols.shape[0] // g), dtype=x.dtype)
     for n in range(n_img):
-        im2col(x[n], cols, *_im2col_args(geom))
+        im2col(x[n], padded, cols, *_im2col_args(geom))
         dw += np.matmul(grads[n], cols.reshape(g, -1, n_out).transpose(0, 2, 1))
     return dw.reshape(weight_shape)
 
