@@ -54,32 +54,6 @@ kernel_lock = threading.Lock()
 
 # --------------------------------------------------------------------------- im2col / col2im
 
-@njit(cache=True)
-def inside_range(n_out, stride, offset, size):
-    """The indices o in [lo, hi) ⊆ [0, n_out) whose position o·stride + offset lies in
-    [0, size) (positions increase with o, so they form one run).
-
-    Splitting a row into "left padding | inside | right padding" once lets the loops
-    below run without a bounds test per pixel (and so vectorise)."""
-    lo = 0
-    while lo < n_out and lo * stride + offset < 0:
-        lo += 1
-    hi = lo
-    while hi < n_out and hi * stride + offset < size:
-        hi += 1
-    return lo, hi
-
-
-@njit(cache=True)
-def window_taps(n_out, k, stride, padding, dilation, size):
-    """taps[o] = (lo, hi): the kernel taps t in [lo, hi) of window o that fall inside the
-    image, i.e. 0 ≤ o·stride − padding + t·dilation < size."""
-    taps = np.empty((n_out, 2), dtype=np.int64)
-    for o in range(n_out):
-        taps[o, 0], taps[o, 1] = inside_range(k, dilation, o * stride - padding, size)
-    return taps
-
-
 def padded_shape(channels, in_hw, geom):
     """(C, H_pad, W_pad): the image with its zero padding, and tall/wide enough for every
     window the convolution reads (the last window may end in the bottom/right padding,
@@ -115,7 +89,7 @@ def im2col(x, padded, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
         for oh in range(h_out):
             src = padded[c, oh * sh + i * dh, j * dw:j * dw + w_span:sw]
             dst = cols[row, oh * w_out:(oh + 1) * w_out]
-            for ow in range(w_out):  # a 1-D loop over views: it vectorises when sw = 1
+            for ow in range(w_out):  # a loop over 1-D views: faster here than a slice copy
                 dst[ow] = src[ow]
 
 
@@ -141,7 +115,7 @@ def col2im(cols, padded, x, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
                 for oh in range(h_out):
                     dst = plane[oh * sh + i * dh, j * dw:j * dw + w_span:sw]
                     src = cols[row, oh * w_out:(oh + 1) * w_out]
-                    for ow in range(w_out):
+                    for ow in range(w_out):  # (``dst += src`` on the views was 4x slower)
                         dst[ow] += src[ow]
         x[c] = plane[pt:pt + height, pl:pl + width]
 
@@ -347,6 +321,32 @@ def contains_nan(x):
     for v in x.ravel():
         found |= v != v
     return found
+
+
+@njit(cache=True)
+def inside_range(n_out, stride, offset, size):
+    """The indices o in [lo, hi) ⊆ [0, n_out) whose position o·stride + offset lies in
+    [0, size) (positions increase with o, so they form one run).
+
+    Max-pooling finds, once per window row and column, the run of taps inside the image,
+    so its inner loops need no bounds test per tap."""
+    lo = 0
+    while lo < n_out and lo * stride + offset < 0:
+        lo += 1
+    hi = lo
+    while hi < n_out and hi * stride + offset < size:
+        hi += 1
+    return lo, hi
+
+
+@njit(cache=True)
+def window_taps(n_out, k, stride, padding, dilation, size):
+    """taps[o] = (lo, hi): the kernel taps t in [lo, hi) of window o that fall inside the
+    image, i.e. 0 ≤ o·stride − padding + t·dilation < size."""
+    taps = np.empty((n_out, 2), dtype=np.int64)
+    for o in range(n_out):
+        taps[o, 0], taps[o, 1] = inside_range(k, dilation, o * stride - padding, size)
+    return taps
 
 
 @njit(cache=True)
