@@ -29,6 +29,8 @@ PADDING_MODES = ("zeros", "circular")
 
 def is_cupy(a) -> bool:
     """True for a CuPy array (checked by type, without importing CuPy)."""
+    if type(a) is np.ndarray:  # the common case, answered in a fraction of a µs
+        return False
     return type(a).__module__.split(".")[0] == "cupy"
 
 
