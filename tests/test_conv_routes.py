@@ -1,7 +1,9 @@
-"""The CPU backend computes a stride-1 transposed convolution as a convolution with the
-flipped kernel (``numba_cpu.transposed_as_convolution``) and every other one as GEMM +
-col2im.  Both routes must give the same Wᵀ y; here each stride-1 case is computed both
-ways, and the routes are compared with each other and with the sparse matrix Wᵀ.
+"""The CPU backend can compute a stride-1 transposed convolution as a convolution with
+the flipped kernel (``numba_cpu.transposed_as_convolution``), and computes every
+transposed convolution as GEMM + col2im otherwise; for stride 1 it takes the route with
+the smaller column matrix.  Both routes must give the same Wᵀ y: here each stride-1 case
+is computed both ways, and the routes are compared with each other and with the sparse
+matrix Wᵀ.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ def stride1_transpose_cases(draw):
     return y, weight, kwargs
 
 
-def _gemm_col2im_route(y, weight, kwargs):
+def _route(y, weight, kwargs, via_convolution):
+    """conv_transpose2d, with the stride-1 route forced (where the relation holds)."""
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(numba_cpu, "transposed_as_convolution", lambda weight, geom: None)
+        m.setattr(numba_cpu, "convolution_route_is_smaller",
+                  lambda geom, as_conv: via_convolution)
         return md.conv_transpose2d(y, weight, **kwargs)
 
 
@@ -51,8 +55,11 @@ def _gemm_col2im_route(y, weight, kwargs):
 def test_stride1_transpose_routes_agree_with_each_other_and_the_sparse_matrix(case):
     y, weight, kwargs = case
     default = md.conv_transpose2d(y, weight, **kwargs)
-    via_col2im = _gemm_col2im_route(y, weight, kwargs)
-    np.testing.assert_allclose(default, via_col2im, rtol=1e-12, atol=1e-12)
+    via_convolution = _route(y, weight, kwargs, via_convolution=True)
+    via_col2im = _route(y, weight, kwargs, via_convolution=False)
+    np.testing.assert_allclose(via_convolution, via_col2im, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(default, via_convolution
+                                  if _takes_convolution_route(y, weight, kwargs) else via_col2im)
 
     # Wᵀ of the convolution of an input of the result's size.  That convolution's output
     # is larger by output_padding (bottom/right); those extra outputs are zero in y.
@@ -61,7 +68,27 @@ def test_stride1_transpose_routes_agree_with_each_other_and_the_sparse_matrix(ca
     ah, aw = kwargs["output_padding"]
     y_ext = np.pad(y, ((0, 0), (0, 0), (0, ah), (0, aw)))
     expected = np.stack([wt @ y_n.ravel() for y_n in y_ext]).reshape(default.shape)
-    np.testing.assert_allclose(default, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(via_convolution, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(via_col2im, expected, rtol=1e-12, atol=1e-12)
+
+
+def _takes_convolution_route(y, weight, kwargs):
+    geom = _checks.conv_transpose2d_geometry(
+        y.shape, weight, 1, kwargs["padding"], kwargs["output_padding"], kwargs["dilation"],
+        kwargs["groups"], None, kwargs["padding_mode"])
+    route = numba_cpu.transposed_as_convolution(weight, geom)
+    return route is not None and numba_cpu.convolution_route_is_smaller(geom, route[1])
+
+
+def test_the_route_with_the_smaller_column_matrix_is_taken():
+    """3 → 16 channels: col2im's columns are 3·k² rows, the convolution's 16·k² (5x more);
+    128 → 16 channels: the other way round."""
+    for c_in, c_out, expect_convolution in [(3, 16, False), (128, 16, True)]:
+        weight = np.ones((c_out, c_in, 3, 3))
+        geom = _checks.conv_transpose2d_geometry((1, c_out, 8, 8), weight, 1, 1, 0, 1, 1,
+                                                 None, "zeros")
+        route = numba_cpu.transposed_as_convolution(weight, geom)
+        assert numba_cpu.convolution_route_is_smaller(geom, route[1]) == expect_convolution
 
 
 @pytest.mark.parametrize("stride, padding, expect_route", [
