@@ -180,7 +180,7 @@ def _axis_conv(draw, circular: bool, max_size: int = 12, max_kernel: int = 7,
 @st.composite
 def conv_cases(draw, padding_modes=("zeros", "circular"), string_padding: bool = True,
                dtypes=DTYPES, max_size: int = 12, max_kernel: int = 7,
-               max_channels: int = 4, bias: Optional[bool] = None):
+               max_channels: int = 4, bias: Optional[bool] = None, max_stride: int = 4):
     """A valid conv2d configuration (also, with integer padding, the forward conv of a
     transposed convolution)."""
     padding_mode = draw(st.sampled_from(padding_modes))
@@ -189,7 +189,8 @@ def conv_cases(draw, padding_modes=("zeros", "circular"), string_padding: bool =
     per_group = max(1, max_channels // groups)
     c_in = groups * draw(st.integers(1, per_group))
     c_out = groups * draw(st.integers(1, per_group))
-    axes = [draw(_axis_conv(circular, max_size=max_size, max_kernel=max_kernel))
+    axes = [draw(_axis_conv(circular, max_size=max_size, max_kernel=max_kernel,
+                            max_stride=max_stride))
             for _ in range(2)]
     hw = tuple(a[0] for a in axes)
     kernel = tuple(a[1] for a in axes)

@@ -10,37 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
 
 import minideconv as md
 from minideconv import _checks, matrices
 from minideconv.backends import numba_cpu
 
-
-@st.composite
-def stride1_transpose_cases(draw):
-    groups = draw(st.integers(1, 2))
-    c_in, c_out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    dh, dw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    # paddings up to (k − 1)·d + 1: the last value takes the GEMM + col2im route
-    ph, pw = draw(st.integers(0, (kh - 1) * dh + 1)), draw(st.integers(0, (kw - 1) * dw + 1))
-    mode = draw(st.sampled_from(["zeros", "circular"]))
-    wrap = mode == "circular"
-    h_min = max(1, wrap * ph, dh * (kh - 1) + 1 - 2 * ph)
-    w_min = max(1, wrap * pw, dw * (kw - 1) + 1 - 2 * pw)
-    h, w = draw(st.integers(h_min, h_min + 6)), draw(st.integers(w_min, w_min + 6))
-    # with dilation > 1 a stride-1 transpose can also add output_padding rows/columns
-    ah = draw(st.integers(0, dh - 1)) if mode == "zeros" else 0
-    aw = draw(st.integers(0, dw - 1)) if mode == "zeros" else 0
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    weight = rng.standard_normal((c_out, c_in // groups, kh, kw))
-    y_hw = tuple(n + 2 * p - d * (k - 1) for n, p, d, k in
-                 zip((h, w), (ph, pw), (dh, dw), (kh, kw)))
-    y = rng.standard_normal((draw(st.integers(1, 2)), c_out, *y_hw))
-    kwargs = dict(padding=(ph, pw), dilation=(dh, dw), groups=groups, padding_mode=mode,
-                  output_padding=(ah, aw))
-    return y, weight, kwargs
+from strategies import conv_transpose_cases
 
 
 def _route(y, weight, kwargs, via_convolution):
@@ -51,31 +27,38 @@ def _route(y, weight, kwargs, via_convolution):
         return md.conv_transpose2d(y, weight, **kwargs)
 
 
-@given(stride1_transpose_cases())
+@given(conv_transpose_cases(padding_modes=("zeros", "circular"), dtypes=(np.float64,),
+                            max_stride=1, max_channels=6))
 def test_stride1_transpose_routes_agree_with_each_other_and_the_sparse_matrix(case):
-    y, weight, kwargs = case
+    """Paddings up to 3 with kernels from 1: the cases where the flipped-kernel relation
+    needs a negative padding take GEMM + col2im either way."""
+    y, weight, _, _ = case.arrays()
+    kwargs = case.kwargs()
     default = md.conv_transpose2d(y, weight, **kwargs)
     via_convolution = _route(y, weight, kwargs, via_convolution=True)
     via_col2im = _route(y, weight, kwargs, via_convolution=False)
     np.testing.assert_allclose(via_convolution, via_col2im, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(default, via_convolution
-                                  if _takes_convolution_route(y, weight, kwargs) else via_col2im)
+                                  if _takes_convolution_route(case, weight) else via_col2im)
 
     # Wᵀ of the convolution of an input of the result's size.  That convolution's output
     # is larger by output_padding (bottom/right); those extra outputs are zero in y.
-    conv_kwargs = {k: v for k, v in kwargs.items() if k != "output_padding"}
-    wt = matrices.conv_transpose2d_matrix(weight, default.shape[1:], **conv_kwargs)
-    ah, aw = kwargs["output_padding"]
+    c = case.conv
+    wt = matrices.conv_transpose2d_matrix(weight, default.shape[1:], padding=c.int_padding,
+                                          dilation=c.dilation, groups=c.groups,
+                                          padding_mode=c.padding_mode)
+    ah, aw = case.output_padding
     y_ext = np.pad(y, ((0, 0), (0, 0), (0, ah), (0, aw)))
     expected = np.stack([wt @ y_n.ravel() for y_n in y_ext]).reshape(default.shape)
     np.testing.assert_allclose(via_convolution, expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(via_col2im, expected, rtol=1e-12, atol=1e-12)
 
 
-def _takes_convolution_route(y, weight, kwargs):
+def _takes_convolution_route(case, weight):
+    c = case.conv
     geom = _checks.conv_transpose2d_geometry(
-        y.shape, weight, 1, kwargs["padding"], kwargs["output_padding"], kwargs["dilation"],
-        kwargs["groups"], None, kwargs["padding_mode"])
+        c.y_shape, weight, 1, c.int_padding, case.output_padding, c.dilation, c.groups, None,
+        c.padding_mode)
     route = numba_cpu.transposed_as_convolution(weight, geom)
     return route is not None and numba_cpu.convolution_route_is_smaller(geom, route[1])
 
