@@ -135,13 +135,35 @@ CHUNK_BYTES = 8 * 2**20
 
 
 def _chunks(n_img, bytes_per_image):
-    """Ranges of images, each with at most CHUNK_BYTES of columns (at least one image)."""
+    """Slices of the batch, each with at most CHUNK_BYTES of columns (at least one image),
+    and the largest chunk's length."""
     step = max(1, min(n_img, CHUNK_BYTES // max(1, bytes_per_image)))
-    return [range(first, min(first + step, n_img)) for first in range(0, n_img, step)], step
+    return [slice(first, min(first + step, n_img)) for first in range(0, n_img, step)], step
 
 
 def _im2col_args(geom):
     return (*geom.kernel, *geom.stride, *geom.conv_pads, *geom.dilation, *geom.out_hw)
+
+
+def _unfolded_chunks(x, geom):
+    """Yield (images, cols) chunk by chunk: cols[m] = im2col of image x[images][m].
+    The buffers are reused from chunk to chunk: use cols before taking the next one."""
+    n_img, channels = x.shape[:2]
+    n_out = geom.out_hw[0] * geom.out_hw[1]
+    k = channels * geom.kernel[0] * geom.kernel[1]
+    chunks, step = _chunks(n_img, k * n_out * x.itemsize)
+    padded = np.zeros((step,) + padded_shape(channels, x.shape[2:], geom), dtype=x.dtype)
+    cols = np.empty((step, k, n_out), dtype=x.dtype)
+    for images in chunks:
+        m = images.stop - images.start
+        im2col(x[images], padded[:m], cols[:m], *_im2col_args(geom))
+        yield images, cols[:m]
+
+
+def _transpose_output_hw(geom):
+    """The size a transposed convolution's kernel produces: the image, or with circular
+    padding the wrap-padded image (``ops`` folds the wrapped border back)."""
+    return geom.padded_hw if geom.padding_mode == "circular" else geom.in_hw
 
 
 def conv2d(x, weight, geom):
@@ -149,21 +171,13 @@ def conv2d(x, weight, geom):
 
         y[n, g·Cog + o, :] = weight[g·Cog + o].ravel() @ cols[n, g·K : (g+1)·K, :]
     """
-    n_img, channels = x.shape[:2]
     g = geom.groups
     n_out = geom.out_hw[0] * geom.out_hw[1]
     w = weight.reshape(g, geom.out_channels // g, -1)
-    k = channels * geom.kernel[0] * geom.kernel[1]
-    chunks, step = _chunks(n_img, k * n_out * x.itemsize)
-    padded = np.zeros((step,) + padded_shape(channels, x.shape[2:], geom), dtype=x.dtype)
-    cols = np.empty((step, k, n_out), dtype=x.dtype)
-    y = np.empty((n_img, g, geom.out_channels // g, n_out), dtype=x.dtype)
-    for images in chunks:
-        m = len(images)
-        im2col(x[images.start:images.stop], padded[:m], cols[:m], *_im2col_args(geom))
-        np.matmul(w, cols[:m].reshape(m, g, w.shape[2], n_out),
-                  out=y[images.start:images.stop])
-    return y.reshape(n_img, geom.out_channels, *geom.out_hw)
+    y = np.empty((x.shape[0], g, geom.out_channels // g, n_out), dtype=x.dtype)
+    for images, cols in _unfolded_chunks(x, geom):
+        np.matmul(w, cols.reshape(len(cols), g, w.shape[2], n_out), out=y[images])
+    return y.reshape(x.shape[0], geom.out_channels, *geom.out_hw)
 
 
 def transposed_as_convolution(weight, geom):
@@ -178,7 +192,7 @@ def transposed_as_convolution(weight, geom):
     """
     if geom.stride != (1, 1):
         return None
-    height, width = geom.padded_hw if geom.padding_mode == "circular" else geom.in_hw
+    height, width = _transpose_output_hw(geom)
     top, left = geom.conv_pads
     bottom, right = (0, 0) if geom.padding_mode == "circular" else (geom.pads[1], geom.pads[3])
     reach = tuple((k - 1) * d for k, d in zip(geom.kernel, geom.dilation))
@@ -225,7 +239,7 @@ def conv_transpose2d(y, weight, geom):
     n_img = y.shape[0]
     g = geom.groups
     n_out = geom.out_hw[0] * geom.out_hw[1]
-    height, width = geom.padded_hw if geom.padding_mode == "circular" else geom.in_hw
+    height, width = _transpose_output_hw(geom)
     w_t = np.ascontiguousarray(weight.reshape(g, geom.out_channels // g, -1).transpose(0, 2, 1))
     k = g * w_t.shape[1]
     chunks, step = _chunks(n_img, k * n_out * y.itemsize)
@@ -234,30 +248,22 @@ def conv_transpose2d(y, weight, geom):
                       dtype=y.dtype)
     x = np.empty((n_img, geom.in_channels, height, width), dtype=y.dtype)
     for images in chunks:
-        m = len(images)
-        np.matmul(w_t, y[images.start:images.stop].reshape(m, g, -1, n_out), out=cols[:m])
-        col2im(cols[:m].reshape(m, k, n_out), padded[:m], x[images.start:images.stop],
-               *_im2col_args(geom))
+        m = images.stop - images.start
+        np.matmul(w_t, y[images].reshape(m, g, -1, n_out), out=cols[:m])
+        col2im(cols[:m].reshape(m, k, n_out), padded[:m], x[images], *_im2col_args(geom))
     return x
 
 
 def conv2d_weight_grad(x, grad_out, weight_shape, geom):
     """∂⟨conv2d(x, w), g⟩/∂w = Σ_n g_n @ cols_nᵀ, per group."""
-    n_img, channels = x.shape[:2]
     g = geom.groups
     n_out = geom.out_hw[0] * geom.out_hw[1]
-    k = channels * geom.kernel[0] * geom.kernel[1]
-    chunks, step = _chunks(n_img, k * n_out * x.itemsize)
-    padded = np.zeros((step,) + padded_shape(channels, x.shape[2:], geom), dtype=x.dtype)
-    cols = np.empty((step, k, n_out), dtype=x.dtype)
-    grads = grad_out.reshape(n_img, g, geom.out_channels // g, n_out)
-    dw = np.zeros((g, geom.out_channels // g, k // g), dtype=x.dtype)
-    for images in chunks:
-        m = len(images)
-        im2col(x[images.start:images.stop], padded[:m], cols[:m], *_im2col_args(geom))
-        for n in range(m):
-            dw += np.matmul(grads[images.start + n],
-                            cols[n].reshape(g, -1, n_out).transpose(0, 2, 1))
+    grads = grad_out.reshape(x.shape[0], g, geom.out_channels // g, n_out)
+    taps = geom.kernel[0] * geom.kernel[1]
+    dw = np.zeros((g, geom.out_channels // g, weight_shape[1] * taps), dtype=x.dtype)
+    for images, cols in _unfolded_chunks(x, geom):
+        for grad_n, cols_n in zip(grads[images], cols):  # image by image, in order
+            dw += np.matmul(grad_n, cols_n.reshape(g, -1, n_out).transpose(0, 2, 1))
     return dw.reshape(weight_shape)
 
 
