@@ -1,7 +1,8 @@
 """Side-by-side timings of minideconv's operators against PyTorch (CPU) and NumPy.
 
     python benchmarks/bench_ops.py [--repeats 15] [--threads 2] [--dtype float32]
-                                   [--warmup-calls 1] [--timed-calls 4] [--only relu]
+                                   [--warmup-calls 1] [--warmup-ms 150] [--timed-calls 4]
+                                   [--only relu]
 
 Every implementation of one workload runs in the same process on the same arrays, in
 alternating rounds (minideconv, torch, numpy, minideconv, …), so that machine noise hits
@@ -9,16 +10,19 @@ them alike; the table shows medians and the throughput ratio torch_time / our_ti
 (≥ 1 means minideconv is at least as fast).  PyTorch is limited to the same thread count
 as Numba and OpenBLAS.  Leave OPENBLAS_CORETYPE as the environment sets it.
 
-In each round an implementation is called ``warmup-calls`` times untimed, then
-``timed-calls`` times back to back, and the round's time is the mean of the timed calls:
-a throughput.  The untimed call matters on few cores: after PyTorch returns, its OpenMP
-workers keep spinning for milliseconds (GNU OpenMP's default spin count), so a parallel
-kernel timed right after a torch call shares its cores with them and measures that
-interference rather than its own speed.  (OpenBLAS's workers, after the GEMMs of our
-convolutions and of the NumPy baseline, poll for about 0.1 s and slow torch in turn.)
-``--warmup-calls 0 --timed-calls 1`` times single calls straight after the other library;
-``--libraries minideconv`` and ``--libraries torch``, run as two processes, time each
-library with no other thread pool in the process.
+In each round an implementation first runs untimed, ``warmup-calls`` times and for at
+least ``warmup-ms`` milliseconds, then ``timed-calls`` times back to back; the round's time
+is the mean of the timed calls: a throughput.  The untimed phase is what makes the
+alternation fair on few cores.  Each library leaves its own threads behind: after PyTorch
+returns, its OpenMP workers keep spinning (GNU OpenMP's default spin count), and after the
+GEMMs of our convolutions and of the NumPy baseline, OpenBLAS's workers poll for about
+0.1 s.  A parallel kernel timed right after the other library shares its cores with them
+and measures that interference rather than its own speed.  Measured here (2-core VM): our
+ReLU on 8x64x56² took 0.47-0.83 ms in the first 2 ms after a torch call and 0.14-0.24 ms
+in steady state, about 10 ms later; torch's ReLU took 0.36 ms in the 2 ms after ours and
+0.13 ms later.  ``--warmup-ms 0 --warmup-calls 0 --timed-calls 1`` times single calls
+straight after the other library; ``--libraries minideconv`` and ``--libraries torch``,
+run as two processes, time each library with no other thread pool in the process.
 
 The NumPy column is the textbook baseline: im2col by strided slices per kernel tap, then
 one ``matmul`` (and col2im by slice-adds for the transpose).
@@ -95,17 +99,21 @@ def np_max_unpool2d(y, switches, out_hw):
 # --------------------------------------------------------------------------- harness
 
 
-def time_side_by_side(impls, repeats, warmup_calls=1, timed_calls=4):
+def time_side_by_side(impls, repeats, warmup_calls=1, timed_calls=4, warmup_ms=150.0):
     """Run each callable once (compilation, caches), then ``repeats`` alternating rounds;
-    per round and callable, ``warmup_calls`` untimed calls, then the mean time of
-    ``timed_calls`` calls back to back.  Returns the median over rounds, in ms."""
+    per round and callable, untimed calls (at least ``warmup_calls`` of them, and until
+    ``warmup_ms`` have passed), then the mean time of ``timed_calls`` calls back to back.
+    Returns the median over rounds, in ms."""
     for f in impls.values():
         f()
     times = {name: [] for name in impls}
     for _ in range(repeats):
         for name, f in impls.items():
-            for _ in range(warmup_calls):
+            warmup_end = time.perf_counter() + warmup_ms / 1e3
+            calls = 0
+            while calls < warmup_calls or time.perf_counter() < warmup_end:
                 f()
+                calls += 1
             t0 = time.perf_counter()
             for _ in range(timed_calls):
                 f()
@@ -134,6 +142,8 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--warmup-calls", type=int, default=1,
                         help="untimed calls of an implementation before its timed calls")
+    parser.add_argument("--warmup-ms", type=float, default=150.0,
+                        help="keep making untimed calls for at least this long (0: off)")
     parser.add_argument("--timed-calls", type=int, default=4,
                         help="back-to-back calls timed together in each round")
     parser.add_argument("--libraries", default="minideconv,torch,numpy",
@@ -165,12 +175,14 @@ def main(argv=None):
                  "numpy": numpy_impl}
         impls = {name: f for name, f in impls.items()
                  if f is not None and name in args.libraries.split(",")}
-        med = time_side_by_side(impls, args.repeats, args.warmup_calls, args.timed_calls)
+        med = time_side_by_side(impls, args.repeats, args.warmup_calls, args.timed_calls,
+                                args.warmup_ms)
         rows.append((label, med))
         print(_format_row(label, med), flush=True)
 
     print(f"dtype {args.dtype}, {args.threads} threads, median of {args.repeats} alternating "
-          f"rounds (each: {args.warmup_calls} untimed + mean of {args.timed_calls} timed calls)"
+          f"rounds (each: untimed calls, at least {args.warmup_calls} and {args.warmup_ms:g} ms, "
+          f"then the mean of {args.timed_calls} timed calls)"
           f"; Numba threading layer: {numba.threading_layer()}")
     print(_format_row("workload", None))
     for name, (x, w, s, p) in convs.items():
