@@ -26,6 +26,8 @@ import numba
 import numpy as np
 from numba import literally, njit, prange
 
+from . import image_threads
+
 # Threading layer.  Numba's OpenMP workers spin for a while after every parallel loop; here
 # each parallel im2col is followed by a BLAS GEMM on the same cores, which then competes
 # with the spinning threads (measured 3.5x slower on 2 cores: 64 ms instead of 18 ms for
@@ -64,7 +66,7 @@ def padded_shape(channels, in_hw, geom):
             in_hw, geom.kernel, geom.stride, geom.conv_pads, geom.dilation, geom.out_hw))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def im2col(x, padded, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
     """Unfold every receptive field of the images x (N, C, H, W) into the columns of
     ``cols`` (N, C·kh·kw, h_out·w_out):
@@ -96,7 +98,7 @@ def im2col(x, padded, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
                 dst[ow] = src[ow]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def col2im(cols, padded, x, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
     """Fold the columns (N, C·kh·kw, h_out·w_out) back onto the images x (N, C, H, W),
     adding where receptive fields overlap — the transpose of ``im2col``:
@@ -129,15 +131,17 @@ def col2im(cols, padded, x, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
 # one GEMM per image (and group).  Chunks are capped at CHUNK_BYTES of columns, so that
 # those stay in cache for the GEMMs and big batches need no N-times-larger buffer; small
 # images go many to a chunk, which saves a parallel launch per image (the embedded
-# model's 32x32 images: 16 im2col calls per layer became 1).
+# model's 32x32 images: 16 im2col calls per layer became 1).  Where ``image_threads``
+# can, the chunks (then at most a T-th of the batch each) go to T threads at once, each
+# thread unfolding and multiplying its own chunk on one core.
 
 CHUNK_BYTES = 8 * 2**20
 
 
-def _chunks(n_img, bytes_per_image):
-    """Slices of the batch, each with at most CHUNK_BYTES of columns (at least one image),
-    and the largest chunk's length."""
-    step = max(1, min(n_img, CHUNK_BYTES // max(1, bytes_per_image)))
+def _chunks(n_img, bytes_per_image, threads=1):
+    """Slices of the batch, each with at most CHUNK_BYTES of columns (at least one image)
+    and at most a ``threads``-th of the batch, and the largest chunk's length."""
+    step = max(1, min(-(-n_img // threads), CHUNK_BYTES // max(1, bytes_per_image)))
     return [slice(first, min(first + step, n_img)) for first in range(0, n_img, step)], step
 
 
@@ -145,19 +149,33 @@ def _im2col_args(geom):
     return (*geom.kernel, *geom.stride, *geom.conv_pads, *geom.dilation, *geom.out_hw)
 
 
-def _unfolded_chunks(x, geom):
-    """Yield (images, cols) chunk by chunk: cols[m] = im2col of image x[images][m].
-    The buffers are reused from chunk to chunk: use cols before taking the next one."""
-    n_img, channels = x.shape[:2]
+def _column_bytes(x, geom):
+    """Bytes of one image's column matrix, (C·kh·kw) × (H_out·W_out)."""
+    return x.shape[1] * geom.kernel[0] * geom.kernel[1] * geom.out_hw[0] * geom.out_hw[1] \
+        * x.itemsize
+
+
+def _flops_per_image(geom):
+    """2 · C_out · (C_in / groups) · kh · kw · H_out · W_out: the GEMM work of one image,
+    for the convolution and its transpose alike."""
+    return (2 * geom.out_channels * geom.in_channels // geom.groups * geom.kernel[0]
+            * geom.kernel[1] * geom.out_hw[0] * geom.out_hw[1])
+
+
+def _unfold_scratch(x, geom, step):
+    """Buffers to unfold ``step`` images of x: the zero-padded images and their columns."""
     n_out = geom.out_hw[0] * geom.out_hw[1]
-    k = channels * geom.kernel[0] * geom.kernel[1]
-    chunks, step = _chunks(n_img, k * n_out * x.itemsize)
-    padded = np.zeros((step,) + padded_shape(channels, x.shape[2:], geom), dtype=x.dtype)
-    cols = np.empty((step, k, n_out), dtype=x.dtype)
-    for images in chunks:
-        m = images.stop - images.start
-        im2col(x[images], padded[:m], cols[:m], *_im2col_args(geom))
-        yield images, cols[:m]
+    padded = np.zeros((step,) + padded_shape(x.shape[1], x.shape[2:], geom), dtype=x.dtype)
+    cols = np.empty((step, x.shape[1] * geom.kernel[0] * geom.kernel[1], n_out), dtype=x.dtype)
+    return padded, cols
+
+
+def _unfold(x, images, scratch, geom):
+    """cols[m] = im2col of image x[images][m], in the scratch (valid until its next use)."""
+    padded, cols = scratch
+    m = images.stop - images.start
+    im2col(x[images], padded[:m], cols[:m], *_im2col_args(geom))
+    return cols[:m]
 
 
 def _transpose_output_hw(geom):
@@ -170,14 +188,22 @@ def conv2d(x, weight, geom):
     """y = W x for every image: im2col, then one GEMM per image and group (BLAS):
 
         y[n, g·Cog + o, :] = weight[g·Cog + o].ravel() @ cols[n, g·K : (g+1)·K, :]
+
+    Chunks of images run on several threads where ``image_threads`` can (see there).
     """
     g = geom.groups
-    n_out = geom.out_hw[0] * geom.out_hw[1]
+    n_img, n_out = x.shape[0], geom.out_hw[0] * geom.out_hw[1]
     w = weight.reshape(g, geom.out_channels // g, -1)
-    y = np.empty((x.shape[0], g, geom.out_channels // g, n_out), dtype=x.dtype)
-    for images, cols in _unfolded_chunks(x, geom):
+    y = np.empty((n_img, g, geom.out_channels // g, n_out), dtype=x.dtype)
+    threads = image_threads.threads_for(n_img, _flops_per_image(geom))
+    chunks, step = _chunks(n_img, _column_bytes(x, geom), threads)
+
+    def convolve(images, scratch):
+        cols = _unfold(x, images, scratch, geom)
         np.matmul(w, cols.reshape(len(cols), g, w.shape[2], n_out), out=y[images])
-    return y.reshape(x.shape[0], geom.out_channels, *geom.out_hw)
+
+    image_threads.run_chunks(chunks, convolve, lambda: _unfold_scratch(x, geom, step), threads)
+    return y.reshape(n_img, geom.out_channels, *geom.out_hw)
 
 
 def transposed_as_convolution(weight, geom):
@@ -242,27 +268,38 @@ def conv_transpose2d(y, weight, geom):
     height, width = _transpose_output_hw(geom)
     w_t = np.ascontiguousarray(weight.reshape(g, geom.out_channels // g, -1).transpose(0, 2, 1))
     k = g * w_t.shape[1]
-    chunks, step = _chunks(n_img, k * n_out * y.itemsize)
-    cols = np.empty((step, g, w_t.shape[1], n_out), dtype=y.dtype)
-    padded = np.empty((step,) + padded_shape(geom.in_channels, (height, width), geom),
-                      dtype=y.dtype)
+    threads = image_threads.threads_for(n_img, _flops_per_image(geom))
+    chunks, step = _chunks(n_img, k * n_out * y.itemsize, threads)
     x = np.empty((n_img, geom.in_channels, height, width), dtype=y.dtype)
-    for images in chunks:
+
+    def make_scratch():
+        return (np.empty((step, g, w_t.shape[1], n_out), dtype=y.dtype),
+                np.empty((step,) + padded_shape(geom.in_channels, (height, width), geom),
+                         dtype=y.dtype))
+
+    def transpose(images, scratch):
+        cols, padded = scratch
         m = images.stop - images.start
         np.matmul(w_t, y[images].reshape(m, g, -1, n_out), out=cols[:m])
         col2im(cols[:m].reshape(m, k, n_out), padded[:m], x[images], *_im2col_args(geom))
+
+    image_threads.run_chunks(chunks, transpose, make_scratch, threads)
     return x
 
 
 def conv2d_weight_grad(x, grad_out, weight_shape, geom):
-    """∂⟨conv2d(x, w), g⟩/∂w = Σ_n g_n @ cols_nᵀ, per group."""
+    """∂⟨conv2d(x, w), g⟩/∂w = Σ_n g_n @ cols_nᵀ, per group — summed image by image in
+    order, on one thread of chunks (so training is reproducible bit for bit)."""
     g = geom.groups
     n_out = geom.out_hw[0] * geom.out_hw[1]
     grads = grad_out.reshape(x.shape[0], g, geom.out_channels // g, n_out)
     taps = geom.kernel[0] * geom.kernel[1]
     dw = np.zeros((g, geom.out_channels // g, weight_shape[1] * taps), dtype=x.dtype)
-    for images, cols in _unfolded_chunks(x, geom):
-        for grad_n, cols_n in zip(grads[images], cols):  # image by image, in order
+    chunks, step = _chunks(x.shape[0], _column_bytes(x, geom))
+    scratch = _unfold_scratch(x, geom, step)
+    for images in chunks:
+        cols = _unfold(x, images, scratch, geom)
+        for grad_n, cols_n in zip(grads[images], cols):
             dw += np.matmul(grad_n, cols_n.reshape(g, -1, n_out).transpose(0, 2, 1))
     return dw.reshape(weight_shape)
 
