@@ -19,6 +19,7 @@ These functions trust their arguments: ``minideconv.ops`` validates everything f
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 
@@ -189,13 +190,18 @@ def conv2d(x, weight, geom):
 
         y[n, g·Cog + o, :] = weight[g·Cog + o].ravel() @ cols[n, g·K : (g+1)·K, :]
 
-    Chunks of images run on several threads where ``image_threads`` can (see there).
+    Chunks of images run on several threads where ``image_threads`` can (see there);
+    with fewer images than threads, bands of output rows do (``_row_band``).
     """
     g = geom.groups
     n_img, n_out = x.shape[0], geom.out_hw[0] * geom.out_hw[1]
     w = weight.reshape(g, geom.out_channels // g, -1)
     y = np.empty((n_img, g, geom.out_channels // g, n_out), dtype=x.dtype)
-    threads = image_threads.threads_for(n_img, _flops_per_image(geom))
+    bands = min(geom.out_hw[0], -(-numba.get_num_threads() // n_img))
+    threads = image_threads.threads_for(n_img * bands, _flops_per_image(geom) / bands)
+    if bands > 1 and threads > 1:
+        _conv2d_in_row_bands(x, w, geom, y, bands, threads)
+        return y.reshape(n_img, geom.out_channels, *geom.out_hw)
     chunks, step = _chunks(n_img, _column_bytes(x, geom), threads)
 
     def convolve(images, scratch):
@@ -204,6 +210,40 @@ def conv2d(x, weight, geom):
 
     image_threads.run_chunks(chunks, convolve, lambda: _unfold_scratch(x, geom, step), threads)
     return y.reshape(n_img, geom.out_channels, *geom.out_hw)
+
+
+def _row_band(x, geom, rows):
+    """The part of the convolution that makes the output rows ``rows``: the rows of x it
+    reads, and its own geometry — a convolution of just those rows, zero-padded on top
+    only if the band reaches above the image (below, ``padded_shape`` pads)."""
+    sh, kh, dh = geom.stride[0], geom.kernel[0], geom.dilation[0]
+    first = rows.start * sh - geom.conv_pads[0]               # in x's rows; < 0: padding
+    last = (rows.stop - 1) * sh + (kh - 1) * dh - geom.conv_pads[0]
+    top, bottom = max(0, first), max(0, min(x.shape[2], last + 1))
+    band = dataclasses.replace(
+        geom, padding_mode="zeros", pads=(top - first, 0, geom.conv_pads[1], 0),
+        in_hw=(max(0, bottom - top), x.shape[3]), out_hw=(len(range(*rows.indices(
+            geom.out_hw[0]))), geom.out_hw[1]))
+    return slice(top, max(top, bottom)), band
+
+
+def _conv2d_in_row_bands(x, w, geom, y, bands, threads):
+    """conv2d of few images on ``threads`` threads: every image cut into ``bands`` bands
+    of output rows, each band unfolded and multiplied on its own (ZFNet's first layer on
+    one 224x224 image: two half images on two threads)."""
+    h_out, w_out = geom.out_hw
+    units = [(n, slice(b * h_out // bands, (b + 1) * h_out // bands))
+             for n in range(x.shape[0]) for b in range(bands)]
+
+    def convolve_band(unit, _):
+        n, rows = unit
+        x_rows, band = _row_band(x, geom, rows)
+        x_band = x[n:n + 1, :, x_rows]
+        cols = _unfold(x_band, slice(0, 1), _unfold_scratch(x_band, band, 1), band)
+        np.matmul(w, cols.reshape(1, w.shape[0], w.shape[2], -1),
+                  out=y[n:n + 1, :, :, rows.start * w_out:rows.stop * w_out])
+
+    image_threads.run_chunks(units, convolve_band, lambda: None, threads)
 
 
 def transposed_as_convolution(weight, geom):
