@@ -77,6 +77,24 @@ def test_threaded_transpose_equals_sequential_and_the_sparse_matrix(threads_poss
     np.testing.assert_allclose(threaded, expected, rtol=1e-12, atol=1e-12)
 
 
+@given(conv_cases(dtypes=(np.float64,), string_padding=False, max_channels=6))
+def test_threaded_weight_gradient_equals_sequential_and_the_adjoint_identity(
+        threads_possible, case):
+    """Per-thread sums added at the end: the same as image by image (up to rounding),
+    the same on every threaded run, and ⟨dw, v⟩ = ⟨conv2d(x, v), g⟩ for any v (conv2d
+    is linear in its weight)."""
+    x, weight, _, g = case.arrays()
+    kwargs = case.kwargs()
+    threaded = _forced(2, md.conv2d_weight_grad, x, g, weight.shape, **kwargs)
+    sequential = _forced(1, md.conv2d_weight_grad, x, g, weight.shape, **kwargs)
+    np.testing.assert_allclose(threaded, sequential, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(
+        _forced(2, md.conv2d_weight_grad, x, g, weight.shape, **kwargs), threaded)
+    v = case.rng(1).standard_normal(weight.shape)
+    np.testing.assert_allclose(np.vdot(threaded, v), np.vdot(md.conv2d(x, v, **kwargs), g),
+                               rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_every_chunk_runs_once_each_thread_with_its_own_scratch(threads_possible, threads):
     chunks = [slice(i, i + 1) for i in range(17)]
@@ -166,6 +184,11 @@ def test_threaded_convolutions_of_a_real_batch(threads_possible):
     np.testing.assert_allclose(_forced(2, md.conv2d, one, weight, stride=2, padding=3),
                                _forced(1, md.conv2d, one, weight, stride=2, padding=3),
                                rtol=1e-12, atol=1e-12)
+    dw = _forced(1, md.conv2d_weight_grad, x, y, weight.shape, padding=1)
+    for _ in range(3):
+        np.testing.assert_allclose(
+            _forced(2, md.conv2d_weight_grad, x, y, weight.shape, padding=1), dw,
+            rtol=1e-12, atol=1e-12 * np.abs(dw).max())
     x_back = _forced(1, md.conv_transpose2d, y, weight, stride=2, padding=1)
     for _ in range(3):
         np.testing.assert_allclose(

@@ -328,19 +328,30 @@ def conv_transpose2d(y, weight, geom):
 
 
 def conv2d_weight_grad(x, grad_out, weight_shape, geom):
-    """∂⟨conv2d(x, w), g⟩/∂w = Σ_n g_n @ cols_nᵀ, per group — summed image by image in
-    order, on one thread of chunks (so training is reproducible bit for bit)."""
+    """∂⟨conv2d(x, w), g⟩/∂w = Σ_n g_n @ cols_nᵀ, per group.
+
+    On T worker threads (``image_threads``) thread share t sums the images of chunks t,
+    t + T, t + 2T, … in order, and the T sums are added in order at the end: the same
+    result on every run with the same T (on one thread: image by image, in order)."""
     g = geom.groups
-    n_out = geom.out_hw[0] * geom.out_hw[1]
-    grads = grad_out.reshape(x.shape[0], g, geom.out_channels // g, n_out)
+    n_img, n_out = x.shape[0], geom.out_hw[0] * geom.out_hw[1]
+    grads = grad_out.reshape(n_img, g, geom.out_channels // g, n_out)
     taps = geom.kernel[0] * geom.kernel[1]
-    dw = np.zeros((g, geom.out_channels // g, weight_shape[1] * taps), dtype=x.dtype)
-    chunks, step = _chunks(x.shape[0], _column_bytes(x, geom))
-    scratch = _unfold_scratch(x, geom, step)
-    for images in chunks:
-        cols = _unfold(x, images, scratch, geom)
-        for grad_n, cols_n in zip(grads[images], cols):
-            dw += np.matmul(grad_n, cols_n.reshape(g, -1, n_out).transpose(0, 2, 1))
+    threads = image_threads.threads_for(n_img, _flops_per_image(geom))
+    chunks, step = _chunks(n_img, _column_bytes(x, geom), threads)
+    sums = np.zeros((threads, g, geom.out_channels // g, weight_shape[1] * taps), x.dtype)
+
+    def accumulate(share, scratch):
+        for images in chunks[share::threads]:
+            cols = _unfold(x, images, scratch, geom)
+            for grad_n, cols_n in zip(grads[images], cols):
+                sums[share] += np.matmul(grad_n, cols_n.reshape(g, -1, n_out).transpose(0, 2, 1))
+
+    image_threads.run_chunks(range(threads), accumulate,
+                             lambda: _unfold_scratch(x, geom, step), threads)
+    dw = sums[0]
+    for partial in sums[1:]:
+        dw += partial
     return dw.reshape(weight_shape)
 
 
