@@ -1,6 +1,7 @@
 """End-to-end: project one activation back to the pixels, minideconv vs PyTorch / Captum.
 
     python benchmarks/bench_project.py [--repeats 15] [--batch 16] [--threads 2]
+                                       [--warmup-ms 150]
 
 For each built-in model (``minideconv.interop.torch.builtin_model``: ZFNet-like,
 VGG-like, the embedded trained net) and each rule, one unit (channel, h, w) of the
@@ -13,8 +14,9 @@ projected to the input for every image of a batch:
   run.  Both sides return a · ∂a/∂x (Captum's map times the activation a), and the script
   checks that they agree before timing them.
 
-Timing protocol as ``bench_ops.py`` (alternating rounds, one untimed call, then the mean
-of back-to-back calls; median over rounds), float32, the same thread count for everyone.
+Timing protocol as ``bench_ops.py`` (alternating rounds; in each, untimed calls for at least
+``--warmup-ms``, then the mean of back-to-back calls; median over rounds), float32, the
+same thread count for everyone.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--warmup-ms", type=float, default=150.0,
+                        help="untimed calls for at least this long in each round (0: one)")
     parser.add_argument("--threads", type=int,
                         default=int(os.environ.get("NUMBA_NUM_THREADS", 2)))
     args = parser.parse_args(argv)
@@ -91,7 +95,8 @@ def main(argv=None):
             if diff > 1e-3:
                 raise SystemExit(f"{name}/{rule}: minideconv and torch disagree ({diff:.1e})")
             med = time_side_by_side({"minideconv": lambda: ours(rule),
-                                     "torch": lambda: theirs(rule)}, args.repeats)
+                                     "torch": lambda: theirs(rule)}, args.repeats,
+                                    warmup_ms=args.warmup_ms)
             print(f"{name + ' / ' + rule:28s} {med['minideconv']:9.2f} {med['torch']:9.2f} "
                   f"{med['torch'] / med['minideconv']:10.2f} {diff:12.1e}", flush=True)
 
