@@ -194,3 +194,14 @@ def test_threaded_convolutions_of_a_real_batch(threads_possible):
         np.testing.assert_allclose(
             _forced(2, md.conv_transpose2d, y, weight, stride=2, padding=1), x_back,
             rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_batch_of_no_images(threads_possible, threads):
+    """Zero images: empty outputs and a zero weight gradient, as in PyTorch."""
+    x, weight = np.ones((0, 3, 8, 8)), np.ones((4, 3, 3, 3))
+    assert _forced(threads, md.conv2d, x, weight).shape == (0, 4, 6, 6)
+    assert _forced(threads, md.conv_transpose2d, np.ones((0, 4, 6, 6)), weight).shape == \
+        (0, 3, 8, 8)
+    dw = _forced(threads, md.conv2d_weight_grad, x, np.ones((0, 4, 6, 6)), weight.shape)
+    np.testing.assert_array_equal(dw, np.zeros(weight.shape))

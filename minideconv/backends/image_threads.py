@@ -45,7 +45,8 @@ def blas_thread_setters():
     except ImportError:
         return None
     setters = []
-    for library in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers:
+    blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    for library in blas.lib_controllers:
         setter = getattr(library.dynlib, "openblas_set_num_threads_local", None)
         if library.internal_api != "openblas" or setter is None:
             return None

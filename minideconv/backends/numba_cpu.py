@@ -197,7 +197,7 @@ def conv2d(x, weight, geom):
     n_img, n_out = x.shape[0], geom.out_hw[0] * geom.out_hw[1]
     w = weight.reshape(g, geom.out_channels // g, -1)
     y = np.empty((n_img, g, geom.out_channels // g, n_out), dtype=x.dtype)
-    bands = min(geom.out_hw[0], -(-numba.get_num_threads() // n_img))
+    bands = min(geom.out_hw[0], -(-numba.get_num_threads() // max(1, n_img)))
     threads = image_threads.threads_for(n_img * bands, _flops_per_image(geom) / bands)
     if bands > 1 and threads > 1:
         _conv2d_in_row_bands(x, w, geom, y, bands, threads)
@@ -222,8 +222,8 @@ def _row_band(x, geom, rows):
     top, bottom = max(0, first), max(0, min(x.shape[2], last + 1))
     band = dataclasses.replace(
         geom, padding_mode="zeros", pads=(top - first, 0, geom.conv_pads[1], 0),
-        in_hw=(max(0, bottom - top), x.shape[3]), out_hw=(len(range(*rows.indices(
-            geom.out_hw[0]))), geom.out_hw[1]))
+        in_hw=(max(0, bottom - top), x.shape[3]),
+        out_hw=(rows.stop - rows.start, geom.out_hw[1]))
     return slice(top, max(top, bottom)), band
 
 
@@ -345,7 +345,8 @@ def conv2d_weight_grad(x, grad_out, weight_shape, geom):
         for images in chunks[share::threads]:
             cols = _unfold(x, images, scratch, geom)
             for grad_n, cols_n in zip(grads[images], cols):
-                sums[share] += np.matmul(grad_n, cols_n.reshape(g, -1, n_out).transpose(0, 2, 1))
+                cols_t = cols_n.reshape(g, -1, n_out).transpose(0, 2, 1)
+                sums[share] += np.matmul(grad_n, cols_t)
 
     image_threads.run_chunks(range(threads), accumulate,
                              lambda: _unfold_scratch(x, geom, step), threads)
