@@ -150,10 +150,14 @@ def _im2col_args(geom):
     return (*geom.kernel, *geom.stride, *geom.conv_pads, *geom.dilation, *geom.out_hw)
 
 
-def _column_bytes(x, geom):
-    """Bytes of one image's column matrix, (C·kh·kw) × (H_out·W_out)."""
-    return x.shape[1] * geom.kernel[0] * geom.kernel[1] * geom.out_hw[0] * geom.out_hw[1] \
-        * x.itemsize
+def _column_shape(channels, geom):
+    """(C·kh·kw, H_out·W_out): one image's column matrix."""
+    return channels * geom.kernel[0] * geom.kernel[1], geom.out_hw[0] * geom.out_hw[1]
+
+
+def _column_bytes(channels, geom, itemsize):
+    rows, columns = _column_shape(channels, geom)
+    return rows * columns * itemsize
 
 
 def _flops_per_image(geom):
@@ -165,9 +169,8 @@ def _flops_per_image(geom):
 
 def _unfold_scratch(x, geom, step):
     """Buffers to unfold ``step`` images of x: the zero-padded images and their columns."""
-    n_out = geom.out_hw[0] * geom.out_hw[1]
     padded = np.zeros((step,) + padded_shape(x.shape[1], x.shape[2:], geom), dtype=x.dtype)
-    cols = np.empty((step, x.shape[1] * geom.kernel[0] * geom.kernel[1], n_out), dtype=x.dtype)
+    cols = np.empty((step,) + _column_shape(x.shape[1], geom), dtype=x.dtype)
     return padded, cols
 
 
@@ -202,7 +205,7 @@ def conv2d(x, weight, geom):
     if bands > 1 and threads > 1:
         _conv2d_in_row_bands(x, w, geom, y, bands, threads)
         return y.reshape(n_img, geom.out_channels, *geom.out_hw)
-    chunks, step = _chunks(n_img, _column_bytes(x, geom), threads)
+    chunks, step = _chunks(n_img, _column_bytes(x.shape[1], geom, x.itemsize), threads)
 
     def convolve(images, scratch):
         cols = _unfold(x, images, scratch, geom)
@@ -309,7 +312,7 @@ def conv_transpose2d(y, weight, geom):
     w_t = np.ascontiguousarray(weight.reshape(g, geom.out_channels // g, -1).transpose(0, 2, 1))
     k = g * w_t.shape[1]
     threads = image_threads.threads_for(n_img, _flops_per_image(geom))
-    chunks, step = _chunks(n_img, k * n_out * y.itemsize, threads)
+    chunks, step = _chunks(n_img, _column_bytes(geom.in_channels, geom, y.itemsize), threads)
     x = np.empty((n_img, geom.in_channels, height, width), dtype=y.dtype)
 
     def make_scratch():
@@ -338,7 +341,7 @@ def conv2d_weight_grad(x, grad_out, weight_shape, geom):
     grads = grad_out.reshape(n_img, g, geom.out_channels // g, n_out)
     taps = geom.kernel[0] * geom.kernel[1]
     threads = image_threads.threads_for(n_img, _flops_per_image(geom))
-    chunks, step = _chunks(n_img, _column_bytes(x, geom), threads)
+    chunks, step = _chunks(n_img, _column_bytes(x.shape[1], geom, x.itemsize), threads)
     sums = np.zeros((threads, g, geom.out_channels // g, weight_shape[1] * taps), x.dtype)
 
     def accumulate(share, scratch):
@@ -387,8 +390,8 @@ BLOCK = 131072  # elements per parallel task, roughly (512 KiB of float32)
 def block_size(size):
     """Length of the blocks that cut ``size`` elements into a multiple of the size of
     Numba's thread pool of blocks of about BLOCK elements (the last block may be
-    shorter).  (The pool size, not ``numba.get_num_threads()``: that call alone took
-    ~8 µs, 5 % of a whole ReLU on the benchmark's 1.6 M elements.)"""
+    shorter).  (The pool size, a plain attribute, rather than ``numba.get_num_threads()``:
+    the blocks only need to split evenly among the threads that may run them.)"""
     threads = numba.config.NUMBA_NUM_THREADS
     n_blocks = threads * max(1, round(size / (threads * BLOCK)))
     return max(1, -(-size // n_blocks))
