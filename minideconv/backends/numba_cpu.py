@@ -57,6 +57,29 @@ kernel_lock = threading.Lock()
 
 # --------------------------------------------------------------------------- im2col / col2im
 
+@njit(cache=True, nogil=True)
+def copy_into(dst, src):
+    """dst[k] = src[k] for two 1-D views of one length.
+
+    The callers slice a row *without* a step when the stride is 1: Numba then types the
+    view as contiguous and this loop compiles to vector loads and stores.  A slice with a
+    step, even a step that is 1 at run time, is a general strided view, copied element
+    by element.  Measured on conv A of the benchmark (one thread, 8 images, paired in one
+    process): conv2d 1.10-1.16x and conv_transpose2d 1.09-1.15x as fast as with the
+    stepped slice everywhere.  (``dst[:] = src`` instead of the loop made strided conv C
+    0.81x as fast.)"""
+    for k in range(dst.size):
+        dst[k] = src[k]
+
+
+@njit(cache=True, nogil=True)
+def add_into(dst, src):
+    """dst[k] += src[k] for two 1-D views of one length (see ``copy_into``; ``dst += src``
+    on the views was 4x slower)."""
+    for k in range(dst.size):
+        dst[k] += src[k]
+
+
 def padded_shape(channels, in_hw, geom):
     """(C, H_pad, W_pad): the image with its zero padding, and tall/wide enough for every
     window the convolution reads (the last window may end in the bottom/right padding,
@@ -92,11 +115,14 @@ def im2col(x, padded, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
     for task in prange(n_img * channels * taps):  # each task writes its own row of cols
         n, row = task // (channels * taps), task % (channels * taps)
         c, i, j = row // taps, row // kw % kh, row % kw
-        for oh in range(h_out):
-            src = padded[n, c, oh * sh + i * dh, j * dw:j * dw + w_span:sw]
-            dst = cols[n, row, oh * w_out:(oh + 1) * w_out]
-            for ow in range(w_out):  # a loop over 1-D views: faster here than a slice copy
-                dst[ow] = src[ow]
+        if sw == 1:  # see copy_into
+            for oh in range(h_out):
+                copy_into(cols[n, row, oh * w_out:(oh + 1) * w_out],
+                          padded[n, c, oh * sh + i * dh, j * dw:j * dw + w_out])
+        else:
+            for oh in range(h_out):
+                copy_into(cols[n, row, oh * w_out:(oh + 1) * w_out],
+                          padded[n, c, oh * sh + i * dh, j * dw:j * dw + w_span:sw])
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -119,11 +145,14 @@ def col2im(cols, padded, x, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
-                for oh in range(h_out):
-                    dst = plane[oh * sh + i * dh, j * dw:j * dw + w_span:sw]
-                    src = cols[n, row, oh * w_out:(oh + 1) * w_out]
-                    for ow in range(w_out):  # (``dst += src`` on the views was 4x slower)
-                        dst[ow] += src[ow]
+                if sw == 1:  # see copy_into
+                    for oh in range(h_out):
+                        add_into(plane[oh * sh + i * dh, j * dw:j * dw + w_out],
+                                 cols[n, row, oh * w_out:(oh + 1) * w_out])
+                else:
+                    for oh in range(h_out):
+                        add_into(plane[oh * sh + i * dh, j * dw:j * dw + w_span:sw],
+                                 cols[n, row, oh * w_out:(oh + 1) * w_out])
         x[n, c] = plane[pt:pt + height, pl:pl + width]
 
 
