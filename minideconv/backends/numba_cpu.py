@@ -229,7 +229,7 @@ def conv2d(x, weight, geom):
     n_img, n_out = x.shape[0], geom.out_hw[0] * geom.out_hw[1]
     w = weight.reshape(g, geom.out_channels // g, -1)
     y = np.empty((n_img, g, geom.out_channels // g, n_out), dtype=x.dtype)
-    bands = min(geom.out_hw[0], -(-numba.get_num_threads() // max(1, n_img)))
+    bands = _row_bands(n_img, geom, numba.get_num_threads())
     threads = image_threads.threads_for(n_img * bands, _flops_per_image(geom) / bands)
     if bands > 1 and threads > 1:
         _conv2d_in_row_bands(x, w, geom, y, bands, threads)
@@ -263,19 +263,38 @@ def _conv2d_in_row_bands(x, w, geom, y, bands, threads):
     """conv2d of few images on ``threads`` threads: every image cut into ``bands`` bands
     of output rows, each band unfolded and multiplied on its own (ZFNet's first layer on
     one 224x224 image: two half images on two threads)."""
-    h_out, w_out = geom.out_hw
-    units = [(n, slice(b * h_out // bands, (b + 1) * h_out // bands))
-             for n in range(x.shape[0]) for b in range(bands)]
+    w_out = geom.out_hw[1]
 
     def convolve_band(unit, _):
         n, rows = unit
-        x_rows, band = _row_band(x, geom, rows)
-        x_band = x[n:n + 1, :, x_rows]
-        cols = _unfold(x_band, slice(0, 1), _unfold_scratch(x_band, band, 1), band)
+        cols = _unfold_band(x, n, rows, geom)
         np.matmul(w, cols.reshape(1, w.shape[0], w.shape[2], -1),
                   out=y[n:n + 1, :, :, rows.start * w_out:rows.stop * w_out])
 
-    image_threads.run_chunks(units, convolve_band, lambda: None, threads)
+    image_threads.run_chunks(_band_units(x.shape[0], geom, bands), convolve_band,
+                             lambda: None, threads)
+
+
+def _row_bands(n_img, geom, threads):
+    """How many bands of output rows to cut each image into, so that ``n_img`` images
+    give every one of ``threads`` threads at least one band: 1 once there are as many
+    images as threads."""
+    return min(geom.out_hw[0], -(-threads // max(1, n_img)))
+
+
+def _band_units(n_img, geom, bands):
+    """(image, output rows) for every band of every image, image by image."""
+    h_out = geom.out_hw[0]
+    return [(n, slice(b * h_out // bands, (b + 1) * h_out // bands))
+            for n in range(n_img) for b in range(bands)]
+
+
+def _unfold_band(x, n, rows, geom):
+    """im2col of just the rows of image n that the output rows ``rows`` read: shape
+    (1, C·kh·kw, len(rows)·W_out), in a scratch of its own."""
+    x_rows, band = _row_band(x, geom, rows)
+    x_band = x[n:n + 1, :, x_rows]
+    return _unfold(x_band, slice(0, 1), _unfold_scratch(x_band, band, 1), band)
 
 
 def transposed_as_convolution(weight, geom):
@@ -364,24 +383,40 @@ def conv2d_weight_grad(x, grad_out, weight_shape, geom):
 
     On T worker threads (``image_threads``) thread share t sums the images of chunks t,
     t + T, t + 2T, … in order, and the T sums are added in order at the end: the same
-    result on every run with the same T (on one thread: image by image, in order)."""
+    result on every run with the same T (on one thread: image by image, in order).  With
+    fewer images than threads the shares are bands of output rows instead (as in
+    ``conv2d``): Σ over bands of g_band @ cols_bandᵀ is the same sum, split by rows."""
     g = geom.groups
     n_img, n_out = x.shape[0], geom.out_hw[0] * geom.out_hw[1]
     grads = grad_out.reshape(n_img, g, geom.out_channels // g, n_out)
     taps = geom.kernel[0] * geom.kernel[1]
-    threads = image_threads.threads_for(n_img, _flops_per_image(geom))
-    chunks, step = _chunks(n_img, _column_bytes(x.shape[1], geom, x.itemsize), threads)
+    bands = _row_bands(n_img, geom, numba.get_num_threads())
+    threads = image_threads.threads_for(n_img * bands, _flops_per_image(geom) / bands)
     sums = np.zeros((threads, g, geom.out_channels // g, weight_shape[1] * taps), x.dtype)
 
-    def accumulate(share, scratch):
-        for images in chunks[share::threads]:
-            cols = _unfold(x, images, scratch, geom)
-            for grad_n, cols_n in zip(grads[images], cols):
-                cols_t = cols_n.reshape(g, -1, n_out).transpose(0, 2, 1)
-                sums[share] += np.matmul(grad_n, cols_t)
+    def add_product(share, grad_n, cols_n):
+        cols_t = cols_n.reshape(g, -1, grad_n.shape[-1]).transpose(0, 2, 1)
+        sums[share] += np.matmul(grad_n, cols_t)
 
-    image_threads.run_chunks(range(threads), accumulate,
-                             lambda: _unfold_scratch(x, geom, step), threads)
+    if bands > 1 and threads > 1:
+        units, w_out = _band_units(n_img, geom, bands), geom.out_hw[1]
+
+        def accumulate_bands(share, _):
+            for n, rows in units[share::threads]:
+                add_product(share, grads[n, :, :, rows.start * w_out:rows.stop * w_out],
+                            _unfold_band(x, n, rows, geom)[0])
+
+        image_threads.run_chunks(range(threads), accumulate_bands, lambda: None, threads)
+    else:
+        chunks, step = _chunks(n_img, _column_bytes(x.shape[1], geom, x.itemsize), threads)
+
+        def accumulate_images(share, scratch):
+            for images in chunks[share::threads]:
+                for grad_n, cols_n in zip(grads[images], _unfold(x, images, scratch, geom)):
+                    add_product(share, grad_n, cols_n)
+
+        image_threads.run_chunks(range(threads), accumulate_images,
+                                 lambda: _unfold_scratch(x, geom, step), threads)
     dw = sums[0]
     for partial in sums[1:]:
         dw += partial
