@@ -1,9 +1,13 @@
-"""The CPU backend can compute a stride-1 transposed convolution as a convolution with
-the flipped kernel (``numba_cpu.transposed_as_convolution``), and computes every
-transposed convolution as GEMM + col2im otherwise; for stride 1 it takes the route with
-the smaller column matrix.  Both routes must give the same Wᵀ y: here each stride-1 case
-is computed both ways, and the routes are compared with each other and with the sparse
-matrix Wᵀ.
+"""The CPU backend's routes must all give the same result.
+
+- A stride-1 transposed convolution can run as a convolution with the flipped kernel
+  (``numba_cpu.transposed_as_convolution``), every transposed convolution as GEMM +
+  col2im; for stride 1 the route with the smaller column matrix is taken.  Each stride-1
+  case is computed both ways, and the routes are compared with each other and with the
+  sparse matrix Wᵀ.
+- ``conv2d`` and ``conv2d_weight_grad`` cut images whose column matrix exceeds
+  ``numba_cpu.BAND_BYTES`` into bands of output rows; a tiny BAND_BYTES forces that on
+  the drawn cases, compared with whole images and the sparse matrix W.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from hypothesis import given
 
 import minideconv as md
 from minideconv import _checks, matrices
-from minideconv.backends import numba_cpu
+from minideconv.backends import image_threads, numba_cpu
 
-from strategies import conv_transpose_cases
+from strategies import conv_cases, conv_transpose_cases
 
 
 def _route(y, weight, kwargs, via_convolution):
@@ -90,3 +94,49 @@ def test_flipped_kernel_route_applies_exactly_where_the_relation_holds(stride, p
         assert flipped.shape == (3, 4, 3, 3)
         assert as_conv.in_hw == geom.out_hw and as_conv.out_hw == geom.in_hw
         assert as_conv.conv_pads == (2 - padding, 2 - padding)
+
+
+def _in_bands(band_bytes, op, *args, **kwargs):
+    """``op`` on one thread with BAND_BYTES set to ``band_bytes``."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(numba_cpu, "BAND_BYTES", band_bytes)
+        m.setattr(image_threads, "threads_for", lambda n_images, flops: 1)
+        return op(*args, **kwargs)
+
+
+@given(conv_cases(dtypes=(np.float64,), string_padding=False, max_channels=6))
+def test_images_cut_into_bands_of_rows_give_what_whole_images_give(case):
+    """One byte per band: every output row its own band (the first and last bands read
+    padding, some bands only padding); a third of an image's columns: uneven bands of
+    several rows."""
+    x, weight, _, g = case.arrays()
+    kwargs = case.kwargs()
+    whole = _in_bands(2**62, md.conv2d, x, weight, **kwargs)
+    dw_whole = _in_bands(2**62, md.conv2d_weight_grad, x, g, weight.shape, **kwargs)
+    w = matrices.conv2d_matrix(weight, x.shape[1:], stride=case.stride,
+                               padding=case.int_padding, dilation=case.dilation,
+                               groups=case.groups, padding_mode=case.padding_mode)
+    expected = np.stack([w @ x_n.ravel() for x_n in x]).reshape(whole.shape)
+    np.testing.assert_allclose(whole, expected, rtol=1e-12, atol=1e-12)
+    column_bytes = x.itemsize * weight[0].size * whole.shape[2] * whole.shape[3]
+    for band_bytes in (1, max(1, column_bytes // 3)):
+        np.testing.assert_allclose(_in_bands(band_bytes, md.conv2d, x, weight, **kwargs),
+                                   whole, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            _in_bands(band_bytes, md.conv2d_weight_grad, x, g, weight.shape, **kwargs),
+            dw_whole, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, weight_shape, stride, padding, expect_bands", [
+    ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 4),    # conv A: 7.2 MB of columns per image
+    ((1, 3, 224, 224), (96, 3, 7, 7), 2, 1, 4),    # conv B: 7.1 MB
+    ((8, 96, 27, 27), (256, 96, 5, 5), 2, 0, 1),   # conv C: 1.4 MB, whole images
+    ((1, 4, 3, 5), (2, 4, 3, 3), 1, 0, 1),         # one output row: it cannot be cut
+])
+def test_band_count_keeps_a_bands_columns_within_band_bytes(x_shape, weight_shape, stride,
+                                                            padding, expect_bands):
+    geom = _checks.conv2d_geometry(x_shape, weight_shape, stride, padding, 1, 1, "zeros")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(image_threads, "threads_for", lambda n_images, flops: 1)
+        bands, threads = numba_cpu._bands_and_threads(np.empty(x_shape, np.float32), geom)
+    assert (bands, threads) == (expect_bands, 1)

@@ -222,16 +222,16 @@ def conv2d(x, weight, geom):
 
         y[n, g·Cog + o, :] = weight[g·Cog + o].ravel() @ cols[n, g·K : (g+1)·K, :]
 
-    Chunks of images run on several threads where ``image_threads`` can (see there);
-    with fewer images than threads, bands of output rows do (``_row_band``).
+    Chunks of images run on several threads where ``image_threads`` can (see there).
+    Large images, and fewer images than threads, go in bands of output rows instead
+    (``_bands_and_threads``).
     """
     g = geom.groups
     n_img, n_out = x.shape[0], geom.out_hw[0] * geom.out_hw[1]
     w = weight.reshape(g, geom.out_channels // g, -1)
     y = np.empty((n_img, g, geom.out_channels // g, n_out), dtype=x.dtype)
-    bands = _row_bands(n_img, geom, numba.get_num_threads())
-    threads = image_threads.threads_for(n_img * bands, _flops_per_image(geom) / bands)
-    if bands > 1 and threads > 1:
+    bands, threads = _bands_and_threads(x, geom)
+    if bands > 1:
         _conv2d_in_row_bands(x, w, geom, y, bands, threads)
         return y.reshape(n_img, geom.out_channels, *geom.out_hw)
     chunks, step = _chunks(n_img, _column_bytes(x.shape[1], geom, x.itemsize), threads)
@@ -260,9 +260,9 @@ def _row_band(x, geom, rows):
 
 
 def _conv2d_in_row_bands(x, w, geom, y, bands, threads):
-    """conv2d of few images on ``threads`` threads: every image cut into ``bands`` bands
-    of output rows, each band unfolded and multiplied on its own (ZFNet's first layer on
-    one 224x224 image: two half images on two threads)."""
+    """conv2d with every image cut into ``bands`` bands of output rows, each band unfolded
+    and multiplied on its own, on ``threads`` threads (ZFNet's first layer on one 224x224
+    image: four quarter images, two on each of two threads)."""
     w_out = geom.out_hw[1]
 
     def convolve_band(unit, _):
@@ -275,11 +275,28 @@ def _conv2d_in_row_bands(x, w, geom, y, bands, threads):
                              lambda: None, threads)
 
 
-def _row_bands(n_img, geom, threads):
-    """How many bands of output rows to cut each image into, so that ``n_img`` images
-    give every one of ``threads`` threads at least one band: 1 once there are as many
-    images as threads."""
-    return min(geom.out_hw[0], -(-threads // max(1, n_img)))
+#: Most bytes of columns in one band of output rows.  im2col writes a band's columns and
+#: the GEMM reads them right after; a band this small is still in the core's cache then.
+#: Paired on the 2-core machine of the README (2 threads): conv A (8 images, 7.2 MB of
+#: columns each) in 1, 2, 4 or 8 bands per image took 18.3, 15.3, 14.6 and 15.0 ms; conv C
+#: (1.4 MB per image) was fastest whole (12.0 ms; 13.2 ms in two bands).
+BAND_BYTES = 2 * 2**20
+
+
+def _bands_and_threads(x, geom):
+    """How to cut a convolution of the images x: into how many bands of output rows per
+    image (1: whole images, in chunks), and on how many threads (``image_threads``).
+
+    Enough bands that one band's columns fit in BAND_BYTES; and, where threads are worth
+    it, enough that fewer images than threads still give every thread a band."""
+    n_img, h_out = x.shape[0], geom.out_hw[0]
+    by_size = -(-_column_bytes(x.shape[1], geom, x.itemsize) // BAND_BYTES)
+    by_threads = -(-numba.get_num_threads() // max(1, n_img))
+    bands = max(1, min(h_out, max(by_size, by_threads)))
+    threads = image_threads.threads_for(n_img * bands, _flops_per_image(geom) / bands)
+    if threads == 1:
+        bands = max(1, min(h_out, by_size))
+    return bands, threads
 
 
 def _band_units(n_img, geom, bands):
@@ -383,22 +400,21 @@ def conv2d_weight_grad(x, grad_out, weight_shape, geom):
 
     On T worker threads (``image_threads``) thread share t sums the images of chunks t,
     t + T, t + 2T, … in order, and the T sums are added in order at the end: the same
-    result on every run with the same T (on one thread: image by image, in order).  With
-    fewer images than threads the shares are bands of output rows instead (as in
-    ``conv2d``): Σ over bands of g_band @ cols_bandᵀ is the same sum, split by rows."""
+    result on every run with the same T (on one thread: image by image, in order).  Where
+    ``conv2d`` would cut images into bands of output rows, the shares are bands instead:
+    Σ over bands of g_band @ cols_bandᵀ is the same sum, split by rows."""
     g = geom.groups
     n_img, n_out = x.shape[0], geom.out_hw[0] * geom.out_hw[1]
     grads = grad_out.reshape(n_img, g, geom.out_channels // g, n_out)
     taps = geom.kernel[0] * geom.kernel[1]
-    bands = _row_bands(n_img, geom, numba.get_num_threads())
-    threads = image_threads.threads_for(n_img * bands, _flops_per_image(geom) / bands)
+    bands, threads = _bands_and_threads(x, geom)
     sums = np.zeros((threads, g, geom.out_channels // g, weight_shape[1] * taps), x.dtype)
 
     def add_product(share, grad_n, cols_n):
         cols_t = cols_n.reshape(g, -1, grad_n.shape[-1]).transpose(0, 2, 1)
         sums[share] += np.matmul(grad_n, cols_t)
 
-    if bands > 1 and threads > 1:
+    if bands > 1:
         units, w_out = _band_units(n_img, geom, bands), geom.out_hw[1]
 
         def accumulate_bands(share, _):
