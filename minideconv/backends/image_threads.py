@@ -12,7 +12,7 @@ multiplies its own chunk with one core, BLAS and Numba both limited to one threa
 that thread only*.  No pool waits for another.  Each image is the same GEMM as before,
 only on one thread, which can round differently in the last bits (the embedded model's
 first layer: up to 1.5e-5 in float32; the tests hold the routes to 1e-12 in float64).
-Paired on the 2-core machine of the README: conv A 1.50x, its transpose 1.58x as fast.
+Paired on the README's 2-core AVX2 machine: conv A 1.50x, its transpose 1.58x as fast.
 ``numba_cpu`` hands out chunks of images, bands of output rows (fewer images than
 threads) and fixed shares of chunks (the weight gradient, so that it sums in a fixed
 order).
@@ -55,7 +55,7 @@ def blas_thread_setters():
 
 
 #: The least GEMM work (multiply-adds × 2) worth a thread of its own.  Handing chunks to
-#: threads costs ~0.1 ms per call.  On the 2-core machine of the README, with the
+#: threads costs ~0.1 ms per call.  On the README's 2-core AVX2 machine, with the
 #: embedded models' layer shapes (batch 16), threads were 1.01-1.57x as fast from 9 MFLOP
 #: per thread up, and 0.84-1.17x below 8.
 MIN_FLOPS_PER_THREAD = 8e6

@@ -277,7 +277,7 @@ def _conv2d_in_row_bands(x, w, geom, y, bands, threads):
 
 #: Most bytes of columns in one band of output rows.  im2col writes a band's columns and
 #: the GEMM reads them right after; a band this small is still in the core's cache then.
-#: Paired on the 2-core machine of the README (2 threads): conv A (8 images, 7.2 MB of
+#: Paired on the README's 2-core Zen 4 machine (2 threads): conv A (8 images, 7.2 MB of
 #: columns each) in 1, 2, 4 or 8 bands per image took 18.3, 15.3, 14.6 and 15.0 ms; conv C
 #: (1.4 MB per image) was fastest whole (12.0 ms; 13.2 ms in two bands).
 BAND_BYTES = 2 * 2**20
