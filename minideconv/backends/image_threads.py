@@ -13,9 +13,9 @@ that thread only*.  No pool waits for another.  Each image is the same GEMM as b
 only on one thread, which can round differently in the last bits (the embedded model's
 first layer: up to 1.5e-5 in float32; the tests hold the routes to 1e-12 in float64).
 Paired on the README's 2-core AVX2 machine: conv A 1.50x, its transpose 1.58x as fast.
-``numba_cpu`` hands out chunks of images, bands of output rows (fewer images than
-threads) and fixed shares of chunks (the weight gradient, so that it sums in a fixed
-order).
+``numba_cpu`` hands out chunks of images, bands of output rows (large images, or fewer
+images than threads) and fixed shares of chunks or bands (the weight gradient, so that
+it sums in a fixed order).
 
 It needs two things, else ``run_chunks`` runs the chunks one after the other:
 
