@@ -118,7 +118,8 @@ def test_images_cut_into_bands_of_rows_give_what_whole_images_give(case):
                                groups=case.groups, padding_mode=case.padding_mode)
     expected = np.stack([w @ x_n.ravel() for x_n in x]).reshape(whole.shape)
     np.testing.assert_allclose(whole, expected, rtol=1e-12, atol=1e-12)
-    column_bytes = x.itemsize * weight[0].size * whole.shape[2] * whole.shape[3]
+    rows, columns = x.shape[1] * weight[0, 0].size, whole.shape[2] * whole.shape[3]
+    column_bytes = x.itemsize * rows * columns
     for band_bytes in (1, max(1, column_bytes // 3)):
         np.testing.assert_allclose(_in_bands(band_bytes, md.conv2d, x, weight, **kwargs),
                                    whole, rtol=1e-12, atol=1e-12)
