@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 CHILD = textwrap.dedent("""
     import threading
     import numpy as np
@@ -57,16 +59,91 @@ def _tbb_installed():
         return False
 
 
+def _run_child(code, **extra_env):
+    """Run ``code`` in a fresh interpreter with no threading layer chosen and no
+    LD_LIBRARY_PATH, so that only minideconv's own loading of TBB can make it work."""
+    drop = ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY", "LD_LIBRARY_PATH")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(extra_env)
+    proc = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    return proc
+
+
+LAYER_CHILD = ("import numpy as np, numba, minideconv as md; "
+               "assert (md.relu(np.array([-1.0, 2.0])) == [0.0, 2.0]).all(); "
+               "md.relu(np.ones(4)); print('layer', numba.threading_layer())")
+
+
 def test_threading_layer_is_tbb_when_installed_else_workqueue():
     """The documented choice (README "Threads"): with no NUMBA_THREADING_LAYER set, the
     kernels run on TBB if the ``tbb`` package is there, on workqueue if not — never on
-    OpenMP, whose spinning workers slow the BLAS calls that follow."""
-    child = ("import numpy as np, numba, minideconv as md; "
-             "md.relu(np.ones(4)); print('layer', numba.threading_layer())")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY")}
-    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
-                          timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    OpenMP, whose spinning workers slow the BLAS calls that follow.  No LD_LIBRARY_PATH:
+    in a venv the tbb wheel's library is outside the linker's search path, and
+    minideconv must find it by itself (.ci/run runs this in a fresh venv)."""
+    proc = _run_child(LAYER_CHILD)
     expected = "tbb" if _tbb_installed() else "workqueue"
-    assert f"layer {expected}" in proc.stdout, proc.stdout
+    assert f"layer {expected}" in proc.stdout, proc.stdout + proc.stderr
+    if expected == "tbb":
+        assert "RuntimeWarning" not in proc.stderr, proc.stderr
+
+
+def test_tbb_library_found_among_the_distributions_files():
+    from minideconv.backends import threading_layer
+    path = threading_layer.find_tbb_library()
+    if not _tbb_installed():
+        assert path is None
+        return
+    from importlib import metadata
+    listed = {os.path.abspath(f.locate()) for f in metadata.distribution("tbb").files}
+    assert path in listed and os.path.basename(path) == threading_layer.TBB_LIBRARY
+
+
+def test_in_a_venv_tbb_loads_only_because_minideconv_loads_it():
+    """Where the interpreter is a venv's and the tbb wheel put its library in
+    ``<venv>/lib``, Numba alone cannot load its TBB layer; minideconv's preload can."""
+    from minideconv.backends import threading_layer
+    path = threading_layer.find_tbb_library()
+    if sys.prefix == sys.base_prefix or path is None or \
+            os.path.dirname(path) != os.path.join(sys.prefix, "lib"):
+        pytest.skip("needs a venv with the tbb wheel's library in <venv>/lib")
+    drop = ("NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY", "LD_LIBRARY_PATH")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    numba_alone = subprocess.run([sys.executable, "-c", "from numba.np.ufunc import tbbpool"],
+                                 capture_output=True, text=True, timeout=300, env=env)
+    assert numba_alone.returncode != 0 and "libtbb" in numba_alone.stderr
+    assert "layer tbb" in _run_child(LAYER_CHILD).stdout
+
+
+def test_warns_once_with_the_remedy_when_tbb_cannot_load():
+    """With the tbb library not found (as in a venv before this fix), the kernels fall
+    back to workqueue, give the same results, and say so once, with the remedy."""
+    child = ("import warnings, numpy as np, numba\n"
+             "import minideconv.backends.threading_layer as tl\n"
+             "tl.find_tbb_library = lambda: None\n"
+             "import minideconv as md\n"
+             "with warnings.catch_warnings(record=True) as caught:\n"
+             "    warnings.simplefilter('always')\n"
+             "    for _ in range(3):\n"
+             "        assert (md.relu(np.array([-1.0, 2.0])) == [0.0, 2.0]).all()\n"
+             "        md.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)))\n"
+             "ours = [str(w.message) for w in caught if 'TBB' in str(w.message)]\n"
+             "print('layer', numba.threading_layer(), 'warnings', len(ours))\n"
+             "print(*ours)\n")
+    proc = _run_child(child)
+    if "layer tbb" in proc.stdout:   # the linker found TBB by itself (e.g. conda)
+        assert "warnings 0" in proc.stdout, proc.stdout
+        return
+    assert "layer workqueue" in proc.stdout, proc.stdout
+    from minideconv.backends import threading_layer
+    if threading_layer.tbb_wheel_expected() or _tbb_installed():
+        assert "warnings 1" in proc.stdout, proc.stdout
+        assert "pip install --force-reinstall tbb" in proc.stdout
+        assert "NUMBA_THREADING_LAYER=workqueue" in proc.stdout
+
+
+def test_a_layer_chosen_by_the_user_is_kept_without_a_warning():
+    proc = _run_child(LAYER_CHILD, NUMBA_THREADING_LAYER="workqueue")
+    assert "layer workqueue" in proc.stdout
+    assert "RuntimeWarning" not in proc.stderr, proc.stderr

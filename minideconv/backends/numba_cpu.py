@@ -20,35 +20,16 @@ These functions trust their arguments: ``minideconv.ops`` validates everything f
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 
 import numba
 import numpy as np
 from numba import literally, njit, prange
 
-from . import image_threads
+from . import image_threads, threading_layer
 
-# Threading layer.  Numba's OpenMP workers spin for a while after every parallel loop; here
-# each parallel im2col is followed by a BLAS GEMM on the same cores, which then competes
-# with the spinning threads (measured 3.5x slower on 2 cores: 64 ms instead of 18 ms for
-# conv C).  OMP_WAIT_POLICY cannot fix it once another library (PyTorch) has started its
-# OpenMP runtime, so unless the user chose a layer, prefer TBB (if installed), then
-# workqueue, and OpenMP last.  This only takes effect if no parallel Numba code ran yet.
-if "NUMBA_THREADING_LAYER" not in os.environ and \
-        "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
-    numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
-
-try:  # Too late if parallel Numba code already ran in this process: say so once.
-    if numba.threading_layer() == "omp":
-        import warnings
-        warnings.warn("Numba's OpenMP threading layer was started before minideconv's kernels "
-                      "were loaded; its spinning workers slow minideconv's convolutions "
-                      "about 3x. Set NUMBA_THREADING_LAYER=workqueue (or tbb), or use "
-                      "minideconv before other parallel Numba code.", RuntimeWarning,
-                      stacklevel=2)
-except ValueError:  # no layer started yet: the priority above will apply
-    pass
+# Before any kernel below runs: TBB made loadable and preferred (see threading_layer).
+threading_layer.prepare()
 
 # The workqueue layer aborts the process if two Python threads launch parallel loops at
 # once, so ``minideconv.ops`` runs the operators below one at a time per process.
