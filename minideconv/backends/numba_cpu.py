@@ -92,7 +92,8 @@ def im2col(x, padded, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
     w_span = (w_out - 1) * sw + 1  # the stretch of one padded row a row of windows reads
     for plane in prange(n_img * channels):
         n, c = plane // channels, plane % channels
-        padded[n, c, pt:pt + height, pl:pl + width] = x[n, c]
+        for h in range(height):
+            copy_into(padded[n, c, pt + h, pl:pl + width], x[n, c, h])
     for task in prange(n_img * channels * taps):  # each task writes its own row of cols
         n, row = task // (channels * taps), task % (channels * taps)
         c, i, j = row // taps, row // kw % kh, row % kw
@@ -134,7 +135,8 @@ def col2im(cols, padded, x, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
                     for oh in range(h_out):
                         add_into(plane[oh * sh + i * dh, j * dw:j * dw + w_span:sw],
                                  cols[n, row, oh * w_out:(oh + 1) * w_out])
-        x[n, c] = plane[pt:pt + height, pl:pl + width]
+        for h in range(height):  # row by row: a 2-D slice assignment here compiles slowly
+            copy_into(x[n, c, h], plane[pt + h, pl:pl + width])
 
 
 # --------------------------------------------------------------------------- convolutions
