@@ -68,12 +68,17 @@ def check_layer(net: Sequential, layer) -> int:
 
 
 def _check_channel(activation, channel, layer_name):
+    return _check_channel_of(activation.shape[1:], channel, layer_name)
+
+
+def _check_channel_of(shape, channel, layer_name):
+    """``channel`` must index the first axis of a layer output of ``shape`` (without N)."""
     if not isinstance(channel, numbers.Integral) or isinstance(channel, bool):
         raise TypeError(f"channel must be an int, got {channel!r}")
-    channels = activation.shape[1]
+    channels = shape[0]
     if not 0 <= channel < channels:
         raise ValueError(f"channel must be in [0, {channels}): {layer_name} has {channels} "
-                         f"{'feature maps' if activation.ndim == 4 else 'outputs'}, "
+                         f"{'feature maps' if len(shape) == 3 else 'outputs'}, "
                          f"got {channel}")
     return int(channel)
 
@@ -163,6 +168,20 @@ def project(net: Sequential, x, layer: int, channel: int,
     return result[0] if single else result
 
 
+def warm_up(net: Sequential, rules=("deconvnet",)):
+    """Compile (or load from Numba's cache) every kernel that a forward pass of ``net``
+    and a projection under each of ``rules`` need, on one image of zeros of the network's
+    dtype — so that later calls run at full speed from the first.  Only what is asked
+    for is compiled: the network's dtype, its layers' operators, the given rules."""
+    if net.input_shape is None:
+        raise ValueError("warm_up needs net.input_shape to make an input")
+    dtype = next((a.dtype for layer in net.layers for a in layer.params().values()),
+                 np.dtype(np.float32))
+    image = np.zeros(net.input_shape, dtype)
+    for rule in rules:  # from the last layer back, through every layer
+        project(net, image, len(net.layers) - 1, 0, rule=rule)
+
+
 # --------------------------------------------------------------------------- top-k patches
 
 @dataclass
@@ -197,25 +216,74 @@ def crop(image, window):
     return out
 
 
+def channel_maxima(net, images, layers, batch_size=256):
+    """Every feature's maximum in every image, for several layers in one forward pass.
+
+    Returns ``{layer: (positions, values)}`` with ``values[n, c]`` the maximum of feature
+    map c of ``net.layers[layer]``'s output on image n and ``positions[n, c]`` its (h, w)
+    (the first maximum in scan order; (0, 0) for (N, F) outputs).  The images go through
+    the network once, ``batch_size`` at a time, up to the deepest of ``layers``."""
+    layers = sorted({check_layer(net, layer) for layer in layers})
+    if not layers:
+        raise ValueError("layers must name at least one layer")
+    _checks.check_float_array(images, "images", ndim=4)
+    found = {layer: ([], []) for layer in layers}
+    for start in range(0, len(images), batch_size):
+        outputs = net.trace(images[start:start + batch_size], upto=layers[-1]).outputs
+        for layer in layers:
+            positions, values = _maxima_of_every_channel(outputs[layer])
+            found[layer][0].append(positions)
+            found[layer][1].append(values)
+    return {layer: (np.concatenate(p), np.concatenate(v)) for layer, (p, v) in found.items()}
+
+
+def _maxima_of_every_channel(activation):
+    """``strongest`` for all channels at once: positions (N, C, 2), values (N, C)."""
+    if activation.ndim == 2:
+        return np.zeros(activation.shape + (2,), np.int64), activation
+    maps = activation.reshape(activation.shape[0], activation.shape[1], -1)
+    flat = maps.argmax(axis=2)
+    values = np.take_along_axis(maps, flat[..., None], axis=2)[..., 0]
+    positions = np.stack(np.unravel_index(flat, activation.shape[2:]), axis=-1)
+    return positions.astype(np.int64), values
+
+
+def _maxima_of_channel(net, images, layer, channel, maxima):
+    """One channel of ``channel_maxima``'s result for ``layer``, checked against the
+    images and the layer."""
+    positions, values = maxima
+    shape = net.layer_shapes(images.shape[1:])[layer]
+    if values.shape != (len(images), shape[0]) or positions.shape != values.shape + (2,):
+        raise ValueError(f"maxima must be channel_maxima(net, images, ...)[{layer}] for "
+                         f"these {len(images)} images: values ({len(images)}, {shape[0]}) "
+                         f"and positions ({len(images)}, {shape[0]}, 2), got "
+                         f"{values.shape} and {positions.shape}")
+    channel = _check_channel_of(shape, channel, net.describe(layer))
+    return positions[:, channel], values[:, channel]
+
+
 def max_activations(net, images, layer, channel, batch_size=256):
     """``(positions, values)`` of feature ``channel``'s maximum in each image."""
-    positions, values = [], []
-    for start in range(0, len(images), batch_size):
-        activation = net.trace(images[start:start + batch_size], upto=layer).outputs[layer]
-        _check_channel(activation, channel, net.describe(layer))
-        p, v = strongest(activation, channel)
-        positions.append(p)
-        values.append(v)
-    return np.concatenate(positions), np.concatenate(values)
+    layer = check_layer(net, layer)
+    _checks.check_float_array(images, "images", ndim=4)
+    channel = _check_channel_of(net.layer_shapes(images.shape[1:])[layer], channel,
+                                net.describe(layer))
+    positions, values = channel_maxima(net, images, [layer], batch_size)[layer]
+    return positions[:, channel], values[:, channel]
 
 
 def top_k_patches(net: Sequential, images, layer: int, channel: int, k: int = 9,
-                  rule: str = "deconvnet", batch_size: int = 256) -> TopPatches:
+                  rule: str = "deconvnet", batch_size: int = 256,
+                  maxima=None) -> TopPatches:
     """Zeiler & Fergus's Figure 2 for one feature: the ``k`` strongest activations of
     feature map ``channel`` at the output of ``net.layers[layer]`` over ``images``
     (N, C, H, W) — at most one per image — with the input patches under each unit's
     receptive field (``shapes.receptive_field``) and the projections (``rule``) of that
-    single activation, cropped the same way."""
+    single activation, cropped the same way.
+
+    ``maxima``, if given, is ``channel_maxima(net, images, [layer, ...])[layer]``: the
+    maxima of every feature, found once for many calls, so that this call passes only its
+    ``k`` images through the network."""
     rule = _checks.check_relu_rule(rule)
     layer = check_layer(net, layer)
     _checks.check_float_array(images, "images", ndim=4)
@@ -224,7 +292,10 @@ def top_k_patches(net: Sequential, images, layer: int, channel: int, k: int = 9,
     if not 1 <= k <= len(images):
         raise ValueError(f"k must be in [1, {len(images)}] (one activation per image), "
                          f"got {k}")
-    positions, values = max_activations(net, images, layer, channel, batch_size)
+    if maxima is None:
+        positions, values = max_activations(net, images, layer, channel, batch_size)
+    else:
+        positions, values = _maxima_of_channel(net, images, layer, channel, maxima)
     order = np.argsort(-values, kind="stable")[:k]
     chosen = images[order]
     trace = net.trace(chosen, upto=layer)

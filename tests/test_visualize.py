@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from minideconv import nn
-from minideconv.visualize import (TopPatches, crop, occlusion_map, project, strongest,
-                                  top_k_patches)
+from minideconv.visualize import (TopPatches, channel_maxima, crop, occlusion_map, project,
+                                  strongest, top_k_patches)
 
 
 def make_net(rng, *, weight_sign=None, bias=0.0, dtype=np.float64):
@@ -174,6 +174,44 @@ def test_top_k_after_flatten_uses_whole_images(rng):
     top = top_k_patches(net, images, 6, 0, k=2)
     assert top.patches.shape == (2, 3, 9, 9)
     assert np.array_equal(top.patches, images[top.indices])
+
+
+def test_channel_maxima_of_several_layers_in_one_pass(rng):
+    """Every feature's per-image maximum, position and value, against a brute-force scan
+    of the whole activation — for a conv layer, a pool layer and a (N, F) layer, over
+    batches smaller than the image count."""
+    net = make_net(rng, bias=0.1)
+    images = rng.standard_normal((7, 3, 9, 9))
+    found = channel_maxima(net, images, [4, 2, 6], batch_size=3)
+    assert sorted(found) == [2, 4, 6]
+    outputs = net.trace(images).outputs
+    for layer in (2, 4):
+        positions, values = found[layer]
+        activation = outputs[layer]
+        assert positions.shape == activation.shape[:2] + (2,)
+        for n in range(len(images)):
+            for c in range(activation.shape[1]):
+                plane = activation[n, c]
+                h, w = np.unravel_index(np.argmax(plane), plane.shape)
+                assert (positions[n, c] == (h, w)).all() and values[n, c] == plane[h, w]
+    # after Flatten: the outputs themselves (batches of 3 may round the GEMM differently)
+    np.testing.assert_allclose(found[6][1], outputs[6], rtol=1e-12, atol=1e-12)
+    assert not found[6][0].any()
+
+
+def test_top_k_patches_with_precomputed_maxima_is_the_same(rng):
+    net = make_net(rng, bias=0.1)
+    images = rng.standard_normal((12, 3, 9, 9))
+    maxima = channel_maxima(net, images, [2])[2]
+    for channel in range(4):
+        plain = top_k_patches(net, images, 2, channel, k=5)
+        shared = top_k_patches(net, images, 2, channel, k=5, maxima=maxima)
+        for field in ("values", "indices", "positions", "windows", "patches", "projections"):
+            assert np.array_equal(getattr(plain, field), getattr(shared, field)), field
+    with pytest.raises(ValueError, match="maxima must be channel_maxima"):
+        top_k_patches(net, images[:6], 2, 0, k=5, maxima=maxima)
+    with pytest.raises(ValueError, match="channel must be in"):
+        top_k_patches(net, images, 2, 4, k=5, maxima=maxima)
 
 
 def test_crop_pads_outside_the_image():
