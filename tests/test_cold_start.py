@@ -1,0 +1,53 @@
+"""The first run compiles the kernels, says so once, and compiles only what it uses; later
+runs load them from Numba's cache without a word.  Run in subprocesses with a cache
+folder of their own, so that "first" really is first."""
+
+import json
+import os
+import subprocess
+import sys
+
+CHILD = """
+import json, sys
+import numba
+import numpy as np
+from minideconv.backends import numba_cpu
+from minideconv.backends.compile_notice import notify_on_compile
+from minideconv.data import load_model
+from minideconv.visualize import project, warm_up
+
+notices = []
+net = load_model()
+with notify_on_compile(lambda: notices.append("compiling")):
+    warm_up(net, rules=[sys.argv[1]])
+after_warm_up = len(notices)
+with notify_on_compile(lambda: notices.append("again")):
+    image = np.random.default_rng(0).random(net.input_shape, np.float32)
+    project(net, image, 7, 3, rule=sys.argv[1])
+dtypes = set()
+for name in dir(numba_cpu):
+    kernel = getattr(numba_cpu, name)
+    if isinstance(kernel, numba.core.registry.CPUDispatcher):
+        for signature in kernel.signatures:
+            dtypes |= {str(a.dtype) for a in signature if hasattr(a, "dtype")}
+print(json.dumps({"after_warm_up": after_warm_up, "notices": notices,
+                  "dtypes": sorted(dtypes - {"int64"})}))
+"""
+
+
+def run_child(cache_dir, rule):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    proc = subprocess.run([sys.executable, "-c", CHILD, rule], capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_first_run_says_it_compiles_once_and_later_runs_load_from_the_cache(tmp_path):
+    first = run_child(tmp_path, "guided")
+    assert first["notices"] == ["compiling"]       # said once, during the warm-up
+    assert first["after_warm_up"] == 1              # and nothing left to compile after it
+    assert first["dtypes"] == ["float32"]           # only the shipped network's dtype
+    assert os.listdir(tmp_path)                     # Numba wrote its cache there
+    second = run_child(tmp_path, "guided")
+    assert second["notices"] == []                  # loaded from the cache: no word
