@@ -10,16 +10,41 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 
 import numpy as np
 
+from . import _cli_checks as checks
+
 RULES = ("deconvnet", "backprop", "guided")
+TOP_K = 9           # Zeiler & Fergus show each feature's nine strongest activations
+
+EXIT_STATUS = """\
+exit status:
+  0    done (a "note:" line on stdout says when a projection is all zero)
+  1    the run failed: a file could not be read or written (permission, full
+       disk, a damaged or foreign file), not enough memory, torch or captum
+       missing, crosscheck errors above tolerance, or an internal error
+       (MINIDECONV_DEBUG=1 shows its traceback)
+  2    the command line is wrong: a malformed or out-of-range value, or a path
+       that does not exist or is the wrong kind of thing (a folder for a file)
+  130  interrupted (Ctrl-C)
+Each error is one line on stderr that names the flag; a malformed option also
+prints the usage above it."""
 
 
-def _load_net(path):
+def _load_net(model):
+    """``model``: a network, the path of a network file, or None for the shipped one."""
     from .data import load_model
-    from .nn import load
-    return load_model() if path is None else load(path)
+    from .nn import Sequential, load
+    if isinstance(model, Sequential):
+        return model
+    return load_model() if model is None else load(model)
+
+
+def _image_shape():
+    from .data import SIZE
+    return (3, SIZE, SIZE)
 
 
 def _layer_name(net, i):
@@ -78,8 +103,14 @@ def _clear_example(net, images, labels, wanted):
     return int(candidates[np.argmax(chosen.std(axis=(1, 2, 3)) / noise)])
 
 
+def inactive_features(feats):
+    """The channels of ``[(channel, TopPatches), …]`` whose top activations are all 0."""
+    return [channel for channel, patches in feats if not np.any(patches.values > 0)]
+
+
 def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
-    """Write the demo figures into ``out``; returns their paths."""
+    """Write the demo figures into ``out``; returns their paths.  ``model``: a network,
+    a network file, or None for the shipped one."""
     from tqdm.auto import tqdm
 
     from . import plots
@@ -104,8 +135,12 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     for b, layer, channel in tqdm(jobs, desc="top-9 patches", unit="feature",
                                   disable=not progress):
         results.setdefault((b, layer), []).append(
-            (channel, top_k_patches(net, images, layer, channel, k=9)))
+            (channel, top_k_patches(net, images, layer, channel, k=TOP_K)))
     for (b, layer), feats in results.items():
+        for channel in inactive_features(feats):
+            log(f"note: feature {channel} of layer {layer} is never active on these "
+                f"{len(images)} images (its top-{TOP_K} activations are all 0): its "
+                f"projections are all zero")
         title = (f"Block {b} ({describe_block(net, layer)}): features at the output of "
                  f"layer {layer}")
         save(plots.feature_grid(feats, title), f"block{b}_top9.png", f"block {b} top-9 grid")
@@ -148,22 +183,38 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     return written
 
 
-def _parse_position(text):
-    try:
-        h, w = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"position must be H,W (two ints), got {text!r}")
-    return h, w
+def zero_projection_note(net, layer, channel, value, where, chosen):
+    """Why a projection is all zero, in words (``chosen``: the position was given)."""
+    name = f"feature {channel} of {net.describe(layer)}"
+    if value <= 0 and chosen:
+        return (f"note: {name} is not active at {where} (its activation is {value:.3g}): "
+                f"the projection is all zero")
+    if value <= 0:
+        return (f"note: {name} is never active on this image (its maximum is {value:.3g}): "
+                f"the projection is all zero")
+    return (f"note: the projection of {name} is all zero: nothing of its activation "
+            f"{value:.3g} reaches the image under this rule")
+
+
+def _figure_suffixes():
+    from matplotlib.backend_bases import FigureCanvasBase
+    return {"." + name for name in FigureCanvasBase.get_supported_filetypes()}
 
 
 def cmd_project(args):
     from . import plots
-    from .data import load_image
-    from .visualize import _check_channel, check_layer, project, strongest
+    from .visualize import _check_channel, project, strongest
 
-    net = _load_net(args.model)
-    image = load_image(args.image)
-    layer = check_layer(net, args.layer)
+    # every flag is checked, and the output made, before the projection is computed
+    net = checks.load_network(args.model)
+    image = checks.load_image(args.image)
+    shapes = checks.check_network_input(net, image.shape)
+    layer = checks.layer_index(net, args.layer)
+    checks.channel_index(net, shapes, layer, args.channel)
+    checks.position_in(net, shapes, layer, args.position)
+    out = checks.output_file(args.out, "--out", _figure_suffixes(), ".png",
+                             ignore_case=True)
+
     projection = project(net, image, layer, args.channel, args.position, rule=args.rule)
     activation = net.trace(image[None], upto=layer).outputs[layer]
     channel = _check_channel(activation, args.channel, net.describe(layer))
@@ -183,109 +234,202 @@ def cmd_project(args):
         f"activation {value:.3g}; image {args.image}")
     if window is not None:
         plots._window_box(fig.axes[0], window)
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    plots.save(fig, args.out)
-    print(f"activation {value:.4g} at {where}; figure written to {args.out}")
+    path = plots.save(fig, out)
+    print(f"activation {value:.4g} at {where}; figure written to {path}")
+    if not np.any(projection):
+        print(zero_projection_note(net, layer, channel, value, where,
+                                   chosen=args.position is not None))
+
+
+def _check_demo_network(net, shapes, features):
+    """demo draws per conv block, the first layer's filters and class probabilities."""
+    from .data import CLASSES
+    from .nn import Conv2d
+    blocks = block_outputs(net)
+    if not blocks or not isinstance(net.layers[0], Conv2d):
+        raise checks.RunError("--model: demo needs a network whose first layer is a Conv2d")
+    if shapes[-1] != (len(CLASSES),):
+        raise checks.RunError(f"--model: demo needs {len(CLASSES)} outputs, one per class "
+                              f"of the dataset; the network gives {shapes[-1]}")
+    fewest, block = min((shapes[layer][0], b) for b, layer in enumerate(blocks, 1))
+    if features > fewest:
+        raise checks.UsageError(f"--features: must be in [1, {fewest}] (block {block} has "
+                                f"{fewest} feature maps), got {features}")
 
 
 def cmd_demo(args):
-    print(f"writing the demo figures to {args.out}/")
-    demo(args.out, n_images=args.images, features=args.features, model=args.model,
+    net = checks.load_network(args.model)
+    shapes = checks.check_network_input(net, _image_shape())
+    _check_demo_network(net, shapes, args.features)
+    needed = (checks.dataset_bytes(args.images, _image_shape())
+              + checks.traced_bytes(shapes, _image_shape(), args.images))
+    checks.check_memory(needed, "--images", args.images)
+    out = checks.output_folder(args.out)
+    print(f"writing the demo figures to {out}")
+    demo(out, n_images=args.images, features=args.features, model=net,
          progress=not args.no_progress)
 
 
+PREDICT_BATCH = 500     # train.accuracy's batch: the largest trace of a training run
+
+
 def cmd_train(args):
-    from .train import train_default
-    _, acc, seconds = train_default(out=args.out, epochs=args.epochs, seed=args.seed,
-                                    n_train=args.n_train, progress=not args.no_progress)
+    from . import train
+    from .data import SPLITS
+    out = checks.output_file(args.out, "--out", {".npz"}, ".npz")
+    test_images = SPLITS["test"][1]         # train_default reports the test accuracy
+    shapes = train.build_model(args.seed).layer_shapes()
+    needed = (checks.dataset_bytes(args.n_train + test_images, _image_shape())
+              + checks.traced_bytes(shapes, _image_shape(), PREDICT_BATCH))
+    checks.check_memory(needed, "--n-train", args.n_train)
+    train.train_default(out=out, epochs=args.epochs, seed=args.seed, n_train=args.n_train,
+                        progress=not args.no_progress)
 
 
 def cmd_crosscheck(args):
-    try:
-        from .interop.torch import crosscheck_builtin
-        return crosscheck_builtin(args.models, dtype=args.dtype, n_images=args.images,
-                                  seed=args.seed)
-    except ImportError as err:
-        print(f"minideconv crosscheck: {err}", file=sys.stderr)
-        return 2
+    checks.require("torch", "captum", why="crosscheck")
+    from .interop.torch import builtin_model, crosscheck_builtin
+    itemsize = np.dtype(args.dtype).itemsize
+    # minideconv's trace, PyTorch's graph and the projections of three rules
+    needed = max(4 * checks.traced_bytes(net.layer_shapes(shape), shape, args.images,
+                                         itemsize)
+                 for net, shape in (builtin_model(name, args.seed) for name in args.models))
+    checks.check_memory(needed, "--images", args.images)
+    return crosscheck_builtin(args.models, dtype=args.dtype, n_images=args.images,
+                              seed=args.seed)
+
+
+def _wrap(text):
+    return textwrap.fill(text, width=79)
 
 
 def build_parser():
+    from . import __version__
+    from .data import SAMPLE_IMAGES, SPLITS
     from .train import DEFAULTS
+    test_size, train_size = SPLITS["test"][1], SPLITS["train"][1]
+    common = dict(epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser = argparse.ArgumentParser(
         prog="minideconv",
-        description="Zeiler & Fergus's deconvnet from first principles: visualise what the "
-                    "units of a small trained CNN respond to.")
+        description=_wrap("Zeiler & Fergus's deconvnet from first principles: visualise "
+                          "what the units of a small trained CNN respond to."), **common)
+    parser.add_argument("--version", action="version", version=f"minideconv {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="write Zeiler & Fergus-style figures for the shipped "
                                     "network",
-                       description="Top-9 patches and deconvnet projections per conv block, "
-                                   "the three ReLU rules compared, an occlusion map and the "
-                                   "first-layer filters, as PNG files in --out.")
-    p.add_argument("--out", required=True, help="folder for the figures (created)")
-    p.add_argument("--images", type=int, default=1000,
-                   help="test images searched for top activations (default 1000)")
-    p.add_argument("--features", type=int, default=6,
-                   help="features shown per block (default 6)")
+                       description=_wrap("Top-9 patches and deconvnet projections per "
+                                         "conv block, the three ReLU rules compared, an "
+                                         "occlusion map and the first-layer filters, as "
+                                         "PNG files in --out."), **common)
+    p.add_argument("--out", required=True,
+                   help="folder for the figures (created with its parents; existing "
+                        "figures of the same name are replaced)")
+    p.add_argument("--images", type=checks.integer(TOP_K, test_size,
+                                                  f"top-{TOP_K} needs {TOP_K}; the test "
+                                                  f"split has {test_size}"),
+                   default=1000, metavar="N",
+                   help=f"test images searched for top activations, in [{TOP_K}, "
+                        f"{test_size}] (default %(default)s)")
+    p.add_argument("--features", type=checks.integer(1), default=6, metavar="K",
+                   help="features shown per block, from 1 to the fewest feature maps of a "
+                        "block (16 for the shipped network; default %(default)s)")
     p.add_argument("--model", help="a network .npz (default: the shipped one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("project", help="project one activation back to pixel space",
-                       description="Project the strongest activation (or the one at "
-                                   "--position) of feature --channel at the output of "
-                                   "net.layers[--layer] back to the image, and save a figure.")
+                       description=_wrap("Project the strongest activation (or the one "
+                                         "at --position) of feature --channel at the "
+                                         "output of net.layers[--layer] back to the "
+                                         "image, and save a figure."), **common)
     p.add_argument("--image", required=True,
-                   help="an image file, a sample name (grace_hopper), or test:<i> / "
-                        "train:<i> for a dataset image")
-    p.add_argument("--layer", type=int, required=True, help="index into net.layers")
-    p.add_argument("--channel", type=int, required=True, help="feature map of that layer")
-    p.add_argument("--position", type=_parse_position, default=None, metavar="H,W",
-                   help="unit position in the feature map (default: its maximum)")
+                   help=f"an image file, a sample name ({', '.join(SAMPLE_IMAGES)}), or "
+                        f"test:<i> (0 <= i < {test_size}) / train:<i> (0 <= i < "
+                        f"{train_size}) for a dataset image")
+    p.add_argument("--layer", type=checks.integer(), required=True, metavar="L",
+                   help="index into net.layers, in [-n, n) for n layers (10 for the "
+                        "shipped network); negative counts from the end")
+    p.add_argument("--channel", type=checks.integer(0), required=True, metavar="C",
+                   help="feature map of that layer, in [0, its channels)")
+    p.add_argument("--position", type=checks.position, default=None, metavar="H,W",
+                   help="unit position in the feature map, each in [0, its size) "
+                        "(default: its maximum)")
     p.add_argument("--rule", choices=RULES, default="deconvnet",
                    help="ReLU backward rule (default deconvnet)")
-    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--out", required=True,
+                   help="the figure file, created with its folder: '.png' is added when "
+                        "the name has no suffix; .pdf, .svg, .jpg … choose another "
+                        "format; an existing folder is refused. The path written is "
+                        "printed")
     p.add_argument("--model", help="a network .npz (default: the shipped one)")
     p.set_defaults(func=cmd_project)
 
     p = sub.add_parser("train", help="train the shipped network from scratch",
-                       description="Softmax cross-entropy, SGD with momentum, on "
-                                   "load_dataset('train'); prints the test accuracy.")
-    p.add_argument("--out", default="model.npz", help="where to write the weights "
-                                                      "(default model.npz)")
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument("--n-train", type=int, default=DEFAULTS["n_train"],
-                   help="training images (default %(default)s)")
+                       description=_wrap("Softmax cross-entropy, SGD with momentum, on "
+                                         "load_dataset('train'); prints the test "
+                                         "accuracy."), **common)
+    p.add_argument("--out", default="model.npz",
+                   help="the weights file, created with its folder and checked before "
+                        "training: '.npz' is added when the name has no suffix "
+                        "(default %(default)s)")
+    p.add_argument("--epochs", type=checks.integer(1), default=DEFAULTS["epochs"],
+                   metavar="E", help="passes over the training images, >= 1 "
+                                     "(default %(default)s)")
+    p.add_argument("--seed", type=checks.integer(0), default=DEFAULTS["seed"],
+                   help="initial weights and batch order, >= 0 (default %(default)s)")
+    batch = DEFAULTS["batch_size"]
+    p.add_argument("--n-train", type=checks.integer(batch, train_size,
+                                                    f"one batch of {batch} up to the "
+                                                    f"train split's {train_size}"),
+                   default=DEFAULTS["n_train"], metavar="N",
+                   help=f"training images, in [{batch}, {train_size}] "
+                        f"(default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("crosscheck", help="compare minideconv with PyTorch and Captum",
-                       description="Forward activations and the backprop / deconvnet / "
-                                   "guided projections of every layer, against PyTorch "
-                                   "autograd and Captum, on built-in architectures with "
-                                   "seeded random weights and on the shipped network. Exits "
-                                   "1 when an error exceeds the tolerance (float64: 1e-10 "
-                                   "relative, float32: 1e-4). Needs torch and captum.")
+                       description=_wrap("Forward activations and the backprop / deconvnet "
+                                         "/ guided projections of every layer, against "
+                                         "PyTorch autograd and Captum, on built-in "
+                                         "architectures with seeded random weights and on "
+                                         "the shipped network. Exits 1 when an error "
+                                         "exceeds the tolerance (float64: 1e-10 relative, "
+                                         "float32: 1e-4), or when torch or captum is not "
+                                         "installed."), **common)
     p.add_argument("--models", nargs="+", choices=["zfnet", "vgg", "embedded"],
                    default=["zfnet", "vgg", "embedded"], help="which models (default all)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    p.add_argument("--images", type=int, default=2, help="images per model (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="weights and inputs seed")
+    p.add_argument("--images", type=checks.integer(1, test_size,
+                                                  f"the test split has {test_size} images"),
+                   default=2, metavar="N",
+                   help=f"images per model, in [1, {test_size}] (default %(default)s)")
+    p.add_argument("--seed", type=checks.integer(0), default=0,
+                   help="weights and inputs seed, >= 0 (default %(default)s)")
     p.set_defaults(func=cmd_crosscheck)
     return parser
 
 
+def _debugging():
+    return os.environ.get("MINIDECONV_DEBUG", "") not in ("", "0")
+
+
 def main(argv=None):
+    """Run one command; returns its exit status (argparse exits 2 itself on a malformed
+    option).  Every error becomes one line on stderr: ``EXIT_STATUS``."""
     args = build_parser().parse_args(argv)
     try:
-        status = args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"minideconv {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    return status or 0
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print(f"minideconv {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if _debugging() and not isinstance(err, checks.UsageError):
+            raise
+        code, message = checks.explain(err, args)
+        message = " ".join(message.splitlines())       # one line, whatever the cause
+        print(f"minideconv {args.command}: error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

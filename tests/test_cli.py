@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
@@ -13,12 +15,22 @@ matplotlib.use("Agg")
 from minideconv import cli, nn  # noqa: E402
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["project"], ["train"]])
+@pytest.mark.parametrize("command", [[], ["demo"], ["project"], ["train"], ["crosscheck"]])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(command + ["--help"])
     assert exit_.value.code == 0
-    assert "usage: minideconv" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "usage: minideconv" in printed
+    assert "exit status:" in printed and "130" in printed     # the exit codes, documented
+
+
+def test_version(capsys):
+    from minideconv import __version__
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"minideconv {__version__}\n"
 
 
 def test_python_dash_m():
@@ -44,45 +56,57 @@ def test_demo_writes_figures(tmp_path, capsys):
 
 
 def test_project_command(tmp_path, capsys):
-    out = tmp_path / "sub" / "p.png"
+    out = tmp_path / "sub" / "p"             # no suffix: '.png' is added, and reported
     code = cli.main(["project", "--image", "test:3", "--layer", "5", "--channel", "2",
                      "--rule", "guided", "--out", str(out)])
     assert code == 0
-    assert out.stat().st_size > 5000
-    assert "activation" in capsys.readouterr().out
-    code = cli.main(["project", "--image", "grace_hopper", "--layer", "9", "--channel", "0",
-                     "--out", str(tmp_path / "q.png")])
+    written = tmp_path / "sub" / "p.png"
+    assert written.stat().st_size > 5000
+    captured = capsys.readouterr()
+    assert "activation" in captured.out
+    assert captured.out.rstrip().endswith(f"figure written to {written}")
+    assert captured.err == "" and "note:" not in captured.out
+    code = cli.main(["project", "--image", "grace_hopper", "--layer", "-1",   # the last
+                     "--channel", "0", "--out", str(tmp_path / "q.png")])
     assert code == 0
+    assert "at output unit" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--layer", "10", "--channel", "0"], "layer must be in [0, 10)"),
-    (["--layer", "5", "--channel", "99"], "channel must be in [0, 32)"),
-    (["--layer", "5", "--channel", "0", "--position", "7,0"],
-     "position must lie in the 7x7 feature map"),
-    (["--layer", "9", "--channel", "0", "--position", "0,0"], "position must be None"),
+def dead_network(path):
+    """A network whose every unit is 0: a conv with zero weights and bias −1, then ReLU."""
+    conv = nn.Conv2d(np.zeros((2, 3, 5, 5), np.float32), -np.ones(2, np.float32))
+    nn.Sequential(conv, nn.ReLU(), input_shape=(3, 32, 32)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("position, note", [
+    ([], "feature 1 of layer 1 (ReLU) is never active on this image (its maximum is 0)"),
+    (["--position", "3,4"], "feature 1 of layer 1 (ReLU) is not active at position (3, 4)"),
 ])
-def test_project_errors(tmp_path, capsys, args, message):
-    code = cli.main(["project", "--image", "test:0", "--out", str(tmp_path / "p.png")]
-                    + args)
-    assert code == 2
-    assert message in capsys.readouterr().err
+def test_project_says_when_the_projection_is_zero(tmp_path, capsys, position, note):
+    model = dead_network(tmp_path / "dead.npz")
+    out = tmp_path / "p.png"
+    code = cli.main(["project", "--image", "test:0", "--layer", "1", "--channel", "1",
+                     "--model", str(model), "--out", str(out)] + position)
+    assert code == 0                          # the figure is still written, with a note
+    assert out.stat().st_size > 0
+    captured = capsys.readouterr()
+    assert f"note: {note}" in captured.out
+    assert "the projection is all zero" in captured.out and captured.err == ""
 
 
-def test_project_bad_image(tmp_path, capsys):
-    code = cli.main(["project", "--image", str(tmp_path / "missing.jpg"), "--layer", "1",
-                     "--channel", "0", "--out", str(tmp_path / "p.png")])
-    assert code == 2
-    assert "image file not found" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        cli.main(["project", "--image", "test:0", "--layer", "1", "--channel", "0",
-                  "--rule", "saliency", "--out", str(tmp_path / "p.png")])
+def test_demo_notes_features_that_never_fire():
+    values = {3: np.zeros(9), 4: np.r_[0.5, np.zeros(8)], 5: np.zeros(9)}
+    feats = [(c, SimpleNamespace(values=v)) for c, v in values.items()]
+    assert cli.inactive_features(feats) == [3, 5]
 
 
 def test_train_command(tmp_path, capsys):
-    out = tmp_path / "tiny.npz"
+    out = tmp_path / "tiny"                  # '.npz' is added, as numpy does, and reported
     code = cli.main(["train", "--epochs", "1", "--n-train", "128", "--out", str(out),
                      "--no-progress"])
     assert code == 0
-    assert "test accuracy" in capsys.readouterr().out
-    assert nn.load(out).input_shape == (3, 32, 32)
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed
+    assert f"weights written to {out}.npz" in printed
+    assert nn.load(f"{out}.npz").input_shape == (3, 32, 32)

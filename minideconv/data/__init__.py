@@ -16,7 +16,7 @@ from importlib import resources
 
 import numpy as np
 
-from .shapes import CLASSES, SIZE, make_images
+from .shapes import CHUNK, CLASSES, SIZE, make_chunk, make_images
 
 SPLITS = {"train": (0, 20000), "test": (1, 2000)}   # seed, default size
 MODEL_FILE = "model.npz"
@@ -91,7 +91,7 @@ def read_image(path, size: int = SIZE):
 def load_image(source, size: int = SIZE):
     """An image from ``source``: a (3, H, W) array (returned as is, checked), a sample
     name (``"grace_hopper"``), ``"train:<i>"`` / ``"test:<i>"`` for image i of a dataset
-    split, or a file path."""
+    split (0 <= i < the split's size, ``SPLITS``), or a file path."""
     if isinstance(source, np.ndarray):
         if source.ndim != 3 or source.shape[0] != 3:
             raise ValueError(f"image must be a (3, H, W) array, got shape {source.shape}")
@@ -102,13 +102,24 @@ def load_image(source, size: int = SIZE):
     text = os.fspath(source)
     if text in SAMPLE_IMAGES:
         return sample_image(text, size)
-    split, _, index = text.partition(":")
-    if split in SPLITS and index:
-        if not index.isdigit():
-            raise ValueError(f"image {text!r}: expected {split}:<index>, e.g. {split}:17")
-        images, _ = load_dataset(split, n=int(index) + 1)
-        return images[int(index)]
+    split, colon, index = text.partition(":")
+    if split in SPLITS and colon:
+        return _dataset_image(split, index)
     return read_image(text, size)
+
+
+def _dataset_image(split, index):
+    """Image ``index`` of a split, which must hold it: only its chunk is generated."""
+    seed, size = SPLITS[split]
+    text = f"{split}:{index}"
+    if not (index.isascii() and index.isdigit()):
+        raise ValueError(f"image {text!r}: expected {split}:<index>, e.g. {split}:17")
+    i = int(index)
+    if i >= size:
+        raise ValueError(f"image {text!r}: the {split} split has {size} images, so "
+                         f"the index must be in [0, {size})")
+    images, _ = make_chunk(seed, i // CHUNK)     # the chunk load_dataset(split) holds it in
+    return images[i % CHUNK]
 
 
 __all__ = ["CLASSES", "load_dataset", "load_model", "sample_image", "read_image",

@@ -1,0 +1,350 @@
+"""The command line's checks, run before any work: each failure is one line that names the
+flag and what it accepts.  ``minideconv.cli`` turns them into exit codes:
+
+* ``UsageError`` (exit 2): a value is wrong in itself — malformed, out of range, or a path
+  that does not exist or is the wrong kind of thing.  Fixing the command line fixes it.
+* ``RunError`` (exit 1): the command line is fine but the run cannot go on — a file's
+  content, a permission, the memory of the machine, a missing optional package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import tempfile
+import zipfile
+import zlib
+
+ZIP_MAGIC = b"PK\x03\x04"      # an .npz is a zip archive
+
+
+class UsageError(Exception):
+    """A flag's value is wrong in itself (exit 2)."""
+
+
+class RunError(Exception):
+    """The run cannot go on although the command line is well formed (exit 1)."""
+
+
+# --------------------------------------------------------------------------- parse time
+
+def integer(low=None, high=None, why=""):
+    """An argparse ``type=``: an int in [low, high] (None: no bound on that side)."""
+    if low is None:
+        accepted = "an integer"
+    elif high is None:
+        accepted = f"an integer >= {low}"
+    else:
+        accepted = f"an integer in [{low}, {high}]"
+    if why:
+        accepted += f" ({why})"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {accepted}, got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {accepted}, got {value}")
+        return value
+
+    parse.__name__ = "integer"      # argparse names the type in some of its messages
+    return parse
+
+
+def position(text):
+    """An argparse ``type=``: ``"H,W"`` → (h, w), two integers >= 0."""
+    try:
+        h, w = (int(v) for v in text.split(","))
+    except ValueError:
+        h = w = -1
+    if h < 0 or w < 0:
+        raise argparse.ArgumentTypeError(f"must be H,W (two integers >= 0, e.g. 3,4), "
+                                         f"got {text!r}")
+    return h, w
+
+
+# --------------------------------------------------------------------------- inputs
+
+def load_network(path):
+    """The network of ``--model`` (the shipped one when None), its file checked first."""
+    from .data import load_model
+    from .nn import load
+    if path is None:
+        return load_model()
+    _check_network_file(path)
+    try:
+        return load(path)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise RunError(f"--model: {path!r} is damaged (not a complete .npz): "
+                       f"{err}") from None
+    except (ValueError, KeyError) as err:
+        if "allow_pickle" in str(err):      # numpy's advice is not ours to give
+            raise RunError(f"--model: {path!r} is not a minideconv network file (.npz): it "
+                           f"holds Python objects, not plain arrays") from None
+        raise RunError(f"--model: {err}") from None
+
+
+def _check_network_file(path):
+    if not os.path.exists(path):
+        raise UsageError(f"--model: no such file: {path!r}")
+    if os.path.isdir(path):
+        raise UsageError(f"--model: {path!r} is a folder, not a network file (.npz)")
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(ZIP_MAGIC))
+    except OSError as err:
+        raise RunError(f"--model: cannot read {path!r}: {err.strerror}") from None
+    if head != ZIP_MAGIC:
+        raise RunError(f"--model: {path!r} is not a minideconv network file (.npz)")
+
+
+def check_network_input(net, image_shape):
+    """The network must take the images the CLI gives it."""
+    if net.input_shape is not None and tuple(net.input_shape) != tuple(image_shape):
+        raise RunError(f"--model: the network takes inputs of shape {net.input_shape}, "
+                       f"but the images are {tuple(image_shape)}")
+    try:
+        return net.layer_shapes(image_shape)
+    except ValueError as err:
+        raise RunError(f"--model: the network cannot take {tuple(image_shape)} images: "
+                       f"{err}") from None
+
+
+def _sources():
+    from .data import SAMPLE_IMAGES, SPLITS
+    names = ", ".join(SAMPLE_IMAGES)
+    indices = " / ".join(f"{split}:<i>" for split in SPLITS)
+    return f"an image file, a sample name ({names}) or {indices}"
+
+
+def load_image(text):
+    """The image of ``--image``: a sample name, ``<split>:<i>`` within the split, or an
+    image file (not a folder)."""
+    from .data import SAMPLE_IMAGES, SPLITS
+    from .data import load_image as load
+    split, sep, _ = text.partition(":")
+    if text in SAMPLE_IMAGES or (split in SPLITS and sep):
+        try:
+            return load(text)
+        except ValueError as err:           # an index out of the split, or not a number
+            raise UsageError(f"--image: {str(err).removeprefix('image ')}") from None
+    if os.path.isdir(text):
+        raise UsageError(f"--image: {text!r} is a folder; give {_sources()}")
+    if not os.path.exists(text):
+        raise UsageError(f"--image: {text!r} is not {_sources()}")
+    try:
+        return load(text)
+    except ValueError as err:               # a file Pillow cannot read
+        raise RunError(f"--image: {err}") from None
+
+
+# --------------------------------------------------------------------------- layers
+
+def layer_index(net, layer):
+    """``--layer`` in [-n, n): negative counts from the end, as in Python."""
+    n = len(net.layers)
+    if not -n <= layer < n:
+        raise UsageError(f"--layer: must be in [-{n}, {n}) (the network has {n} layers; "
+                         f"negative counts from the end), got {layer}")
+    return layer % n
+
+
+def channel_index(net, shapes, layer, channel):
+    """``--channel`` in [0, channels of that layer's output)."""
+    count = shapes[layer][0]
+    kind = "feature maps" if len(shapes[layer]) == 3 else "outputs"
+    if not 0 <= channel < count:
+        raise UsageError(f"--channel: must be in [0, {count}) ({net.describe(layer)} has "
+                         f"{count} {kind}), got {channel}")
+    return channel
+
+
+def position_in(net, shapes, layer, position):
+    """``--position`` inside that layer's feature map (None: its maximum)."""
+    if position is None:
+        return None
+    if len(shapes[layer]) != 3:
+        raise UsageError(f"--position: {net.describe(layer)} has no spatial positions "
+                         f"(its output is a vector); leave --position out")
+    height, width = shapes[layer][1:]
+    if not (position[0] < height and position[1] < width):
+        raise UsageError(f"--position: must lie in the {height}x{width} feature map of "
+                         f"{net.describe(layer)} (H in [0, {height}), W in [0, {width})), "
+                         f"got {position[0]},{position[1]}")
+    return position
+
+
+# --------------------------------------------------------------------------- outputs
+
+def output_folder(path, flag="--out"):
+    """A folder to write several files into: created with its parents, and proved
+    writable."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag}: {path!r} is a file; give a folder (created if missing)")
+    _no_file_above(path, flag)
+    _writable_folder(path, flag)
+    return path
+
+
+def output_file(path, flag, suffixes, default_suffix, ignore_case=False):
+    """The exact file a figure or a network will be written to: ``default_suffix`` is
+    added when the name has no suffix; its folder is created and proved writable."""
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        kind = "ends with a separator, so it names a folder" if not os.path.isdir(path) \
+            else "is a folder"
+        raise UsageError(f"{flag}: {path!r} {kind}; give a file name, e.g. "
+                         f"{os.path.join(path, 'out' + default_suffix)!r}")
+    suffix = os.path.splitext(path)[1]
+    if not suffix:
+        path += default_suffix
+    elif (suffix.lower() if ignore_case else suffix) not in suffixes:
+        raise UsageError(f"{flag}: unknown file type {suffix!r} in {path!r}; use one of "
+                         f"{', '.join(sorted(suffixes))} (no suffix: {default_suffix})")
+    if os.path.isdir(path):
+        raise UsageError(f"{flag}: {path!r} is a folder; give a file name")
+    _no_file_above(path, flag)
+    _writable_folder(os.path.dirname(os.path.abspath(path)), flag)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise RunError(f"{flag}: cannot overwrite {path!r}: permission denied")
+    return path
+
+
+def _no_file_above(path, flag):
+    """A folder cannot be created below a file: say which file is in the way."""
+    above = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise UsageError(f"{flag}: cannot create {path!r}: {above!r} is a file, not a "
+                         f"folder")
+
+
+def _writable_folder(folder, flag):
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise RunError(f"{flag}: cannot create folder {folder!r}: "
+                       f"{err.strerror or err}") from None
+    try:
+        # a real file, not os.access: root, read-only mounts and /proc answer truthfully
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".minideconv-"):
+            pass
+    except OSError as err:
+        raise RunError(f"{flag}: cannot write in {folder!r}: {err.strerror or err}") \
+            from None
+
+
+# --------------------------------------------------------------------------- memory
+
+def available_memory():
+    """Bytes a new allocation can get: MemAvailable on Linux, else the free physical
+    pages; None when the system does not say."""
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def traced_bytes(shapes, image_shape, n, itemsize=4):
+    """Memory of a forward trace of n images: the input and every layer's output, twice
+    over for the pooling switches, ReLU masks and working buffers."""
+    floats = _size(image_shape) + sum(_size(s) for s in shapes)
+    return 2 * n * floats * itemsize
+
+
+def dataset_bytes(n, image_shape, itemsize=4):
+    """Memory of n generated images and their labels."""
+    return n * (_size(image_shape) * itemsize + 8)
+
+
+def check_memory(needed, flag, value):
+    """Refuse, before any work, a run that cannot fit in the memory left."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise RunError(f"{flag} {value} needs about {_amount(needed)} of memory but "
+                       f"{_amount(available)} is available; give a smaller {flag}")
+
+
+def _size(shape):
+    count = 1
+    for v in shape:
+        count *= int(v)
+    return count
+
+
+def _amount(nbytes):
+    if nbytes >= 2**30:
+        return f"{nbytes / 2**30:.1f} GiB"
+    return f"{nbytes / 2**20:.1f} MiB"
+
+
+# --------------------------------------------------------------------------- packages
+
+def require(*packages, why):
+    """Optional packages (``crosscheck``'s torch and captum) must be importable."""
+    from importlib.util import find_spec
+    missing = []
+    for name in packages:
+        try:
+            found = find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        raise RunError(f"{why} needs {' and '.join(missing)}, which "
+                       f"{'is' if len(missing) == 1 else 'are'} not installed: "
+                       f'pip install "torch==2.13.0" captum')
+
+
+# --------------------------------------------------------------------------- errors
+
+MEMORY_HINTS = {"demo": "give a smaller --images", "train": "give a smaller --n-train",
+                "crosscheck": "give a smaller --images", "project": "free some memory"}
+
+
+def explain(err, args):
+    """``(exit code, one line)`` for an exception that ended a command."""
+    if isinstance(err, UsageError):
+        return 2, str(err)
+    if isinstance(err, RunError):
+        return 1, str(err)
+    if isinstance(err, MemoryError):
+        return 1, f"out of memory; {MEMORY_HINTS.get(args.command, 'free some memory')}"
+    if isinstance(err, OSError):
+        return 1, _describe_os_error(err, args)
+    if isinstance(err, (zipfile.BadZipFile, zlib.error, EOFError)):
+        return 1, f"a damaged file: {err}"
+    if isinstance(err, (ValueError, TypeError)):    # the library's own argument checks
+        return 2, str(err)
+    return 1, (f"internal error: {type(err).__name__}: {err}; run with MINIDECONV_DEBUG=1 "
+               f"for the traceback")
+
+
+def _describe_os_error(err, args):
+    """'--out: '/x/p.png': No space left on device': the flag whose path failed."""
+    reason = err.strerror or errno.errorcode.get(err.errno, "") or str(err)
+    if err.filename is None:
+        return reason
+    flag = _flag_of(args, os.fspath(err.filename))
+    return f"{flag + ': ' if flag else ''}{err.filename!r}: {reason}"
+
+
+def _flag_of(args, filename):
+    target = os.path.abspath(filename)
+    for name in ("out", "model", "image"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            given = os.path.abspath(value)
+            if target == given or target.startswith(given + os.sep):
+                return f"--{name}"
+    return None

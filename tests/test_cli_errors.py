@@ -1,0 +1,352 @@
+"""Every mistake on the command line meets one line on stderr that names the flag, exit 2
+for the command line and 1 for the run, no traceback — and no work before the checks."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import time
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+import matplotlib.backend_bases  # noqa: E402,F401  (imported here, not timed in the cases)
+
+from minideconv import _cli_checks, cli, data, nn, plots, train, visualize  # noqa: E402
+
+CASES = [
+    # (args, exit code, flag, a substring of the error line); {tmp} is a folder of bad
+    # inputs (see bad_inputs); project's required flags are filled in by the test
+    (["demo", "--out", "{tmp}/afile"], 2, "--out", "'{tmp}/afile' is a file; give a"),
+    (["demo", "--out", "{tmp}/afile/sub"], 2, "--out", "'{tmp}/afile' is a file, not a"),
+    (["demo", "--out", "/proc/minideconv-test"], 1, "--out", "cannot create folder"),
+    (["demo", "--out", "{tmp}/o", "--images", "0"], 2, "--images",
+     "must be an integer in [9, 2000]"),
+    (["demo", "--out", "{tmp}/o", "--images", "5"], 2, "--images", "top-9 needs 9"),
+    (["demo", "--out", "{tmp}/o", "--images", "10000000"], 2, "--images", "got 10000000"),
+    (["demo", "--out", "{tmp}/o", "--images", "many"], 2, "--images", "got 'many'"),
+    (["demo", "--out", "{tmp}/o", "--features", "0"], 2, "--features",
+     "must be an integer >= 1, got 0"),
+    (["demo", "--out", "{tmp}/o", "--features", "-2"], 2, "--features", "got -2"),
+    (["demo", "--out", "{tmp}/o", "--features", "17"], 2, "--features",
+     "must be in [1, 16] (block 1 has 16 feature maps), got 17"),
+    (["demo", "--out", "{tmp}/o", "--model", "{tmp}/adir"], 2, "--model", "is a folder"),
+    (["demo", "--out", "{tmp}/o", "--model", "{tmp}/missing.npz"], 2, "--model",
+     "no such file"),
+    (["demo", "--out", "{tmp}/o", "--model", "{tmp}/truncated.npz"], 1, "--model",
+     "is damaged (not a complete .npz)"),
+    (["demo", "--out", "{tmp}/o", "--model", "{tmp}/text.npz"], 1, "--model",
+     "'{tmp}/text.npz' is not a minideconv network file (.npz)"),
+    (["demo", "--out", "{tmp}/o", "--model", "{tmp}/empty.npz"], 1, "--model",
+     "is not a minideconv network file (.npz)"),
+    (["demo", "--out", "{tmp}/o", "--model", "{tmp}/objects.npz"], 1, "--model",
+     "holds Python objects, not plain arrays"),
+    (["demo", "--out", "{tmp}/o", "--model", "{tmp}/plain.npz"], 1, "--model",
+     "no 'architecture' entry"),
+    (["demo", "--out", "{tmp}/o", "--model", "{tmp}/linear.npz"], 1, "--model",
+     "first layer is a Conv2d"),
+    (["demo", "--out", "{tmp}/o", "--model", "{tmp}/wide.npz"], 1, "--model",
+     "takes inputs of shape (3, 64, 64)"),
+    (["demo"], 2, "--out", "the following arguments are required: --out"),
+
+    (["project", "--out", "{tmp}/adir"], 2, "--out", "is a folder; give a file name"),
+    (["project", "--out", "{tmp}/new/"], 2, "--out", "so it names a folder; give a file"),
+    (["project", "--out", "{tmp}/afile/p.png"], 2, "--out", "is a file, not a folder"),
+    (["project", "--out", "{tmp}/p.xyz"], 2, "--out", "unknown file type '.xyz'"),
+    (["project", "--out", "/proc/minideconv-test/p.png"], 1, "--out",
+     "cannot create folder"),
+    (["project", "--image", "test:3000000"], 2, "--image",
+     "the test split has 2000 images, so the index must be in [0, 2000)"),
+    (["project", "--image", "test:2000"], 2, "--image", "the test split has 2000 images"),
+    (["project", "--image", "train:20000"], 2, "--image", "the train split has 20000"),
+    (["project", "--image", "test:-1"], 2, "--image", "expected test:<index>"),
+    (["project", "--image", "test:"], 2, "--image", "expected test:<index>"),
+    (["project", "--image", "{tmp}/adir"], 2, "--image", "'{tmp}/adir' is a folder"),
+    (["project", "--image", "{tmp}/missing.jpg"], 2, "--image",
+     "is not an image file, a sample name (grace_hopper)"),
+    (["project", "--image", "hopper"], 2, "--image", "is not an image file, a sample name"),
+    (["project", "--image", "{tmp}/afile"], 1, "--image", "could not read"),
+    (["project", "--layer", "10"], 2, "--layer",
+     "must be in [-10, 10) (the network has 10 layers; negative counts from the end), "
+     "got 10"),
+    (["project", "--layer", "-11"], 2, "--layer", "got -11"),
+    (["project", "--layer", "five"], 2, "--layer", "must be an integer, got 'five'"),
+    (["project", "--channel", "-1"], 2, "--channel", "must be an integer >= 0, got -1"),
+    (["project", "--channel", "32"], 2, "--channel",
+     "must be in [0, 32) (layer 5 (MaxPool2d) has 32 feature maps), got 32"),
+    (["project", "--layer", "9", "--channel", "10"], 2, "--channel",
+     "must be in [0, 10) (layer 9 (Linear) has 10 outputs)"),
+    (["project", "--position", "7,0"], 2, "--position", "must lie in the 7x7 feature map"),
+    (["project", "--position", "0,7"], 2, "--position", "W in [0, 7)), got 0,7"),
+    (["project", "--layer", "9", "--position", "0,0"], 2, "--position",
+     "has no spatial positions"),
+    (["project", "--position", "3"], 2, "--position", "must be H,W (two integers >= 0"),
+    (["project", "--position", "a,b"], 2, "--position", "got 'a,b'"),
+    (["project", "--position", "1,2,3"], 2, "--position", "got '1,2,3'"),
+    (["project", "--position=-1,2"], 2, "--position", "got '-1,2'"),
+    (["project", "--position", "-1,2"], 2, "--position", "expected one argument"),
+    (["project", "--rule", "saliency"], 2, "--rule", "invalid choice: 'saliency'"),
+    (["project", "--model", "{tmp}/text.npz"], 1, "--model", "not a minideconv network"),
+    (["project", "--model", "{tmp}/adir"], 2, "--model", "is a folder"),
+    (["project", "--layer"], 2, "--layer", "expected one argument"),
+
+    (["train", "--out", "{tmp}/adir"], 2, "--out", "is a folder; give a file name"),
+    (["train", "--out", "{tmp}/afile/m.npz"], 2, "--out", "is a file, not a folder"),
+    (["train", "--out", "{tmp}/m.bin"], 2, "--out", "unknown file type '.bin'"),
+    (["train", "--out", "{tmp}/m.NPZ"], 2, "--out", "unknown file type '.NPZ'"),
+    (["train", "--out", "/proc/minideconv-test/m.npz"], 1, "--out", "cannot create folder"),
+    (["train", "--epochs", "0"], 2, "--epochs", "must be an integer >= 1, got 0"),
+    (["train", "--epochs", "-1"], 2, "--epochs", "got -1"),
+    (["train", "--n-train", "0"], 2, "--n-train", "must be an integer in [64, 20000]"),
+    (["train", "--n-train", "63"], 2, "--n-train", "one batch of 64"),
+    (["train", "--n-train", "20001"], 2, "--n-train", "got 20001"),
+    (["train", "--seed", "-1"], 2, "--seed", "must be an integer >= 0, got -1"),
+    (["train", "--seed", "x"], 2, "--seed", "got 'x'"),
+
+    (["crosscheck", "--images", "0"], 2, "--images", "must be an integer in [1, 2000]"),
+    (["crosscheck", "--seed", "-3"], 2, "--seed", "got -3"),
+    (["crosscheck", "--models", "resnet"], 2, "--models", "invalid choice: 'resnet'"),
+    (["crosscheck", "--dtype", "float16"], 2, "--dtype", "invalid choice: 'float16'"),
+]
+
+PROJECT_DEFAULTS = {"--image": "test:0", "--layer": "5", "--channel": "0",
+                    "--out": "{tmp}/p.png"}
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    """A folder of things that are not what a flag wants."""
+    tmp = tmp_path_factory.mktemp("bad")
+    (tmp / "afile").write_text("not an image, not a network\n")
+    (tmp / "adir").mkdir()
+    model = open(data.model_path(), "rb").read()
+    (tmp / "truncated.npz").write_bytes(model[:len(model) // 2])
+    (tmp / "text.npz").write_text("hello\n")
+    (tmp / "empty.npz").write_bytes(b"")
+    np.savez(tmp / "objects.npz", a=np.array([{"a": 1}], dtype=object))
+    np.savez(tmp / "plain.npz", a=np.zeros(3))
+    nn.Sequential(nn.Flatten(), nn.Linear(np.zeros((10, 3 * 32 * 32), np.float32)),
+                  input_shape=(3, 32, 32)).save(tmp / "linear.npz")
+    nn.Sequential(nn.Conv2d(np.zeros((2, 3, 3, 3), np.float32)),
+                  input_shape=(3, 64, 64)).save(tmp / "wide.npz")
+    return tmp
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Each command's work fails the test if it starts: the checks must come first."""
+    def started(*args, **kwargs):
+        pytest.fail("the work started before the command line was checked")
+    for module, name in [(cli, "demo"), (visualize, "project"), (train, "train_default"),
+                         (train, "fit"), (data, "load_dataset"), (plots, "save")]:
+        monkeypatch.setattr(module, name, started)
+
+
+def _with_defaults(args):
+    if args[0] != "project":
+        return args
+    given = {a.split("=")[0] for a in args}
+    return args + [v for flag, value in PROJECT_DEFAULTS.items() if flag not in given
+                   for v in (flag, value)]
+
+
+def assert_one_error_line(err, command, flag, text):
+    """Argparse's errors: its usage, then one line; ours: one line only."""
+    lines = err.splitlines()
+    assert "Traceback" not in err
+    if lines[0].startswith("usage: "):
+        usage, last = lines[:-1], lines[-1]
+        assert usage[0].startswith(f"usage: minideconv {command} ")
+        assert all(line.startswith(" ") for line in usage[1:])
+        assert last.startswith(f"minideconv {command}: error: ")
+    else:
+        assert len(lines) == 1, err
+        last = lines[0]
+        assert last.startswith(f"minideconv {command}: error: {flag}")
+    assert flag in last and text in last, last
+
+
+@pytest.mark.parametrize("args, code, flag, text", CASES,
+                         ids=[" ".join(case[0]) for case in CASES])
+def test_bad_command_line(args, code, flag, text, bad_inputs, no_work, capsys):
+    if "/proc/" in " ".join(args) and not sys.platform.startswith("linux"):
+        pytest.skip("/proc is Linux's")
+    args = [a.format(tmp=bad_inputs) for a in _with_defaults(args)]
+    text = text.format(tmp=bad_inputs)
+    start = time.perf_counter()
+    try:
+        status = cli.main(args)
+    except SystemExit as exit_:             # argparse's own errors
+        status = exit_.code
+    seconds = time.perf_counter() - start
+    captured = capsys.readouterr()
+    assert status == code
+    assert_one_error_line(captured.err, args[0], flag, text)
+    assert "Traceback" not in captured.out
+    assert seconds < 1.0 or args[0] != "train", "train must check before it trains"
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "the following arguments are required: COMMAND"),
+    (["deconv"], "argument COMMAND: invalid choice: 'deconv'"),
+])
+def test_bad_command(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("usage: minideconv ")
+    assert lines[-1].startswith("minideconv: ")
+    assert message in lines[-1]
+
+
+def run(args, capsys):
+    status = cli.main(args)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return status, err
+
+
+def project_args(tmp_path, *extra):
+    return ["project", "--image", "test:0", "--layer", "5", "--channel", "0",
+            "--out", str(tmp_path / "p.png"), *extra]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only folders")
+@pytest.mark.parametrize("command", ["demo", "project", "train"])
+def test_read_only_folder(tmp_path, no_work, capsys, command):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        out = str(folder / ("figs" if command == "demo" else "out.npz"))
+        args = {"demo": ["demo", "--out", out], "train": ["train", "--out", out],
+                "project": project_args(tmp_path)[:-1] + [out + ".png"]}[command]
+        status, err = run(args, capsys)
+    finally:
+        folder.chmod(0o700)
+    assert status == 1 and "--out" in err and "ermission denied" in err
+
+
+def test_unwritable_folder_as_root_too(tmp_path, monkeypatch, no_work, capsys):
+    """The write probe's answer, whoever runs the tests."""
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+    monkeypatch.setattr(_cli_checks.tempfile, "NamedTemporaryFile", refuse)
+    status, err = run(["train", "--out", str(tmp_path / "m.npz")], capsys)
+    assert status == 1
+    assert f"--out: cannot write in '{tmp_path}': Permission denied" in err
+
+
+def test_read_only_file(tmp_path, monkeypatch, no_work, capsys):
+    out = tmp_path / "p.png"
+    out.write_bytes(b"")
+    real_access = os.access
+    monkeypatch.setattr(os, "access",
+                        lambda path, mode, **kw: os.fspath(path) != str(out)
+                        and real_access(path, mode, **kw))
+    status, err = run(project_args(tmp_path), capsys)
+    assert status == 1 and f"--out: cannot overwrite '{out}': permission denied" in err
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["demo", "--out", "{tmp}/figs"], "--images"),
+    (["train", "--out", "{tmp}/m.npz", "--n-train", "64"], "--n-train"),
+])
+def test_not_enough_memory_is_refused_first(tmp_path, monkeypatch, no_work, capsys, args,
+                                            flag):
+    monkeypatch.setattr(_cli_checks, "available_memory", lambda: 2**20)
+    status, err = run([a.format(tmp=tmp_path) for a in args], capsys)
+    assert status == 1
+    assert f"error: {flag} " in err and "of memory but 1.0 MiB is available" in err
+    assert f"give a smaller {flag}" in err
+
+
+def test_available_memory_is_known_here():
+    available = _cli_checks.available_memory()
+    assert available is None or available > 0
+
+
+def fail_with(monkeypatch, error):
+    def raise_it(*args, **kwargs):
+        raise error
+    monkeypatch.setattr(visualize, "project", raise_it)
+
+
+@pytest.mark.parametrize("error, code, text", [
+    (MemoryError(), 1, "out of memory; free some memory"),
+    (OSError(errno.ENOSPC, "No space left on device", "{tmp}/p.png"), 1,
+     "--out: '{tmp}/p.png': No space left on device"),
+    (ValueError("k must be in [1, 5]"), 2, "error: k must be in [1, 5]"),
+    (RuntimeError("boom"), 1,
+     "internal error: RuntimeError: boom; run with MINIDECONV_DEBUG=1 for the traceback"),
+])
+def test_errors_during_the_work(tmp_path, monkeypatch, capsys, error, code, text):
+    if isinstance(error, OSError):
+        error.filename = error.filename.format(tmp=tmp_path)
+    fail_with(monkeypatch, error)
+    status, err = run(project_args(tmp_path), capsys)
+    assert status == code and text.format(tmp=tmp_path) in err
+
+
+def test_memory_error_in_demo_names_the_flag(tmp_path, monkeypatch, capsys):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(data, "load_dataset", out_of_memory)
+    status, err = run(["demo", "--out", str(tmp_path / "figs"), "--no-progress"], capsys)
+    assert status == 1 and "out of memory; give a smaller --images" in err
+
+
+def test_interrupt(tmp_path, monkeypatch, capsys):
+    fail_with(monkeypatch, KeyboardInterrupt())
+    status, err = run(project_args(tmp_path), capsys)
+    assert status == 130 and err == "minideconv project: interrupted\n"
+
+
+def test_debug_shows_the_traceback_of_internal_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINIDECONV_DEBUG", "1")
+    fail_with(monkeypatch, RuntimeError("boom"))
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(project_args(tmp_path))
+    # a usage error stays one line
+    status, err = run(project_args(tmp_path, "--layer", "10"), capsys)
+    assert status == 2 and "--layer: must be in [-10, 10)" in err
+
+
+def test_crosscheck_without_torch(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)     # import torch now fails
+    status, err = run(["crosscheck"], capsys)
+    assert status == 1
+    assert "minideconv crosscheck: error: crosscheck needs torch" in err
+    assert "pip install" in err
+
+
+def test_load_image_checks_the_split_size():
+    assert np.array_equal(data.load_image("test:1999"), data.load_dataset("test")[0][1999])
+    with pytest.raises(ValueError, match=r"the test split has 2000 images, so the index "
+                                         r"must be in \[0, 2000\)"):
+        data.load_image("test:2000")
+    with pytest.raises(ValueError, match="expected train:<index>"):
+        data.load_image("train:")
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (["project", "--image", "test:99999", "--layer", "1", "--channel", "0", "--out",
+      "{tmp}/p.png"], 2, "--image: 'test:99999': the test split has 2000 images"),
+    (["demo", "--out", "{tmp}/afile"], 2, "--out: '{tmp}/afile' is a file"),
+    (["project", "--image", "test:0", "--layer", "1", "--channel", "0", "--model",
+      "{tmp}/truncated.npz", "--out", "{tmp}/p.png"], 1, "--model: '{tmp}/truncated.npz'"),
+])
+def test_no_traceback_reaches_the_terminal(bad_inputs, args, code, text):
+    result = subprocess.run([sys.executable, "-m", "minideconv"]
+                            + [a.format(tmp=bad_inputs) for a in args],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == code
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.count("\n") == 1 and text.format(tmp=bad_inputs) in result.stderr
