@@ -68,11 +68,10 @@ def block_outputs(net):
     return ends
 
 
-def _strongest_channels(net, images, layer, count):
-    """The ``count`` feature maps with the largest mean top-9 activation over ``images``."""
-    activation = net.trace(images, upto=layer).outputs[layer]
-    peaks = activation.reshape(activation.shape[0], activation.shape[1], -1).max(axis=2)
-    top9 = -np.sort(-peaks, axis=0)[:9].mean(axis=0)
+def _strongest_channels(peaks, count):
+    """The ``count`` feature maps with the largest mean top-9 activation, from ``peaks``
+    (N, C): each feature's maximum in each image (``visualize.channel_maxima``)."""
+    top9 = -np.sort(-peaks, axis=0)[:TOP_K].mean(axis=0)
     return [int(c) for c in np.argsort(-top9, kind="stable")[:count]]
 
 
@@ -115,10 +114,12 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
 
     from . import plots
     from .data import CLASSES, load_dataset
-    from .visualize import occlusion_map, project, score, strongest, top_k_patches
+    from .visualize import (channel_maxima, occlusion_map, project, score, strongest,
+                            top_k_patches, warm_up)
 
     os.makedirs(out, exist_ok=True)
     net = _load_net(model)
+    warm_up(net, RULES)      # the first run compiles here, before any progress bar starts
     images, labels = load_dataset("test", n=n_images)
     written = []
 
@@ -129,13 +130,15 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
 
     # Figure 2 of Zeiler & Fergus, one figure per conv block
     blocks = block_outputs(net)
+    maxima = channel_maxima(net, images, blocks)    # one pass over the images for all
     jobs = [(b, layer, channel) for b, layer in enumerate(blocks, 1)
-            for channel in _strongest_channels(net, images, layer, features)]
+            for channel in _strongest_channels(maxima[layer][1], features)]
     results = {}
     for b, layer, channel in tqdm(jobs, desc="top-9 patches", unit="feature",
                                   disable=not progress):
         results.setdefault((b, layer), []).append(
-            (channel, top_k_patches(net, images, layer, channel, k=TOP_K)))
+            (channel, top_k_patches(net, images, layer, channel, k=TOP_K,
+                                    maxima=maxima[layer])))
     for (b, layer), feats in results.items():
         for channel in inactive_features(feats):
             log(f"note: feature {channel} of layer {layer} is never active on these "
@@ -410,6 +413,11 @@ def build_parser():
     return parser
 
 
+def _say_compiling():
+    print("minideconv: compiling the CPU kernels (first run only; later runs load them "
+          "from Numba's cache) ...", file=sys.stderr, flush=True)
+
+
 def _debugging():
     return os.environ.get("MINIDECONV_DEBUG", "") not in ("", "0")
 
@@ -417,9 +425,11 @@ def _debugging():
 def main(argv=None):
     """Run one command; returns its exit status (argparse exits 2 itself on a malformed
     option).  Every error becomes one line on stderr: ``EXIT_STATUS``."""
+    from .backends.compile_notice import notify_on_compile
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        with notify_on_compile(_say_compiling):
+            return args.func(args) or 0
     except KeyboardInterrupt:
         print(f"minideconv {args.command}: interrupted", file=sys.stderr)
         return 130

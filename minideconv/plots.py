@@ -177,7 +177,9 @@ def filters_figure(weight, title, cols=8):
 
 
 def save(fig, path, dpi=150):
-    """Write ``fig`` to ``path`` and close it."""
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    """Write ``fig`` to ``path`` and close it.  A figure laid out by matplotlib (these are
+    "constrained") already fits its canvas; any other is cropped to its contents."""
+    tight = None if fig.get_layout_engine() is not None else "tight"  # a second render
+    fig.savefig(path, dpi=dpi, bbox_inches=tight)
     _pyplot().close(fig)
     return path
