@@ -14,9 +14,9 @@ prefers them in the order tbb, workqueue, omp:
 
 Numba's TBB layer is an extension module (``numba/np/ufunc/tbbpool``) linked against
 ``libtbb.so.12`` by name, and the ``tbb`` wheel puts that library in ``<prefix>/lib`` —
-a folder the dynamic linker searches only when the interpreter itself lives there.  In a
-venv, or after ``pip install --user``, it does not, so Numba would silently fall back to
-workqueue.  ``prepare()`` therefore finds the library among the ``tbb`` distribution's
+a folder the dynamic linker is not told to search when tbbpool is loaded (tbbpool has no
+run path, and a venv's or a ``pip install --user``'s prefix is not the interpreter's), so
+Numba would silently fall back to workqueue.  ``prepare()`` finds the library among the ``tbb`` distribution's
 own installed files and loads it first: the linker then reuses the loaded library when
 ``tbbpool`` asks for it by name.  Where that still fails, it warns once, with the reason
 and the remedy; results are the same on every layer, only the speed differs.
