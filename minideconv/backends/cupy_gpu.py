@@ -141,6 +141,27 @@ def max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out):
     return best, switches
 
 
+def _on_window_taps(position, o, k, stride, padding, dilation, size):
+    """position (a row or a column) is one of window o's taps inside the image:
+    position = o·stride − padding + t·dilation for a t in [0, k), and 0 ≤ position < size."""
+    offset = position - (o * stride - padding)
+    return ((offset >= 0) & (offset <= dilation * (k - 1)) & (offset % dilation == 0)
+            & (position >= 0) & (position < size))
+
+
+def first_switch_outside_window(switches, kh, kw, sh, sw, ph, pw, dh, dw, height, width):
+    """The first flat index into ``switches`` whose switch s does not lie in its own
+    window, row s // W and column s % W both on the window's taps, or −1 (a switch outside
+    [0, H·W) has its row outside every window)."""
+    xp = array_module(switches)
+    oh = xp.arange(switches.shape[2]).reshape(-1, 1)
+    ow = xp.arange(switches.shape[3]).reshape(1, -1)
+    inside = (_on_window_taps(switches // width, oh, kh, sh, ph, dh, height)
+              & _on_window_taps(switches % width, ow, kw, sw, pw, dw, width))
+    outside = ~inside.ravel()
+    return int(outside.argmax()) if bool(outside.any()) else -1
+
+
 def max_unpool2d(y, switches, height, width):
     """x = P(s)ᵀ y: add every y value at its switch (collisions add up)."""
     xp = array_module(y)
