@@ -56,7 +56,7 @@ assert np.array_equal(P @ x.ravel(), y.ravel())
 # no two outputs share a switch when the windows do not overlap.
 
 # %%
-unpooled = md.max_unpool2d(y, switches, output_size=(4, 4))
+unpooled = md.max_unpool2d(y, switches, kernel_size=2, stride=2, output_size=(4, 4))
 assert np.array_equal(unpooled.ravel(), P.T @ y.ravel())
 pool_unpool = unpooled                                  # = P(s)ᵀ P(s) x
 kept = np.count_nonzero(pool_unpool)
@@ -114,7 +114,7 @@ print("switches of the four 3 × 3 / 2 windows:", s5.ravel())
 assert np.all(s5 == 12)
 P5 = matrices.max_pool2d_matrix(s5[0], (1, 5, 5))
 r = np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 2, 2)
-ours = md.max_unpool2d(r, s5, output_size=(5, 5))
+ours = md.max_unpool2d(r, s5, kernel_size=3, stride=2, output_size=(5, 5))
 print(f"true transpose P(s)ᵀ r at the centre: {ours[0, 0, 2, 2]:g}")
 print("P(s) P(s)ᵀ (now ≠ I: the rows share a column) =\n", (P5 @ P5.T).toarray())
 assert ours[0, 0, 2, 2] == 10.0

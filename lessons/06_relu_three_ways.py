@@ -132,7 +132,7 @@ assert np.allclose(maps["backprop"].matrix.toarray(), F.T.toarray())   # backpro
 for rule in rules:
     g = md.relu_backward(top, a2, rule)
     g = md.conv_transpose2d(g, w2, padding=1)
-    g = md.max_unpool2d(g, switches, output_size=(8, 8))
+    g = md.max_unpool2d(g, switches, 2, output_size=(8, 8))
     g = md.relu_backward(g, a1, rule)
     g = md.conv_transpose2d(g, w1, padding=1)
     error = np.abs(g.ravel() - maps[rule].projection).max()

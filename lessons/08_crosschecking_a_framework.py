@@ -81,7 +81,7 @@ errors["adjoint test: conv2d / conv_transpose2d"] = abs(left - right) / abs(left
 pooled, switches = md.max_pool2d(x, 3, 2)
 r_pool = rng.standard_normal(pooled.shape)
 left = np.vdot(pooled, r_pool)                             # ⟨P(s) x, r⟩
-right = np.vdot(x, md.max_unpool2d(r_pool, switches, output_size=(11, 13)))
+right = np.vdot(x, md.max_unpool2d(r_pool, switches, 3, 2, output_size=(11, 13)))
 errors["adjoint test: max_pool2d / max_unpool2d"] = abs(left - right) / abs(left)
 for name in list(errors):
     print(f"{name}: relative mismatch {errors[name]:.1e}")
@@ -116,7 +116,7 @@ if torch is not None:
     errors["max_pool2d"] = relative_error(pooled, pooled_t.detach().numpy())
     assert np.array_equal(switches, switches_t.numpy()), "switches differ"
     (pool_grad,) = torch.autograd.grad((pooled_t * t(r_pool)).sum(), xp)
-    ours_unpool = md.max_unpool2d(r_pool, switches, output_size=(11, 13))
+    ours_unpool = md.max_unpool2d(r_pool, switches, 3, 2, output_size=(11, 13))
     errors["max_unpool2d vs autograd of max_pool2d"] = relative_error(ours_unpool,
                                                                       pool_grad.numpy())
 
@@ -172,7 +172,7 @@ def project(rule):
     g[(0,) + unit] = value
     g = md.relu_backward(g, a2, rule)
     g = md.conv_transpose2d(g, w2, padding=1)
-    g = md.max_unpool2d(g, s1, output_size=h1.shape[-2:])
+    g = md.max_unpool2d(g, s1, 3, 2, output_size=h1.shape[-2:])
     g = md.relu_backward(g, a1, rule)
     return md.conv_transpose2d(g, w1, stride=2, padding=2, output_size=(24, 24))
 

@@ -342,8 +342,8 @@ def max_pool2d_geometry(x_shape, kernel_size, stride, padding, dilation,
     return PoolGeometry(kernel, stride, padding, dilation, in_hw, out_hw)
 
 
-def check_switches(switches, y, output_size) -> Tuple[int, int]:
-    """Switches must be integer indices of y's shape, inside [0, H·W) of the output."""
+def check_switch_array(switches, y) -> None:
+    """Switches must be an integer array of y's shape (int64 flat indices h·W + w)."""
     if not is_array(switches):
         raise TypeError(f"switches must be a numpy.ndarray of int64, got "
                         f"{type(switches).__name__}")
@@ -352,18 +352,135 @@ def check_switches(switches, y, output_size) -> Tuple[int, int]:
                         f"got dtype {switches.dtype}")
     if switches.shape != y.shape:
         raise ValueError(f"switches must have the shape of y {y.shape}, got {switches.shape}")
+
+
+def _check_output_size(output_size, y_shape) -> Tuple[int, int]:
+    """(H, W) or (N, C, H, W) ints, positive, with y's (N, C); returns (H, W)."""
     if not isinstance(output_size, (tuple, list)) or len(output_size) not in (2, 4) \
             or not all(map(_is_int, output_size)):
         raise TypeError(f"output_size must be (H, W) or (N, C, H, W) ints, got {output_size!r}")
-    if len(output_size) == 4 and tuple(output_size[:2]) != y.shape[:2]:
+    if len(output_size) == 4 and tuple(output_size[:2]) != tuple(y_shape[:2]):
         raise ValueError(f"output_size {tuple(output_size)} must have y's (N, C) = "
-                         f"{y.shape[:2]}")
-    H, W = (int(v) for v in output_size[-2:])
-    if H < 1 or W < 1:
+                         f"{tuple(y_shape[:2])}")
+    height, width = (int(v) for v in output_size[-2:])
+    if height < 1 or width < 1:
         raise ValueError(f"output_size must be positive, got {tuple(output_size)}")
+    return height, width
+
+
+def check_switches(switches, y, output_size) -> Tuple[int, int]:
+    """Switches of y's shape inside [0, H·W) of the plane ``output_size``: the check for
+    callers that know the pooled input's size but not the pooling's geometry
+    (``matrices.max_pool2d_matrix``); ``max_unpool2d`` checks each switch against its own
+    window instead."""
+    check_switch_array(switches, y)
+    height, width = _check_output_size(output_size, y.shape)
     if switches.size:
         lo, hi = int(switches.min()), int(switches.max())
-        if lo < 0 or hi >= H * W:
-            raise ValueError(f"switches must lie in [0, H*W) = [0, {H * W}) for "
-                             f"output_size {(H, W)}, got values in [{lo}, {hi}]")
-    return H, W
+        if lo < 0 or hi >= height * width:
+            raise ValueError(f"switches must lie in [0, H*W) = [0, {height * width}) for "
+                             f"output_size {(height, width)}, got values in [{lo}, {hi}]")
+    return height, width
+
+
+# --------------------------------------------------------------------------- unpooling
+
+def _unpool_kernel_pair(kernel_size) -> Tuple[int, int]:
+    """``kernel_size`` as for max_pool2d; a 4-tuple is the old ``output_size`` argument."""
+    if isinstance(kernel_size, (tuple, list)) and len(kernel_size) == 4:
+        raise TypeError(f"kernel_size must be an int or a pair of ints, got {kernel_size!r}: "
+                        "max_unpool2d takes the pooling's kernel_size, stride and padding "
+                        "(as torch.nn.functional.max_unpool2d); pass the pooled input's "
+                        "size as output_size=")
+    return to_pair(kernel_size, "kernel_size", 1)
+
+
+def unpool_default_length(o: int, k: int, s: int, p: int, d: int) -> int:
+    """The smallest input length that max-pooling (floor mode) maps to ``o`` outputs:
+    (o − 1)·s − 2p + d·(k − 1) + 1 (PyTorch's default, which has no dilation, is the same
+    with d = 1)."""
+    return (o - 1) * s - 2 * p + d * (k - 1) + 1
+
+
+def _pooled_lengths(o, k, s, p, d, ceil_mode) -> list:
+    """The input lengths that max-pooling maps to ``o`` outputs.  They lie within
+    PyTorch's accepted range (default − s, default + s): floor mode from the default up,
+    ceil mode from the default down."""
+    default = unpool_default_length(o, k, s, p, d)
+    return [i for i in range(max(1, default - s + 1), default + s)
+            if shapes.max_pool_output_length(i, k, s, p, d, ceil_mode) == o]
+
+
+def _lengths_text(lengths) -> str:
+    return f"{lengths[0]}..{lengths[-1]}" if lengths else "none"
+
+
+def _ceil_mode_for(in_hw, y_hw, kernel, stride, padding, dilation) -> bool:
+    """The ceil_mode with which max_pool2d maps ``in_hw`` (the output_size) to y's size;
+    a ValueError naming output_size and the accepted sizes if neither does."""
+    accepted = {mode: [_pooled_lengths(o, k, s, p, d, mode) for o, k, s, p, d
+                       in zip(y_hw, kernel, stride, padding, dilation)]
+                for mode in (False, True)}
+    for mode in (False, True):
+        if all(i in lengths for i, lengths in zip(in_hw, accepted[mode])):
+            return mode
+    (floor_h, floor_w), (ceil_h, ceil_w) = accepted[False], accepted[True]
+    raise ValueError(
+        f"output_size {in_hw} is not a size that max_pool2d(kernel_size={kernel}, "
+        f"stride={stride}, padding={padding}, dilation={dilation}) maps to y's {y_hw}: it "
+        f"accepts heights {_lengths_text(floor_h)} and widths {_lengths_text(floor_w)} "
+        f"(with ceil_mode=True heights {_lengths_text(ceil_h)} and widths "
+        f"{_lengths_text(ceil_w)})")
+
+
+def max_unpool2d_geometry(y_shape, kernel_size, stride, padding, dilation,
+                          output_size) -> PoolGeometry:
+    """The pooling that ``max_unpool2d`` transposes: max_pool2d's geometry for an input
+    of the unpooled size (``in_hw``), which pools to y's size (``out_hw``).  That size is
+    ``output_size``, or by default (o − 1)·s − 2p + d·(k − 1) + 1 per axis."""
+    kernel = _unpool_kernel_pair(kernel_size)
+    stride = kernel if stride is None else to_pair(stride, "stride", 1)
+    padding = to_pair(padding, "padding", 0)
+    dilation = to_pair(dilation, "dilation", 1)
+    y_hw = tuple(y_shape[2:])
+    if output_size is None:
+        in_hw = tuple(unpool_default_length(o, k, s, p, d) for o, k, s, p, d
+                      in zip(y_hw, kernel, stride, padding, dilation))
+        if min(in_hw) < 1:
+            raise ValueError(f"padding {padding} with kernel_size {kernel} makes the default "
+                             f"output size {in_hw} empty: pass output_size")
+        ceil_mode = False  # the default size is exact in either mode
+    else:
+        in_hw = _check_output_size(output_size, y_shape)
+        ceil_mode = _ceil_mode_for(in_hw, y_hw, kernel, stride, padding, dilation)
+    return max_pool2d_geometry(tuple(y_shape[:2]) + in_hw, kernel, stride, padding,
+                               dilation, ceil_mode)
+
+
+def _window_lines(o, k, s, p, d, size) -> list:
+    """The input rows (or columns) of window ``o`` that lie inside the image."""
+    return [i for i in shapes.window_positions(o, k, s, p, d) if 0 <= i < size]
+
+
+def switch_outside_window(switches, position: int, geom: PoolGeometry,
+                          kernel_may_be_a_size: bool = False) -> ValueError:
+    """The error for the switch at flat ``position`` of ``switches`` that does not lie in
+    its own pooling window.  ``kernel_may_be_a_size``: the call looked like the old
+    ``max_unpool2d(y, switches, (H, W))``, so say where the size goes now."""
+    n, c, oh, ow = (int(i) for i in np.unravel_index(position, switches.shape))
+    switch = int(switches[n, c, oh, ow])
+    (height, width), (kh, kw) = geom.in_hw, geom.kernel
+    (sh, sw), (ph, pw), (dh, dw) = geom.stride, geom.padding, geom.dilation
+    where = (f"outside the {height}x{width} plane [0, {height * width})"
+             if not 0 <= switch < height * width
+             else f"row {switch // width}, column {switch % width}")
+    message = (f"switches[{n}, {c}, {oh}, {ow}] = {switch} ({where}) lies outside its "
+               f"pooling window: rows {_window_lines(oh, kh, sh, ph, dh, height)} and "
+               f"columns {_window_lines(ow, kw, sw, pw, dw, width)} (kernel_size "
+               f"{geom.kernel}, stride {geom.stride}, padding {geom.padding}, dilation "
+               f"{geom.dilation}); switches must come from max_pool2d with this geometry")
+    if kernel_may_be_a_size:
+        message += (f". If {geom.kernel} is the pooled input's size: max_unpool2d takes the "
+                    "pooling's kernel_size, stride and padding (as "
+                    "torch.nn.functional.max_unpool2d), and that size as output_size=")
+    return ValueError(message)

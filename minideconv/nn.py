@@ -213,7 +213,8 @@ class MaxPool2d(Layer):
 
     def backward(self, grad, record, rule="backprop"):
         switches, input_hw = record
-        return max_unpool2d(grad, switches, input_hw)
+        return max_unpool2d(grad, switches, self.kernel_size, self.stride, self.padding,
+                            output_size=input_hw, dilation=self.dilation)
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:

@@ -215,10 +215,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                                  *geom.dilation, *geom.out_hw)
 
 
-def max_unpool2d(y, switches, output_size):
+def max_unpool2d(y, switches, kernel_size, stride=None, padding=0, output_size=None, *,
+                 dilation=1):
     """Unpooling, the true transpose x = P(s)ᵀ y: every y value is ADDED at its switch.
 
-        x[n, c, s // W, s % W] += y[n, c, o]   for every o, s = switches[n, c, o]
+        x[n, c, s // W, s % W] += y[n, c, oh, ow]  for all (oh, ow), s = switches[n, c, oh, ow]
 
     This equals the gradient of ``max_pool2d`` (what autograd computes).  **Difference from
     PyTorch:** ``torch.nn.functional.max_unpool2d`` *assigns* (last write wins), so when
@@ -229,11 +230,41 @@ def max_unpool2d(y, switches, output_size):
     CPU, depending on the thread count).
     Without overlap the two agree.
 
-    ``output_size`` is the pooled input's (H, W) (or (N, C, H, W)); pass it explicitly —
-    several input sizes pool to one output size.
+    The arguments are the pooling's, in ``F.max_unpool2d``'s order, so a torch call ports
+    one to one; ``dilation`` (keyword only: torch's unpool has none) is max_pool2d's.
+    The output size (H, W) is ``output_size`` ((H, W) or (N, C, H, W)), which must be a
+    size that ``max_pool2d`` with this geometry (floor or ``ceil_mode``) maps to y's
+    (H_out, W_out) — a narrower range than PyTorch's default ± (stride − 1).  By default
+    it is the size the windows cover exactly, PyTorch's default (which has dh = 1):
+
+        H = (H_out − 1)·sh − 2·ph + dh·(kh − 1) + 1   (W likewise).
+
+    Several input sizes pool to one output size: pass the pooled input's size as
+    ``output_size`` unless the windows cover it exactly.
+
+    Every switch must lie in its own window, else a ValueError names it (before anything
+    is written): s // W must be one of the rows oh·sh − ph + i·dh, i in [0, kh), inside
+    [0, H), and s % W one of the columns ow·sw − pw + j·dw, j in [0, kw), inside [0, W).
+    That is what keeps a wrong size from silently scrambling the result (switches are
+    flat indices h·W + w: another W reads them as other positions).
+
+    The old call ``max_unpool2d(y, switches, (H, W))`` now reads (H, W) as kernel_size,
+    as torch does.  A 4-tuple there is a TypeError; a pair is a valid kernel size, so it
+    is not guessed at: whenever y has two or more rows, the switches of its second row
+    fail the window check, whose message then says where the size goes.
     """
     _checks.check_same_device(y=y, switches=switches)
     _checks.check_float_array(y, "y", ndim=4)
-    height, width = _checks.check_switches(switches, y, output_size)
-    return _run("max_unpool2d", _c(y), _c(switches.astype(np.int64, copy=False)),
-                                   height, width)
+    _checks.check_nonempty_spatial(y, "y")
+    _checks.check_switch_array(switches, y)
+    geom = _checks.max_unpool2d_geometry(y.shape, kernel_size, stride, padding, dilation,
+                                         output_size)
+    switches = _c(switches.astype(np.int64, copy=False))
+    height, width = geom.in_hw
+    bad = _run("first_switch_outside_window", switches, *geom.kernel, *geom.stride,
+               *geom.padding, *geom.dilation, height, width)
+    if bad >= 0:
+        old_call = isinstance(kernel_size, (tuple, list)) and stride is None \
+            and output_size is None
+        raise _checks.switch_outside_window(switches, bad, geom, kernel_may_be_a_size=old_call)
+    return _run("max_unpool2d", _c(y), switches, height, width)

@@ -87,8 +87,10 @@ def test_pooling_matches_numba(kernel, stride, dilation, ceil_mode, seed,
     np.testing.assert_array_equal(y2, y)
     np.testing.assert_array_equal(s2, s)
     g = rng.standard_normal(y.shape).astype(np.float32)
-    np.testing.assert_allclose(array_backend(md.max_unpool2d, g, s, x.shape[2:]),
-                               md.max_unpool2d(g, s, x.shape[2:]), rtol=1e-6, atol=1e-6)
+    unpool = dict(kernel_size=kernel, stride=stride, padding=args["padding"],
+                  output_size=x.shape[2:], dilation=dilation)
+    np.testing.assert_allclose(array_backend(md.max_unpool2d, g, s, **unpool),
+                               md.max_unpool2d(g, s, **unpool), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("rule", ["backprop", "deconvnet", "guided"])
@@ -142,5 +144,6 @@ def test_cupy_arrays_give_the_cpu_results(case):
     pooled, s = md.max_pool2d(cupy.asarray(x), 2, 1)
     ref, ref_s = md.max_pool2d(x, 2, 1)
     np.testing.assert_array_equal(cupy.asnumpy(s), ref_s)
-    np.testing.assert_allclose(cupy.asnumpy(md.max_unpool2d(pooled, s, x.shape[2:])),
-                               md.max_unpool2d(ref, ref_s, x.shape[2:]))
+    np.testing.assert_allclose(
+        cupy.asnumpy(md.max_unpool2d(pooled, s, 2, 1, output_size=x.shape[2:])),
+        md.max_unpool2d(ref, ref_s, 2, 1, output_size=x.shape[2:]))

@@ -42,6 +42,12 @@ def _switches(dtype=np.int64, shape=None, value=None):
     return s
 
 
+def _unpool(y, switches, kernel_size=2, **geometry):
+    """max_unpool2d of ``_pooled``'s 2x2 pooling of X by default."""
+    geometry.setdefault("output_size", X.shape[2:])
+    return md.max_unpool2d(y, switches, kernel_size, **geometry)
+
+
 x_name = r"\bx\b"
 y_name = r"\by\b"
 
@@ -61,8 +67,8 @@ CASES = [
     ("conv2d_weight_grad weight_shape of length 3",
      lambda: md.conv2d_weight_grad(X, G, (6, 4, 3)), ValueError, "weight_shape"),
     ("max_pool2d x 3-D", lambda: md.max_pool2d(X[0], 2), ValueError, x_name),
-    ("max_unpool2d y 3-D", lambda: md.max_unpool2d(_pooled()[0][0], _switches()[0], (8, 9)),
-     ValueError, y_name),
+    ("max_unpool2d y 3-D", lambda: _unpool(_pooled()[0][0], _switches()[0]), ValueError,
+     y_name),
     # ---- channels not matching the weight
     ("conv2d channels != weight.shape[1]*groups", lambda: md.conv2d(X[:, :3], W1),
      ValueError, "weight"),
@@ -169,23 +175,63 @@ CASES = [
     ("output_size of length 3", lambda: md.conv_transpose2d(Y, W1, output_size=(2, 8, 9)),
      (TypeError, ValueError), "output_size"),
     # ---- switches
-    ("switches float", lambda: md.max_unpool2d(_pooled()[0], _switches(np.float64), (8, 9)),
+    ("switches float", lambda: _unpool(_pooled()[0], _switches(np.float64)),
      TypeError, "switches"),
-    ("switches list", lambda: md.max_unpool2d(_pooled()[0], _switches().tolist(), (8, 9)),
+    ("switches list", lambda: _unpool(_pooled()[0], _switches().tolist()),
      TypeError, "switches"),
-    ("switches wrong shape", lambda: md.max_unpool2d(_pooled()[0], _switches(shape=3), (8, 9)),
+    ("switches wrong shape", lambda: _unpool(_pooled()[0], _switches(shape=3)),
      ValueError, "switches"),
-    ("switches negative", lambda: md.max_unpool2d(_pooled()[0], _switches(value=-1), (8, 9)),
+    ("switches negative", lambda: _unpool(_pooled()[0], _switches(value=-1)),
      ValueError, "switches"),
-    ("switches == H*W", lambda: md.max_unpool2d(_pooled()[0], _switches(value=72), (8, 9)),
+    ("switches == H*W", lambda: _unpool(_pooled()[0], _switches(value=72)),
      ValueError, "switches"),
-    ("switches beyond a smaller output_size",
-     lambda: md.max_unpool2d(_pooled()[0], _switches(), (4, 4)), ValueError, "switches"),
+    ("switch in another window", lambda: _unpool(_pooled()[0], _switches(value=2)),
+     ValueError, r"switches\[0, 0, 0, 0\] = 2 .*rows \[0, 1\] and columns \[0, 1\]"),
+    ("max_unpool2d output_size smaller than the pooled input",
+     lambda: _unpool(_pooled()[0], _switches(), output_size=(4, 4)), ValueError,
+     "output_size"),
+    ("max_unpool2d output_size that pools to another size",
+     lambda: _unpool(_pooled()[0], _switches(), output_size=(8, 10)), ValueError,
+     r"output_size \(8, 10\).*widths 8\.\.9"),
     ("max_unpool2d output_size with the wrong (N, C)",
-     lambda: md.max_unpool2d(_pooled()[0], _switches(), (2, 3, 8, 9)), ValueError,
+     lambda: _unpool(_pooled()[0], _switches(), output_size=(2, 3, 8, 9)), ValueError,
      "output_size"),
     ("max_unpool2d output_size not ints",
-     lambda: md.max_unpool2d(_pooled()[0], _switches(), (8.0, 9.0)), TypeError, "output_size"),
+     lambda: _unpool(_pooled()[0], _switches(), output_size=(8.0, 9.0)), TypeError,
+     "output_size"),
+    ("max_unpool2d output_size of length 3",
+     lambda: _unpool(_pooled()[0], _switches(), output_size=(4, 8, 9)), TypeError,
+     "output_size"),
+    ("max_unpool2d output_size zero",
+     lambda: _unpool(_pooled()[0], _switches(), output_size=(0, 9)), ValueError,
+     "output_size"),
+    # ---- the pooling geometry of max_unpool2d
+    ("max_unpool2d without kernel_size", lambda: md.max_unpool2d(*_pooled()), TypeError,
+     "kernel_size"),
+    ("max_unpool2d kernel_size 0", lambda: _unpool(*_pooled(), kernel_size=0), ValueError,
+     "kernel_size"),
+    ("max_unpool2d kernel_size float", lambda: _unpool(*_pooled(), kernel_size=2.0),
+     TypeError, "kernel_size"),
+    ("max_unpool2d kernel_size string", lambda: _unpool(*_pooled(), kernel_size="2"),
+     TypeError, "kernel_size"),
+    ("max_unpool2d old call: (N, C, H, W) as kernel_size",
+     lambda: md.max_unpool2d(*_pooled(), X.shape), TypeError, "kernel_size.*output_size="),
+    ("max_unpool2d old call: (H, W) as kernel_size",
+     lambda: md.max_unpool2d(*_pooled(), X.shape[2:]), ValueError,
+     r"switches.*If \(8, 9\) is the pooled input's size.*output_size="),
+    ("max_unpool2d stride 0", lambda: _unpool(*_pooled(), stride=0), ValueError, "stride"),
+    ("max_unpool2d stride of length 3", lambda: _unpool(*_pooled(), stride=(2, 2, 2)),
+     TypeError, "stride"),
+    ("max_unpool2d padding negative", lambda: _unpool(*_pooled(), padding=-1), ValueError,
+     "padding"),
+    ("max_unpool2d padding more than half the kernel",
+     lambda: _unpool(*_pooled(), padding=(0, 2)), ValueError, "padding"),
+    ("max_unpool2d padding 'same'", lambda: _unpool(*_pooled(), padding="same"), TypeError,
+     "padding"),
+    ("max_unpool2d dilation 0", lambda: _unpool(*_pooled(), dilation=0), ValueError,
+     "dilation"),
+    ("max_unpool2d dilation positional", lambda: md.max_unpool2d(*_pooled(), 2, 2, 0, None, 1),
+     TypeError, "positional"),
     # ---- relu rule
     ("unknown relu rule", lambda: md.relu_backward(X, X, rule="zeiler"), ValueError, "rule"),
     ("relu rule in capitals", lambda: md.relu_backward(X, X, rule="Guided"), ValueError,
@@ -221,8 +267,7 @@ CASES = [
     ("max_pool2d integer x", lambda: md.max_pool2d(np.ones((1, 1, 4, 4), np.int32), 2),
      TypeError, x_name),
     ("max_pool2d list x", lambda: md.max_pool2d(X.tolist(), 2), TypeError, x_name),
-    ("max_unpool2d integer y", lambda: md.max_unpool2d(_switches(), _switches(), (8, 9)),
-     TypeError, y_name),
+    ("max_unpool2d integer y", lambda: _unpool(_switches(), _switches()), TypeError, y_name),
     # ---- a pooling window entirely in padding
     ("max_pool2d window entirely in padding (dilation)",
      lambda: md.max_pool2d(np.ones((1, 1, 2, 7)), (2, 2), stride=1, padding=1,
@@ -331,7 +376,8 @@ def _ops(dtype):
         "relu_backward guided": (lambda g, x: md.relu_backward(g, x, rule="guided"),
                                  (x[:, ::-1].copy(), x)),
         "max_pool2d": (lambda x: md.max_pool2d(x, 3, stride=2, padding=1), (x,)),
-        "max_unpool2d": (lambda gp, s: md.max_unpool2d(gp, s, x.shape[-2:]), (gp, s)),
+        "max_unpool2d": (lambda gp, s: md.max_unpool2d(gp, s, 3, 2, 1, output_size=x.shape[-2:]),
+                         (gp, s)),
     }
 
 

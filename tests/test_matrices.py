@@ -158,7 +158,8 @@ def test_pool_matrix_selects_the_maxima_and_its_transpose_unpools(case, values):
     x = case.x(values)
     y, switches = md.max_pool2d(x, **case.kwargs())
     g = case.cotangent()
-    unpooled = md.max_unpool2d(g, switches, tuple(case.hw))
+    unpooled = md.max_unpool2d(g, switches, case.kernel_arg, case.stride_arg, case.padding_arg,
+                               output_size=tuple(case.hw), dilation=case.dilation_arg)
     for n in range(case.n):
         P = mx.max_pool2d_matrix(switches[n], (case.c,) + tuple(case.hw), dtype=case.dtype)
         assert P.shape == (y[n].size, x[n].size) and P.dtype == case.dtype
@@ -412,7 +413,7 @@ def backward_with_ops(acts, top, rule):
     """The rule's projection computed with the operators, layer by layer."""
     r = md.relu_backward(top, acts["a2"], rule)
     r = md.conv_transpose2d(r, acts["w2"], output_size=(4, 4))
-    r = md.max_unpool2d(r, acts["switches"], (9, 9))
+    r = md.max_unpool2d(r, acts["switches"], 3, 2, output_size=(9, 9))
     r = md.relu_backward(r, acts["a1"], rule)
     return md.conv_transpose2d(r, acts["w1"], padding=1, output_size=(9, 9))
 

@@ -70,7 +70,8 @@ def run_every_op(inp):
         y, s = md.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
         assert y.shape == inp["gp" + suffix].shape
         out["max_pool2d_y" + suffix], out["max_pool2d_s" + suffix] = y, s
-        out["max_unpool2d" + suffix] = md.max_unpool2d(inp["gp" + suffix], s, x.shape[-2:])
+        out["max_unpool2d" + suffix] = md.max_unpool2d(inp["gp" + suffix], s, 3, 2, 1,
+                                                     output_size=x.shape[-2:])
     return out
 
 

@@ -96,7 +96,8 @@ def _check_pool_adjoint(case, values):
     x = case.x(values)
     y, s = md.max_pool2d(x, **case.kwargs())
     g = case.cotangent()
-    PTg = md.max_unpool2d(g, s, x.shape[-2:])
+    PTg = md.max_unpool2d(g, s, case.kernel_arg, case.stride_arg, case.padding_arg, output_size=x.shape[-2:],
+                          dilation=case.dilation_arg)
     assert PTg.shape == x.shape and PTg.dtype == x.dtype
     lhs, rhs = dot(y, g), dot(x, PTg)
     scale = dot(np.abs(y), np.abs(g))
@@ -121,7 +122,9 @@ def test_max_pool_unpool_adjoint_with_overlapping_windows(case, values):
     x = case.x(values)
     _, s = md.max_pool2d(x, **case.kwargs())
     g = case.cotangent()
-    assert_close(md.max_unpool2d(g, s, x.shape), brute_unpool(g, s, x.shape[-2:]),
+    assert_close(md.max_unpool2d(g, s, case.kernel_arg, case.stride_arg, case.padding_arg, output_size=x.shape,
+                                 dilation=case.dilation_arg),
+                 brute_unpool(g, s, x.shape[-2:]),
                  what="max_unpool2d vs np.add.at")
 
 
@@ -157,11 +160,11 @@ def test_max_unpool2d_accumulates_the_shared_centre():
     assert pooled.shape == (1, 1, 2, 2)
     assert np.all(s == 2 * 5 + 2)
     g = np.arange(1.0, 5.0).reshape(1, 1, 2, 2)
-    out = md.max_unpool2d(g, s, (5, 5))
+    out = md.max_unpool2d(g, s, 3, 2, output_size=(5, 5))
     expected = np.zeros((1, 1, 5, 5))
     expected[0, 0, 2, 2] = g.sum()
     np.testing.assert_array_equal(out, expected)
-    np.testing.assert_array_equal(md.max_unpool2d(g, s, (1, 1, 5, 5)), expected)
+    np.testing.assert_array_equal(md.max_unpool2d(g, s, 3, 2, output_size=(1, 1, 5, 5)), expected)
 
 
 # --------------------------------------------------------------------------- finite differences

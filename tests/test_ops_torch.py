@@ -210,7 +210,8 @@ def _check_unpool_vs_autograd(case, values):
     g = case.cotangent()
     xt, yt, _ = torch_pool(case, x, requires_grad=True)
     yt.backward(T(g))
-    out = md.max_unpool2d(g, s, x.shape[-2:])
+    out = md.max_unpool2d(g, s, case.kernel_arg, case.stride_arg, case.padding_arg, output_size=x.shape[-2:],
+                          dilation=case.dilation_arg)
     assert out.dtype == x.dtype
     assert_close(out, N(xt.grad), dtype=case.dtype)
 
@@ -239,7 +240,9 @@ def test_max_unpool2d_agrees_with_torch_max_unpool2d_without_overlap(case, value
     g = case.cotangent()
     ref = F.max_unpool2d(T(g), T(s), case.kernel, case.stride, case.padding,
                          output_size=x.shape[-2:])
-    np.testing.assert_array_equal(md.max_unpool2d(g, s, x.shape), N(ref))
+    ours = md.max_unpool2d(g, s, case.kernel_arg, case.stride_arg, case.padding_arg, output_size=x.shape,
+                           dilation=case.dilation_arg)
+    np.testing.assert_array_equal(ours, N(ref))
 
 
 def test_torch_max_unpool2d_is_not_the_transpose_with_overlapping_windows():
@@ -253,7 +256,7 @@ def test_torch_max_unpool2d_is_not_the_transpose_with_overlapping_windows():
     xt = T(x, requires_grad=True)
     yt, it = F.max_pool2d(xt, 3, 2, return_indices=True)
     yt.backward(T(g))
-    ours = md.max_unpool2d(g, md.max_pool2d(x, 3, stride=2)[1], (5, 5))
+    ours = md.max_unpool2d(g, md.max_pool2d(x, 3, stride=2)[1], 3, 2, output_size=(5, 5))
     theirs = N(F.max_unpool2d(T(g), it, 3, 2, output_size=(5, 5)))
     assert N(xt.grad)[0, 0, 2, 2] == 10.0
     np.testing.assert_array_equal(ours, N(xt.grad))
@@ -297,7 +300,7 @@ def test_backward_chain_matches_captum(rule, seed):
     r = np.zeros_like(out)
     r[:, target] = 1.0
     r = md.conv_transpose2d(r, w2, output_size=p1.shape[-2:])
-    r = md.max_unpool2d(r, s1, h1.shape[-2:])
+    r = md.max_unpool2d(r, s1, 3, 2, output_size=h1.shape[-2:])
     r = md.relu_backward(r, a1, rule=rule)
     r = md.conv_transpose2d(r, w1, padding=1, output_size=x.shape[-2:])
     assert_close(r, ref, dtype=np.float64)

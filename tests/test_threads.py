@@ -29,7 +29,7 @@ CHILD = textwrap.dedent("""
             if not np.allclose(md.conv2d(x, w, padding=1), expected):
                 errors.append("conv2d")
             y, s = md.max_pool2d(x, 3, 2)
-            md.max_unpool2d(y, s, x.shape[2:])
+            md.max_unpool2d(y, s, 3, 2, output_size=x.shape[2:])
             md.conv_transpose2d(expected, w, padding=1, output_size=x.shape[2:])
 
     threads = [threading.Thread(target=work) for _ in range(4)]
