@@ -117,11 +117,18 @@ def test_in_a_venv_tbb_loads_only_because_minideconv_loads_it():
 
 
 def test_warns_once_with_the_remedy_when_tbb_cannot_load():
-    """With the tbb library not found (as in a venv before this fix), the kernels fall
-    back to workqueue, give the same results, and say so once, with the remedy."""
-    child = ("import warnings, numpy as np, numba\n"
-             "import minideconv.backends.threading_layer as tl\n"
-             "tl.find_tbb_library = lambda: None\n"
+    """With the tbb library unloadable (as in a venv before this fix), the kernels fall
+    back to workqueue, give the same results, and say so once, with the remedy.  The
+    child refuses every ctypes load of a TBB library, minideconv's and Numba's alike."""
+    child = ("import ctypes, warnings, numpy as np, numba\n"
+             "real_cdll = ctypes.CDLL\n"
+             "def no_tbb(name, *args, **kwargs):\n"
+             "    if 'tbb' in str(name):\n"
+             "        raise OSError(f'{name}: refused by the test')\n"
+             "    return real_cdll(name, *args, **kwargs)\n"
+             "ctypes.CDLL = no_tbb\n"
+             "import numba.np.ufunc.parallel as numba_parallel\n"
+             "numba_parallel.CDLL = no_tbb\n"   # Numba's own check imported CDLL by name
              "import minideconv as md\n"
              "with warnings.catch_warnings(record=True) as caught:\n"
              "    warnings.simplefilter('always')\n"
@@ -140,6 +147,7 @@ def test_warns_once_with_the_remedy_when_tbb_cannot_load():
     if threading_layer.tbb_wheel_expected() or _tbb_installed():
         assert "warnings 1" in proc.stdout, proc.stdout
         assert "pip install --force-reinstall tbb" in proc.stdout
+        assert "refused by the test" in proc.stdout        # the reason is given
         assert "NUMBA_THREADING_LAYER=workqueue" in proc.stdout
 
 

@@ -77,6 +77,10 @@ def load_tbb():
             ctypes.CDLL(path, mode=getattr(os, "RTLD_GLOBAL", 0))
         except OSError as err:
             failed = f"{path} could not be loaded ({err})"
+    try:  # by name, as Numba's own version check does: where the linker finds it anyway
+        ctypes.CDLL(TBB_LIBRARY, mode=getattr(os, "RTLD_GLOBAL", 0))
+    except (OSError, TypeError):
+        pass
     try:  # the extension module Numba will import (conda's TBB loads without our help)
         from numba.np.ufunc import tbbpool  # noqa: F401
         return None
