@@ -172,14 +172,29 @@ def warm_up(net: Sequential, rules=("deconvnet",)):
     """Compile (or load from Numba's cache) every kernel that a forward pass of ``net``
     and a projection under each of ``rules`` need, on one image of zeros of the network's
     dtype — so that later calls run at full speed from the first.  Only what is asked
-    for is compiled: the network's dtype, its layers' operators, the given rules."""
+    for is compiled: the network's dtype, its layers' operators, the given rules.
+
+    On a first run (Numba's cache cold) the kernels of the way back compile in a second
+    process meanwhile (``backends.precompile``), and load from the cache here."""
     if net.input_shape is None:
         raise ValueError("warm_up needs net.input_shape to make an input")
+    from .backends import precompile
+    from .backends.compile_notice import notify_on_compile
+    rules = [_checks.check_relu_rule(rule) for rule in rules]
     dtype = next((a.dtype for layer in net.layers for a in layer.params().values()),
                  np.dtype(np.float32))
-    image = np.zeros(net.input_shape, dtype)
+    image = np.zeros((1,) + tuple(net.input_shape), dtype)
+    helper = []
+
+    def compile_way_back_beside():  # first compile seen: the cache is cold
+        helper.append(precompile.start(dtype, rules))
+
+    with notify_on_compile(compile_way_back_beside):
+        trace = net.trace(image)     # the forward kernels, compiled here
+    for child in helper:
+        precompile.wait(child)
     for rule in rules:  # from the last layer back, through every layer
-        project(net, image, len(net.layers) - 1, 0, rule=rule)
+        net.backward(np.zeros_like(trace.outputs[-1]), trace, rule=rule)
 
 
 # --------------------------------------------------------------------------- top-k patches

@@ -16,6 +16,16 @@ from minideconv.backends.compile_notice import notify_on_compile
 from minideconv.data import load_model
 from minideconv.visualize import project, warm_up
 
+from numba.core import event
+
+class Compiled(event.Listener):   # the kernels this process compiles itself
+    names = []
+    def on_start(self, ev):
+        self.names.append(ev.data["dispatcher"].py_func.__name__)
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Compiled())
 notices = []
 net = load_model()
 with notify_on_compile(lambda: notices.append("compiling")):
@@ -31,6 +41,7 @@ for name in dir(numba_cpu):
         for signature in kernel.signatures:
             dtypes |= {str(a.dtype) for a in signature if hasattr(a, "dtype")}
 print(json.dumps({"after_warm_up": after_warm_up, "notices": notices,
+                  "compiled_here": sorted(set(Compiled.names)),
                   "dtypes": sorted(dtypes - {"int64"})}))
 """
 
@@ -48,6 +59,23 @@ def test_first_run_says_it_compiles_once_and_later_runs_load_from_the_cache(tmp_
     assert first["notices"] == ["compiling"]       # said once, during the warm-up
     assert first["after_warm_up"] == 1              # and nothing left to compile after it
     assert first["dtypes"] == ["float32"]           # only the shipped network's dtype
+    # the forward kernels compiled here, the way back in the helper process beside it
+    assert {"im2col", "max_pool_planes", "relu_into"} <= set(first["compiled_here"])
+    assert not {"col2im", "relu_backward_into", "max_unpool_planes"} & \
+        set(first["compiled_here"]), first["compiled_here"]
     assert os.listdir(tmp_path)                     # Numba wrote its cache there
     second = run_child(tmp_path, "guided")
     assert second["notices"] == []                  # loaded from the cache: no word
+
+
+def test_the_command_line_says_once_that_it_compiles_and_only_the_first_time(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    command = [sys.executable, "-m", "minideconv", "project", "--image", "test:3",
+               "--layer", "5", "--channel", "2", "--out", str(tmp_path / "p.png")]
+    said = []
+    for _ in range(2):
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        said.append([line for line in proc.stderr.splitlines() if "compiling" in line])
+    assert len(said[0]) == 1 and "first run only" in said[0][0]
+    assert said[1] == []
