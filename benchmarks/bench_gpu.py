@@ -100,8 +100,8 @@ def main(argv=None):
     px = xp.asarray(rng.standard_normal((8, 96, 110, 110)).astype(np.float32))
     pooled, switches = md.max_pool2d(px, 3, 2)
     for label, f in (("max_pool2d 8x96x110², 3x3/2", lambda: md.max_pool2d(px, 3, 2)),
-                     ("max_unpool2d of that", lambda: md.max_unpool2d(pooled, switches,
-                                                                      px.shape[2:]))):
+                     ("max_unpool2d of that", lambda: md.max_unpool2d(
+                         pooled, switches, 3, 2, output_size=px.shape[2:]))):
         med = time_side_by_side({"gpu": timed(f)}, args.repeats)
         print(f"{label:44s} {med['gpu']:9.3f}", flush=True)
 

@@ -214,7 +214,7 @@ def main(argv=None):
           lambda: F.max_pool2d(tx, 3, 2, return_indices=True),
           lambda: np_max_pool2d(pool_x, 3, 2))
     bench("max_unpool2d (true transpose) of that",
-          lambda: md.max_unpool2d(y, sw, pool_x.shape[2:]),
+          lambda: md.max_unpool2d(y, sw, 3, 2, output_size=pool_x.shape[2:]),
           lambda: torch.ops.aten.max_pool2d_with_indices_backward(
               ty, tx, [3, 3], [2, 2], [0, 0], [1, 1], False, ts),
           lambda: np_max_unpool2d(y, sw, pool_x.shape[2:]))

@@ -51,6 +51,11 @@ assert np.array_equal(P @ x.ravel(), y.ravel())
 # is also the gradient of max-pooling: only the winner of each window receives the
 # gradient (checked against PyTorch's autograd below, when it is installed).
 #
+# ``max_unpool2d`` takes the pooling's ``kernel_size``, ``stride`` and ``padding``, as
+# PyTorch's does.  A switch is a flat index h·W + w, which means something only for the
+# input width W and the window it came from, so every switch is checked to lie inside
+# its own pooling window before anything is written.
+#
 # Pool then unpool keeps 4 of the 16 values: P(s)ᵀP(s) is a diagonal 0/1 matrix, not I.
 # The other way round, unpool then pool, *is* the identity here: P(s)P(s)ᵀ = I, because
 # no two outputs share a switch when the windows do not overlap.
