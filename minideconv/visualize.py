@@ -34,6 +34,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import _checks
+from .ops import relu_backward
 from .nn import Sequential
 
 
@@ -174,8 +175,8 @@ def warm_up(net: Sequential, rules=("deconvnet",)):
     dtype — so that later calls run at full speed from the first.  Only what is asked
     for is compiled: the network's dtype, its layers' operators, the given rules.
 
-    On a first run (Numba's cache cold) the kernels of the way back compile in a second
-    process meanwhile (``backends.precompile``), and load from the cache here."""
+    On a first run (Numba's cache cold) col2im and unpooling compile in a second process
+    meanwhile (``backends.precompile``), and load from the cache here."""
     if net.input_shape is None:
         raise ValueError("warm_up needs net.input_shape to make an input")
     from .backends import precompile
@@ -187,10 +188,12 @@ def warm_up(net: Sequential, rules=("deconvnet",)):
     helper = []
 
     def compile_way_back_beside():  # first compile seen: the cache is cold
-        helper.append(precompile.start(dtype, rules))
+        helper.append(precompile.start(dtype))
 
     with notify_on_compile(compile_way_back_beside):
         trace = net.trace(image)     # the forward kernels, compiled here
+        for rule in rules:           # and the ReLU rules
+            relu_backward(image, image, rule)
     for child in helper:
         precompile.wait(child)
     for rule in rules:  # from the last layer back, through every layer

@@ -59,9 +59,11 @@ def test_first_run_says_it_compiles_once_and_later_runs_load_from_the_cache(tmp_
     assert first["notices"] == ["compiling"]       # said once, during the warm-up
     assert first["after_warm_up"] == 1              # and nothing left to compile after it
     assert first["dtypes"] == ["float32"]           # only the shipped network's dtype
-    # the forward kernels compiled here, the way back in the helper process beside it
-    assert {"im2col", "max_pool_planes", "relu_into"} <= set(first["compiled_here"])
-    assert not {"col2im", "relu_backward_into", "max_unpool_planes"} & \
+    # the forward kernels and the ReLU rules compiled here, col2im and unpooling in the
+    # helper process beside it
+    assert {"im2col", "max_pool_planes", "relu_into", "relu_backward_into"} <= \
+        set(first["compiled_here"])
+    assert not {"col2im", "max_unpool_planes", "first_switch_outside_window"} & \
         set(first["compiled_here"]), first["compiled_here"]
     assert os.listdir(tmp_path)                     # Numba wrote its cache there
     second = run_child(tmp_path, "guided")

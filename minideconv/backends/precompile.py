@@ -2,10 +2,11 @@
 
 Numba compiles a kernel on one core, one kernel after another.  On a first run (an empty
 cache) ``visualize.warm_up`` starts ``python -m minideconv.backends.precompile`` beside
-itself: that child compiles the kernels of the backward pass (col2im, the ReLU backward
-rules, unpooling) while the parent compiles those of the forward pass, and writes them
-to Numba's on-disk cache, from which the parent then loads them instead of compiling
-them again.  The child only ever saves time: if it fails, or the cache cannot be
+itself: that child compiles col2im and unpooling (with its switch check), kernels of
+the backward pass, while the parent compiles those of the forward pass and the ReLU
+backward rules (a split that keeps both cores busy about equally long).  The child
+writes its kernels to Numba's on-disk cache, from which the parent then loads them
+instead of compiling them again.  The child only ever saves time: if it fails, or the cache cannot be
 written, the parent compiles the kernels itself, as it would without it.
 """
 
@@ -21,26 +22,22 @@ import numpy as np
 TIMEOUT_S = 300
 
 
-def compile_way_back(dtype, rules):
-    """Call each backward operator once on tiny arrays of ``dtype``: the transposed
-    convolution by GEMM + col2im (stride 2 takes that route), ``relu_backward`` under
-    ``rules``, and unpooling with its switch check."""
+def compile_way_back(dtype):
+    """Call the transposed convolution by GEMM + col2im (stride 2 takes that route) and
+    unpooling with its switch check once, on tiny arrays of ``dtype``."""
     from .. import ops
     dtype = np.dtype(dtype)
     ops.conv_transpose2d(np.zeros((1, 1, 2, 2), dtype), np.zeros((1, 1, 2, 2), dtype),
                          stride=2)
-    signal = np.zeros((1, 1, 2, 2), dtype)
-    for rule in rules:
-        ops.relu_backward(signal, signal, rule)
     ops.max_unpool2d(np.zeros((1, 1, 1, 1), dtype), np.zeros((1, 1, 1, 1), np.int64), 2)
 
 
-def start(dtype, rules):
-    """Start the child that compiles the way back for ``dtype`` and ``rules``; returns the
-    process (or None where a second process cannot help: JIT disabled)."""
+def start(dtype):
+    """Start the child that compiles ``compile_way_back(dtype)``; returns the process (or
+    None where a second process cannot help: JIT disabled)."""
     if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
         return None
-    command = [sys.executable, "-m", __name__, np.dtype(dtype).name, *rules]
+    command = [sys.executable, "-m", __name__, np.dtype(dtype).name]
     try:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -60,4 +57,4 @@ def wait(child):
 
 
 if __name__ == "__main__":
-    compile_way_back(sys.argv[1], sys.argv[2:])
+    compile_way_back(sys.argv[1])
