@@ -131,8 +131,9 @@ def main(argv=None):
     except ImportError:
         torch = None
     import numba
-    from minideconv.backends import numba_cpu  # noqa: F401  (picks the threading layer
-    # before Numba starts its threads; see the README's "Threads")
+    from minideconv.backends import load_cpu_backend
+    load_cpu_backend()   # picks the threading layer before Numba starts its threads; see
+    # the README's "Threads"
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
     weight = make_weight(args.dtype)

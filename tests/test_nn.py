@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from minideconv import conv2d, max_pool2d, nn, train
+from minideconv import conv2d, dottest, max_pool2d, nn, train
 
 
 def small_net(rng, dtype=np.float64):
@@ -50,21 +50,37 @@ def test_layers_compute_what_they_say(rng):
     assert np.allclose(linear(z), z @ linear.weight.T + linear.bias)
 
 
+def linear_part(layer, layer_input):
+    """The linear map A of ``layer`` around ``layer_input``: the layer without its bias,
+    and a max-pool with the switches it recorded for ``layer_input`` fixed (A = P(s))."""
+    y, record = layer.forward(layer_input)
+    if isinstance(layer, nn.MaxPool2d):
+        switches = record[0]
+        n, c = switches.shape[:2]
+
+        def forward(v):
+            return np.take_along_axis(v.reshape(n, c, -1), switches.reshape(n, c, -1),
+                                      axis=2).reshape(switches.shape)
+        np.testing.assert_array_equal(forward(layer_input), y)
+        return forward
+    bias = getattr(layer, "bias", None)
+    if bias is None:
+        return lambda v: layer.forward(v)[0]
+    bias = bias.reshape(1, -1, 1, 1) if y.ndim == 4 else bias
+    return lambda v: layer.forward(v)[0] - bias
+
+
 @pytest.mark.parametrize("index", [0, 2, 3, 5, 6])
 def test_backward_is_the_transpose(rng, index):
-    """⟨A x, r⟩ = ⟨x, Aᵀ r⟩ for the linear part A of each layer (bias left out; the pool
-    with its switches fixed)."""
+    """⟨A x, r⟩ = ⟨x, Aᵀ r⟩ (``minideconv.dottest``) for the linear part A of each layer
+    (bias left out; the pool with its switches fixed)."""
     net = small_net(rng)
     x = net.trace(rng.standard_normal((2, 3, 9, 9)), upto=index)
+    layer = net.layers[index]
     layer_input = x.input if index == 0 else x.outputs[index - 1]
-    y, record = net.layers[index].forward(layer_input)
-    if getattr(net.layers[index], "bias", None) is not None:
-        y = y - (net.layers[index].bias.reshape(1, -1, 1, 1) if y.ndim == 4
-                 else net.layers[index].bias)
-    r = rng.standard_normal(y.shape)
-    back = net.layers[index].backward(r, record)
-    assert back.shape == layer_input.shape
-    assert np.isclose(np.sum(y * r), np.sum(layer_input * back), rtol=1e-10)
+    y, record = layer.forward(layer_input)
+    dottest(linear_part(layer, layer_input), lambda r: layer.backward(r, record),
+            layer_input.shape, y.shape, rtol=1e-10)
 
 
 def test_loss_gradients_match_finite_differences(rng):
