@@ -15,10 +15,9 @@ import time
 import numpy as np
 
 import minideconv as md
-from minideconv import lesson_plots as lp
-from minideconv import matrices
+from minideconv import matrices, plots
 
-plt = lp.setup()
+plt = plots.setup()
 start = time.perf_counter()
 # sphinx_gallery_thumbnail_number = 2
 rng = np.random.default_rng(0)
@@ -54,12 +53,12 @@ assert error_1d < 1e-12
 
 # %%
 fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-lp.matrix(ax, W1, "1-D convolution matrix W (kernel 1, 2, −1)",
-          xlabel="input position (column)", ylabel="output position (row)",
-          annotate=True, cbar_label="entry of W")
+plots.matrix(ax, W1, "1-D convolution matrix W (kernel 1, 2, −1)",
+             xlabel="input position (column)", ylabel="output position (row)",
+             annotate=True, cbar_label="entry of W")
 ax.set_xticks(range(8))
 ax.set_yticks(range(6))
-lp.save(fig, "01_conv_matrix_1d")
+plots.save_lesson_figure(fig, "01_conv_matrix_1d")
 
 # %% [markdown]
 # A small image: the doubly-banded matrix
@@ -98,16 +97,16 @@ print(diagonal_block)
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9.2, 6.0), layout="constrained",
                          gridspec_kw=dict(width_ratios=[1, 3]))
-lp.image(axes[0], kernel_2d, "the 3 × 3 kernel", annotate=True, fmt="{:g}", cbar=False,
-         vmax=6)
-lp.matrix(axes[1], W2, "its 25 × 25 matrix W (5 × 5 image, padding 1)",
-          xlabel="input pixel 5r + c", ylabel="output pixel 5r + c", blocks=(5, 5),
-          annotate=True, cbar_label="entry of W", vmax=6)
+plots.image(axes[0], kernel_2d, "the 3 × 3 kernel", annotate=True, fmt="{:g}", cbar=False,
+            vmax=6)
+plots.matrix(axes[1], W2, "its 25 × 25 matrix W (5 × 5 image, padding 1)",
+             xlabel="input pixel 5r + c", ylabel="output pixel 5r + c", blocks=(5, 5),
+             annotate=True, cbar_label="entry of W", vmax=6)
 axes[1].set_xticks(range(0, 25, 5))
 axes[1].set_yticks(range(0, 25, 5))
-fig.suptitle("A 2-D convolution is a doubly-banded matrix: 5 × 5 blocks, three block "
+fig.suptitle("A 2-D convolution is a doubly-banded matrix:\n5 × 5 blocks, three block "
              "diagonals, each block banded")
-lp.save(fig, "01_conv_matrix_2d", thumbnail="01", thumbnail_axes=[axes[1]])
+plots.save_lesson_figure(fig, "01_conv_matrix_2d", thumbnail="01", thumbnail_axes=[axes[1]])
 
 # %% [markdown]
 # The same holds for real layers

@@ -16,10 +16,9 @@ import time
 import numpy as np
 
 import minideconv as md
-from minideconv import lesson_plots as lp
-from minideconv import matrices
+from minideconv import matrices, plots
 
-plt = lp.setup()
+plt = plots.setup()
 start = time.perf_counter()
 # sphinx_gallery_thumbnail_number = 2
 
@@ -65,14 +64,14 @@ print(f"random kernel, random image: max |WᵀWx − x| = {err_random:.3f}")
 assert err_random > 0.1
 
 # %%
-fig = lp.image_row({"x (10 × 10)": x[0, 0], "y = conv2d(x) (9 × 9)": y[0, 0],
-                    "Wᵀy = conv_transpose2d(y)": x_back[0, 0],
-                    "Wᵀy − x": difference[0, 0]},
-                   suptitle="The shape comes back, the values do not "
-                            f"(2 × 2 box kernel; max |Wᵀy − x| = "
-                            f"{np.abs(difference).max():.2f}; one colour scale)",
-                   shared=True, panel_size=2.6)
-lp.save(fig, "02_roundtrip")
+fig = plots.image_row({"x (10 × 10)": x[0, 0], "y = conv2d(x) (9 × 9)": y[0, 0],
+                       "Wᵀy = conv_transpose2d(y)": x_back[0, 0],
+                       "Wᵀy − x": difference[0, 0]},
+                      suptitle="The shape comes back, the values do not "
+                               f"(2 × 2 box kernel; max |Wᵀy − x| = "
+                               f"{np.abs(difference).max():.2f}; one colour scale)",
+                      shared=True, panel_size=2.6)
+plots.save_lesson_figure(fig, "02_roundtrip")
 
 # %% [markdown]
 # The matrix picture: WᵀW beside I
@@ -118,17 +117,18 @@ assert rank == 81 and sigma[0] > 1.5 and sigma[-1] < 0.5
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), layout="constrained",
                          gridspec_kw=dict(width_ratios=[1, 1, 1.15]))
-lp.matrix(axes[0], gram, "WᵀW (100 × 100)", xlabel="pixel q", ylabel="pixel p",
-          blocks=(10, 10), vmax=1.0)
-lp.matrix(axes[1], identity, "I (what a true inverse needs)", xlabel="pixel q",
-          ylabel="pixel p", blocks=(10, 10), vmax=1.0)
-lp.singular_values(axes[2], sigma, "singular values of W (81 × 100)", label="σ_i")
+plots.matrix(axes[0], gram, "WᵀW (100 × 100)", xlabel="pixel q", ylabel="pixel p",
+             blocks=(10, 10), vmax=1.0)
+plots.matrix(axes[1], identity, "I (what a true inverse needs)", xlabel="pixel q",
+             ylabel="pixel p", blocks=(10, 10), vmax=1.0)
+plots.singular_values(axes[2], sigma, "singular values of W (81 × 100)", label="σ_i")
 axes[2].plot(np.arange(rank + 1, 101), np.zeros(100 - rank), "x", color="C3",
              label=f"{100 - rank} directions with σ = 0 (null space)")
 axes[2].set_xlim(0, 101)
 axes[2].legend(loc="upper right", frameon=False)
 fig.suptitle("The round trip is WᵀW, not I: singular values would all have to be 1")
-lp.save(fig, "02_gram_and_singular_values", thumbnail="02", thumbnail_axes=[axes[0]])
+plots.save_lesson_figure(fig, "02_gram_and_singular_values", thumbnail="02",
+                         thumbnail_axes=[axes[0]])
 
 # %% [markdown]
 # What is lost: the null space
@@ -156,12 +156,12 @@ print(f"x and x + 0.3·(alternating rows) differ by 0.3 per pixel, "
 assert same_y < 1e-12
 
 # %%
-fig = lp.image_row({"x": x[0, 0], "x + 0.3·v  (v: alternating rows)": x_plus[0, 0],
-                    "conv2d(x)": y[0, 0],
-                    "conv2d(x + 0.3·v)": md.conv2d(x_plus, weight)[0, 0]},
-                   suptitle="Two different images, one output: W v = 0 for the "
-                            "alternating stripes", shared=True, panel_size=2.6)
-lp.save(fig, "02_null_space")
+fig = plots.image_row({"x": x[0, 0], "x + 0.3·v  (v: alternating rows)": x_plus[0, 0],
+                       "conv2d(x)": y[0, 0],
+                       "conv2d(x + 0.3·v)": md.conv2d(x_plus, weight)[0, 0]},
+                      suptitle="Two different images, one output: W v = 0 for the "
+                               "alternating stripes", shared=True, panel_size=2.6)
+plots.save_lesson_figure(fig, "02_null_space")
 
 # %% [markdown]
 # What to take away

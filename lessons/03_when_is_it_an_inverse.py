@@ -15,10 +15,9 @@ import time
 import numpy as np
 
 import minideconv as md
-from minideconv import lesson_plots as lp
-from minideconv import matrices
+from minideconv import matrices, plots
 
-plt = lp.setup()
+plt = plots.setup()
 start = time.perf_counter()
 rng = np.random.default_rng(0)
 
@@ -126,11 +125,11 @@ assert allpass_error < 1e-12
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.9), layout="constrained")
 for ax, (name, power) in zip(axes[:3], spectra.items()):
-    lp.spectrum(ax, power, f"{name}: |K̂(ω)|²", vmax=max(power.max(), 1.5))
-lp.image(axes[3], allpass, "the all-pass kernel itself", cbar_label="weight")
+    plots.spectrum(ax, power, f"{name}: |K̂(ω)|²", vmax=max(power.max(), 1.5))
+plots.image(axes[3], allpass, "the all-pass kernel itself", cbar_label="weight")
 fig.suptitle("Eigenvalues of WᵀW for circular convolutions = |K̂(ω)|²: "
              "WᵀW = I only where the spectrum is flat at 1")
-lp.save(fig, "03_spectra", thumbnail="03", thumbnail_axes=[axes[0]])
+plots.save_lesson_figure(fig, "03_spectra", thumbnail="03", thumbnail_axes=[axes[0]])
 
 # %% [markdown]
 # The transpose beside least squares
@@ -170,18 +169,18 @@ assert abs(valid.lsqr_error - null_part) < 1e-6            # ... all that is mis
                                                            # the null-space part
 
 # %%
-fig = lp.image_row({"x": x[0, 0],
-                    f"Wᵀy, padding 1\nerror {full.transpose_error:.2f}":
-                        full.x_transpose[0],
-                    f"least squares, padding 1\nerror {full.lsqr_error:.0e}":
-                        full.x_lsqr[0],
-                    f"least squares, padding 0\nerror {valid.lsqr_error:.2f}":
-                        valid.x_lsqr[0],
-                    f"all-pass: Wᵀy (9 × 9)\nerror {allpass_error:.0e}": x9_back[0, 0]},
-                   suptitle="Ways back from y = W x (relative errors ‖x̃ − x‖/‖x‖; "
-                            "each panel on its own colour scale)",
-                   shared=False, panel_size=2.5)
-lp.save(fig, "03_reconstructions")
+fig = plots.image_row({"x": x[0, 0],
+                       f"Wᵀy, padding 1\nerror {full.transpose_error:.2f}":
+                           full.x_transpose[0],
+                       f"least squares, padding 1\nerror {full.lsqr_error:.0e}":
+                           full.x_lsqr[0],
+                       f"least squares, padding 0\nerror {valid.lsqr_error:.2f}":
+                           valid.x_lsqr[0],
+                       f"all-pass: Wᵀy (9 × 9)\nerror {allpass_error:.0e}": x9_back[0, 0]},
+                      suptitle="Ways back from y = W x (relative errors ‖x̃ − x‖/‖x‖; "
+                               "each panel on its own colour scale)",
+                      shared=False, panel_size=2.5)
+plots.save_lesson_figure(fig, "03_reconstructions")
 
 # %% [markdown]
 # What to take away

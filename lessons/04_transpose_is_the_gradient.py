@@ -20,10 +20,9 @@ import time
 import numpy as np
 
 import minideconv as md
-from minideconv import lesson_plots as lp
-from minideconv import shapes
+from minideconv import plots, shapes
 
-plt = lp.setup()
+plt = plots.setup()
 start = time.perf_counter()
 # sphinx_gallery_thumbnail_number = 2
 rng = np.random.default_rng(0)
@@ -49,10 +48,14 @@ r = rng.standard_normal(y.shape)
 grad = md.conv_transpose2d(r, weight, output_size=x.shape[-2:], **conv)
 print("x", x.shape, "→ y", y.shape, "; Wᵀr", grad.shape)
 
-left, right = np.vdot(y, r), np.vdot(x, grad)
-print(f"⟨conv2d(x), r⟩ = {left:.12f}")
-print(f"⟨x, Wᵀ r⟩      = {right:.12f}")
-assert abs(left - right) < 1e-10 * abs(left)
+# md.dottest draws its own random x and r of these shapes, and raises DotTestError
+# when the two sides differ by more than 1e-10 (relative, float64)
+adjoint = md.dottest(lambda z: md.conv2d(z, weight, **conv),
+                     lambda s: md.conv_transpose2d(s, weight, output_size=(7, 8), **conv),
+                     x.shape, y.shape)
+print(f"⟨conv2d(x), r⟩ = {adjoint.forward_side:.12f}")
+print(f"⟨x, Wᵀ r⟩      = {adjoint.adjoint_side:.12f}")
+print(f"relative difference {adjoint.relative_error:.1e}")
 
 
 def f(z):
@@ -85,13 +88,13 @@ if torch is not None:
     assert torch_error < 1e-12
 
 # %%
-fig = lp.image_row({"Wᵀr = conv_transpose2d(r)": grad[0, 0],
-                    "finite differences of ⟨Wx, r⟩": finite_diff[0, 0],
-                    "difference": finite_diff[0, 0] - grad[0, 0]},
-                   suptitle="The transposed convolution is the gradient "
-                            "(input channel 0 of 2; each panel its own scale)",
-                   shared=False, panel_size=3.0)
-lp.save(fig, "04_gradient_check")
+fig = plots.image_row({"Wᵀr = conv_transpose2d(r)": grad[0, 0],
+                       "finite differences of ⟨Wx, r⟩": finite_diff[0, 0],
+                       "difference": finite_diff[0, 0] - grad[0, 0]},
+                      suptitle="The transposed convolution is the gradient "
+                               "(input channel 0 of 2; each panel its own scale)",
+                      shared=False, panel_size=3.0)
+plots.save_lesson_figure(fig, "04_gradient_check")
 
 # %% [markdown]
 # Stride: several input sizes, one output size
@@ -157,10 +160,11 @@ axes[0].set_title("k = 3, s = 2, p = 1: two inputs per output\n"
                   "(blue: output_padding a = 0, red: a = 1)")
 axes[0].set_xticks(lengths)
 axes[0].grid(alpha=0.3)
-lp.image(axes[1], coverage, "Wᵀ·1: windows covering each pixel\n"
-         "(3 × 3, stride 2, 10 × 10 input)", signed=False, annotate=True, fmt="{:g}",
-         vmax=4, cbar_label="number of windows")
-lp.save(fig, "04_stride_and_sizes", thumbnail="04", thumbnail_axes=[axes[1]])
+plots.image(axes[1], coverage, "Wᵀ·1: windows covering each pixel\n"
+            "(3 × 3, stride 2, 10 × 10 input)", signed=False, annotate=True, fmt="{:g}",
+            vmax=4, cbar_label="number of windows")
+plots.save_lesson_figure(fig, "04_stride_and_sizes", thumbnail="04",
+                         thumbnail_axes=[axes[1]])
 
 # %% [markdown]
 # What to take away

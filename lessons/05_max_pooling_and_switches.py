@@ -17,10 +17,9 @@ import time
 import numpy as np
 
 import minideconv as md
-from minideconv import lesson_plots as lp
-from minideconv import matrices
+from minideconv import matrices, plots
 
-plt = lp.setup()
+plt = plots.setup()
 start = time.perf_counter()
 # sphinx_gallery_thumbnail_number = 2
 rng = np.random.default_rng(3)
@@ -76,25 +75,27 @@ assert np.array_equal((P @ P.T).toarray(), np.eye(4))      # unpool-then-pool = 
 fig, axes = plt.subplot_mosaic([["x", "y", "u"], ["P", "P", "P"]], figsize=(11, 7.6),
                                layout="constrained",
                                gridspec_kw=dict(height_ratios=[1.25, 1]))
-lp.image(axes["x"], x[0, 0], "x with its 2 × 2 windows\n(circled: the switches)",
-         annotate=True, fmt="{:g}", cbar=False)
+plots.image(axes["x"], x[0, 0], "x with its 2 × 2 windows\n(circled: the switches)",
+            annotate=True, fmt="{:g}", cbar=False)
 for r0 in (0, 2):
     for c0 in (0, 2):
-        lp.window_box(axes["x"], r0, r0 + 2, c0, c0 + 2, color="black", linewidth=2.5)
+        plots.draw_window_box(axes["x"], (r0, r0 + 2, c0, c0 + 2), color="black",
+                              linewidth=2.5)
 for s in switches.ravel():
     axes["x"].scatter(s % 4, s // 4, s=900, facecolors="none", edgecolors="C0",
                       linewidths=2.5)
-lp.image(axes["y"], y[0, 0], "y = P(s) x = max_pool2d(x)", annotate=True,
-         fmt="{:g}", cbar=False, vmax=15)
-lp.image(axes["u"], pool_unpool[0, 0], "P(s)ᵀ y = max_unpool2d(y)\n(≠ x: 12 values lost)",
-         annotate=True, fmt="{:g}", cbar=False, vmax=15)
-lp.matrix(axes["P"], P, "P(s): one 1 per row, in the column of the switch",
-          xlabel="input pixel h·4 + w", ylabel="output", cbar=False,
-          annotate=True, fmt="{:g}")
+plots.image(axes["y"], y[0, 0], "y = P(s) x = max_pool2d(x)", annotate=True,
+            fmt="{:g}", cbar=False, vmax=15)
+plots.image(axes["u"], pool_unpool[0, 0],
+            "P(s)ᵀ y = max_unpool2d(y)\n(≠ x: 12 values lost)", annotate=True,
+            fmt="{:g}", cbar=False, vmax=15)
+plots.matrix(axes["P"], P, "P(s): one 1 per row, in the column of the switch",
+             xlabel="input pixel h·4 + w", ylabel="output", cbar=False,
+             annotate=True, fmt="{:g}")
 axes["P"].set_xticks(range(16))
 axes["P"].set_yticks(range(4))
 fig.suptitle("Max-pooling with switches is a selection matrix; unpooling is its transpose")
-lp.save(fig, "05_switches")
+plots.save_lesson_figure(fig, "05_switches")
 
 # %% [markdown]
 # Overlapping windows: several outputs share a switch
@@ -156,21 +157,22 @@ assert shared > 0.3
 # %%
 fig, axes = plt.subplots(1, 4 if torch is not None else 3, figsize=(14, 4.2),
                          layout="constrained")
-lp.image(axes[0], x5[0, 0], "x: the centre wins\nall four 3 × 3 windows",
-         annotate=True, fmt="{:.1f}", cbar=False)
+plots.image(axes[0], x5[0, 0], "x: the centre wins\nall four 3 × 3 windows",
+            annotate=True, fmt="{:.1f}", cbar=False)
 for k, (r0, c0) in enumerate([(0, 0), (0, 2), (2, 0), (2, 2)]):
-    lp.window_box(axes[0], r0, r0 + 3, c0, c0 + 3, color=f"C{k + 1}", linewidth=2.5,
-                  inset=0.06 + 0.05 * k)
-lp.image(axes[1], r[0, 0], "signal r sent back", annotate=True,
-         fmt="{:g}", cbar=False, vmax=10)
-lp.image(axes[2], ours[0, 0], "true transpose P(s)ᵀ r\n(minideconv, = autograd)",
-         annotate=True, fmt="{:g}", cbar=False, vmax=10)
+    plots.draw_window_box(axes[0], (r0, r0 + 3, c0, c0 + 3), color=f"C{k + 1}",
+                          linewidth=2.5, inset=0.06 + 0.05 * k)
+plots.image(axes[1], r[0, 0], "signal r sent back", annotate=True,
+            fmt="{:g}", cbar=False, vmax=10)
+plots.image(axes[2], ours[0, 0], "true transpose P(s)ᵀ r\n(minideconv, = autograd)",
+            annotate=True, fmt="{:g}", cbar=False, vmax=10)
 if torch is not None:
-    lp.image(axes[3], theirs[0, 0], "torch.max_unpool2d\n(last write wins)",
-             annotate=True, fmt="{:g}", cbar=False, vmax=10)
+    plots.image(axes[3], theirs[0, 0], "torch.max_unpool2d\n(last write wins)",
+                annotate=True, fmt="{:g}", cbar=False, vmax=10)
 fig.suptitle("Overlapping windows: unpooling must add (1 + 2 + 3 + 4 = 10), "
              "not overwrite")
-lp.save(fig, "05_overlapping_windows", thumbnail="05", thumbnail_axes=[axes[0]])
+plots.save_lesson_figure(fig, "05_overlapping_windows", thumbnail="05",
+                         thumbnail_axes=[axes[0]])
 
 # %% [markdown]
 # What to take away

@@ -17,10 +17,9 @@ import time
 import numpy as np
 
 import minideconv as md
-from minideconv import lesson_plots as lp
-from minideconv import matrices
+from minideconv import matrices, plots
 
-plt = lp.setup()
+plt = plots.setup()
 start = time.perf_counter()
 rng = np.random.default_rng(1)
 
@@ -59,19 +58,20 @@ assert np.all(out["deconvnet"] >= 0) and np.all(out["guided"] >= 0)
 
 # %%
 fig, axes = plt.subplots(5, 1, figsize=(8.5, 8.8), sharex=True, layout="constrained")
-limit = 1.1 * lp.symmetric_limit(x, r)
+limit = 1.1 * plots.symmetric_limit(x, r)
 inactive = x <= 0
-lp.bars(axes[0], x, "forward input x (grey: x ≤ 0, the ReLU was off)", shade=inactive,
-        ylim=(-limit, limit))
-lp.bars(axes[1], r, "signal r arriving from above", shade=inactive, ylim=(-limit, limit))
+plots.bars(axes[0], x, "forward input x (grey: x ≤ 0, the ReLU was off)", shade=inactive,
+           ylim=(-limit, limit))
+plots.bars(axes[1], r, "signal r arriving from above", shade=inactive, ylim=(-limit, limit))
 notes = {"backprop": "r · [x > 0]   (gradient: zero in the grey columns)",
          "deconvnet": "max(r, 0)   (ignores the grey columns, drops r < 0)",
          "guided": "max(r, 0) · [x > 0]   (both)"}
 for ax, rule in zip(axes[2:], rules):
-    lp.bars(ax, out[rule], f"{rule}: {notes[rule]}", shade=inactive, ylim=(-limit, limit))
+    plots.bars(ax, out[rule], f"{rule}: {notes[rule]}", shade=inactive,
+               ylim=(-limit, limit))
 axes[-1].set_xlabel("unit")
 fig.suptitle("One signal, three ReLU rules")
-lp.save(fig, "06_relu_rules", thumbnail="06", thumbnail_axes=axes[1:])
+plots.save_lesson_figure(fig, "06_relu_rules", thumbnail="06", thumbnail_axes=axes[1:])
 
 # %% [markdown]
 # A whole network as matrices
@@ -172,19 +172,19 @@ fig, axes = plt.subplots(3, 3, figsize=(11, 8.4), layout="constrained",
 for row, rule in enumerate(rules):
     relu2 = maps[rule].factors[4].diagonal().reshape(2, 4, 4)
     relu1 = maps[rule].factors[1].diagonal().reshape(2, 8, 8)
-    lp.image(axes[row, 0], np.hstack([relu2[0], np.full((4, 1), np.nan), relu2[1]]),
-             "R₂: units passed\n(channels 0 | 1)" if row == 0 else None, vmax=1,
-             cbar=False)
-    lp.image(axes[row, 1], np.hstack([relu1[0], np.full((8, 1), np.nan), relu1[1]]),
-             "R₁: units passed (channels 0 | 1)" if row == 0 else None, vmax=1,
-             cbar=False)
-    lp.image(axes[row, 2], projections[rule],
-             "projection B t (8 × 8 pixels)" if row == 0 else None,
-             cbar_label="value")
+    plots.image(axes[row, 0], np.hstack([relu2[0], np.full((4, 1), np.nan), relu2[1]]),
+                "R₂: units passed\n(channels 0 | 1)" if row == 0 else None, vmax=1,
+                cbar=False)
+    plots.image(axes[row, 1], np.hstack([relu1[0], np.full((8, 1), np.nan), relu1[1]]),
+                "R₁: units passed (channels 0 | 1)" if row == 0 else None, vmax=1,
+                cbar=False)
+    plots.image(axes[row, 2], projections[rule],
+                "projection B t (8 × 8 pixels)" if row == 0 else None,
+                cbar_label="value")
     axes[row, 0].set_ylabel(rule, fontsize=14, fontweight="bold")
 fig.suptitle("Three backward maps, identical except at the ReLUs "
              "(dark = the ReLU factor passes the unit)")
-lp.save(fig, "06_network_maps")
+plots.save_lesson_figure(fig, "06_network_maps")
 
 # %% [markdown]
 # What to take away

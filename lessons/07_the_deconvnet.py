@@ -17,12 +17,11 @@ import time
 
 import numpy as np
 
-from minideconv import lesson_plots as lp
 from minideconv import plots
 from minideconv import visualize as vis
 from minideconv.data import CLASSES, load_dataset, load_model
 
-plt = lp.setup()
+plt = plots.setup()
 start = time.perf_counter()
 
 # %% [markdown]
@@ -119,14 +118,14 @@ assert np.abs(projection[:, outside]).max() == 0
 fig, axes = plt.subplots(2, 4, figsize=(11.5, 6.6), layout="constrained")
 axes = axes.ravel()
 axes[0].imshow(plots.as_rgb(image))
-lp.window_box(axes[0], r0, r1, c0, c1, color="yellow")
+plots.draw_window_box(axes[0], (r0, r1, c0, c1), color="yellow")
 axes[0].set_title(f"image {index} ({CLASSES[labels[index]]})\nbox: receptive field")
 for ax, (title, values_shown) in zip(axes[1:], stages):
-    ax.imshow(values_shown, cmap=lp.UNSIGNED)
+    ax.imshow(values_shown, cmap=plots.UNSIGNED)
     ax.set_title(title, fontsize=10)
-axes[6].imshow(plots.symmetric(projection))
+axes[6].imshow(plots.signed_rgb(projection))
 axes[6].set_title("after layer 0: W₁ᵀ\npixels, 3 × 32 × 32 (grey = 0)", fontsize=10)
-axes[7].imshow(plots.symmetric(vis.crop(projection, (r0, r1, c0, c1))))
+axes[7].imshow(plots.signed_rgb(vis.window_patch(projection, (r0, r1, c0, c1))))
 axes[7].set_title(f"the same, cropped to the\n{r1 - r0} × {c1 - c0} receptive field",
                   fontsize=10)
 for ax in axes:
@@ -136,7 +135,7 @@ for ax in axes:
         spine.set_visible(True)
 fig.suptitle("The deconvnet, one layer at a time: one unit's signal spreads down to the "
              "pixels of its receptive field")
-lp.save(fig, "07_layer_by_layer")
+plots.save_lesson_figure(fig, "07_layer_by_layer")
 
 # %% [markdown]
 # The top-9 grid
@@ -154,7 +153,7 @@ for channel, top in grid:
     print(f"feature {channel:2d}: top-9 activations {np.round(top.values, 1)}")
 assert grid[0][1].indices[0] == index
 fig = plots.feature_grid(grid, f"layer {LAYER} (ReLU after the third convolution)")
-lp.save(fig, "07_top9")
+plots.save_lesson_figure(fig, "07_top9")
 
 # %% [markdown]
 # Deconvnet, gradient and guided backprop
@@ -177,7 +176,7 @@ for rule, p in projections.items():
 assert not np.allclose(projections["deconvnet"], projections["backprop"])
 fig = plots.compare_rules(image, projections, f"layer {LAYER}, feature {feature}, "
                           f"unit ({h}, {w}) of image {index}", window=(r0, r1, c0, c1))
-lp.save(fig, "07_three_rules", thumbnail="07", thumbnail_axes=fig.axes[:2])
+plots.save_lesson_figure(fig, "07_three_rules", thumbnail="07", thumbnail_axes=fig.axes[:2])
 
 # %% [markdown]
 # Occlusion
@@ -214,7 +213,7 @@ assert scores.min() < baseline / 2
 fig = plots.occlusion_figure(images[k], scores, 2, f"Occlusion: p({CLASSES[label]}) as an "
                              f"8 × 8 grey square moves over image {k}",
                              f"p({CLASSES[label]})", baseline=baseline)
-lp.save(fig, "07_occlusion")
+plots.save_lesson_figure(fig, "07_occlusion")
 
 # %% [markdown]
 # What to take away

@@ -18,10 +18,9 @@ import time
 import numpy as np
 
 import minideconv as md
-from minideconv import lesson_plots as lp
-from minideconv import shapes
+from minideconv import plots, shapes
 
-plt = lp.setup()
+plt = plots.setup()
 start = time.perf_counter()
 rng = np.random.default_rng(8)
 
@@ -74,18 +73,34 @@ x = rng.standard_normal((2, 4, 11, 13))
 weight = rng.standard_normal((6, 2, 3, 3))
 y = md.conv2d(x, weight, **conv)
 r = rng.standard_normal(y.shape)
-left, right = np.vdot(y, r), np.vdot(x, md.conv_transpose2d(r, weight,
-                                                             output_size=(11, 13), **conv))
-errors["adjoint test: conv2d / conv_transpose2d"] = abs(left - right) / abs(left)
+# md.dottest: ⟨A x, r⟩ against ⟨x, B r⟩ on its own random x and r; DotTestError if they
+# differ by more than rtol (relative)
+adjoint_tests = {"conv2d / conv_transpose2d": md.dottest(
+    lambda z: md.conv2d(z, weight, **conv),
+    lambda s: md.conv_transpose2d(s, weight, output_size=(11, 13), **conv),
+    x.shape, y.shape, rtol=TOLERANCE)}
 
 pooled, switches = md.max_pool2d(x, 3, 2)
 r_pool = rng.standard_normal(pooled.shape)
-left = np.vdot(pooled, r_pool)                             # ⟨P(s) x, r⟩
-right = np.vdot(x, md.max_unpool2d(r_pool, switches, 3, 2, output_size=(11, 13)))
-errors["adjoint test: max_pool2d / max_unpool2d"] = abs(left - right) / abs(left)
-for name in list(errors):
-    print(f"{name}: relative mismatch {errors[name]:.1e}")
-    assert errors[name] < TOLERANCE
+
+
+def pool_at_switches(z):
+    """P(s) z: the entries of z at the switches s of x (max-pooling with its switches
+    fixed: the linear map whose transpose max_unpool2d is)."""
+    planes = z.reshape(z.shape[:2] + (-1,))
+    flat = switches.reshape(switches.shape[:2] + (-1,))
+    return np.take_along_axis(planes, flat, axis=2).reshape(switches.shape)
+
+
+assert np.array_equal(pool_at_switches(x), pooled)
+adjoint_tests["max_pool2d / max_unpool2d"] = md.dottest(
+    pool_at_switches, lambda s: md.max_unpool2d(s, switches, 3, 2, output_size=(11, 13)),
+    x.shape, pooled.shape, rtol=TOLERANCE)
+for name, test in adjoint_tests.items():
+    errors[f"adjoint test: {name}"] = test.relative_error
+    print(f"adjoint test {name}: ⟨A x, r⟩ = {test.forward_side:.10f}, "
+          f"⟨x, Aᵀ r⟩ = {test.adjoint_side:.10f}\n    relative mismatch "
+          f"{test.relative_error:.1e}")
 
 # %% [markdown]
 # The operators against PyTorch
@@ -235,14 +250,15 @@ if torch is not None:
                                          output_padding=1).numpy()
     errors["deconvnet with F.max_unpool2d vs transpose"] = relative_error(
         handwritten, ours["deconvnet"])
-    torch_unpool = F.max_unpool2d(t(r_pool), t(switches), 3, 2,
-                                  output_size=(11, 13)).numpy()
-    left = np.vdot(pooled, r_pool)
-    mismatch = abs(left - np.vdot(x, torch_unpool)) / abs(left)     # ⟨Px, r⟩ vs ⟨x, U r⟩
-    errors["adjoint test: F.max_unpool2d"] = mismatch
+    torch_adjoint = md.dottest(                                   # ⟨P x, r⟩ vs ⟨x, U r⟩
+        pool_at_switches, lambda s: F.max_unpool2d(t(s), t(switches), 3, 2,
+                                                   output_size=(11, 13)).numpy(),
+        x.shape, pooled.shape, raise_error=False)
+    errors["adjoint test: F.max_unpool2d"] = torch_adjoint.relative_error
     print(f"deconvnet with F.max_unpool2d vs the transpose: relative difference "
           f"{errors['deconvnet with F.max_unpool2d vs transpose']:.2f}")
-    print(f"dot-product test of F.max_unpool2d: relative mismatch "
+    print(f"dot-product test of F.max_unpool2d: ⟨P x, r⟩ = {torch_adjoint.forward_side:.4f}"
+          f" but ⟨x, U r⟩ = {torch_adjoint.adjoint_side:.4f}, relative mismatch "
           f"{errors['adjoint test: F.max_unpool2d']:.2f}  (minideconv's: "
           f"{errors['adjoint test: max_pool2d / max_unpool2d']:.1e})")
     assert errors["deconvnet with F.max_unpool2d vs transpose"] > 1e-3
@@ -284,7 +300,7 @@ ax.set_xlabel("relative error  max|ours − reference| / max|reference|  (log sc
 title = ("minideconv against PyTorch and Captum: green agrees to rounding, red does not"
          if torch is not None else "Framework-free self-checks (PyTorch not installed)")
 ax.set_title(title)
-lp.save(fig, "08_crosscheck_summary", thumbnail="08")
+plots.save_lesson_figure(fig, "08_crosscheck_summary", thumbnail="08")
 
 # %%
 if torch is not None:
@@ -295,10 +311,10 @@ if torch is not None:
                                        ).detach().numpy()[0].sum(0)
     panels["hand-written, F.max_unpool2d"] = handwritten[0].sum(0)
     panels["hand-written − minideconv"] = (handwritten - ours["deconvnet"])[0].sum(0)
-    fig = lp.image_row(panels, suptitle="Deconvnet projection of one activation "
-                       "(summed over RGB; one colour scale)", shared=True,
-                       panel_size=3.0)
-    lp.save(fig, "08_unpool_caveat")
+    fig = plots.image_row(panels, suptitle="Deconvnet projection of one activation "
+                          "(summed over RGB; one colour scale)", shared=True,
+                          panel_size=3.0)
+    plots.save_lesson_figure(fig, "08_unpool_caveat")
 
 # %% [markdown]
 # How to check your own implementation

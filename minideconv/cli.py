@@ -164,7 +164,7 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
         f"One activation, three ReLU rules: layer {layer} ({_layer_name(net, layer)}), "
         f"feature {channel}, position {position}",
         window=net.receptive_field(layer).window(position))
-    save(fig, "rules_compared.png", "deconvnet vs backprop vs guided")
+    save(fig, "rules_compared.png", "backprop vs deconvnet vs guided")
 
     # occlusion sensitivity, Zeiler & Fergus §4.2
     patch, stride = 8, 2
@@ -234,9 +234,7 @@ def cmd_project(args):
         image, projection,
         f"{args.rule} projection: layer {layer} ({_layer_name(net, layer)}), "
         f"feature {channel}, {where}\n"
-        f"activation {value:.3g}; image {args.image}")
-    if window is not None:
-        plots._window_box(fig.axes[0], window)
+        f"activation {value:.3g}; image {args.image}", window=window)
     path = plots.save(fig, out)
     print(f"activation {value:.4g} at {where}; figure written to {path}")
     if not np.any(projection):

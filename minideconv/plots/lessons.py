@@ -2,17 +2,16 @@
 
 Every lesson draws the same few kinds of picture — a matrix, a small signed image, a row
 of images on one colour scale, a spectrum, singular values, 1-D signals — so they live
-here once instead of being copied into every lesson.  Conventions, chosen for slides:
-
-* signed values use a diverging map (``RdBu_r``) with limits symmetric about 0, so white
-  is exactly 0 and red / blue are + / −; nonnegative values use ``viridis``;
-* pixels are square (``aspect="equal"``) and drawn without smoothing;
-* a colour bar wherever the values matter; titles and labels in readable sizes.
+here once instead of being copied into every lesson.  They follow ``style``'s convention:
+signed values centred on zero with ``SIGNED`` (RdBu_r, white = 0) from −m to +m, m the
+largest |value| (``symmetric_limit``), nonnegative values with ``UNSIGNED`` (viridis),
+square pixels without smoothing, a colour bar wherever the values matter (``colorbar``).
 
 ``setup()`` forces the non-interactive Agg backend (the lessons run headless), except
-inside a Jupyter kernel where the inline backend is kept.  ``save()`` writes a PNG under
-``output_dir()``: ``$MINIDECONV_LESSON_OUTPUT`` when set, else ``lessons/_output``.
-Figures are left open after saving so that sphinx-gallery can collect them.
+inside a Jupyter kernel where the inline backend is kept, and sets readable font sizes.
+``save_lesson_figure()`` writes a PNG under ``output_dir()`` with ``style.save``:
+``$MINIDECONV_LESSON_OUTPUT`` when set, else ``lessons/_output``.  Figures are left open
+after saving so that sphinx-gallery can collect them.
 """
 
 from __future__ import annotations
@@ -23,12 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-#: Diverging colour map for signed values (white = 0).
-SIGNED = "RdBu_r"
-#: Sequential colour map for values ≥ 0.
-UNSIGNED = "viridis"
+from .style import SIGNED, UNSIGNED, colorbar, imshow_signed, save, symmetric_limit
 
-_STYLE = {
+#: matplotlib settings of the lessons' figures, chosen for slides.
+LESSON_STYLE = {
     "font.size": 11,
     "axes.titlesize": 12,
     "axes.labelsize": 11,
@@ -37,13 +34,12 @@ _STYLE = {
     "legend.fontsize": 10,
     "figure.titlesize": 13,
     "figure.dpi": 100,
-    "savefig.dpi": 150,
     "image.interpolation": "nearest",
 }
 
 
 def setup():
-    """Headless matplotlib (Agg, unless inside Jupyter) with the lessons' style.
+    """Headless matplotlib (Agg, unless inside Jupyter) with ``LESSON_STYLE``.
 
     Returns ``matplotlib.pyplot``.
     """
@@ -51,7 +47,7 @@ def setup():
     if "ipykernel" not in sys.modules:
         matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    plt.rcParams.update(_STYLE)
+    plt.rcParams.update(LESSON_STYLE)
     return plt
 
 
@@ -74,17 +70,17 @@ def output_dir() -> Path:
     return out
 
 
-def save(fig, name: str, thumbnail: str | None = None, thumbnail_axes=None) -> Path:
-    """Write ``fig`` to ``output_dir()/name.png`` and print where.
+def save_lesson_figure(fig, name: str, thumbnail: str | None = None,
+                       thumbnail_axes=None) -> Path:
+    """Write ``fig`` to ``output_dir()/name.png`` (``style.save``, left open) and print
+    where.
 
     ``thumbnail="NN"`` marks the figure as the lesson's thumbnail for the README's lesson
     list: when ``$MINIDECONV_LESSON_THUMBNAILS`` is set (``docs/make_thumbnails.py`` sets
     it and collects them) it also writes ``thumb_NN.png``, 320 px wide — the whole
     figure, or only the panels ``thumbnail_axes`` (a list of axes) when given.
-    The figure is not closed: sphinx-gallery picks up open figures.
     """
-    path = output_dir() / f"{name}.png"
-    fig.savefig(path)
+    path = save(fig, output_dir() / f"{name}.png", close=False)
     if thumbnail is not None and os.environ.get("MINIDECONV_LESSON_THUMBNAILS"):
         _save_thumbnail(fig, output_dir() / f"thumb_{thumbnail}.png", thumbnail_axes)
     print(f"saved {path}")
@@ -103,7 +99,7 @@ def _save_thumbnail(fig, path, axes=None, width_px=320):
     else:
         box = fig.get_tightbbox(renderer).padded(0.05)
     engine = fig.get_layout_engine()
-    suptitle = getattr(fig, "_suptitle", None)
+    suptitle = getattr(fig, "_suptitle", None)       # matplotlib's Text of the headline
     hidden = suptitle is not None and suptitle.get_visible()
     fig.set_layout_engine("none")
     if hidden:
@@ -121,21 +117,6 @@ def _save_thumbnail(fig, path, axes=None, width_px=320):
 def dense(matrix) -> np.ndarray:
     """A scipy.sparse matrix or an array as a dense 2-D ndarray."""
     return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
-
-
-def symmetric_limit(*arrays) -> float:
-    """max |value| over the arrays (1 when all are 0): the ± limit of a signed map."""
-    limit = max(float(np.abs(np.asarray(a)).max()) for a in arrays)
-    return limit if limit > 0 else 1.0
-
-
-def colorbar(ax, mappable, label=None):
-    """A slim colour bar beside ``ax``."""
-    bar = ax.figure.colorbar(mappable, ax=ax, fraction=0.046, pad=0.04)
-    bar.ax.tick_params(labelsize=9)
-    if label:
-        bar.set_label(label, fontsize=10)
-    return bar
 
 
 def annotate_values(ax, values, fmt="{:g}", fontsize=9, skip_zeros=False, mappable=None):
@@ -170,8 +151,7 @@ def matrix(ax, m, title=None, xlabel="column", ylabel="row", signed=True, vmax=N
     """
     m = dense(m)
     if signed:
-        limit = symmetric_limit(m) if vmax is None else vmax
-        im = ax.imshow(m, cmap=SIGNED, vmin=-limit, vmax=limit, aspect="equal")
+        im = imshow_signed(ax, m, vmax)
     else:
         im = ax.imshow(m, cmap=UNSIGNED, vmin=0, vmax=vmax, aspect="equal")
     if blocks is not None:
@@ -193,11 +173,10 @@ def matrix(ax, m, title=None, xlabel="column", ylabel="row", signed=True, vmax=N
 
 def image(ax, a, title=None, signed=True, vmax=None, cbar=True, annotate=False,
           fmt="{:.2g}", ticks=False, cbar_label=None):
-    """A small 2-D array as an image (square pixels), signed → symmetric ``RdBu_r``."""
+    """A small 2-D array as an image (square pixels), signed → ``SIGNED`` centred on 0."""
     a = np.asarray(a)
     if signed:
-        limit = symmetric_limit(a) if vmax is None else vmax
-        im = ax.imshow(a, cmap=SIGNED, vmin=-limit, vmax=limit, aspect="equal")
+        im = imshow_signed(ax, a, vmax)
     else:
         im = ax.imshow(a, cmap=UNSIGNED, vmin=0 if vmax is not None else None, vmax=vmax,
                        aspect="equal")
@@ -238,9 +217,7 @@ def image_row(arrays, suptitle=None, shared=True, signed=True, annotate=False,
         last = image(ax, a, title, signed=signed, vmax=limit if signed else vmax,
                      cbar=not shared, annotate=annotate, fmt=fmt, cbar_label=cbar_label)
     if shared:
-        bar = fig.colorbar(last, ax=list(axes), fraction=0.046 / n * 2, pad=0.02)
-        if cbar_label:
-            bar.set_label(cbar_label)
+        colorbar(list(axes), last, cbar_label, fraction=0.046 / n * 2, pad=0.02)
     if suptitle:
         fig.suptitle(suptitle)
     return fig
@@ -279,16 +256,6 @@ def singular_values(ax, sigma, title=None, label=None, reference=1.0, **plot_kwa
     if title:
         ax.set_title(title)
     return ax
-
-
-def window_box(ax, r0, r1, c0, c1, color="black", linewidth=2.0, linestyle="-",
-               inset=0.0):
-    """Outline rows r0..r1−1, columns c0..c1−1 of an ``imshow`` axis (half-open).
-    ``inset`` shrinks the box so that overlapping boxes stay distinguishable."""
-    from matplotlib.patches import Rectangle
-    ax.add_patch(Rectangle((c0 - 0.5 + inset, r0 - 0.5 + inset), c1 - c0 - 2 * inset,
-                           r1 - r0 - 2 * inset, fill=False, edgecolor=color,
-                           linewidth=linewidth, linestyle=linestyle))
 
 
 def bars(ax, values, title=None, ylabel=None, shade=None, shade_label=None, ylim=None):

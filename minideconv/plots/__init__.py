@@ -1,0 +1,37 @@
+"""Figures for the command line and the lessons (matplotlib, imported on first use;
+headless with ``MPLBACKEND=Agg``).
+
+* ``plots.style``: the one convention for signed maps (centred on zero, ±m from
+  ``symmetric_limit``; ``signed_rgb`` for pixel-space maps, ``imshow_signed`` with a
+  colour bar for one-channel maps), ``colorbar``, ``draw_window_box`` and ``save``;
+* ``plots.figures``: the command line's figures (the top-9 grid, the three rules, a
+  projection, occlusion, the first-layer filters);
+* ``plots.lessons``: the lessons' helpers (matrices, small images, spectra, singular
+  values, bars) and where they save.
+
+Everything public is importable from ``minideconv.plots`` directly.
+"""
+
+from .figures import (compare_rules, feature_grid, filters_figure, mosaic, occlusion_figure,
+                      projection_figure, rule_note)
+from .lessons import (LESSON_STYLE, annotate_values, bars, dense, image, image_row, matrix,
+                      output_dir, save_lesson_figure, setup, singular_values, spectrum)
+from .style import (CBAR_FRACTION, CBAR_LABEL_SIZE, CBAR_PAD, CBAR_TICK_SIZE, DPI, OUTSIDE,
+                    PROJECTION_PERCENTILE, SIGNED, UNSIGNED, WINDOW_COLOR, as_rgb, colorbar,
+                    draw_window_box, imshow_signed, pyplot, save, signed_rgb,
+                    symmetric_limit)
+
+__all__ = [
+    # style
+    "SIGNED", "UNSIGNED", "PROJECTION_PERCENTILE", "OUTSIDE", "WINDOW_COLOR",
+    "CBAR_FRACTION", "CBAR_PAD", "CBAR_TICK_SIZE", "CBAR_LABEL_SIZE", "DPI",
+    "pyplot", "symmetric_limit", "signed_rgb", "as_rgb", "imshow_signed", "colorbar",
+    "draw_window_box", "save",
+    # figures
+    "mosaic", "rule_note", "feature_grid", "compare_rules", "projection_figure",
+    "occlusion_figure", "filters_figure",
+    # lessons
+    "LESSON_STYLE", "setup", "output_dir", "save_lesson_figure", "dense",
+    "annotate_values", "matrix", "image", "image_row", "spectrum", "singular_values",
+    "bars",
+]
