@@ -4,8 +4,8 @@
     python benchmarks/bench_gpu.py --cpu-arrays --small    # check the harness without one
 
 The same workloads as ``bench_ops.py``.  GPU work is asynchronous, so every timed call is
-followed by a device synchronisation.  ``--cpu-arrays`` runs the GPU backend's code on
-NumPy arrays (``ops.CPU_BACKEND = "array"``) in place of CuPy, to test this script where
+followed by a device synchronisation.  ``--cpu-arrays`` runs the reference backend's code on
+NumPy arrays (``ops.CPU_BACKEND = "reference"``) in place of CuPy, to test this script where
 no GPU is available; its numbers say nothing about GPU speed.
 """
 
@@ -37,14 +37,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--cpu-arrays", action="store_true",
-                        help="run the GPU backend's code on NumPy arrays (no GPU needed)")
+                        help="run the reference (GPU) backend's code on NumPy arrays (no GPU needed)")
     parser.add_argument("--small", action="store_true", help="smaller workloads")
     args = parser.parse_args(argv)
 
     if args.cpu_arrays:
         xp, sync = np, (lambda: None)
-        ops.CPU_BACKEND = "array"
-        device = "NumPy arrays through the GPU backend's code (harness check only)"
+        ops.CPU_BACKEND = "reference"
+        device = "NumPy arrays through the reference backend's code (harness check only)"
     else:
         import cupy as xp
         sync = xp.cuda.Device().synchronize

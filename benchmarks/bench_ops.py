@@ -51,14 +51,14 @@ def _tap_slices(i, j, geometry, h_out, w_out):
 def np_conv2d(x, w, stride, padding):
     n, c, h, wd = x.shape
     c_out, _, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     h_out = (h + 2 * padding - kh) // stride + 1
     w_out = (wd + 2 * padding - kw) // stride + 1
     cols = np.empty((n, c, kh, kw, h_out, w_out), x.dtype)
     for i in range(kh):
         for j in range(kw):
             rows, columns = _tap_slices(i, j, (stride, stride, 1, 1), h_out, w_out)
-            cols[:, :, i, j] = xp[:, :, rows, columns]
+            cols[:, :, i, j] = x_pad[:, :, rows, columns]
     y = np.matmul(w.reshape(c_out, -1), cols.reshape(n, c * kh * kw, -1))
     return y.reshape(n, c_out, h_out, w_out)
 
@@ -68,13 +68,13 @@ def np_conv_transpose2d(y, w, stride, padding, out_hw):
     _, c, kh, kw = w.shape
     cols = np.matmul(w.reshape(c_out, -1).T, y.reshape(n, c_out, -1))
     cols = cols.reshape(n, c, kh, kw, h_out, w_out)
-    xp = np.zeros((n, c, out_hw[0] + 2 * padding + stride, out_hw[1] + 2 * padding + stride),
+    x_pad = np.zeros((n, c, out_hw[0] + 2 * padding + stride, out_hw[1] + 2 * padding + stride),
                   y.dtype)
     for i in range(kh):
         for j in range(kw):
             rows, columns = _tap_slices(i, j, (stride, stride, 1, 1), h_out, w_out)
-            xp[:, :, rows, columns] += cols[:, :, i, j]
-    return xp[:, :, padding:padding + out_hw[0], padding:padding + out_hw[1]]
+            x_pad[:, :, rows, columns] += cols[:, :, i, j]
+    return x_pad[:, :, padding:padding + out_hw[0], padding:padding + out_hw[1]]
 
 
 def np_max_pool2d(x, k, s):
@@ -160,8 +160,8 @@ def main(argv=None):
         torch = None
         print("torch is not installed: the torch column is empty (pip install torch)")
     import numba
-    from minideconv.backends import numba_cpu  # noqa: F401  (before Numba starts its threads:
-    # it picks the threading layer, see the README's "Threads")
+    from minideconv.backends import load_cpu_backend
+    load_cpu_backend()  # picks the threading layer before Numba starts its threads (README "Threads")
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
     rng = np.random.default_rng(0)
@@ -221,7 +221,7 @@ def main(argv=None):
     tr, tg = (torch.from_numpy(a) for a in (relu_x, relu_g)) if torch else (None, None)
     bench("relu 8x64x56²", lambda: md.relu(relu_x), lambda: F.relu(tr),
           lambda: np.maximum(relu_x, 0))
-    for rule in ("backprop", "deconvnet", "guided"):
+    for rule in md.rules.NAMES:
         torch_rule = {"backprop": lambda: torch.ops.aten.threshold_backward(tg, tr, 0),
                       "deconvnet": lambda: F.relu(tg),
                       "guided": lambda: F.relu(tg) * (tr > 0)}[rule]

@@ -54,7 +54,8 @@ def main(argv=None):
     from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
     torch.set_num_threads(args.threads)
     import numba
-    from minideconv.backends import numba_cpu  # noqa: F401  (picks the threading layer)
+    from minideconv.backends import load_cpu_backend
+    load_cpu_backend()  # picks the threading layer before Numba starts its threads (README "Threads")
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     from minideconv.interop.torch import builtin_model, to_torch
 

@@ -1,7 +1,7 @@
 """Regenerate the README's lesson thumbnails, ``docs/_static/thumbs/NN.png``.
 
 Runs every lesson headless with its figures going to a temporary folder; each lesson
-marks one figure as its thumbnail (``lesson_plots.save(..., thumbnail="NN")``), which
+marks one figure as its thumbnail (``plots.save_lesson_figure(..., thumbnail="NN")``), which
 ``MINIDECONV_LESSON_THUMBNAILS=1`` makes it save there as ``thumb_NN.png``, 320 px
 wide.  Usage, from the repository root:
 

@@ -41,7 +41,7 @@ rng = np.random.default_rng(1)
 # %%
 x = np.round(rng.standard_normal(12), 1)         # what entered the ReLU going forward
 r = np.round(rng.standard_normal(12), 1)         # the signal coming back from above
-rules = ("backprop", "deconvnet", "guided")
+rules = md.rules.NAMES  # ("backprop", "deconvnet", "guided"), from the one rule table
 out = {rule: md.relu_backward(r, x, rule=rule) for rule in rules}
 D = {"backprop": matrices.relu_matrix(x),
      "deconvnet": matrices.relu_matrix(r),

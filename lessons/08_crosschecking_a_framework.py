@@ -126,11 +126,11 @@ if torch is not None:
     errors["conv2d_weight_grad vs autograd"] = relative_error(
         md.conv2d_weight_grad(x, r, weight.shape, **conv), grad_w.numpy())
 
-    xp = t(x, requires_grad=True)
-    pooled_t, switches_t = F.max_pool2d(xp, 3, 2, return_indices=True)
+    x_t = t(x, requires_grad=True)
+    pooled_t, switches_t = F.max_pool2d(x_t, 3, 2, return_indices=True)
     errors["max_pool2d"] = relative_error(pooled, pooled_t.detach().numpy())
     assert np.array_equal(switches, switches_t.numpy()), "switches differ"
-    (pool_grad,) = torch.autograd.grad((pooled_t * t(r_pool)).sum(), xp)
+    (pool_grad,) = torch.autograd.grad((pooled_t * t(r_pool)).sum(), x_t)
     ours_unpool = md.max_unpool2d(r_pool, switches, 3, 2, output_size=(11, 13))
     errors["max_unpool2d vs autograd of max_pool2d"] = relative_error(ours_unpool,
                                                                       pool_grad.numpy())
@@ -192,7 +192,7 @@ def project(rule):
     return md.conv_transpose2d(g, w1, stride=2, padding=2, output_size=(24, 24))
 
 
-ours = {rule: project(rule) for rule in ("backprop", "deconvnet", "guided")}
+ours = {rule: project(rule) for rule in md.rules.NAMES}
 
 # %%
 if torch is not None:

@@ -7,7 +7,8 @@ linear operator also available as an explicit sparse matrix (``minideconv.matric
 Nothing is compiled at import: the kernels load on first use.
 """
 
-from . import shapes
+from . import geometry, rules, shapes
+from .dottest import DotTestError, dottest
 from .ops import (conv2d, conv2d_weight_grad, conv_transpose2d, max_pool2d, max_unpool2d,
                   relu, relu_backward)
 
@@ -26,5 +27,5 @@ def __getattr__(name):
 
 __all__ = [
     "conv2d", "conv_transpose2d", "conv2d_weight_grad", "relu", "relu_backward",
-    "max_pool2d", "max_unpool2d", "shapes",
+    "max_pool2d", "max_unpool2d", "dottest", "DotTestError", "geometry", "rules", "shapes",
 ]

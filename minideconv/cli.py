@@ -15,8 +15,8 @@ import textwrap
 import numpy as np
 
 from . import _cli_checks as checks
+from . import rules
 
-RULES = ("deconvnet", "backprop", "guided")
 TOP_K = 9           # Zeiler & Fergus show each feature's nine strongest activations
 
 EXIT_STATUS = """\
@@ -119,7 +119,7 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
 
     os.makedirs(out, exist_ok=True)
     net = _load_net(model)
-    warm_up(net, RULES)      # the first run compiles here, before any progress bar starts
+    warm_up(net, rules.NAMES)  # the first run compiles here, before any progress bar starts
     images, labels = load_dataset("test", n=n_images)
     written = []
 
@@ -158,7 +158,7 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     channel = int(activation[0].reshape(activation.shape[1], -1).max(axis=1).argmax())
     position = tuple(int(v) for v in strongest(activation, channel)[0][0])
     projections = {rule: project(net, image, layer, channel, position, rule=rule)
-                   for rule in RULES}
+                   for rule in rules.NAMES}
     fig = plots.compare_rules(
         image, projections,
         f"One activation, three ReLU rules: layer {layer} ({_layer_name(net, layer)}), "
@@ -206,7 +206,7 @@ def _figure_suffixes():
 
 def cmd_project(args):
     from . import plots
-    from .visualize import _check_channel, project, strongest
+    from .visualize import check_channel, project, strongest
 
     # every flag is checked, and the output made, before the projection is computed
     net = checks.load_network(args.model)
@@ -220,7 +220,7 @@ def cmd_project(args):
 
     projection = project(net, image, layer, args.channel, args.position, rule=args.rule)
     activation = net.trace(image[None], upto=layer).outputs[layer]
-    channel = _check_channel(activation, args.channel, net.describe(layer))
+    channel = check_channel(activation.shape[1:], args.channel, net.describe(layer))
     if args.position is None:
         position, value = strongest(activation, channel)
         position, value = tuple(int(v) for v in position[0]), float(value[0])
@@ -356,7 +356,7 @@ def build_parser():
     p.add_argument("--position", type=checks.position, default=None, metavar="H,W",
                    help="unit position in the feature map, each in [0, its size) "
                         "(default: its maximum)")
-    p.add_argument("--rule", choices=RULES, default="deconvnet",
+    p.add_argument("--rule", choices=rules.NAMES, default="deconvnet",
                    help="ReLU backward rule (default deconvnet)")
     p.add_argument("--out", required=True,
                    help="the figure file, created with its folder: '.png' is added when "

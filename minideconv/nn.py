@@ -31,8 +31,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from . import _checks, shapes
-from .padding import crop, wrap_pad_adjoint
+from . import _checks, geometry, shapes
 from .ops import (conv2d, conv2d_weight_grad, conv_transpose2d, max_pool2d, max_unpool2d,
                   relu, relu_backward)
 
@@ -113,17 +112,17 @@ class Conv2d(Layer):
         self.padding = padding if isinstance(padding, str) else \
             _checks.to_pair(padding, "padding", 0)
         self.dilation = _checks.to_pair(dilation, "dilation", 1)
-        self.groups = _checks.check_groups(groups)
-        self.padding_mode = _checks.check_padding_mode(padding_mode)
+        self.groups = geometry.check_groups(groups)
+        self.padding_mode = geometry.check_padding_mode(padding_mode)
         if weight.shape[0] % self.groups:
             raise ValueError(f"groups={groups} must divide the output channels "
                              f"(weight.shape[0] = {weight.shape[0]})")
-        _checks.normalise_padding(self.padding, weight.shape[2:], self.dilation,
+        geometry.normalise_padding(self.padding, weight.shape[2:], self.dilation,
                                   self.stride)  # rejects unknown strings, "same" with stride
 
     def _geometry(self, channels, input_hw):
         """The validated geometry (explicit pads, output size) for an input (C, H, W)."""
-        return _checks.conv2d_geometry((1, channels) + tuple(input_hw), self.weight.shape,
+        return geometry.conv2d_geometry((1, channels) + tuple(input_hw), self.weight.shape,
                                        self.stride, self.padding, self.dilation, self.groups,
                                        self.padding_mode, name_in="the input")
 
@@ -135,18 +134,9 @@ class Conv2d(Layer):
         return conv2d(x, self.weight, self.bias, **self._kw()), x
 
     def backward(self, grad, record, rule="backprop"):
-        # Wᵀ r.  The bias is a constant: it does not enter the way back.  output_size says
-        # which of the input sizes that convolve to this output size the input had.
-        if isinstance(self.padding, str) or self.padding_mode == "circular":
-            # The forward pass is "pad (possibly unevenly), then a valid convolution", so
-            # the way back is a valid transposed convolution, then the padding's transpose
-            # (crop for zeros, wrap-and-add for circular).
-            geom = self._geometry(record.shape[1], record.shape[2:])
-            padded = conv_transpose2d(grad, self.weight, stride=self.stride,
-                                      dilation=self.dilation, groups=self.groups,
-                                      output_size=geom.padded_hw)
-            undo_pad = wrap_pad_adjoint if self.padding_mode == "circular" else crop
-            return undo_pad(padded, geom.pads)
+        # Wᵀ r: the transposed convolution with the forward call's own arguments.  The
+        # bias is a constant: it does not enter the way back.  output_size says which of
+        # the input sizes that convolve to this output size the input had.
         return conv_transpose2d(grad, self.weight, output_size=record.shape[2:], **self._kw())
 
     def param_grads(self, grad, record):
@@ -172,7 +162,7 @@ class Conv2d(Layer):
     def geometry(self):
         # "same" pads (k−1)·d/2 on top/left (the extra one goes bottom/right): that is
         # the padding that shifts the receptive field.
-        pads = _checks.normalise_padding(self.padding, self.weight.shape[2:], self.dilation,
+        pads = geometry.normalise_padding(self.padding, self.weight.shape[2:], self.dilation,
                                          self.stride)
         return self.weight.shape[2:], self.stride, (pads[0], pads[2]), self.dilation
 

@@ -1,61 +1,61 @@
 """The public functional operators.
 
-Each function validates its arguments (``minideconv._checks``), makes the arrays
-C-contiguous, and hands them to a backend kernel.  Names and semantics follow
-``torch.nn.functional`` so results compare one to one — with one deliberate difference:
-``max_unpool2d`` here is the true transpose of ``max_pool2d`` (see its docstring).
+Each function validates its arguments (``minideconv._checks``), works out the layer's
+geometry once (``minideconv.geometry``), makes the arrays C-contiguous, and calls one
+kernel of a backend (``backends.contract`` says which kernels and what they may
+assume).  Names and semantics follow ``torch.nn.functional`` so results compare one to
+one — with one deliberate difference: ``max_unpool2d`` here is the true transpose of
+``max_pool2d`` (see its docstring).  Each forward operator sits beside its transpose.
 
-The backend is chosen by the arrays' type, here in ``_run`` only: NumPy arrays go to the
-Numba kernels (``backends.numba_cpu``), CuPy arrays to ``backends.cupy_gpu``; a mix of
-the two is a TypeError.  Backends are imported on the first call, never at
-``import minideconv``: compiling (or loading the cached) Numba kernels happens only when
-an operator is first used, and CuPy is imported only when a CuPy array arrives.
+The backend is chosen by the arrays' type, in ``_backend_for`` only: NumPy arrays go to
+the CPU backend (``backends.cpu``), CuPy arrays to ``backends.reference``; a mix of the
+two is a TypeError.  Backends load on the first call, never at ``import minideconv``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _checks
+from . import _checks, geometry, rules
 from .padding import wrap_pad, wrap_pad_adjoint
 
-_RULE_CODES = {"backprop": 0, "deconvnet": 1, "guided": 2}
+#: Which backend runs NumPy arrays: ``"cpu"`` (the Numba loops, default) or
+#: ``"reference"`` (the whole-array code that runs CuPy arrays, here on NumPy), so that
+#: the GPU's code is tested, and can be debugged, on machines without a GPU.
+CPU_BACKEND = "cpu"
 
-#: Which code runs NumPy arrays: ``"numba"`` (the CPU kernels, default) or ``"array"`` (the
-#: whole-array code of the GPU backend with ``xp = numpy``).  ``"array"`` exists so the GPU
-#: backend's logic is tested, and can be debugged, on machines without a GPU.
-CPU_BACKEND = "numba"
-
-
-def _run(kernel, *args):
-    """Call ``kernel`` of the backend that matches the arrays: the CuPy backend for CuPy
-    arrays, else the Numba CPU backend — one operator at a time per process there (the
-    Numba workqueue threading layer must not be entered by two threads at once)."""
-    if CPU_BACKEND == "array" or any(_checks.is_cupy(a) for a in args):
-        from .backends import cupy_gpu
-        return getattr(cupy_gpu, kernel)(*args)
-    backend = _numba_backend()
-    with backend.kernel_lock:
-        return getattr(backend, kernel)(*args)
+_LOADED = {}
 
 
-_NUMBA_BACKEND = None
+def _backend_for(*arrays):
+    """The backend for these arrays: ``backends.reference`` for CuPy arrays (or when
+    ``CPU_BACKEND == "reference"``), else ``backends.cpu``; loaded once, then kept here.
+    The caller holds its ``kernel_lock`` around the call."""
+    name = "reference" if CPU_BACKEND == "reference" or any(map(_checks.is_cupy, arrays)) \
+        else "cpu"
+    backend = _LOADED.get(name)
+    if backend is None:
+        from . import backends
+        if CPU_BACKEND not in ("cpu", "reference"):
+            raise ValueError(f"ops.CPU_BACKEND must be 'cpu' or 'reference', "
+                             f"got {CPU_BACKEND!r}")
+        load = backends.load_reference_backend if name == "reference" \
+            else backends.load_cpu_backend
+        backend = _LOADED[name] = load()
+    return backend
 
 
-def _numba_backend():
-    """``backends.numba_cpu``, imported on first use and then kept here: an import
-    statement costs ~1.7 µs per call even when the module is loaded, a tenth of a whole
-    call of a small operator."""
-    global _NUMBA_BACKEND
-    if _NUMBA_BACKEND is None:
-        from .backends import numba_cpu
-        _NUMBA_BACKEND = numba_cpu
-    return _NUMBA_BACKEND
-
-
-def _c(a):
+def _contiguous(a):
     """C-contiguous (the kernels index raw memory row by row)."""
     return _checks.array_module(a).ascontiguousarray(a)
+
+
+def _as_zero_padded_input(x, geom):
+    """x and the geometry the backends run: circular padding is applied here, to x
+    (``ConvGeometry.as_zero_padded``), so a backend only ever sees zero padding."""
+    if geom.padding_mode == "circular":
+        x = wrap_pad(x, geom.pads)
+    return _contiguous(x), geom.as_zero_padded()
 
 
 def _add_bias(out, bias):
@@ -90,12 +90,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     _checks.check_float_array(x, "x", ndim=4)
     _checks.check_nonempty_spatial(x, "x")
     _checks.check_weight(weight, "x", x.dtype)
-    geom = _checks.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, groups,
-                                   padding_mode)
+    geom = geometry.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, groups,
+                                    padding_mode)
     _checks.check_bias(bias, "bias", geom.out_channels, x.dtype)
-    if geom.padding_mode == "circular":
-        x = wrap_pad(x, geom.pads)
-    return _add_bias(_run("conv2d", _c(x), _c(weight), geom), bias)
+    x, kernel_geom = _as_zero_padded_input(x, geom)
+    backend = _backend_for(x, weight)
+    with backend.kernel_lock:
+        y = backend.conv2d(x, _contiguous(weight), kernel_geom)
+    return _add_bias(y, bias)
 
 
 def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -118,18 +120,23 @@ def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0
     ``output_size=(H, W)`` says which to return.  ``output_size`` must be one of the
     sizes a convolution could have come from, ``shapes.conv_transpose_reachable_lengths``.
 
-    ``padding_mode="circular"`` gives the adjoint of ``conv2d(..., padding_mode="circular")``
-    (PyTorch has no transposed circular convolution).
+    ``padding`` takes everything ``conv2d`` takes, ``"same"`` and ``"valid"`` included, so
+    the transpose of any ``conv2d`` call is this function with the same arguments
+    (PyTorch's ``conv_transpose2d`` takes no string padding).  ``padding_mode="circular"``
+    gives the adjoint of ``conv2d(..., padding_mode="circular")`` (PyTorch has no
+    transposed circular convolution).
     """
     _checks.check_same_device(y=y, weight=weight, bias=bias)
     _checks.check_float_array(y, "y", ndim=4)
     _checks.check_nonempty_spatial(y, "y")
-    geom = _checks.conv_transpose2d_geometry(y.shape, weight, stride, padding, output_padding,
-                                             dilation, groups, output_size, padding_mode)
+    geom = geometry.conv_transpose2d_geometry(y.shape, weight, stride, padding, output_padding,
+                                              dilation, groups, output_size, padding_mode)
     _checks.check_same_dtype(y, "y", weight, "weight")
     _checks.check_bias(bias, "bias", geom.in_channels, y.dtype)
-    x = _run("conv_transpose2d", _c(y), _c(weight), geom)
-    if geom.padding_mode == "circular":
+    backend = _backend_for(y, weight)
+    with backend.kernel_lock:
+        x = backend.conv_transpose2d(_contiguous(y), _contiguous(weight), geom.as_zero_padded())
+    if geom.padding_mode == "circular":  # fold the wrapped border back: wrap_pad's transpose
         x = wrap_pad_adjoint(x, geom.pads)
     return _add_bias(x, bias)
 
@@ -148,37 +155,34 @@ def conv2d_weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=
     _checks.check_float_array(grad_out, "grad_out", ndim=4)
     _checks.check_same_dtype(x, "x", grad_out, "grad_out")
     if not (isinstance(weight_shape, (tuple, list)) and len(weight_shape) == 4
-            and all(_checks._is_int(v) and v >= 1 for v in weight_shape)):
+            and all(_checks.is_int(v) and v >= 1 for v in weight_shape)):
         raise ValueError(f"weight_shape must be 4 positive ints (C_out, C_in/groups, kh, kw), "
                          f"got {weight_shape!r}")
     weight_shape = tuple(int(v) for v in weight_shape)
-    geom = _checks.conv2d_geometry(x.shape, weight_shape, stride, padding, dilation, groups,
-                                   padding_mode, shape_name="weight_shape")
+    geom = geometry.conv2d_geometry(x.shape, weight_shape, stride, padding, dilation, groups,
+                                    padding_mode, shape_name="weight_shape")
     expected = (x.shape[0], geom.out_channels) + geom.out_hw
     if grad_out.shape != expected:
         raise ValueError(f"grad_out must have the convolution's output shape {expected}, "
                          f"got {grad_out.shape}")
-    if geom.padding_mode == "circular":
-        x = wrap_pad(x, geom.pads)
-    return _run("conv2d_weight_grad", _c(x), _c(grad_out), weight_shape, geom)
+    x, kernel_geom = _as_zero_padded_input(x, geom)
+    backend = _backend_for(x, grad_out)
+    with backend.kernel_lock:
+        return backend.conv2d_weight_grad(x, _contiguous(grad_out), kernel_geom)
 
 
 def relu(x):
     """y = max(x, 0) = D(x > 0) x, element-wise; any shape.  NaN stays NaN."""
     _checks.check_float_array(x, "x")
-    return _run("relu", _c(x))
+    backend = _backend_for(x)
+    with backend.kernel_lock:
+        return backend.relu(_contiguous(x))
 
 
 def relu_backward(grad, x, rule="backprop"):
-    """Pass a signal ``grad`` back through a ReLU whose forward input was ``x``.
-
-    ========== ============================== ==================================
-    rule       r =                            used by
-    ========== ============================== ==================================
-    backprop   grad · [x > 0]                 gradient / saliency (Simonyan 2013)
-    deconvnet  max(grad, 0)                   deconvnet (Zeiler & Fergus 2014)
-    guided     max(grad, 0) · [x > 0]         guided backprop (Springenberg 2014)
-    ========== ============================== ==================================
+    """Pass a signal ``grad`` back through a ReLU whose forward input was ``x``, by one
+    of the three rules of ``minideconv.rules`` (``rules.NAMES``): ``"backprop"`` (the
+    gradient), ``"deconvnet"`` (Zeiler & Fergus) or ``"guided"`` (Springenberg et al.).
 
     The deconvnet rule ignores ``x`` (it must still be given and match ``grad``'s shape,
     so the three rules are interchangeable).  A NaN in ``x`` counts as inactive
@@ -187,11 +191,13 @@ def relu_backward(grad, x, rule="backprop"):
     _checks.check_same_device(grad=grad, x=x)
     _checks.check_float_array(grad, "grad")
     _checks.check_float_array(x, "x")
-    rule = _checks.check_relu_rule(rule)
+    rule = rules.get_rule(rule)
     if grad.shape != x.shape:
         raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
     _checks.check_same_dtype(x, "x", grad, "grad")
-    return _run("relu_backward", _c(grad), _c(x), _RULE_CODES[rule])
+    backend = _backend_for(grad, x)
+    with backend.kernel_lock:
+        return backend.relu_backward(_contiguous(grad), _contiguous(x), rule)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -209,10 +215,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     """
     _checks.check_float_array(x, "x", ndim=4)
     _checks.check_nonempty_spatial(x, "x")
-    geom = _checks.max_pool2d_geometry(x.shape, kernel_size, stride, padding, dilation,
-                                       ceil_mode)
-    return _run("max_pool2d", _c(x), *geom.kernel, *geom.stride, *geom.padding,
-                                 *geom.dilation, *geom.out_hw)
+    geom = geometry.max_pool2d_geometry(x.shape, kernel_size, stride, padding, dilation,
+                                        ceil_mode)
+    backend = _backend_for(x)
+    with backend.kernel_lock:
+        return backend.max_pool2d(_contiguous(x), geom)
 
 
 def max_unpool2d(y, switches, kernel_size, stride=None, padding=0, output_size=None, *,
@@ -257,14 +264,15 @@ def max_unpool2d(y, switches, kernel_size, stride=None, padding=0, output_size=N
     _checks.check_float_array(y, "y", ndim=4)
     _checks.check_nonempty_spatial(y, "y")
     _checks.check_switch_array(switches, y)
-    geom = _checks.max_unpool2d_geometry(y.shape, kernel_size, stride, padding, dilation,
-                                         output_size)
-    switches = _c(switches.astype(np.int64, copy=False))
-    height, width = geom.in_hw
-    bad = _run("first_switch_outside_window", switches, *geom.kernel, *geom.stride,
-               *geom.padding, *geom.dilation, height, width)
+    geom = geometry.max_unpool2d_geometry(y.shape, kernel_size, stride, padding, dilation,
+                                          output_size)
+    switches = _contiguous(switches.astype(np.int64, copy=False))
+    backend = _backend_for(y, switches)
+    with backend.kernel_lock:
+        bad = backend.first_switch_outside_window(switches, geom)
     if bad >= 0:
         old_call = isinstance(kernel_size, (tuple, list)) and stride is None \
             and output_size is None
         raise _checks.switch_outside_window(switches, bad, geom, kernel_may_be_a_size=old_call)
-    return _run("max_unpool2d", _c(y), switches, height, width)
+    with backend.kernel_lock:
+        return backend.max_unpool2d(_contiguous(y), switches, geom)

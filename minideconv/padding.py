@@ -1,4 +1,4 @@
-"""Padding and its transpose: circular (wrap-around), and the crop that undoes zeros.
+"""Circular (wrap-around) padding and its transpose.
 
 Circular padding copies rows/columns from the opposite side; its transpose therefore
 *adds* each padded row/column back onto the row/column it was copied from.  A circular
@@ -25,26 +25,19 @@ def wrap_pad(x, pads):
     return _concatenate(cols, axis=-1)
 
 
-def wrap_pad_adjoint(xp, pads):
+def wrap_pad_adjoint(padded, pads):
     """The transpose of ``wrap_pad``: crop the centre and add every padded row/column onto
     the row/column it was a copy of."""
     top, bottom, left, right = pads
-    height = xp.shape[-2] - top - bottom
-    width = xp.shape[-1] - left - right
-    rows = xp[..., top:top + height, :].copy()
-    rows[..., height - top:, :] += xp[..., :top, :]
-    rows[..., :bottom, :] += xp[..., top + height:, :]
+    height = padded.shape[-2] - top - bottom
+    width = padded.shape[-1] - left - right
+    rows = padded[..., top:top + height, :].copy()
+    rows[..., height - top:, :] += padded[..., :top, :]
+    rows[..., :bottom, :] += padded[..., top + height:, :]
     out = rows[..., left:left + width].copy()
     out[..., width - left:] += rows[..., :left]
     out[..., :right] += rows[..., left + width:]
     return out
-
-
-def crop(xp, pads):
-    """The transpose of zero padding by ``pads = (top, bottom, left, right)``: keep the
-    centre (what was padded with zeros contributed nothing)."""
-    top, bottom, left, right = pads
-    return xp[..., top:xp.shape[-2] - bottom, left:xp.shape[-1] - right]
 
 
 def _concatenate(parts, axis):

@@ -8,12 +8,9 @@ this signal r down the layers that produced it, each by its *transpose*:
   bias is not subtracted — it is a constant, and the way back is linear);
 * a max-pool y = P(s) x:      r ↦ P(s)ᵀ r (``max_unpool2d`` into the recorded switches s);
 * a linear layer y = x Wᵀ + b: r ↦ r W;
-* a ReLU y = max(x, 0), the only place where the three methods differ
-  (Springenberg et al. 2014, Table 1):
-
-      backprop   r ↦ r · [x > 0]            the exact gradient (Simonyan et al. 2013)
-      deconvnet  r ↦ max(r, 0)              Zeiler & Fergus: rectify the signal
-      guided     r ↦ max(r, 0) · [x > 0]    both
+* a ReLU y = max(x, 0), the only place where the three methods differ: by one of the
+  rules of ``minideconv.rules`` — the gradient's ("backprop", Simonyan et al. 2013),
+  Zeiler & Fergus's ("deconvnet", rectify the signal) or both ("guided").
 
 Scale and sign.  The signal starts as the activation's own value a (not 1), and every step
 is linear in r, so the result scales with a.  With ``rule="backprop"`` it is exactly
@@ -34,6 +31,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import _checks
+from .rules import get_rule
 from .ops import relu_backward
 from .nn import Sequential
 
@@ -68,12 +66,9 @@ def check_layer(net: Sequential, layer) -> int:
     return int(layer) % n
 
 
-def _check_channel(activation, channel, layer_name):
-    return _check_channel_of(activation.shape[1:], channel, layer_name)
-
-
-def _check_channel_of(shape, channel, layer_name):
-    """``channel`` must index the first axis of a layer output of ``shape`` (without N)."""
+def check_channel(shape, channel, layer_name):
+    """``channel`` as an int; it must index the first axis of a layer output of ``shape``
+    (without N), else a TypeError or ValueError naming ``layer_name``."""
     if not isinstance(channel, numbers.Integral) or isinstance(channel, bool):
         raise TypeError(f"channel must be an int, got {channel!r}")
     channels = shape[0]
@@ -146,20 +141,21 @@ def project(net: Sequential, x, layer: int, channel: int,
     layer : index into ``net.layers``; the activation is taken at that layer's OUTPUT
     channel : feature map (or output unit, after ``Flatten``) of that layer
     position : (h, w) in the feature map; ``None`` takes each image's maximum
-    rule : ``"deconvnet"``, ``"backprop"`` or ``"guided"`` — the ReLU backward rule
+    rule : ``"backprop"``, ``"deconvnet"`` or ``"guided"`` — the ReLU backward rule
+        (``minideconv.rules``)
 
     Returns
     -------
     An array of x's shape.  With ``rule="backprop"`` it is ``a · ∂a/∂x`` (a = the chosen
     activation); see the module docstring for scale and sign.
     """
-    rule = _checks.check_relu_rule(rule)
+    rule = get_rule(rule)  # resolved once here; the layers below pass it on
     layer = check_layer(net, layer)
     images, single = _as_images(x)
     trace = net.trace(images, upto=layer)
     activation = trace.outputs[layer]
     name = net.describe(layer)
-    channel = _check_channel(activation, channel, name)
+    channel = check_channel(activation.shape[1:], channel, name)
     position = _check_position(activation, position, name)
     if position is None:
         positions, _ = strongest(activation, channel)
@@ -181,7 +177,7 @@ def warm_up(net: Sequential, rules=("deconvnet",)):
         raise ValueError("warm_up needs net.input_shape to make an input")
     from .backends import precompile
     from .backends.compile_notice import notify_on_compile
-    rules = [_checks.check_relu_rule(rule) for rule in rules]
+    rules = [get_rule(rule) for rule in rules]
     dtype = next((a.dtype for layer in net.layers for a in layer.params().values()),
                  np.dtype(np.float32))
     image = np.zeros((1,) + tuple(net.input_shape), dtype)
@@ -222,8 +218,9 @@ class TopPatches:
     inside: np.ndarray
 
 
-def crop(image, window):
-    """``image[:, r0:r1, c0:c1]`` for a window that may extend past the border (zeros)."""
+def window_patch(image, window):
+    """The part of ``image`` (C, H, W) under ``window = (r0, r1, c0, c1)``,
+    ``image[:, r0:r1, c0:c1]``, where the window may extend past the border (zeros there)."""
     r0, r1, c0, c1 = window
     channels, height, width = image.shape
     out = np.zeros((channels, r1 - r0, c1 - c0), image.dtype)
@@ -276,7 +273,7 @@ def _maxima_of_channel(net, images, layer, channel, maxima):
                          f"these {len(images)} images: values ({len(images)}, {shape[0]}) "
                          f"and positions ({len(images)}, {shape[0]}, 2), got "
                          f"{values.shape} and {positions.shape}")
-    channel = _check_channel_of(shape, channel, net.describe(layer))
+    channel = check_channel(shape, channel, net.describe(layer))
     return positions[:, channel], values[:, channel]
 
 
@@ -284,7 +281,7 @@ def max_activations(net, images, layer, channel, batch_size=256):
     """``(positions, values)`` of feature ``channel``'s maximum in each image."""
     layer = check_layer(net, layer)
     _checks.check_float_array(images, "images", ndim=4)
-    channel = _check_channel_of(net.layer_shapes(images.shape[1:])[layer], channel,
+    channel = check_channel(net.layer_shapes(images.shape[1:])[layer], channel,
                                 net.describe(layer))
     positions, values = channel_maxima(net, images, [layer], batch_size)[layer]
     return positions[:, channel], values[:, channel]
@@ -302,7 +299,7 @@ def top_k_patches(net: Sequential, images, layer: int, channel: int, k: int = 9,
     ``maxima``, if given, is ``channel_maxima(net, images, [layer, ...])[layer]``: the
     maxima of every feature, found once for many calls, so that this call passes only its
     ``k`` images through the network."""
-    rule = _checks.check_relu_rule(rule)
+    rule = get_rule(rule)  # resolved once here; the layers below pass it on
     layer = check_layer(net, layer)
     _checks.check_float_array(images, "images", ndim=4)
     if not isinstance(k, numbers.Integral) or isinstance(k, bool):
@@ -327,10 +324,10 @@ def top_k_patches(net: Sequential, images, layer: int, channel: int, k: int = 9,
         windows = np.array([field.window(tuple(p)) for p in positions[order]])
     return TopPatches(values=values[order], indices=order, positions=positions[order],
                       windows=windows,
-                      patches=np.stack([crop(im, w) for im, w in zip(chosen, windows)]),
-                      projections=np.stack([crop(p, w) for p, w in
+                      patches=np.stack([window_patch(im, w) for im, w in zip(chosen, windows)]),
+                      projections=np.stack([window_patch(p, w) for p, w in
                                             zip(projections, windows)]),
-                      inside=np.stack([crop(np.ones((1, height, width), bool), w)[0]
+                      inside=np.stack([window_patch(np.ones((1, height, width), bool), w)[0]
                                        for w in windows]))
 
 
@@ -343,7 +340,7 @@ def score(net, images, target, output="probability"):
     if isinstance(target, tuple):
         layer, channel = target
         activation = net.trace(images, upto=layer).outputs[layer]
-        _check_channel(activation, channel, net.describe(layer))
+        check_channel(activation.shape[1:], channel, net.describe(layer))
         return activation[:, channel].reshape(len(images), -1).sum(axis=1)
     logits = net(images)
     if output == "logit":

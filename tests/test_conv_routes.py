@@ -1,12 +1,12 @@
 """The CPU backend's routes must all give the same result.
 
 - A stride-1 transposed convolution can run as a convolution with the flipped kernel
-  (``numba_cpu.transposed_as_convolution``), every transposed convolution as GEMM +
+  (``geometry.transpose_as_convolution``), every transposed convolution as GEMM +
   col2im; for stride 1 the route with the smaller column matrix is taken.  Each stride-1
   case is computed both ways, and the routes are compared with each other and with the
   sparse matrix Wᵀ.
 - ``conv2d`` and ``conv2d_weight_grad`` cut images whose column matrix exceeds
-  ``numba_cpu.BAND_BYTES`` into bands of output rows; a tiny BAND_BYTES forces that on
+  ``cpu.BAND_BYTES`` into bands of output rows; a tiny BAND_BYTES forces that on
   the drawn cases, compared with whole images and the sparse matrix W.
 """
 
@@ -17,16 +17,19 @@ import pytest
 from hypothesis import given
 
 import minideconv as md
-from minideconv import _checks, matrices
-from minideconv.backends import image_threads, numba_cpu
+from minideconv import geometry, matrices
+from minideconv import backends
+from minideconv.backends import image_threads
 
 from strategies import conv_cases, conv_transpose_cases
+
+cpu = backends.load_cpu_backend()
 
 
 def _route(y, weight, kwargs, via_convolution):
     """conv_transpose2d, with the stride-1 route forced (where the relation holds)."""
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(numba_cpu, "convolution_route_is_smaller",
+        m.setattr(cpu, "convolution_route_is_smaller",
                   lambda geom, as_conv: via_convolution)
         return md.conv_transpose2d(y, weight, **kwargs)
 
@@ -60,11 +63,12 @@ def test_stride1_transpose_routes_agree_with_each_other_and_the_sparse_matrix(ca
 
 def _takes_convolution_route(case, weight):
     c = case.conv
-    geom = _checks.conv_transpose2d_geometry(
+    geom = geometry.conv_transpose2d_geometry(
         c.y_shape, weight, 1, c.int_padding, case.output_padding, c.dilation, c.groups, None,
         c.padding_mode)
-    route = numba_cpu.transposed_as_convolution(weight, geom)
-    return route is not None and numba_cpu.convolution_route_is_smaller(geom, route[1])
+    geom = geom.as_zero_padded()
+    as_conv = geometry.transpose_as_convolution(geom)
+    return as_conv is not None and cpu.convolution_route_is_smaller(geom, as_conv)
 
 
 def test_the_route_with_the_smaller_column_matrix_is_taken():
@@ -72,10 +76,10 @@ def test_the_route_with_the_smaller_column_matrix_is_taken():
     128 → 16 channels: the other way round."""
     for c_in, c_out, expect_convolution in [(3, 16, False), (128, 16, True)]:
         weight = np.ones((c_out, c_in, 3, 3))
-        geom = _checks.conv_transpose2d_geometry((1, c_out, 8, 8), weight, 1, 1, 0, 1, 1,
+        geom = geometry.conv_transpose2d_geometry((1, c_out, 8, 8), weight, 1, 1, 0, 1, 1,
                                                  None, "zeros")
-        route = numba_cpu.transposed_as_convolution(weight, geom)
-        assert numba_cpu.convolution_route_is_smaller(geom, route[1]) == expect_convolution
+        as_conv = geometry.transpose_as_convolution(geom)
+        assert cpu.convolution_route_is_smaller(geom, as_conv) == expect_convolution
 
 
 @pytest.mark.parametrize("stride, padding, expect_route", [
@@ -86,20 +90,19 @@ def test_the_route_with_the_smaller_column_matrix_is_taken():
 def test_flipped_kernel_route_applies_exactly_where_the_relation_holds(stride, padding,
                                                                         expect_route):
     weight = np.ones((4, 3, 3, 3))
-    geom = _checks.conv2d_geometry((1, 3, 9, 9), weight.shape, stride, padding, 1, 1, "zeros")
-    route = numba_cpu.transposed_as_convolution(weight, geom)
-    assert (route is not None) == expect_route
-    if route is not None:
-        flipped, as_conv = route
-        assert flipped.shape == (3, 4, 3, 3)
+    geom = geometry.conv2d_geometry((1, 3, 9, 9), weight.shape, stride, padding, 1, 1, "zeros")
+    as_conv = geometry.transpose_as_convolution(geom)
+    assert (as_conv is not None) == expect_route
+    if as_conv is not None:
+        assert cpu.flipped_kernel(weight, geom).shape == (3, 4, 3, 3)
         assert as_conv.in_hw == geom.out_hw and as_conv.out_hw == geom.in_hw
-        assert as_conv.conv_pads == (2 - padding, 2 - padding)
+        assert as_conv.top_left_pads == (2 - padding, 2 - padding)
 
 
 def _in_bands(band_bytes, op, *args, **kwargs):
     """``op`` on one thread with BAND_BYTES set to ``band_bytes``."""
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(numba_cpu, "BAND_BYTES", band_bytes)
+        m.setattr(cpu, "BAND_BYTES", band_bytes)
         m.setattr(image_threads, "threads_for", lambda n_images, flops: 1)
         return op(*args, **kwargs)
 
@@ -136,8 +139,8 @@ def test_images_cut_into_bands_of_rows_give_what_whole_images_give(case):
 ])
 def test_band_count_keeps_a_bands_columns_within_band_bytes(x_shape, weight_shape, stride,
                                                             padding, expect_bands):
-    geom = _checks.conv2d_geometry(x_shape, weight_shape, stride, padding, 1, 1, "zeros")
+    geom = geometry.conv2d_geometry(x_shape, weight_shape, stride, padding, 1, 1, "zeros")
     with pytest.MonkeyPatch.context() as m:
         m.setattr(image_threads, "threads_for", lambda n_images, flops: 1)
-        bands, threads = numba_cpu._bands_and_threads(np.empty(x_shape, np.float32), geom)
+        bands, threads = cpu.bands_and_threads(np.empty(x_shape, np.float32), geom)
     assert (bands, threads) == (expect_bands, 1)

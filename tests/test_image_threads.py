@@ -29,7 +29,7 @@ def threads_possible():
         pytest.skip("one core: Numba's pool has a single thread, so no worker threads")
     numba.set_num_threads(2)  # the row-band cases need two
     md.relu(np.ones(4))
-    if not image_threads._threadsafe_numba_layer():
+    if not image_threads.threadsafe_numba_layer():
         pytest.skip(f"Numba's threading layer {numba.threading_layer()} is not thread-safe")
     if image_threads.blas_thread_setters() is None:
         pytest.skip("NumPy's BLAS has no per-thread thread count (not OpenBLAS >= 0.3.27?)")

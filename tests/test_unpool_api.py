@@ -5,7 +5,7 @@ Switches are flat indices h·W + w: unpooled into a plane of another width they 
 other positions.  Before the geometry was an argument, a wrong ``output_size`` scattered
 the values there without a word; now the size must be one that max_pool2d maps to y's
 size, and every switch must lie in its own window — checked by a Numba kernel on the CPU
-and by whole-array code on the array (GPU) backend, before anything is written.
+and by whole-array code on the reference (GPU) backend, before anything is written.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ import pytest
 from hypothesis import assume, given, strategies as st
 
 import minideconv as md
-from minideconv import _checks, ops, shapes
-from minideconv.backends import cupy_gpu, numba_cpu
+from minideconv import _checks, geometry, ops, shapes
+from minideconv import backends
+
+cpu, reference = backends.load_cpu_backend(), backends.load_reference_backend()
 
 from strategies import DTYPES, PoolCase, as_arg, assert_close, pool_cases
 
-BACKENDS = ["numba", "array"]
+BACKENDS = ["cpu", "reference"]
 
 
 def brute_unpool(g, switches, hw):
@@ -46,10 +48,9 @@ def default_hw(case):
 
 def first_outside(backend, switches, geom):
     """The window check of one backend on (normalised) geometry."""
-    module = numba_cpu if backend == "numba" else cupy_gpu
-    return module.first_switch_outside_window(
-        np.ascontiguousarray(switches, dtype=np.int64), *geom.kernel, *geom.stride,
-        *geom.padding, *geom.dilation, *geom.in_hw)
+    module = cpu if backend == "cpu" else reference
+    return module.first_switch_outside_window(np.ascontiguousarray(switches, dtype=np.int64),
+                                              geom)
 
 
 # --------------------------------------------------------------------------- (a) scrambling
@@ -68,7 +69,9 @@ def test_a_wrong_output_size_is_refused_where_it_used_to_scramble_silently():
     np.testing.assert_array_equal(right[0, 0, 1::2, 1::2], g[0, 0])   # bottom-right each
 
     _checks.check_switches(s, y, (5, 7))                  # the old check lets it through
-    scrambled = numba_cpu.max_unpool2d(g, s, 5, 7)        # ... and the scatter ran
+    as_5x7 = geometry.PoolGeometry(kernel=(2, 2), stride=(2, 2), padding=(0, 0),
+                                   dilation=(1, 1), in_hw=(5, 7), out_hw=(2, 3))
+    scrambled = cpu.max_unpool2d(g, s, as_5x7)            # ... and the scatter ran
     assert scrambled.shape == (1, 1, 5, 7)
     assert scrambled[0, 0, 1, 0] == g[0, 0, 0, 0]          # switch 7 read as (1, 0)
     assert scrambled[0, 0, 2, 5] == g[0, 0, 1, 0]          # switch 19 read as (2, 5)
@@ -95,7 +98,7 @@ def test_a_the_old_positional_call_fails_with_a_hint():
 def test_a_the_check_runs_before_the_scatter(monkeypatch):
     """A bad switch raises before the backend's unpooling kernel is called."""
     called = []
-    monkeypatch.setattr(numba_cpu, "max_unpool2d", lambda *a: called.append(a))
+    monkeypatch.setattr(cpu, "max_unpool2d", lambda *a: called.append(a))
     x = np.random.default_rng(1).standard_normal((1, 2, 6, 6))
     y, s = md.max_pool2d(x, 2)
     s[0, 1, 2, 2] = 0
@@ -174,7 +177,7 @@ def test_b_accepted_output_sizes_are_those_max_pool2d_maps_to_y_within_torchs(ca
                                                         case.padding, 1, ceil_mode)
                          == case.out_hw for ceil_mode in (False, True))
         try:
-            first_outside("numba", switches, _checks.max_unpool2d_geometry(
+            first_outside("cpu", switches, geometry.max_unpool2d_geometry(
                 y.shape, *unpool_args(case), 1, tuple(size)))
             accepted = True
         except ValueError as e:
@@ -249,10 +252,10 @@ def test_d_every_switch_of_max_pool2d_lies_in_its_window(case, values):
     assume(not case.has_empty_window)
     x = case.x(values)
     _, s = md.max_pool2d(x, **case.kwargs())
-    geom = _checks.max_unpool2d_geometry(s.shape, *unpool_args(case), case.dilation_arg,
+    geom = geometry.max_unpool2d_geometry(s.shape, *unpool_args(case), case.dilation_arg,
                                          x.shape[2:])
-    assert first_outside("numba", s, geom) == -1
-    assert first_outside("array", s, geom) == -1
+    assert first_outside("cpu", s, geom) == -1
+    assert first_outside("reference", s, geom) == -1
 
 
 # --------------------------------------------------------------------------- (e) moved
@@ -321,9 +324,9 @@ def test_e_both_backends_report_the_same_first_bad_switch():
     s[2, 3, 0, 0] = 63
     s[1, 2, 3, 1] = 0
     s[1, 2, 3, 3] = 0
-    geom = _checks.max_unpool2d_geometry(s.shape, 2, None, 0, 1, (8, 8))
+    geom = geometry.max_unpool2d_geometry(s.shape, 2, None, 0, 1, (8, 8))
     expected = np.ravel_multi_index((1, 2, 3, 1), s.shape)
-    assert first_outside("numba", s, geom) == first_outside("array", s, geom) == expected
+    assert first_outside("cpu", s, geom) == first_outside("reference", s, geom) == expected
 
 
 def test_e_uint64_switches_that_wrap_to_negatives_are_refused():

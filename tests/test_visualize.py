@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from minideconv import nn
-from minideconv.visualize import (TopPatches, channel_maxima, crop, occlusion_map, project,
-                                  strongest, top_k_patches)
+from minideconv.visualize import (TopPatches, channel_maxima, occlusion_map, project,
+                                  strongest, top_k_patches, window_patch)
 
 
 def make_net(rng, *, weight_sign=None, bias=0.0, dtype=np.float64):
@@ -162,9 +162,9 @@ def test_top_k_patches(rng):
     assert np.allclose(top.values, np.sort(maxima)[::-1][:5])
     for i in range(5):
         image = images[top.indices[i]]
-        assert np.array_equal(top.patches[i], crop(image, top.windows[i]))
+        assert np.array_equal(top.patches[i], window_patch(image, top.windows[i]))
         full = project(net, image, 2, 3, tuple(top.positions[i]))
-        assert np.allclose(top.projections[i], crop(full, top.windows[i]))
+        assert np.allclose(top.projections[i], window_patch(full, top.windows[i]))
         assert np.allclose(np.abs(top.projections[i]).sum(), np.abs(full).sum())
 
 
@@ -216,7 +216,7 @@ def test_top_k_patches_with_precomputed_maxima_is_the_same(rng):
 
 def test_crop_pads_outside_the_image():
     image = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4) + 1
-    patch = crop(image, (-1, 2, 2, 6))
+    patch = window_patch(image, (-1, 2, 2, 6))
     assert patch.shape == (2, 3, 4)
     assert not patch[:, 0].any() and not patch[:, :, 2:].any()
     assert np.array_equal(patch[:, 1:, :2], image[:, :2, 2:])

@@ -1,3 +1,35 @@
-"""Compute backends.  ``numba_cpu`` holds the CPU kernels (with ``image_threads``, which
-runs a convolution's chunks of images on worker threads); it is imported lazily by
-``minideconv.ops`` on the first operator call.  ``cupy_gpu`` runs CuPy arrays."""
+"""Compute backends, each providing the kernels of ``contract.Backend``.
+
+=================== =========================================================
+``contract``        the kernels a backend provides and what it may assume
+``loops``           the CPU's ``@njit`` loops, one formula each (read this)
+``window_check``    the CPU loops that check switches before unpooling
+``cpu``             the CPU backend: the loops and BLAS, scheduled
+``image_threads``   chunks of images on worker threads (used by ``cpu``)
+``threading_layer`` which Numba threading layer runs the loops; making TBB loadable
+``reference``       the whole-array reference backend, NumPy or CuPy
+``precompile``      a second process that compiles the way back on a first run
+``compile_notice``  telling the user when Numba compiles
+=================== =========================================================
+
+``minideconv.ops`` loads a backend on its first call (``load_cpu_backend``,
+``load_reference_backend``), never at ``import minideconv``.
+"""
+
+from __future__ import annotations
+
+
+def load_cpu_backend():
+    """``backends.cpu``, with Numba's threading layer prepared first
+    (``threading_layer.prepare``: TBB made loadable and preferred, before the first
+    parallel loop, unless the user chose a layer)."""
+    from . import threading_layer
+    threading_layer.prepare()
+    from . import cpu
+    return cpu
+
+
+def load_reference_backend():
+    """``backends.reference`` (CuPy itself is imported only when a CuPy array arrives)."""
+    from . import reference
+    return reference

@@ -3,19 +3,17 @@
 A convolution here is, chunk of images by chunk: rearrange pixels (im2col or col2im, a
 Numba kernel), then a matrix product (BLAS).  Done chunk after chunk with both libraries
 using every core, the two thread pools take turns — and on few cores they get in each
-other's way: OpenBLAS's workers keep polling for about 0.1 s after every GEMM, so the
-im2col that follows shares its cores with them (measured on 2 cores, conv A of the
-benchmark: an image's im2col took 1.4–1.6 ms right after a GEMM, 0.56 ms by itself).
+other's way: OpenBLAS's workers keep polling for a while after every GEMM, so the
+im2col that follows shares its cores with them.
 
 ``run_chunks`` instead gives whole chunks to T threads: each thread rearranges and
 multiplies its own chunk with one core, BLAS and Numba both limited to one thread *in
 that thread only*.  No pool waits for another.  Each image is the same GEMM as before,
-only on one thread, which can round differently in the last bits (the embedded model's
-first layer: up to 1.5e-5 in float32; the tests hold the routes to 1e-12 in float64).
-Paired on the README's 2-core AVX2 machine: conv A 1.50x, its transpose 1.58x as fast.
-``numba_cpu`` hands out chunks of images, bands of output rows (large images, or fewer
-images than threads) and fixed shares of chunks or bands (the weight gradient, so that
-it sums in a fixed order).
+only on one thread, which can round differently in the last bits (the tests hold the
+routes to 1e-12 in float64).  ``backends.cpu`` hands out chunks of images, bands of
+output rows (large images, or fewer images than threads) and fixed shares of chunks or
+bands (the weight gradient, so that it sums in a fixed order).  The README's
+"Benchmarks" section has the measurements.
 
 It needs two things, else ``run_chunks`` runs the chunks one after the other:
 
@@ -54,10 +52,8 @@ def blas_thread_setters():
     return tuple(setters) or None
 
 
-#: The least GEMM work (multiply-adds × 2) worth a thread of its own.  Handing chunks to
-#: threads costs ~0.1 ms per call.  On the README's 2-core AVX2 machine, with the
-#: embedded models' layer shapes (batch 16), threads were 1.01-1.57x as fast from 9 MFLOP
-#: per thread up, and 0.84-1.17x below 8.
+#: The least GEMM work (multiply-adds × 2) worth a thread of its own: below it, handing
+#: chunks to threads costs more than it saves (measured in the README's "Benchmarks").
 MIN_FLOPS_PER_THREAD = 8e6
 
 
@@ -67,12 +63,12 @@ def threads_for(n_images, flops_per_image):
     work, and 1 (the caller's own) where the route does not apply."""
     threads = min(numba.get_num_threads(), n_images,
                   int(n_images * flops_per_image // MIN_FLOPS_PER_THREAD))
-    if threads < 2 or not _threadsafe_numba_layer() or blas_thread_setters() is None:
+    if threads < 2 or not threadsafe_numba_layer() or blas_thread_setters() is None:
         return 1
     return threads
 
 
-def _threadsafe_numba_layer():
+def threadsafe_numba_layer():
     try:
         return numba.threading_layer() in ("tbb", "omp")
     except ValueError:  # no parallel kernel has run yet: the layer is not chosen

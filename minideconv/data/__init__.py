@@ -1,7 +1,7 @@
 """The embedded default: a dataset drawn in code, a network trained on it, and images.
 
 * ``load_dataset(split)`` — ten classes of coloured shapes and textures (``CLASSES``),
-  generated deterministically (``minideconv.data.shapes``): nothing is downloaded.
+  generated deterministically (``minideconv.data.drawn_dataset``): nothing is downloaded.
 * ``load_model()`` — the small ZF-like network of ``minideconv.train.build_model``, trained
   on ``load_dataset("train")`` by ``minideconv train`` and shipped as ``model.npz``.
 * ``sample_image(name)`` — natural photographs that ship with matplotlib.
@@ -16,7 +16,7 @@ from importlib import resources
 
 import numpy as np
 
-from .shapes import CHUNK, CLASSES, SIZE, make_chunk, make_images
+from .drawn_dataset import CHUNK, CLASSES, SIZE, make_chunk, make_images
 
 SPLITS = {"train": (0, 20000), "test": (1, 2000)}   # seed, default size
 MODEL_FILE = "model.npz"

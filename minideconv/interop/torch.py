@@ -23,8 +23,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import nn, visualize
-
-RULES = ("backprop", "deconvnet", "guided")
+from ..geometry import PADDING_MODES
+from ..rules import NAMES as RULE_NAMES
 TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
 
 
@@ -65,9 +65,9 @@ def _layer_from_module(module, position: int):
     tnn = _torch().nn
     where = f"layer {position} ({type(module).__name__})"
     if isinstance(module, tnn.Conv2d):
-        if module.padding_mode not in ("zeros", "circular"):
+        if module.padding_mode not in PADDING_MODES:
             raise ValueError(f"{where}: padding_mode={module.padding_mode!r} is not "
-                             "supported (minideconv has 'zeros' and 'circular')")
+                             f"supported (minideconv has {PADDING_MODES})")
         padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
         bias = None if module.bias is None else _numpy(module.bias)
         return nn.Conv2d(_numpy(module.weight), bias, stride=tuple(module.stride),
@@ -209,7 +209,7 @@ class CrosscheckReport:
         }
 
     def __str__(self) -> str:
-        rules = [r for r in RULES if any(r in c.projections for c in self.layers)]
+        rules = [r for r in RULE_NAMES if any(r in c.projections for c in self.layers)]
         head = (f"{'layer':<22}{'unit':<14}{'forward':>10}"
                 + "".join(f"{r:>11}" for r in rules) + f"{'unpool var.':>13}")
         lines = [f"cross-check against PyTorch/Captum, {self.dtype}: max relative error "
@@ -311,7 +311,7 @@ def _unpool_variant_deconvnet(model, x, layer_index, unit, value):
 
 
 def crosscheck(module_or_net, x, layers: Optional[Sequence[int]] = None,
-               rules: Sequence[str] = RULES, unpool_variant: bool = True
+               rules: Sequence[str] = RULE_NAMES, unpool_variant: bool = True
                ) -> CrosscheckReport:
     """Compare minideconv with PyTorch autograd and Captum on ``x`` (N, C, H, W).
 
@@ -332,7 +332,7 @@ def crosscheck(module_or_net, x, layers: Optional[Sequence[int]] = None,
 
 
 def compare(net: nn.Sequential, model, x, layers: Optional[Sequence[int]] = None,
-            rules: Sequence[str] = RULES, unpool_variant: bool = True) -> CrosscheckReport:
+            rules: Sequence[str] = RULE_NAMES, unpool_variant: bool = True) -> CrosscheckReport:
     """Like ``crosscheck``, for a minideconv ``net`` and a torch ``model`` built
     independently (layer ``i`` of ``net`` ↔ leaf module ``i`` of ``model``) — e.g. to
     check your own PyTorch port against minideconv's."""
@@ -345,8 +345,8 @@ def compare(net: nn.Sequential, model, x, layers: Optional[Sequence[int]] = None
     net = net.astype(dtype)
     model = model.to(torch.float64 if dtype == np.float64 else torch.float32)
     for rule in rules:
-        if rule not in RULES:
-            raise ValueError(f"rules must be drawn from {RULES}, got {rule!r}")
+        if rule not in RULE_NAMES:
+            raise ValueError(f"rules must be drawn from {RULE_NAMES}, got {rule!r}")
     n_layers = len(net.layers)
     if len(_flatten_modules(model)) != n_layers:
         raise ValueError(f"model has {len(_flatten_modules(model))} leaf modules but net "

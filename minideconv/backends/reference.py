@@ -1,23 +1,31 @@
-"""GPU backend: the same operators for CuPy arrays, written with whole-array operations.
+"""The reference backend: every operator in a few whole-array lines, on NumPy or CuPy.
 
-Where the CPU kernels loop over pixels, this backend loops over the few *kernel taps*
-(i, j) and moves whole strided slices at once — im2col is ``kh·kw`` slice copies, col2im
-``kh·kw`` slice additions — and leaves the arithmetic to cuBLAS (``matmul``).  Every
-function takes its array module ``xp`` from its inputs, so the same code runs on NumPy
-arrays: that is how it is tested on machines without a GPU.
+This is the shortest correct version of each operator, and the one to read first.
+Where the CPU loops (``backends.loops``) visit pixels, it loops over the few *kernel
+taps* (i, j) and moves whole strided slices at once — im2col is ``kh·kw`` slice copies,
+col2im ``kh·kw`` slice additions — and leaves the arithmetic to ``matmul`` (BLAS, or
+cuBLAS on a GPU).  Every function takes its array module ``xp`` (``numpy`` or ``cupy``)
+from its inputs, so one code runs CuPy arrays on a GPU and NumPy arrays anywhere
+(``ops.CPU_BACKEND = "reference"``): that is how it is tested without a GPU.
 
 The one scatter with possible collisions, unpooling with overlapping windows, uses
 ``cupyx.scatter_add`` (atomicAdd on the GPU) and ``numpy.add.at`` on the CPU: both add
 every contribution, which is what makes unpooling the transpose of max-pooling.
 
 CuPy is imported only when a CuPy array arrives (``minideconv.ops`` dispatches by type).
+The functions follow the backend contract (``backends.contract``).
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .._checks import array_module
+
+#: Nothing here needs serialising (see ``backends.contract``).
+kernel_lock = contextlib.nullcontext()
 
 
 def _tap_slices(i, j, stride, dilation, out_hw):
@@ -34,18 +42,12 @@ def _zero_pad(x, xp, top, bottom, left, right):
     return xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
 
 
-def _conv_pads(geom):
-    """Zero padding (top, bottom, left, right) applied here; circular padding was already
-    applied by ``minideconv.ops``."""
-    return (0, 0, 0, 0) if geom.padding_mode == "circular" else geom.pads
-
-
 def im2col(x, geom):
     """cols[n, c, i, j, oh, ow] = x_pad[n, c, oh·sh + i·dh, ow·sw + j·dw] — one slice copy per tap."""
     xp = array_module(x)
     n_img, channels = x.shape[:2]
     kh, kw = geom.kernel
-    x_pad = _zero_pad(x, xp, *_conv_pads(geom))
+    x_pad = _zero_pad(x, xp, *geom.pads)
     cols = xp.empty((n_img, channels, kh, kw) + geom.out_hw, dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -54,12 +56,13 @@ def im2col(x, geom):
     return cols
 
 
-def col2im(cols, geom, height, width):
+def col2im(cols, geom):
     """The transpose of ``im2col``: add each tap's slice back where it was read from, then
     drop the padding."""
     xp = array_module(cols)
     n_img, channels, kh, kw = cols.shape[:4]
-    top, bottom, left, right = _conv_pads(geom)
+    height, width = geom.in_hw
+    top, bottom, left, right = geom.pads
     x_pad = xp.zeros((n_img, channels, height + top + bottom, width + left + right),
                      dtype=cols.dtype)
     for i in range(kh):
@@ -86,17 +89,16 @@ def conv_transpose2d(y, weight, geom):
     w = weight.reshape(g, geom.out_channels // g, -1)
     cols = xp.matmul(w.transpose(0, 2, 1), y.reshape(n_img, g, geom.out_channels // g, -1))
     cols = cols.reshape(n_img, geom.in_channels, kh, kw, *geom.out_hw)
-    height, width = geom.padded_hw if geom.padding_mode == "circular" else geom.in_hw
-    return xp.ascontiguousarray(col2im(cols, geom, height, width))
+    return xp.ascontiguousarray(col2im(cols, geom))
 
 
-def conv2d_weight_grad(x, grad_out, weight_shape, geom):
+def conv2d_weight_grad(x, grad_out, geom):
     """dw_g = Σ_n g[n, g] @ cols[n, g]ᵀ."""
     n_img, g = x.shape[0], geom.groups
     n_out = geom.out_hw[0] * geom.out_hw[1]
     cols = im2col(x, geom).reshape(n_img, g, -1, n_out)
     grads = grad_out.reshape(n_img, g, geom.out_channels // g, n_out)
-    return (grads @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight_shape)
+    return (grads @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(geom.weight_shape)
 
 
 def relu(x):
@@ -105,22 +107,25 @@ def relu(x):
     return xp.where((x > 0) | xp.isnan(x), x, xp.zeros((), x.dtype))
 
 
-def relu_backward(grad, x, rule_code):
-    """rule 0: g·[x>0]; rule 1: max(g, 0); rule 2: max(g, 0)·[x>0] (see numba_cpu)."""
+def relu_backward(grad, x, rule):
+    """r = (max(g, 0) if rule.rectifies_signal else g) · ([x > 0] if rule.masks_by_input
+    else 1) (``minideconv.rules``); a NaN signal stays NaN."""
     xp = array_module(grad)
     zero = xp.zeros((), grad.dtype)
-    if rule_code != 0:
+    if rule.rectifies_signal:
         grad = xp.where((grad > 0) | xp.isnan(grad), grad, zero)
-    if rule_code != 1:
+    if rule.masks_by_input:
         grad = xp.where(x > 0, grad, zero)
     return xp.ascontiguousarray(grad)
 
 
-def max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, h_out, w_out):
+def max_pool2d(x, geom):
     """Visit the kh·kw taps in scan order, keeping the running maximum and its index:
     a tap replaces the best when it is inside the image and (it is the first such tap,
-    or larger, or NaN) — exactly the CPU kernel's (and PyTorch's) rule."""
+    or larger, or NaN) — exactly the CPU loop's (and PyTorch's) rule."""
     xp = array_module(x)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geom.kernel, geom.stride, geom.padding, geom.dilation
+    h_out, w_out = geom.out_hw
     height, width = x.shape[2:]
     x_pad = xp.pad(x, ((0, 0), (0, 0), (ph, ph + sh), (pw, pw + sw)))
     oh = xp.arange(h_out).reshape(-1, 1)
@@ -149,11 +154,13 @@ def _on_window_taps(position, o, k, stride, padding, dilation, size):
             & (position >= 0) & (position < size))
 
 
-def first_switch_outside_window(switches, kh, kw, sh, sw, ph, pw, dh, dw, height, width):
+def first_switch_outside_window(switches, geom):
     """The first flat index into ``switches`` whose switch s does not lie in its own
     window, row s // W and column s % W both on the window's taps, or −1 (a switch outside
     [0, H·W) has its row outside every window)."""
     xp = array_module(switches)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geom.kernel, geom.stride, geom.padding, geom.dilation
+    height, width = geom.in_hw
     oh = xp.arange(switches.shape[2]).reshape(-1, 1)
     ow = xp.arange(switches.shape[3]).reshape(1, -1)
     inside = (_on_window_taps(switches // width, oh, kh, sh, ph, dh, height)
@@ -162,9 +169,10 @@ def first_switch_outside_window(switches, kh, kw, sh, sw, ph, pw, dh, dw, height
     return int(outside.argmax()) if bool(outside.any()) else -1
 
 
-def max_unpool2d(y, switches, height, width):
+def max_unpool2d(y, switches, geom):
     """x = P(s)ᵀ y: add every y value at its switch (collisions add up)."""
     xp = array_module(y)
+    height, width = geom.in_hw
     n_img, channels = y.shape[:2]
     x = xp.zeros((n_img, channels, height * width), dtype=y.dtype)
     planes = xp.arange(n_img * channels).reshape(n_img, channels, 1)
