@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 # Submodules that pull in heavier dependencies (Numba, scipy.sparse, matplotlib) load on
 # first attribute access, so `import minideconv` stays fast (PEP 562).
-_LAZY_SUBMODULES = ("matrices", "nn", "visualize", "data", "plots", "interop")
+_LAZY_SUBMODULES = ("matrices", "nn", "visualize", "data", "plots", "interop", "sanity",
+                    "invert")
 
 
 def __getattr__(name):

@@ -6,12 +6,15 @@ headless with ``MPLBACKEND=Agg``).
   colour bar for one-channel maps), ``colorbar``, ``draw_window_box`` and ``save``;
 * ``plots.figures``: the command line's figures (the top-9 grid, the three rules, a
   projection, occlusion, the first-layer filters);
+* ``plots.sanity_figures``: randomization cascades and switch swaps (``minideconv.sanity``);
+* ``plots.inversion_figures``: feature inversion beside the projection (``minideconv.invert``);
 * ``plots.lessons``: the lessons' helpers (matrices, small images, spectra, singular
   values, bars) and where they save.
 
 Everything public is importable from ``minideconv.plots`` directly.
 """
 
+from . import inversion_figures, sanity_figures
 from .figures import (compare_rules, feature_grid, filters_figure, mosaic, occlusion_figure,
                       projection_figure, rule_note)
 from .lessons import (LESSON_STYLE, annotate_values, bars, dense, image, image_row, matrix,
@@ -35,3 +38,7 @@ __all__ = [
     "annotate_values", "matrix", "image", "image_row", "spectrum", "singular_values",
     "bars",
 ]
+from .inversion_figures import *  # noqa: E402,F401,F403  (the names of its __all__)
+from .sanity_figures import *  # noqa: E402,F401,F403
+
+__all__ += sanity_figures.__all__ + inversion_figures.__all__
