@@ -58,6 +58,13 @@ sphinx_gallery_conf = {
     "first_notebook_cell": ("%matplotlib inline"),
 }
 
+# lessons/solutions/ (the exercises' solutions) is not part of the gallery: it has no
+# README.txt (nor README.rst, GALLERY_HEADER.*), so sphinx-gallery makes no sub-gallery of
+# it (tests/test_lessons.py keeps it so; ignore_pattern could not: recent sphinx-gallery
+# matches it against file names only, and the solutions have their lessons' names).  Its
+# check for duplicate example names does scan the folder, and would warn about names that
+# are never rendered twice.
+suppress_warnings = ["sphinx_gallery.duplicate_filename"]
 templates_path = []
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 html_static_path = ["_static"]

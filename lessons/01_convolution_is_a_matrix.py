@@ -1,3 +1,4 @@
+# %% [markdown]
 """
 Lesson 1: Convolution is a matrix
 =================================
@@ -140,3 +141,23 @@ assert error_layer < 1e-12
 
 # %%
 print(f"lesson 1 ran in {time.perf_counter() - start:.1f} s")
+
+# %% [markdown]
+# Exercises
+# ---------
+# 1. **Predict, then count.**  A 3 × 3 kernel with no zero entry, on a 6 × 6 image:
+#    predict the shape of W and its number of nonzeros, with padding 0 and with
+#    padding 1 (count the taps along one axis first).  Check with
+#    ``matrices.conv2d_matrix(...).shape`` and ``.nnz``.
+# 2. **W without** ``matrices``.  Column j of W is W eⱼ, the output of the image that is
+#    1 at pixel j and 0 elsewhere.  Build the dense W of a layer with 2 input and 3
+#    output channels (3 × 3, stride 2, padding 1, dilation 2, on a 7 × 6 image) by
+#    calling ``md.conv2d`` on every basis image, compare it with ``conv2d_matrix``, and
+#    find in it the block that belongs to the single kernel ``weight[o, c]``.
+# 3. **Correlation or convolution?**  Which of ``scipy.signal.correlate2d`` and
+#    ``scipy.signal.convolve2d`` (``mode="valid"``) agrees with ``md.conv2d``?  Predict,
+#    check, and make the other one agree by changing the kernel.  Then break the lesson
+#    on purpose: build W from the changed kernel and see which of its checks fails.
+#
+# The solutions, which assert every answer against an independent computation, are in
+# ``lessons/solutions/01_convolution_is_a_matrix.py``.

@@ -1,3 +1,4 @@
+# %% [markdown]
 """
 Lesson 2: The transpose is not the inverse
 ==========================================
@@ -64,14 +65,67 @@ print(f"random kernel, random image: max |WᵀWx − x| = {err_random:.3f}")
 assert err_random > 0.1
 
 # %%
+# Each panel on its own colour scale: on one shared scale (±4, set by Wᵀy) the input,
+# which never exceeds 1, would be an almost white square.
 fig = plots.image_row({"x (10 × 10)": x[0, 0], "y = conv2d(x) (9 × 9)": y[0, 0],
                        "Wᵀy = conv_transpose2d(y)": x_back[0, 0],
                        "Wᵀy − x": difference[0, 0]},
                       suptitle="The shape comes back, the values do not "
-                               f"(2 × 2 box kernel; max |Wᵀy − x| = "
-                               f"{np.abs(difference).max():.2f}; one colour scale)",
-                      shared=True, panel_size=2.6)
+                               f"(2 × 2 box kernel): max |x| = {np.abs(x).max():.2f}, "
+                               f"max |Wᵀy| = {np.abs(x_back).max():.2f}, "
+                               f"max |Wᵀy − x| = {np.abs(difference).max():.2f}\n"
+                               "(each panel on its own colour scale: read the colour bars)",
+                      shared=False, panel_size=2.6)
 plots.save_lesson_figure(fig, "02_roundtrip")
+
+# %% [markdown]
+# The question's own code, in PyTorch
+# -----------------------------------
+# The question this course starts from was asked with PyTorch layers: a ``Conv2d`` with
+# one 2 × 2 filter, a ``ConvTranspose2d`` given the *same* weight, and a 10 × 10 input
+# i.  ``ct(c(i))`` has i's shape but not its values.  Both layers also have a bias
+# (PyTorch draws one by default): ``c`` adds b_c to every output, ``ct`` adds its own
+# b_ct to every pixel, so
+#
+#     ct(c(i)) = Wᵀ(W i + b_c·1) + b_ct·1 = conv_transpose2d(conv2d(i, w, b_c), w, b_ct),
+#
+# which minideconv computes from the same numbers.  With the biases removed it is WᵀW i,
+# the round trip above.  (Lesson 4 says why the conv weight fits ``ConvTranspose2d``
+# unchanged.)
+
+# %%
+try:
+    import torch
+    from torch import nn
+except ImportError:
+    torch = None
+    print("PyTorch is not installed: skipping the nn.Conv2d / nn.ConvTranspose2d snippet "
+          "(pip install torch to run it).")
+if torch is not None:
+    torch.manual_seed(0)
+    c = nn.Conv2d(1, 1, 2)                   # 1 channel in, 1 out, 2 × 2 kernel, with bias
+    ct = nn.ConvTranspose2d(1, 1, 2)         # its own bias
+    ct.weight = c.weight                     # the same weight tensor
+    i = torch.rand(1, 1, 10, 10)
+    with torch.no_grad():
+        back = ct(c(i))
+    print("i:", tuple(i.shape), "→ c(i):", tuple(c(i).shape), "→ ct(c(i)):",
+          tuple(back.shape))
+    print(f"ct(c(i)) == i ? {torch.allclose(back, i)};  "
+          f"max |ct(c(i)) − i| = {(back - i).abs().max().item():.3f}")
+    w_t = c.weight.detach().double().numpy()            # (1, 1, 2, 2)
+    b_c = c.bias.detach().double().numpy()
+    b_ct = ct.bias.detach().double().numpy()
+    i_np = i.double().numpy()
+    ours = md.conv_transpose2d(md.conv2d(i_np, w_t, b_c), w_t, b_ct)
+    match = np.abs(ours - back.double().numpy()).max()
+    print(f"biases b_c = {b_c[0]:.3f}, b_ct = {b_ct[0]:.3f}; max |ct(c(i)) − minideconv's "
+          f"conv_transpose2d(conv2d(i, w, b_c), w, b_ct)| = {match:.1e} (float32)")
+    assert back.shape == i.shape and not torch.allclose(back, i)
+    assert match < 1e-5
+    without = md.conv_transpose2d(md.conv2d(i_np, w_t), w_t)    # the biases removed
+    print(f"without the biases: max |WᵀW i − i| = {np.abs(without - i_np).max():.3f}")
+    assert np.abs(without - i_np).max() > 0.05
 
 # %% [markdown]
 # The matrix picture: WᵀW beside I
@@ -167,7 +221,9 @@ plots.save_lesson_figure(fig, "02_null_space")
 # What to take away
 # -----------------
 # - ``conv_transpose2d`` is multiplication by Wᵀ.  It maps a 9 × 9 output back to the
-#   10 × 10 input *shape*; the values it returns are WᵀWx, not x.
+#   10 × 10 input *shape*; the values it returns are WᵀWx, not x.  PyTorch's
+#   ``nn.ConvTranspose2d`` sharing ``nn.Conv2d``'s weight computes the same thing, plus
+#   the two layers' biases.
 # - WᵀW = I would need all singular values equal to 1.  Here they spread from about
 #   0.05 to 2, and 19 of the 100 directions are lost entirely (the null space).
 # - What the null space holds depends on the kernel; for the box filter it is the
@@ -176,3 +232,23 @@ plots.save_lesson_figure(fig, "02_null_space")
 
 # %%
 print(f"lesson 2 ran in {time.perf_counter() - start:.1f} s")
+
+# %% [markdown]
+# Exercises
+# ---------
+# 1. **The size of the null space.**  For the 2 × 2 box without padding on an n × n
+#    image, predict the dimension of the null space of W as a function of n.  (Put
+#    v[r, c] = (−1)^(r+c) u[r, c] into "every 2 × 2 window of v sums to 0".)  Write down
+#    a basis, and check it for a few n against ``scipy.linalg.null_space``.
+# 2. **Images the round trip gets right.**  Find a nonzero image x for which
+#    ``conv_transpose2d(conv2d(x))`` is exactly a multiple of x, and say which multiple.
+#    What is the best rescaling α of this lesson for that x, and what error does it
+#    leave?  Compute σ₁ a second way, matrix-free: ``scipy.sparse.linalg.svds`` on a
+#    ``LinearOperator`` that only calls ``conv2d`` and ``conv_transpose2d``.
+# 3. **The transpose is a convolution.**  Show that ``conv_transpose2d(y, w)`` is
+#    ``conv2d`` of y with the kernel rotated by 180° and padding k − 1.  Then forget the
+#    rotation on purpose: for which kernel does nobody notice, and which check catches
+#    it for a random kernel?
+#
+# The solutions, which assert every answer against an independent computation, are in
+# ``lessons/solutions/02_transpose_is_not_inverse.py``.

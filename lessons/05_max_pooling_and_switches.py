@@ -1,3 +1,4 @@
+# %% [markdown]
 """
 Lesson 5: Max-pooling and its switches
 ======================================
@@ -56,8 +57,14 @@ assert np.array_equal(P @ x.ravel(), y.ravel())
 # its own pooling window before anything is written.
 #
 # Pool then unpool keeps 4 of the 16 values: P(s)ᵀP(s) is a diagonal 0/1 matrix, not I.
-# The other way round, unpool then pool, *is* the identity here: P(s)P(s)ᵀ = I, because
-# no two outputs share a switch when the windows do not overlap.
+# The other way round, on the pooled side, P(s)P(s)ᵀ = I: no two outputs share a switch
+# when the windows do not overlap, so reading the unpooled array back *at the same
+# switches* returns y.  That is a statement about the linear map with the switches held
+# fixed — not about running ``max_pool2d`` again, which recomputes the switches from
+# the values it sees.  The unpooled array is zero everywhere except at the switches, so
+# a negative value loses its window to those zeros: y = (−1, −3, −9, −11) unpools and
+# re-pools to (0, 0, 0, 0).  Only when no value of y is negative (as after a ReLU) does
+# ``max_pool2d(max_unpool2d(y))`` return y.
 
 # %%
 unpooled = md.max_unpool2d(y, switches, kernel_size=2, stride=2, output_size=(4, 4))
@@ -69,7 +76,21 @@ print(f"pool then unpool keeps {kept} of {x.size} values; "
       f"max |P(s)ᵀP(s)x − x| = {np.abs(pool_unpool - x).max():g}")
 print("P(s) P(s)ᵀ =\n", (P @ P.T).toarray())
 assert kept == 4 and not np.array_equal(pool_unpool, x)   # pool-then-unpool ≠ identity
-assert np.array_equal((P @ P.T).toarray(), np.eye(4))      # unpool-then-pool = identity
+assert np.array_equal((P @ P.T).toarray(), np.eye(4))      # P(s)P(s)ᵀ = I, switches fixed
+
+# ... but re-pooling recomputes the switches: negative values lose to the zeros.
+negative = np.array([-1.0, -3.0, -9.0, -11.0]).reshape(1, 1, 2, 2)
+spread = md.max_unpool2d(negative, switches, kernel_size=2, stride=2, output_size=(4, 4))
+repooled, new_switches = md.max_pool2d(spread, kernel_size=2, stride=2)
+print("y =", negative.ravel(), "→ P(s)P(s)ᵀ y =", (P @ (P.T @ negative.ravel())),
+      "(switches fixed)")
+print("   max_pool2d(max_unpool2d(y)) =", repooled.ravel(), " with new switches",
+      new_switches.ravel(), "instead of", switches.ravel())
+assert np.array_equal(P @ (P.T @ negative.ravel()), negative.ravel())
+assert np.array_equal(repooled.ravel(), np.zeros(4))
+nonnegative = md.max_pool2d(md.max_unpool2d(y, switches, kernel_size=2, stride=2,
+                                            output_size=(4, 4)), kernel_size=2, stride=2)[0]
+assert np.array_equal(nonnegative, y)                      # y ≥ 0: the values come back
 
 # %%
 fig, axes = plt.subplot_mosaic([["x", "y", "u"], ["P", "P", "P"]], figsize=(11, 7.6),
@@ -107,10 +128,12 @@ plots.save_lesson_figure(fig, "05_switches")
 #
 # Send the signal r = (1, 2, 3, 4) back.  The transpose adds what every output sends to
 # its switch, so the centre receives 1 + 2 + 3 + 4 = 10 — and that is also the gradient.
-# PyTorch's ``max_unpool2d`` *assigns* instead of adding (the last write wins), so it keeps
-# one of the four values — which one depends even on the number of threads (lesson 8):
-# it is not the transpose when windows overlap.  (PyTorch's own max-pool backward does
-# add up, as autograd shows.)
+# PyTorch's ``max_unpool2d`` *assigns* instead of adding: the four outputs write to the
+# same pixel and one write survives.  Which one is not specified: it is not always the
+# last output in reading order (4), and it can change with the number of threads
+# (lesson 8 calls it 50 times with one and with two threads and prints what it sees).
+# Either way it is not the transpose when windows overlap.  (PyTorch's own max-pool
+# backward does add up, as autograd shows.)
 
 # %%
 x5 = rng.uniform(0, 1, (1, 1, 5, 5))
@@ -138,8 +161,9 @@ if torch is not None:
                             output_size=(5, 5)).numpy()
     xt = torch.tensor(x5, requires_grad=True)
     (grad,) = torch.autograd.grad((F.max_pool2d(xt, 3, 2) * torch.tensor(r)).sum(), xt)
-    print(f"torch {torch.__version__} max_unpool2d at the centre: "
-          f"{theirs[0, 0, 2, 2]:g}  (one of r's values, not their sum)")
+    print(f"torch {torch.__version__} max_unpool2d at the centre "
+          f"({torch.get_num_threads()} thread(s)): {theirs[0, 0, 2, 2]:g}  (one of r's "
+          f"values, not their sum)")
     print(f"torch autograd of max_pool2d at the centre: {grad[0, 0, 2, 2].item():g}")
     assert theirs[0, 0, 2, 2] != 10.0 and theirs[0, 0, 2, 2] in r
     assert grad[0, 0, 2, 2].item() == 10.0
@@ -167,7 +191,8 @@ plots.image(axes[1], r[0, 0], "signal r sent back", annotate=True,
 plots.image(axes[2], ours[0, 0], "true transpose P(s)ᵀ r\n(minideconv, = autograd)",
             annotate=True, fmt="{:g}", cbar=False, vmax=10)
 if torch is not None:
-    plots.image(axes[3], theirs[0, 0], "torch.max_unpool2d\n(last write wins)",
+    plots.image(axes[3], theirs[0, 0], f"torch.max_unpool2d: one of the four\n"
+                f"writes survives (here {theirs[0, 0, 2, 2]:g}), not their sum",
                 annotate=True, fmt="{:g}", cbar=False, vmax=10)
 fig.suptitle("Overlapping windows: unpooling must add (1 + 2 + 3 + 4 = 10), "
              "not overwrite")
@@ -179,11 +204,31 @@ plots.save_lesson_figure(fig, "05_overlapping_windows", thumbnail="05",
 # -----------------
 # - With its switches recorded, max-pooling is y = P(s) x, a 0/1 selection matrix;
 #   unpooling is P(s)ᵀ, and P(s)ᵀ is also the gradient of max-pooling.
-# - Pool then unpool is not the identity (P(s)ᵀP(s) keeps one value per window); unpool
-#   then pool is, as long as windows do not overlap.
+# - Pool then unpool is not the identity (P(s)ᵀP(s) keeps one value per window).  With
+#   the switches held fixed and windows that do not overlap, P(s)P(s)ᵀ = I; but
+#   re-running ``max_pool2d`` on an unpooled array picks new switches, and negative
+#   values lose to the zeros ((−1, −3, −9, −11) comes back as (0, 0, 0, 0)).
 # - With overlapping windows several outputs share a switch (about 60 % of them for
 #   random input), P(s)ᵀ *adds* their signals, and ``torch.nn.functional.max_unpool2d``,
 #   which overwrites, is not the transpose.  ``minideconv.max_unpool2d`` is.
 
 # %%
 print(f"lesson 5 ran in {time.perf_counter() - start:.1f} s")
+
+# %% [markdown]
+# Exercises
+# ---------
+# 1. **Unpool, then pool again.**  With 2 × 2 windows and stride 2, predict
+#    ``max_pool2d(max_unpool2d(y))`` for any y — try y = (−1, −3, −9, −11) — and compare
+#    it with P(s) P(s)ᵀ y, the pooling with its switches kept fixed.
+# 2. **How many outputs can share one switch?**  Predict the largest number for 3 × 3
+#    windows with stride 2, and with stride 1.  Count on random input three ways —
+#    ``max_unpool2d`` of ones, ``numpy.bincount`` of the switches, the column sums of
+#    P(s) — and build an input that reaches the bound.
+# 3. **An unpooling that overwrites.**  Write PyTorch's ``max_unpool2d`` in NumPy,
+#    ``plane[switches] = y``, and a version that adds, ``numpy.add.at``.  Dot-test each
+#    against P(s) for 2 × 2 / 2 and for 3 × 3 / 2 windows: which of the four fails, and
+#    why only that one?
+#
+# The solutions, which assert every answer against an independent computation, are in
+# ``lessons/solutions/05_max_pooling_and_switches.py``.

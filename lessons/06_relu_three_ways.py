@@ -1,3 +1,4 @@
+# %% [markdown]
 """
 Lesson 6: ReLU three ways
 =========================
@@ -143,10 +144,16 @@ for rule in rules:
 # Where the three maps differ
 # ---------------------------
 # Compare the factors of the three backward maps one by one: the convolution and pooling
-# factors are identical, only the ReLU factors change (we count the units each lets
-# through).  Backprop's R is the forward mask D(x > 0), the same for every top signal.
-# The deconvnet's R follows the sign of the signal, and below an unpooling the signal is
-# nonzero at no more than one unit per pooling window — so it passes far fewer units.
+# factors are identical, only the ReLU factors change.  Counting the ones on a ReLU
+# factor's diagonal is misleading, though.  Backprop's R = D(x > 0) is the forward mask,
+# with a 1 at every active unit whether or not any signal arrives there; the deconvnet's
+# D(r > 0) has 1s only where the arriving signal is positive, so it has few by
+# construction.  What matters is the signal that actually reaches each ReLU — and that
+# is the same for all three rules up to the first ReLU where they part.  Below the
+# unpooling Pᵀ it is nonzero at no more than one unit per pooling window (its switch)
+# under *every* rule: that sparsity is common to all three.  So we trace, at each ReLU,
+# how many values arrive, how many of them are negative or sit at an inactive unit, and
+# how many each rule passes.
 
 # %%
 names = ["W₁ᵀ", "R₁ (ReLU 1)", "Pᵀ", "W₂ᵀ", "R₂ (ReLU 2)"]
@@ -155,10 +162,44 @@ for k, name in enumerate(names):
                for rule in rules)
     detail = ""
     if k in relu_positions:
-        detail = ", units passed: " + ", ".join(
+        detail = ", ones on the diagonal: " + ", ".join(
             f"{rule} {maps[rule].factors[k].nnz}" for rule in rules)
     print(f"factor {k} {name:12s}: {'identical' if same else 'DIFFERS'}{detail}")
     assert same == (k not in relu_positions)
+
+
+def arriving(rule, k):
+    """The signal that reaches factor k going down (the product of the factors above)."""
+    signal = top.ravel()
+    for factor in maps[rule].factors[:k:-1]:
+        signal = factor @ signal
+    return signal
+
+
+forward_input = {1: a1.ravel(), 4: a2.ravel()}          # what entered each ReLU
+trace = {}
+for k, name in [(4, "R₂"), (1, "R₁")]:
+    for rule in rules:
+        r_in = arriving(rule, k)
+        r_out = maps[rule].factors[k] @ r_in
+        trace[rule, k] = (r_in, r_out)
+        reached = r_in != 0
+        print(f"{name}, {rule:9s}: {np.count_nonzero(reached):2d} values arrive "
+              f"({np.count_nonzero(r_in < 0)} negative, "
+              f"{np.count_nonzero(reached & (forward_input[k] <= 0))} at inactive units); "
+              f"passed {np.count_nonzero(r_out):2d}, of them "
+              f"{np.count_nonzero(r_out < 0)} negative")
+r1_in = trace["backprop", 1][0]
+assert all(np.array_equal(trace[rule, 1][0], r1_in) for rule in rules)   # same arrivals
+reached1 = np.count_nonzero(r1_in)
+passed1 = {rule: np.count_nonzero(trace[rule, 1][1]) for rule in rules}
+negative1 = {rule: np.count_nonzero(trace[rule, 1][1] < 0) for rule in rules}
+print(f"→ {reached1} values reach R₁ under every rule (at most one per 2 × 2 window: "
+      f"{2 * 4 * 4} windows); backprop passes {passed1['backprop']} "
+      f"({negative1['backprop']} negative), the deconvnet {passed1['deconvnet']}, "
+      f"guided {passed1['guided']} (none negative)")
+assert reached1 <= 2 * 4 * 4
+assert negative1["deconvnet"] == negative1["guided"] == 0 < negative1["backprop"]
 
 projections = {rule: maps[rule].projection.reshape(8, 8) for rule in rules}
 for a, b in [("backprop", "deconvnet"), ("backprop", "guided"), ("deconvnet", "guided")]:
@@ -166,24 +207,74 @@ for a, b in [("backprop", "deconvnet"), ("backprop", "guided"), ("deconvnet", "g
     print(f"max |{a} − {b}| = {diff:.3f}")
 assert np.abs(projections["backprop"] - projections["deconvnet"]).max() > 1e-3
 
+# %% [markdown]
+# So the rules do not differ by *how many* values they pass — the unpooling already made
+# the signal sparse for all three — but by *which*, and above all by their *sign*:
+# backprop passes the values at active units whatever their sign, the deconvnet passes
+# the positive ones wherever they are, guided backprop the positive ones at active
+# units.  The figure shows the signal reaching R₁ (the same for every rule), the forward
+# mask it meets, what each rule lets through, and the three projections on one colour
+# scale.
+
 # %%
-fig, axes = plt.subplots(3, 3, figsize=(11, 8.4), layout="constrained",
-                         gridspec_kw=dict(width_ratios=[1.3, 2, 1.15]))
-for row, rule in enumerate(rules):
-    relu2 = maps[rule].factors[4].diagonal().reshape(2, 4, 4)
-    relu1 = maps[rule].factors[1].diagonal().reshape(2, 8, 8)
-    plots.image(axes[row, 0], np.hstack([relu2[0], np.full((4, 1), np.nan), relu2[1]]),
-                "R₂: units passed\n(channels 0 | 1)" if row == 0 else None, vmax=1,
-                cbar=False)
-    plots.image(axes[row, 1], np.hstack([relu1[0], np.full((8, 1), np.nan), relu1[1]]),
-                "R₁: units passed (channels 0 | 1)" if row == 0 else None, vmax=1,
-                cbar=False)
-    plots.image(axes[row, 2], projections[rule],
-                "projection B t (8 × 8 pixels)" if row == 0 else None,
-                cbar_label="value")
-    axes[row, 0].set_ylabel(rule, fontsize=14, fontweight="bold")
-fig.suptitle("Three backward maps, identical except at the ReLUs "
-             "(dark = the ReLU factor passes the unit)")
+def channels_side_by_side(v):
+    """(2 · 8 · 8,) → an 8 × 17 array: channel 0 | gap | channel 1."""
+    planes = v.reshape(2, 8, 8)
+    return np.hstack([planes[0], np.full((8, 1), np.nan), planes[1]])
+
+
+fig, axes = plt.subplot_mosaic(
+    [["arrive", "pass backprop", "proj backprop"],
+     ["mask", "pass deconvnet", "proj deconvnet"],
+     ["counts", "pass guided", "proj guided"]],
+    figsize=(13.5, 9.4), layout="constrained",
+    gridspec_kw=dict(width_ratios=[2.1, 2.1, 1.25]))
+signal_limit = plots.symmetric_limit(r1_in)
+shown = np.where(r1_in != 0, r1_in, np.nan)          # white where no signal arrives
+im = plots.image(axes["arrive"], channels_side_by_side(shown),
+                 f"signal reaching R₁ — the same for all three rules\n{reached1} values, "
+                 f"{np.count_nonzero(r1_in < 0)} negative (channels 0 | 1)",
+                 vmax=signal_limit, cbar=False, annotate=False)
+mask = channels_side_by_side((a1.ravel() > 0).astype(float))
+axes["mask"].imshow(mask, cmap="Greys", vmin=0, vmax=2.5, aspect="equal")
+rows_in, cols_in = np.nonzero(~np.isnan(channels_side_by_side(shown)))
+values_in = channels_side_by_side(shown)[rows_in, cols_in]
+axes["mask"].scatter(cols_in[values_in > 0], rows_in[values_in > 0], marker="P", s=90,
+                     color="C3", label="positive signal arrives")
+axes["mask"].scatter(cols_in[values_in < 0], rows_in[values_in < 0], marker="_", s=160,
+                     linewidths=3, color="C0", label="negative signal arrives")
+axes["mask"].set_title("forward mask of ReLU 1 (grey: x > 0, active)\n"
+                       "and where the signal arrives")
+axes["mask"].set_xticks([])
+axes["mask"].set_yticks([])
+axes["mask"].legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2,
+                    frameon=False, fontsize=9)
+for rule in rules:
+    passed = trace[rule, 1][1]
+    plots.image(axes[f"pass {rule}"], channels_side_by_side(np.where(passed != 0, passed,
+                                                                     np.nan)),
+                f"{rule}: R₁ passes {passed1[rule]} ({negative1[rule]} negative)",
+                vmax=signal_limit, cbar=False)
+    axes[f"pass {rule}"].set_ylabel(rule, fontsize=13, fontweight="bold")
+for name in ["arrive", "mask"] + [f"pass {rule}" for rule in rules]:
+    axes[name].axvline(8, color="0.25", linewidth=2)           # channel 0 | channel 1
+plots.colorbar([axes["arrive"]] + [axes[f"pass {rule}"] for rule in rules], im,
+               "signal value at R₁", fraction=0.03)
+projection_limit = plots.symmetric_limit(*projections.values())
+for rule in rules:
+    last = plots.image(axes[f"proj {rule}"], projections[rule],
+                       f"{rule}: projection B t", vmax=projection_limit, cbar=False)
+plots.colorbar([axes[f"proj {rule}"] for rule in rules], last,
+               "pixel value (one scale for all three)", fraction=0.05)
+axes["counts"].axis("off")
+table = "\n".join([f"values reaching R₁:  {reached1}  (every rule)", ""]
+                  + [f"{rule:9s} passes {passed1[rule]:2d}   ({negative1[rule]} negative)"
+                     for rule in rules])
+axes["counts"].text(0.02, 0.6, table, family="monospace", fontsize=12, va="center",
+                    transform=axes["counts"].transAxes)
+fig.suptitle("Three backward maps, identical except at the ReLUs: the same sparse signal "
+             "reaches R₁,\nthe rules differ in which values — above all which signs — "
+             "they let through")
 plots.save_lesson_figure(fig, "06_network_maps")
 
 # %% [markdown]
@@ -195,9 +286,27 @@ plots.save_lesson_figure(fig, "06_network_maps")
 #   factors; the convolution and pooling factors are shared, so all the difference
 #   between a saliency map, a deconvnet projection and a guided-backprop picture comes
 #   from those diagonal 0/1 matrices.
-# - The deconvnet never looks at the forward ReLU masks above the switches; its ReLU
-#   factors follow the sign of the signal.  The next lesson runs all three on a trained
-#   network.
+# - Below an unpooling the signal is sparse under every rule (one value per window at
+#   most: 12 reach R₁ here).  The deconvnet never looks at the forward ReLU masks; its
+#   ReLU factors follow the sign of the signal, so where backprop passes 11 values, 4 of
+#   them negative, the deconvnet passes 8 and guided backprop 7, all positive.  The next
+#   lesson runs all three on a trained network.
 
 # %%
 print(f"lesson 6 ran in {time.perf_counter() - start:.1f} s")
+
+# %% [markdown]
+# Exercises
+# ---------
+# 1. **Which rules are linear in the signal?**  For one ReLU, predict for each rule
+#    whether B(r₁ + r₂) = B(r₁) + B(r₂), whether B(c r) = c B(r) for c > 0, and for
+#    c = −1; then test all three on random vectors with ``md.relu_backward``.
+# 2. **Guided backprop is the other two in a row.**  Show that at one ReLU the guided
+#    rule is the deconvnet rule followed by the backprop rule, in either order, and that
+#    their diagonal matrices commute.
+# 3. **Gradient or not?**  For a network like this lesson's, measure its Jacobian J with
+#    central finite differences of the forward pass alone (no backward code), and
+#    compare Jᵀ t with the three projections of a top signal t.  Which one equals it?
+#
+# The solutions, which assert every answer against an independent computation, are in
+# ``lessons/solutions/06_relu_three_ways.py``.

@@ -1,3 +1,4 @@
+# %% [markdown]
 """
 Lesson 7: The deconvnet
 =======================
@@ -19,6 +20,7 @@ import numpy as np
 
 from minideconv import plots
 from minideconv import visualize as vis
+from minideconv.plots.lessons import signed_rgb_colorbar, top_patches_figure
 from minideconv.data import CLASSES, load_dataset, load_model
 
 plt = plots.setup()
@@ -115,19 +117,25 @@ print(f"receptive field rows {r0}..{r1 - 1}, columns {c0}..{c1 - 1}; "
 assert np.abs(projection[:, outside]).max() == 0
 
 # %%
-fig, axes = plt.subplots(2, 4, figsize=(11.5, 6.6), layout="constrained")
+fig, axes = plt.subplots(2, 4, figsize=(14.5, 7.4), layout="constrained")
 axes = axes.ravel()
 axes[0].imshow(plots.as_rgb(image))
 plots.draw_window_box(axes[0], (r0, r1, c0, c1), color="yellow")
 axes[0].set_title(f"image {index} ({CLASSES[labels[index]]})\nbox: receptive field")
 for ax, (title, values_shown) in zip(axes[1:], stages):
-    ax.imshow(values_shown, cmap=plots.UNSIGNED)
+    shown = ax.imshow(values_shown, cmap=plots.UNSIGNED, vmin=0)
     ax.set_title(title, fontsize=10)
-axes[6].imshow(plots.signed_rgb(projection))
+    plots.colorbar(ax, shown, "Σ|r|" if ax is axes[1] else None)
+pixel_limit = plots.symmetric_limit(projection, percentile=plots.PROJECTION_PERCENTILE)
+axes[6].imshow(plots.signed_rgb(projection, limit=pixel_limit))
 axes[6].set_title("after layer 0: W₁ᵀ\npixels, 3 × 32 × 32 (grey = 0)", fontsize=10)
-axes[7].imshow(plots.signed_rgb(vis.window_patch(projection, (r0, r1, c0, c1))))
+axes[7].imshow(plots.signed_rgb(vis.window_patch(projection, (r0, r1, c0, c1)),
+                                limit=pixel_limit))
 axes[7].set_title(f"the same, cropped to the\n{r1 - r0} × {c1 - c0} receptive field",
                   fontsize=10)
+signed_rgb_colorbar([axes[6], axes[7]], projection, limit=pixel_limit,
+                    label="value per colour channel\n(grey = 0; clipped at the 99th "
+                          "percentile of |r|)")
 for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
@@ -142,8 +150,11 @@ plots.save_lesson_figure(fig, "07_layer_by_layer")
 # --------------
 # Zeiler & Fergus's Figure 2: for each feature, the nine images where it fires most
 # (one activation per image), each shown as the image patch under the unit's receptive
-# field (right) beside the deconvnet projection of that single activation (left).  The
-# projections show *which* pixels of the patch drove the unit.
+# field (bottom) below the deconvnet projection of that single activation (top), tile
+# for tile.  The projection is the deconvnet's pattern for that activation, in the
+# patch's pixels; set beside the patches it shows what the nine images have in common
+# where the unit looks (what it owes to the image and what to the weights is measured
+# in lesson 9).
 
 # %%
 grid = [(channel, vis.top_k_patches(net, images, LAYER, channel, k=9))
@@ -152,7 +163,7 @@ for channel, top in grid:
     assert np.all(np.diff(top.values) <= 0)
     print(f"feature {channel:2d}: top-9 activations {np.round(top.values, 1)}")
 assert grid[0][1].indices[0] == index
-fig = plots.feature_grid(grid, f"layer {LAYER} (ReLU after the third convolution)")
+fig = top_patches_figure(grid, f"Layer {LAYER} (the ReLU after the third convolution)")
 plots.save_lesson_figure(fig, "07_top9")
 
 # %% [markdown]
@@ -179,14 +190,91 @@ fig = plots.compare_rules(image, projections, f"layer {LAYER}, feature {feature}
 plots.save_lesson_figure(fig, "07_three_rules", thumbnail="07", thumbnail_axes=fig.axes[:2])
 
 # %% [markdown]
+# What the correlations say
+# -------------------------
+# A correlation near 1 says the two pictures have nearly the same pattern up to scale;
+# it does not say they are the same map.  Where can the rules part?  Going down from a
+# layer-7 unit the signal crosses three ReLUs: layer 7's, which only ever sees the one
+# chosen (active, positive) unit, and those of layers 4 and 1, each directly below an
+# unpooling — so the signal arriving there sits at switches only.
+#
+# - The deconvnet and guided backprop differ only where a *positive* signal arrives at a
+#   unit that was *off* going forward (guided drops it, the deconvnet passes it).  A
+#   switch is at an inactive unit only when its whole pooling window was inactive.
+# - The deconvnet and the gradient differ where the signal is *negative* (the gradient
+#   passes it at active units, the deconvnet drops it) and at those same positive values
+#   at inactive units.
+#
+# We measure both shares of the signal, by magnitude, at each ReLU, for each rule's own
+# walk down, and then the correlations over all 27 units of the top-9 grid, not just
+# this one.
+
+# %%
+def shares_at_relus(rule):
+    """{layer: (share of |r| that is negative, share that is positive at an inactive
+    unit)} for the signal arriving at each ReLU below the top, walking down with rule."""
+    out = {}
+    g = np.zeros_like(trace.outputs[LAYER])
+    g[0, feature, h, w] = values[0]
+    for i in range(LAYER, -1, -1):
+        if type(net.layers[i]).__name__ == "ReLU" and i < LAYER:
+            magnitude = np.abs(g)
+            off = trace.records[i] <= 0                 # the ReLU's forward input
+            out[i] = (magnitude[g < 0].sum() / magnitude.sum(),
+                      magnitude[(g > 0) & off].sum() / magnitude.sum())
+        g = net.layers[i].backward(g, trace.records[i], rule=rule)
+    return out
+
+
+shares = {rule: shares_at_relus(rule) for rule in rules}
+for rule in rules:
+    for i, (negative, positive_off) in shares[rule].items():
+        print(f"{rule:9s} at the ReLU of layer {i}: {negative:.0%} of the arriving |signal| "
+              f"is negative, {positive_off:.0%} positive at inactive units")
+all_shares = np.array([pair for rule in rules for pair in shares[rule].values()])
+assert all_shares[:, 0].min() > all_shares[:, 1].max()     # negative ≫ positive-and-off
+correlation = {(a, b): np.corrcoef(flat[a], flat[b])[0, 1]
+               for a, b in [("deconvnet", "guided"), ("deconvnet", "backprop")]}
+over_grid = {pair: [] for pair in correlation}
+for channel, top in grid:
+    batch = {rule: vis.project(net, images[top.indices], LAYER, channel, rule=rule)
+             for rule in rules}                      # each image's strongest unit
+    for k in range(len(top.indices)):
+        for a, b in over_grid:
+            over_grid[a, b].append(np.corrcoef(batch[a][k].ravel(),
+                                               batch[b][k].ravel())[0, 1])
+for (a, b), values_grid in over_grid.items():
+    print(f"correlation {a} / {b}: {correlation[a, b]:.3f} for this unit; over the "
+          f"{len(values_grid)} units of the top-9 grid median {np.median(values_grid):.2f}, "
+          f"range {min(values_grid):.2f} … {max(values_grid):.2f}")
+assert np.median(over_grid["deconvnet", "guided"]) > np.median(over_grid["deconvnet",
+                                                                         "backprop"])
+for pair, values_grid in over_grid.items():         # this unit is in the grid, and ...
+    assert abs(correlation[pair] - max(values_grid)) < 1e-9    # ... the most alike of all
+
+# %% [markdown]
+# So, in this network: about half of the signal reaching each lower ReLU is negative
+# (49–57 % by magnitude), and dropping it — the deconvnet's rectification — is most of
+# what sets the deconvnet apart from the gradient (median correlation about 0.8 over the
+# grid; this unit's 0.96 is the highest of the 27).  The positive signal at inactive
+# units, the only thing that separates the deconvnet from guided backprop, is a much
+# smaller share (5–14 %), and those two pictures stay close (median about 0.98; this
+# unit's 1.00 is again the highest).  These are measurements on this three-convolution
+# network, not laws: with other weights, depths or images the shares, and so the
+# correlations, change.
+
+# %% [markdown]
 # Occlusion
 # ---------
-# A projection says which pixels would change an activation; it does not say what the
+# Which pixels would change an activation, to first order, is what the *gradient* says
+# (the backprop rule).  The deconvnet's projection is not that gradient — it drops the
+# negative signal and ignores the forward masks — and none of the three says what the
 # *classifier* needs.  Zeiler & Fergus's test: slide a grey square (8 × 8, the image's
 # mean colour) over the image and record the probability of the true class each time.
-# Where it drops, the network was looking.  We try the best image of each of our three
+# Where it drops, the classifier needed what the square hides.  We try the best image of each of our three
 # features and draw the one the square hurts most.  Some images survive the square
-# wherever it goes — enough of the object is always left to be recognised.
+# wherever it goes: their lowest probability, printed below, stays at the unoccluded
+# value.
 
 # %%
 def class_probability(x, label):
@@ -221,11 +309,34 @@ plots.save_lesson_figure(fig, "07_occlusion")
 # - The deconvnet is the chain of transposes: unpool with the recorded switches, rectify,
 #   apply Wᵀ — layer by layer, from one activation down to the pixels of its receptive
 #   field.
-# - It is not a reconstruction (lessons 2–3): it shows which pixel patterns drive the
-#   unit, for this image, up to scale.
+# - It is not a reconstruction (lessons 2–3), and not the gradient either (it drops
+#   negative signals and ignores the forward ReLU masks): it is a pattern in pixel
+#   space, built with this image's switches.  On this network it correlates 0.93–1.00
+#   with guided backprop and 0.61–0.96 with the gradient over the 27 units of the grid.
 # - The deconvnet, the gradient and guided backprop share every step except the ReLU
 #   rule; occlusion asks a different question — what the classifier needs — and answers
 #   it without any backward pass.
 
 # %%
 print(f"lesson 7 ran in {time.perf_counter() - start:.1f} s")
+
+# %% [markdown]
+# Exercises
+# ---------
+# 1. **Receptive fields by hand.**  From the kernel sizes, strides and paddings of the
+#    shipped network, work out the size, the jump and the start of the receptive field
+#    after every layer, and check with ``net.receptive_field``.  Then test the
+#    definition: fill every pixel outside a layer-7 unit's window with noise.  Does the
+#    unit change?
+# 2. **Which projection is the gradient?**  For a layer-7 unit of value a, compare
+#    ⟨projection, v⟩ with a·(a(x + εv) − a(x − εv)) / 2ε for a few random directions v,
+#    for each rule (run the network in float64: ``net.astype(np.float64)``).  Which rule
+#    answers "which pixels would change the activation"?
+# 3. **What the deconvnet reads from the image.**  Rerun the way back
+#    (``net.backward``) after replacing the records of the ReLU layers with noise, and
+#    again after replacing the pooling layers' records (the switches) with another
+#    image's.  Which rules notice each change?  Given the unit's value, what does the
+#    deconvnet's picture depend on?
+#
+# The solutions, which assert every answer against an independent computation, are in
+# ``lessons/solutions/07_the_deconvnet.py``.

@@ -1,3 +1,4 @@
+# %% [markdown]
 """
 Lesson 8: Cross-checking a framework
 ====================================
@@ -228,7 +229,7 @@ if torch is not None:
 # The max_unpool2d caveat
 # -----------------------
 # Many hand-written PyTorch deconvnets unpool with ``F.max_unpool2d``.  It *assigns* each
-# value to its switch (the last write wins), while the transpose P(s)ᵀ *adds*: where 3 × 3
+# value to its switch (one write survives), while the transpose P(s)ᵀ *adds*: where 3 × 3
 # / 2 windows overlap and share a switch, ``max_unpool2d`` drops all but one of the
 # signals (lesson 5).  We write that deconvnet in PyTorch and compare it with the true
 # transpose — and run the dot-product test on ``F.max_unpool2d``, which catches it.
@@ -248,21 +249,21 @@ if torch is not None:
         g = F.relu(g)
         handwritten = F.conv_transpose2d(g, model[0].weight, stride=2, padding=2,
                                          output_padding=1).numpy()
-    errors["deconvnet with F.max_unpool2d vs transpose"] = relative_error(
+    errors["torch deconvnet (F.max_unpool2d) vs transpose"] = relative_error(
         handwritten, ours["deconvnet"])
     torch_adjoint = md.dottest(                                   # ⟨P x, r⟩ vs ⟨x, U r⟩
         pool_at_switches, lambda s: F.max_unpool2d(t(s), t(switches), 3, 2,
                                                    output_size=(11, 13)).numpy(),
         x.shape, pooled.shape, raise_error=False)
-    errors["adjoint test: F.max_unpool2d"] = torch_adjoint.relative_error
+    errors["adjoint test: torch F.max_unpool2d"] = torch_adjoint.relative_error
     print(f"deconvnet with F.max_unpool2d vs the transpose: relative difference "
-          f"{errors['deconvnet with F.max_unpool2d vs transpose']:.2f}")
+          f"{errors['torch deconvnet (F.max_unpool2d) vs transpose']:.2f}")
     print(f"dot-product test of F.max_unpool2d: ⟨P x, r⟩ = {torch_adjoint.forward_side:.4f}"
           f" but ⟨x, U r⟩ = {torch_adjoint.adjoint_side:.4f}, relative mismatch "
-          f"{errors['adjoint test: F.max_unpool2d']:.2f}  (minideconv's: "
+          f"{errors['adjoint test: torch F.max_unpool2d']:.2f}  (minideconv's: "
           f"{errors['adjoint test: max_pool2d / max_unpool2d']:.1e})")
-    assert errors["deconvnet with F.max_unpool2d vs transpose"] > 1e-3
-    assert errors["adjoint test: F.max_unpool2d"] > 1e-3
+    assert errors["torch deconvnet (F.max_unpool2d) vs transpose"] > 1e-3
+    assert errors["adjoint test: torch F.max_unpool2d"] > 1e-3
 
     # the 5 × 5 example of lesson 5, with one and with two threads
     r4 = t([[[[1.0, 2.0], [3.0, 4.0]]]])
@@ -282,7 +283,7 @@ if torch is not None:
 names = list(errors)
 values = np.array([errors[n] for n in names])
 floor = 1e-18
-fig, ax = plt.subplots(figsize=(10, 0.36 * len(names) + 1.6), layout="constrained")
+fig, ax = plt.subplots(figsize=(11, 0.36 * len(names) + 2.0), layout="constrained")
 colors = ["C2" if v <= TOLERANCE else "C3" for v in values]
 ax.barh(range(len(names)), np.where(values > 0, values, 0), color=colors, left=floor)
 for k, v in enumerate(values):
@@ -296,9 +297,18 @@ ax.text(TOLERANCE * 1.5, 0.99, "tolerance 1e-10 (float64)", fontsize=9, color="0
 ax.set_yticks(range(len(names)))
 ax.set_yticklabels(names)
 ax.invert_yaxis()
-ax.set_xlabel("relative error  max|ours − reference| / max|reference|  (log scale)")
-title = ("minideconv against PyTorch and Captum: green agrees to rounding, red does not"
-         if torch is not None else "Framework-free self-checks (PyTorch not installed)")
+ax.set_xlabel("relative error, log scale:  max|a − b| / max|b|  (two computations a, b);"
+              "\nadjoint tests:  |⟨A x, r⟩ − ⟨x, B r⟩| / max(|⟨A x, r⟩|, |⟨x, B r⟩|)")
+if torch is not None:
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(color="C2", label="agrees to rounding (≤ 1e-10)"),
+                       Patch(color="C3", label="fails: torch's F.max_unpool2d overwrites "
+                                               "shared switches")],
+              loc="center right", frameon=True, framealpha=0.95, fontsize=9)
+    title = ("minideconv against PyTorch and Captum — green: they agree to rounding;\n"
+             "red: the checks of torch's F.max_unpool2d, which is not the transpose")
+else:
+    title = "Framework-free self-checks (PyTorch not installed)"
 ax.set_title(title)
 plots.save_lesson_figure(fig, "08_crosscheck_summary", thumbnail="08")
 
@@ -356,3 +366,23 @@ else:
 
 # %%
 print(f"lesson 8 ran in {time.perf_counter() - start:.1f} s")
+
+# %% [markdown]
+# Exercises
+# ---------
+# 1. **A dot test for a whole network.**  With the ReLU masks and switches of one
+#    forward pass fixed, this lesson's small network (biases left out) is a linear map.
+#    Write it with the operators and dot-test it against the way back with each rule.
+#    Which pass?  What does that say about how a deconvnet implementation can be
+#    checked?
+# 2. **float32.**  Predict how far float32 results are from float64 (relative), then run
+#    one convolution and its transpose in both, and ``md.dottest`` in float32.  What
+#    tolerance does a float32 cross-check need?
+# 3. **(needs PyTorch and Captum)** Write this lesson's network in PyTorch twice: with
+#    ``nn.ReLU`` modules, and with ``F.relu`` called inside ``forward``.  Predict which
+#    minideconv projection Captum's ``NeuronDeconvolution`` matches in each case, and
+#    check.
+#
+# The solutions, which assert every answer against an independent computation, are in
+# ``lessons/solutions/08_crosschecking_a_framework.py`` (exercise 3 is skipped there
+# when PyTorch or Captum is missing).
