@@ -7,6 +7,12 @@ Build from the repository root with
 
 sphinx-gallery runs every ``lessons/NN_*.py`` (in file-name order, headless), and renders
 its text cells, code, printed output and figures as one page per lesson.
+
+Each lesson opens with ``# %% [markdown]`` followed by its module docstring (the title
+and introduction).  sphinx-gallery needs the docstring and skips the comment above it;
+jupytext reads a percent-format markdown cell written as a triple-quoted string, so
+``jupytext --to ipynb`` makes the header a markdown cell too, and the file still runs as
+a plain script.
 """
 
 import os
@@ -21,7 +27,10 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))                 # import minideconv from this checkout
 
 # The lessons save their own PNGs too; keep those inside the (git-ignored) build folder.
-os.environ.setdefault("MINIDECONV_LESSON_OUTPUT", str(DOCS / "_build" / "lesson_output"))
+# sphinx-gallery runs each lesson from lessons/, so the folder is given relative to it:
+# the "saved ..." line a lesson prints then shows no absolute path of the build machine.
+os.environ.setdefault("MINIDECONV_LESSON_OUTPUT",
+                      os.path.relpath(DOCS / "_build" / "lesson_output", ROOT / "lessons"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "minideconv"

@@ -285,3 +285,66 @@ def bars(ax, values, title=None, ylabel=None, shade=None, shade_label=None, ylim
     if title:
         ax.set_title(title, loc="left")
     return ax
+
+
+def signed_rgb_colorbar(ax, values, label="value per colour channel (0 = mid-grey)",
+                        limit=None, percentile=None):
+    """A colour bar for a pixel-space map drawn with ``style.signed_rgb``.
+
+    ``signed_rgb`` maps each colour channel's value v to the intensity 0.5 + v / 2m of
+    that channel (clipped to [0, 1]), so one grey bar from −m (black) to +m (white) reads
+    every channel; m is ``limit``, else ``symmetric_limit(values, percentile=...)`` —
+    the limit ``signed_rgb`` used (``PROJECTION_PERCENTILE`` by default).  The bar gets
+    arrow ends where values are clipped."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from .style import PROJECTION_PERCENTILE
+    if limit is None:
+        limit = symmetric_limit(values, percentile=PROJECTION_PERCENTILE
+                                if percentile is None else percentile)
+    mappable = ScalarMappable(Normalize(-float(limit), float(limit)), cmap="gray")
+    mappable.set_array(np.asarray(values, dtype=float).ravel())
+    return colorbar(ax, mappable, label)
+
+
+def top_patches_figure(features, title, panel_size=3.7, gap=2):
+    """Zeiler & Fergus's Figure 2, laid out for a slide: one column per feature, the
+    deconvnet projections of its top activations above the image patches under them
+    (3 × 3 mosaics, each tile labelled with its activation).
+
+    ``features`` is a list of ``(channel, TopPatches)`` (``visualize.top_k_patches``).
+    Projections are drawn with ``style.signed_rgb``, each tile on its own scale (grey =
+    0); patch pixels outside the image are light grey.  Returns the figure."""
+    from .figures import mosaic
+    from .style import as_rgb, signed_rgb
+    plt = setup()
+    n = len(features)
+    fig, axes = plt.subplots(2, n, figsize=(panel_size * n + 0.3, 2 * panel_size + 1.5),
+                             squeeze=False, layout="constrained")
+    for q, (channel, top) in enumerate(features):
+        projections = np.stack([signed_rgb(p) for p in top.projections])
+        patches = np.stack([as_rgb(p, inside) for p, inside in zip(top.patches, top.inside)])
+        tile = patches.shape[1]
+        cols = 3
+        for row, tiles, name in [(0, projections, "deconvnet projections"),
+                                 (1, patches, "receptive-field patches")]:
+            ax = axes[row, q]
+            ax.imshow(mosaic(tiles, cols=cols, gap=gap), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"feature {channel}: {name}" if row == 0 else name)
+        for k, value in enumerate(top.values):
+            r, c = divmod(k, cols)
+            text = axes[1, q].text(c * (tile + gap) + 0.5, r * (tile + gap) + 0.5,
+                                   f"{value:.1f}", fontsize=8, ha="left", va="top",
+                                   color="white",
+                                   bbox=dict(facecolor="black", alpha=0.55, pad=1.2,
+                                             linewidth=0))
+            text.set_in_layout(False)
+    size = features[0][1].patches.shape[-1]
+    fig.suptitle(f"{title}\nthe {len(features[0][1].values)} strongest activations of each "
+                 f"feature, one per image: projections (top; grey = 0, each tile its own "
+                 f"scale)\nand the {size} × {size} patches under them (bottom; the "
+                 "activation in the corner; light grey = outside the image)")
+    return fig
