@@ -18,7 +18,8 @@ from . import inversion_figures, sanity_figures
 from .figures import (compare_rules, feature_grid, filters_figure, mosaic, occlusion_figure,
                       projection_figure, rule_note)
 from .lessons import (LESSON_STYLE, annotate_values, bars, dense, image, image_row, matrix,
-                      output_dir, save_lesson_figure, setup, singular_values, spectrum)
+                      output_dir, save_lesson_figure, setup, signed_rgb_colorbar,
+                      singular_values, spectrum, top_patches_figure)
 from .style import (CBAR_FRACTION, CBAR_LABEL_SIZE, CBAR_PAD, CBAR_TICK_SIZE, DPI, OUTSIDE,
                     PROJECTION_PERCENTILE, SIGNED, UNSIGNED, WINDOW_COLOR, as_rgb, colorbar,
                     draw_window_box, imshow_signed, pyplot, save, signed_rgb,
@@ -36,7 +37,7 @@ __all__ = [
     # lessons
     "LESSON_STYLE", "setup", "output_dir", "save_lesson_figure", "dense",
     "annotate_values", "matrix", "image", "image_row", "spectrum", "singular_values",
-    "bars",
+    "bars", "signed_rgb_colorbar", "top_patches_figure",
 ]
 from .inversion_figures import *  # noqa: E402,F401,F403  (the names of its __all__)
 from .sanity_figures import *  # noqa: E402,F401,F403
