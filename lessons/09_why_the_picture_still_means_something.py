@@ -86,11 +86,11 @@ for rule in RULES:
 # Comparing two maps: inside the receptive field
 # ----------------------------------------------
 # ``minideconv.sanity`` compares a map with the trained one by Spearman's rank
-# correlation (signed, and of |map|) and by SSIM, all computed inside the unit's
+# correlation (signed, and of ``|map|``) and by SSIM, all computed inside the unit's
 # receptive field, clipped to the image.  Outside it every projection is exactly zero
 # (lesson 7), and that shared zero region alone makes unrelated maps look alike to the
 # measures that see it as agreement: the magnitudes' ranking (zero is the smallest
-# |value| in both maps) and SSIM.  Below, with *every* layer's weights redrawn on the
+# ``|value|`` in both maps) and SSIM.  Below, with *every* layer's weights redrawn on the
 # way back, the same pairs of maps are compared both ways.
 
 # %%
@@ -124,9 +124,9 @@ for rule in RULES:
 
 # %% [markdown]
 # On the whole image, a map made with every weight of the way back redrawn has a rank
-# correlation of |map| with the trained map of 0.92–0.97, and an SSIM above 0.6; inside
+# correlation of ``|map|`` with the trained map of 0.92–0.97, and an SSIM above 0.6; inside
 # the field the same pairs score about 0.5 and under 0.1.  Every number below is
-# computed inside the field.  Even there the rank correlation of |map| stays near 0.5
+# computed inside the field.  Even there the rank correlation of ``|map|`` stays near 0.5
 # with every weight redrawn, so this lesson reads the signed rank correlation.
 
 # %% [markdown]
@@ -341,6 +341,9 @@ plots.save_lesson_figure(fig, "09_switch_swap")
 # separate question, for which lesson 7 puts the top-9 image patches beside the
 # projections.
 
+# %%
+print(f"lesson 9 ran in {time.perf_counter() - start:.1f} s")
+
 # %% [markdown]
 # Exercises
 # ---------
@@ -355,6 +358,3 @@ plots.save_lesson_figure(fig, "09_switch_swap")
 #    unit times a_image / a_other, and say which property of max(r, 0) makes it so.
 #
 # The solutions are in ``lessons/solutions/09_why_the_picture_still_means_something.py``.
-
-# %%
-print(f"lesson 9 ran in {time.perf_counter() - start:.1f} s")
