@@ -69,7 +69,7 @@ import numpy as np
 from . import _checks
 from .nn import Conv2d, Linear, Sequential
 from .rules import get_rule
-from .visualize import check_channel, check_layer, strongest
+from .visualize import check_channel, check_layer, check_position, strongest
 
 __all__ = ["MODES", "WHERE", "RNG_TAG", "SSIM_WINDOW", "Similarity",
            "RandomizationResult", "randomize", "weight_layers", "receptive_window",
@@ -104,25 +104,6 @@ def _check_image(net, image, name="image"):
         raise TypeError(f"{name} must have the weights' dtype {dtype}, got {image.dtype} "
                         f"(use net.astype({image.dtype}) or {name}.astype({dtype}))")
     return image
-
-
-def _check_position(activation, position, layer_name):
-    """``position`` as (h, w) inside the feature map, or None (take the maximum)."""
-    if position is None:
-        return None
-    if activation.ndim == 2:
-        raise ValueError(f"position must be None: {layer_name} has no spatial positions "
-                         "(its output is (N, features))")
-    if not (isinstance(position, (tuple, list)) and len(position) == 2
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                    for v in position)):
-        raise TypeError(f"position must be None or a pair of ints (h, w), got {position!r}")
-    height, width = activation.shape[2:]
-    h, w = position
-    if not (0 <= h < height and 0 <= w < width):
-        raise ValueError(f"position must lie in the {height}x{width} feature map of "
-                         f"{layer_name}, got {tuple(position)}")
-    return int(h), int(w)
 
 
 def _check_choice(value, name, choices):
@@ -285,7 +266,7 @@ def _unit(net, trace, layer, channel, position):
     activation = trace.outputs[layer]
     name = net.describe(layer)
     channel = check_channel(activation.shape[1:], channel, name)
-    position = _check_position(activation, position, name)
+    position = check_position(activation, position, name)
     if position is None and activation.ndim == 4:
         positions, _ = strongest(activation, channel)
         position = tuple(int(v) for v in positions[0])

@@ -79,7 +79,9 @@ def check_channel(shape, channel, layer_name):
     return int(channel)
 
 
-def _check_position(activation, position, layer_name):
+def check_position(activation, position, layer_name):
+    """``position`` as (h, w) inside the feature map of ``activation`` (N, C, H, W), or
+    None (each image's maximum); a TypeError or ValueError naming ``layer_name``."""
     if position is None:
         return None
     if activation.ndim == 2:
@@ -156,7 +158,7 @@ def project(net: Sequential, x, layer: int, channel: int,
     activation = trace.outputs[layer]
     name = net.describe(layer)
     channel = check_channel(activation.shape[1:], channel, name)
-    position = _check_position(activation, position, name)
+    position = check_position(activation, position, name)
     if position is None:
         positions, _ = strongest(activation, channel)
     else:
