@@ -158,7 +158,7 @@ plots.save_lesson_figure(fig, "09_cascade_backward", thumbnail="09",
 # "layer 0": all three): the deconvnet and guided backprop keep much of their picture when the top
 # layer's weights are random (signed rank correlation 0.61 and 0.73), the gradient
 # does not (−0.08); with every layer redrawn nothing of the signed pattern is left
-# (|ρ| ≤ 0.04 for all three rules).
+# (``|ρ|`` ≤ 0.04 for all three rules).
 
 # %%
 print("median over 16 images, weights redrawn on the way back (cascade):")

@@ -189,7 +189,7 @@ assert drops[0] > 1000 * max(drops[k] for k in (2, 5, 7))
 #
 # 1. **ct(c(i)) ≠ i, as the question says.**  The question's own code — ``nn.Conv2d(1,
 #    1, 2)`` and a ``ConvTranspose2d`` sharing its weight, on a 10 × 10 input — gives
-#    max |ct(c(i)) − i| = 0.77.  For the 2 × 2 box filter ‖WᵀWx − x‖/‖x‖ = 2.44, still
+#    max ``|ct(c(i)) − i|`` = 0.77.  For the 2 × 2 box filter ‖WᵀWx − x‖/‖x‖ = 2.44, still
 #    0.28 after the best rescaling, and W has a 19-dimensional null space that nothing
 #    applied to Wx can recover (lesson 2).
 # 2. **The transpose is the inverse only when WᵀW = I, and least squares is the inverse
