@@ -276,3 +276,94 @@ def max_unpool2d(y, switches, kernel_size, stride=None, padding=0, output_size=N
         raise _checks.switch_outside_window(switches, bad, geom, kernel_may_be_a_size=old_call)
     with backend.kernel_lock:
         return backend.max_unpool2d(_contiguous(y), switches, geom)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Average pooling, exactly ``torch.nn.functional.avg_pool2d``:
+
+        y[n, c, oh, ow] = Σ_{window} x[n, c, ih, iw] / divisor[oh, ow]
+
+    The window of output (oh, ow) starts at (oh·sh − ph, ow·sw − pw) and is ``kernel_size``
+    long; it sums only the pixels inside the image (padding adds zeros).  Per axis, with
+    a = o·s − p the window's start and b = a + k its end, the divisor's factor is
+
+        min(b, L + p) − a               with count_include_pad (the default): the padding
+                                        counts, the part of a ceil_mode window beyond the
+                                        padded input does not;
+        min(b, L) − max(a, 0)           without: only the pixels inside the image;
+
+    and ``divisor_override`` (a nonzero int), if given, replaces the whole divisor.
+    ``stride`` defaults to ``kernel_size``; padding is at most half the kernel; the output
+    size is max-pooling's (``ceil_mode`` rounds up, but a last window must start inside
+    the input or its left padding).
+
+    y = A x with a fixed matrix A (``matrices.avg_pool2d_matrix``): average pooling is
+    linear, and ``avg_pool2d_transpose`` is Aᵀ.
+    """
+    _checks.check_float_array(x, "x", ndim=4)
+    _checks.check_nonempty_spatial(x, "x")
+    geom = geometry.avg_pool2d_geometry(x.shape, kernel_size, stride, padding, ceil_mode,
+                                        count_include_pad, divisor_override)
+    backend = _backend_for(x)
+    with backend.kernel_lock:
+        return backend.avg_pool2d(_contiguous(x), geom)
+
+
+def avg_pool2d_transpose(r, input_size, kernel_size, stride=None, padding=0,
+                         ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """The transpose x = Aᵀ r of ``avg_pool2d`` with these arguments, (N, C, *input_size):
+
+        x[n, c, ih, iw] = Σ r[n, c, oh, ow] / divisor[oh, ow]  over the windows holding (ih, iw)
+
+    — every r value is spread evenly over its window (the part in the padding is
+    dropped) and overlapping windows add up.  It is the gradient of ``avg_pool2d`` (what
+    autograd computes), and ⟨avg_pool2d(x), r⟩ = ⟨x, avg_pool2d_transpose(r)⟩.
+
+    ``input_size`` ((H, W), or (N, C, H, W) with r's N and C) is the pooled input's size:
+    several sizes pool to one, so it must be given, and it must pool to r's size.
+    """
+    _checks.check_float_array(r, "r", ndim=4)
+    _checks.check_nonempty_spatial(r, "r")
+    geom = geometry.avg_pool_transpose_geometry(
+        r.shape, input_size, lambda x_shape: geometry.avg_pool2d_geometry(
+            x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+            divisor_override))
+    backend = _backend_for(r)
+    with backend.kernel_lock:
+        return backend.avg_pool2d_transpose(_contiguous(r), geom)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Adaptive average pooling, exactly ``torch.nn.functional.adaptive_avg_pool2d``: the
+    (H, W) image is covered by ``output_size`` = (H_out, W_out) windows (an int: square; a
+    None in the pair keeps that input size), per axis of input length L and output
+    length O
+
+        window o = [⌊o·L / O⌋, ⌈(o + 1)·L / O⌉),   y = the mean over the window.
+
+    Neighbouring windows overlap where L / O is not an integer; O > L (output larger than
+    the input) repeats pixels.  Linear, y = A x (``matrices.adaptive_avg_pool2d_matrix``),
+    with transpose ``adaptive_avg_pool2d_transpose``.
+    """
+    _checks.check_float_array(x, "x", ndim=4)
+    _checks.check_nonempty_spatial(x, "x")
+    geom = geometry.adaptive_avg_pool2d_geometry(x.shape, output_size)
+    backend = _backend_for(x)
+    with backend.kernel_lock:
+        return backend.avg_pool2d(_contiguous(x), geom)
+
+
+def adaptive_avg_pool2d_transpose(r, input_size):
+    """The transpose x = Aᵀ r of ``adaptive_avg_pool2d`` from an input of ``input_size``
+    ((H, W), or (N, C, H, W) with r's N and C) to r's size: each r value divided by its
+    window's size, added to every pixel of the window.  It is the gradient of
+    ``adaptive_avg_pool2d``."""
+    _checks.check_float_array(r, "r", ndim=4)
+    _checks.check_nonempty_spatial(r, "r")
+    geom = geometry.avg_pool_transpose_geometry(
+        r.shape, input_size,
+        lambda x_shape: geometry.adaptive_avg_pool2d_geometry(x_shape, tuple(r.shape[2:])))
+    backend = _backend_for(r)
+    with backend.kernel_lock:
+        return backend.avg_pool2d_transpose(_contiguous(r), geom)

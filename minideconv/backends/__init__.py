@@ -3,6 +3,7 @@
 =================== =========================================================
 ``contract``        the kernels a backend provides and what it may assume
 ``loops``           the CPU's ``@njit`` loops, one formula each (read this)
+``average_loops``   the CPU loops of average pooling and its transpose
 ``window_check``    the CPU loops that check switches before unpooling
 ``cpu``             the CPU backend: the loops and BLAS, scheduled
 ``image_threads``   chunks of images on worker threads (used by ``cpu``)

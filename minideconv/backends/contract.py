@@ -16,6 +16,8 @@ What the caller (``minideconv.ops``) has already done, so that no backend does i
   ``padding_mode == "zeros"`` — circular padding was turned into a pre-padded input
   (``ConvGeometry.as_zero_padded``) and is folded back by the caller;
 * the ReLU rule is a ``rules.ReluRule`` (its two yes/no choices), never a name;
+* an ``AvgPoolGeometry`` holds its windows already clipped to the image, with their
+  divisors: padding, ``ceil_mode`` and ``count_include_pad`` are resolved;
 * ``max_unpool2d`` is called only after ``first_switch_outside_window`` returned −1, so
   every switch lies inside its own window, inside the output;
 * the bias is added by the caller; the caller holds ``kernel_lock`` around every call.
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from typing import Protocol, Tuple
 
-from ..geometry import ConvGeometry, PoolGeometry
+from ..geometry import AvgPoolGeometry, ConvGeometry, PoolGeometry
 from ..rules import ReluRule
 
 
@@ -62,6 +64,14 @@ class Backend(Protocol):
 
     def max_unpool2d(self, y, switches, geom: PoolGeometry):
         """x = P(s)ᵀ y, (N, C, *geom.in_hw): every y value added at its switch."""
+
+    def avg_pool2d(self, x, geom: AvgPoolGeometry):
+        """y = A x, (N, C, *geom.out_hw): each window's sum divided by its divisor
+        (``geometry.AvgPoolGeometry``; ``avg_pool2d`` and ``adaptive_avg_pool2d`` alike)."""
+
+    def avg_pool2d_transpose(self, r, geom: AvgPoolGeometry):
+        """x = Aᵀ r, (N, C, *geom.in_hw): each r value over its divisor added to every
+        pixel of its window."""
 
 
 #: The kernel names, in the order above.

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from .. import geometry
-from . import image_threads, loops
+from . import average_loops, image_threads, loops
 from .window_check import first_switch_outside_window_planes
 
 #: The workqueue threading layer aborts the process if two Python threads launch
@@ -327,4 +327,26 @@ def first_switch_outside_window(switches, geom):
 def max_unpool2d(y, switches, geom):
     x = new_array((y.shape[0], y.shape[1]) + tuple(geom.in_hw), y.dtype)
     loops.max_unpool_planes(y, switches, x)
+    return x
+
+
+# --------------------------------------------------------------------------- average pooling
+
+def _window_tables(geom):
+    """The ints ``average_loops`` takes after the arrays: the windows as int64 tables
+    (start, stop, count) of rows and columns, and the divisor override (0: none)."""
+    rows = np.array(geom.rows, dtype=np.int64).reshape(-1, 3)
+    cols = np.array(geom.cols, dtype=np.int64).reshape(-1, 3)
+    return rows, cols, geom.divisor_override or 0
+
+
+def avg_pool2d(x, geom):
+    y = new_array((x.shape[0], x.shape[1]) + tuple(geom.out_hw), x.dtype)
+    average_loops.avg_pool_planes(x, y, *_window_tables(geom))
+    return y
+
+
+def avg_pool2d_transpose(r, geom):
+    x = new_array((r.shape[0], r.shape[1]) + tuple(geom.in_hw), r.dtype)
+    average_loops.avg_pool_transpose_planes(r, x, *_window_tables(geom))
     return x

@@ -8,6 +8,10 @@ cuBLAS on a GPU).  Every function takes its array module ``xp`` (``numpy`` or ``
 from its inputs, so one code runs CuPy arrays on a GPU and NumPy arrays anywhere
 (``ops.CPU_BACKEND = "reference"``): that is how it is tested without a GPU.
 
+Average pooling (``avg_pool2d`` and ``adaptive_avg_pool2d`` alike) is separable, so it
+is two matrix products per plane with the 0/1 window matrices of the two axes, and its
+transpose the same products transposed.
+
 The one scatter with possible collisions, unpooling with overlapping windows, uses
 ``cupyx.scatter_add`` (atomicAdd on the GPU) and ``numpy.add.at`` on the CPU: both add
 every contribution, which is what makes unpooling the transpose of max-pooling.
@@ -183,3 +187,34 @@ def max_unpool2d(y, switches, geom):
         import cupyx
         cupyx.scatter_add(x.reshape(-1), flat, y.ravel())
     return x.reshape(n_img, channels, height, width)
+
+
+def _window_matrix(xp, windows, n_in, dtype):
+    """The 0/1 matrix (n_out, n_in) of one axis: entry (o, q) is 1 where window o holds
+    input position q, start ≤ q < stop."""
+    starts = xp.asarray([w.start for w in windows]).reshape(-1, 1)
+    stops = xp.asarray([w.stop for w in windows]).reshape(-1, 1)
+    q = xp.arange(n_in).reshape(1, -1)
+    return ((q >= starts) & (q < stops)).astype(dtype)
+
+
+def _window_matrices(xp, geom, dtype):
+    """A_h (H_out, H), A_w (W_out, W) and the divisors (H_out, W_out) of the pooling."""
+    return (_window_matrix(xp, geom.rows, geom.in_hw[0], dtype),
+            _window_matrix(xp, geom.cols, geom.in_hw[1], dtype),
+            xp.asarray(geom.divisors()).astype(dtype))
+
+
+def avg_pool2d(x, geom):
+    """Average pooling is separable: the window sums of every plane are A_h x A_wᵀ, with
+    the 0/1 window matrices of the two axes; then each is divided by its divisor."""
+    xp = array_module(x)
+    a_h, a_w, divisors = _window_matrices(xp, geom, x.dtype)
+    return xp.ascontiguousarray(a_h @ x @ a_w.T / divisors)
+
+
+def avg_pool2d_transpose(r, geom):
+    """The transpose of ``avg_pool2d``: x = A_hᵀ (r / divisor) A_w for every plane."""
+    xp = array_module(r)
+    a_h, a_w, divisors = _window_matrices(xp, geom, r.dtype)
+    return xp.ascontiguousarray(a_h.T @ (r / divisors) @ a_w)

@@ -8,6 +8,8 @@ For ONE image flattened in C-order, x = x_img.ravel() with x_img of shape (C, H,
 * ``max_pool2d_matrix`` → P(s), one 1 per row, at the switch:  P(s) x = max_pool2d(x),
   P(s)ᵀ y = max_unpool2d(y)
 * ``relu_matrix`` → D = diag(x > 0):  D x = relu(x)
+* ``avg_pool2d_matrix``, ``adaptive_avg_pool2d_matrix`` → A, 1 / divisor over each
+  window:  A x = avg_pool2d(x), Aᵀ r = avg_pool2d_transpose(r) (and the adaptive ones)
 
 (bias is the affine offset of a convolution, not part of the linear map W.)
 
@@ -20,13 +22,14 @@ algebra on W: ``singular_values``, ``gram_deviation`` (‖WᵀW − I‖) and ``
 
 Where each part lives (every name below is importable from ``minideconv.matrices``):
 
-=============  =====================================================================
-``conv``       W and Wᵀ, and how they are built from per-axis incidences
-``pool_relu``  P(s) and D = diag(x > 0), the 0/1 matrices of max-pooling and ReLU
-``chains``     products of layer matrices: the forward map and the three backward maps
-``analysis``   singular values, ‖WᵀW − I‖, least squares, circulant spectra, all-pass
-``csr``        what they share: the CSR index dtype and the argument checks
-=============  =====================================================================
+================  =======================================================================
+``conv``          W and Wᵀ, and how they are built from per-axis incidences
+``pool_relu``     P(s) and D = diag(x > 0), the 0/1 matrices of max-pooling and ReLU
+``average_pool``  A of average pooling and of adaptive average pooling
+``chains``        products of layer matrices: the forward map and the three backward maps
+``analysis``      singular values, ‖WᵀW − I‖, least squares, circulant spectra, all-pass
+``csr``           what they share: the CSR index dtype and the argument checks
+================  =======================================================================
 
 The matrices are scipy.sparse CSR arrays, on the CPU.
 """
@@ -34,6 +37,7 @@ The matrices are scipy.sparse CSR arrays, on the CPU.
 from .analysis import (GramDeviation, Reconstruction, allpass_kernel,
                        circular_gram_eigenvalues, gram_deviation, least_squares_inverse,
                        reconstruct, singular_values)
+from .average_pool import adaptive_avg_pool2d_matrix, avg_pool2d_matrix
 from .chains import (BackwardMap, backward_chain, forward_chain, relu_rule_factors,
                      rule_backward_map)
 from .conv import conv2d_matrix, conv_transpose2d_matrix
@@ -45,4 +49,5 @@ __all__ = [
     "BackwardMap", "singular_values", "gram_deviation", "GramDeviation",
     "least_squares_inverse", "reconstruct", "Reconstruction",
     "circular_gram_eigenvalues", "allpass_kernel",
+    "avg_pool2d_matrix", "adaptive_avg_pool2d_matrix",
 ]
