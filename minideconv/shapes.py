@@ -159,26 +159,53 @@ class ReceptiveField:
         return r0, r0 + self.size[0], c0, c0 + self.size[1]
 
 
-def receptive_field(layers: Iterable[Tuple[IntOrPair, IntOrPair, IntOrPair, IntOrPair]]
-                    ) -> ReceptiveField:
-    """Receptive field of a chain of convolutions / poolings.
-
-    ``layers`` lists ``(kernel, stride, padding, dilation)`` per layer (ints or pairs);
-    an element-wise layer (ReLU) contributes ``(1, 1, 0, 1)`` and can be left out.
-    Per axis, walking from the input up (Dumoulin & Visin §2; Araujo et al. 2019):
+def receptive_field_step(field: ReceptiveField, kernel: IntOrPair, stride: IntOrPair,
+                         padding: IntOrPair, dilation: IntOrPair) -> ReceptiveField:
+    """The receptive field one layer further up: a unit of a layer with ``(kernel, stride,
+    padding, dilation)`` whose input units each see ``field``.  Per axis (Dumoulin &
+    Visin §2; Araujo et al. 2019):
 
         size  ← size + d(k−1)·jump
         start ← start − p·jump
         jump  ← jump·s
     """
-    size, jump, start = [1, 1], [1, 1], [0, 0]
-    for kernel, stride, padding, dilation in layers:
-        for axis, (k, s, p, d) in enumerate(zip(_pair(kernel), _pair(stride),
-                                                _pair(padding), _pair(dilation))):
-            size[axis] += d * (k - 1) * jump[axis]
-            start[axis] -= p * jump[axis]
-            jump[axis] *= s
+    size, jump, start = list(field.size), list(field.jump), list(field.start)
+    for axis, (k, s, p, d) in enumerate(zip(_pair(kernel), _pair(stride), _pair(padding),
+                                            _pair(dilation))):
+        size[axis] += d * (k - 1) * jump[axis]
+        start[axis] -= p * jump[axis]
+        jump[axis] *= s
     return ReceptiveField(tuple(size), tuple(jump), tuple(start))
+
+
+def union_of_receptive_fields(fields: Sequence[ReceptiveField]) -> ReceptiveField:
+    """The smallest window that holds the windows of several branches that join (a sum or
+    a concatenation): per axis from the lowest start to the highest end.  The branches
+    must step by the same jump — they do whenever their outputs have one shape."""
+    fields = list(fields)
+    if any(f.jump != fields[0].jump for f in fields):
+        raise ValueError(f"branches that join must have the same jump (stride product), "
+                         f"got {[f.jump for f in fields]}")
+    start = tuple(min(f.start[a] for f in fields) for a in range(2))
+    end = tuple(max(f.start[a] + f.size[a] for f in fields) for a in range(2))
+    return ReceptiveField(tuple(e - s for s, e in zip(start, end)), fields[0].jump, start)
+
+
+#: a single input pixel: where every receptive field starts from
+PIXEL = ReceptiveField((1, 1), (1, 1), (0, 0))
+
+
+def receptive_field(layers: Iterable[Tuple[IntOrPair, IntOrPair, IntOrPair, IntOrPair]]
+                    ) -> ReceptiveField:
+    """Receptive field of a chain of convolutions / poolings.
+
+    ``layers`` lists ``(kernel, stride, padding, dilation)`` per layer (ints or pairs);
+    an element-wise layer (ReLU) contributes ``(1, 1, 0, 1)`` and can be left out.  Each
+    layer is one ``receptive_field_step`` from a single pixel up."""
+    field = PIXEL
+    for kernel, stride, padding, dilation in layers:
+        field = receptive_field_step(field, kernel, stride, padding, dilation)
+    return field
 
 
 __all__ = [
@@ -186,5 +213,5 @@ __all__ = [
     "output_padding_for_length", "valid_output_padding", "max_pool_output_length",
     "window_positions", "empty_windows", "conv2d_output_shape",
     "conv_transpose2d_output_shape", "max_pool2d_output_shape", "ReceptiveField",
-    "receptive_field",
+    "receptive_field", "receptive_field_step", "union_of_receptive_fields", "PIXEL",
 ]

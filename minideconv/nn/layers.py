@@ -1,41 +1,15 @@
-"""Layers and a ``Sequential`` network, with a forward pass that remembers the way back.
-
-Every layer is a map ``y = f(x)`` on NCHW arrays (``Linear`` on (N, features)).  Its
-``forward(x)`` returns ``(y, record)``: ``record`` holds exactly what the way back needs —
-
-========== ===================================== ======================================
-layer      record                                backward(r) — the signal passed down
-========== ===================================== ======================================
-Conv2d     the input x                           Wᵀ r = conv_transpose2d(r, W)
-ReLU       the input x                           D(x > 0) r, or the deconvnet / guided rule
-MaxPool2d  the switches s and the input size     P(s)ᵀ r = max_unpool2d(r, s)
-Flatten    the input shape                       r reshaped back
-Linear     the input x                           r W  (the transpose of x ↦ x Wᵀ)
-========== ===================================== ======================================
-
-With ``rule="backprop"`` the chain of ``backward`` calls is the chain rule, so it
-computes gradients (``minideconv.train`` uses it); with ``"deconvnet"`` or ``"guided"``
-only the ReLU steps change (``minideconv.visualize``).  The layers with weights also
-give their weight gradients, ``param_grads(r, record)``.
-
-Networks are saved as ``.npz`` files holding only plain arrays (``allow_pickle=False``):
-the architecture is a JSON string, the weights are ``layers.<i>.weight`` / ``.bias``.
-"""
+"""The layers: each a map y = f(x) that remembers, in its forward pass, what its way back
+needs (the table is in ``minideconv.nn``'s docstring)."""
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
-from . import _checks, geometry, shapes
-from .ops import (conv2d, conv2d_weight_grad, conv_transpose2d, max_pool2d, max_unpool2d,
-                  relu, relu_backward)
-
-FORMAT = "minideconv.Sequential/1"
+from .. import _checks, geometry, ops, shapes
+from ..ops import (conv2d, conv2d_weight_grad, conv_transpose2d, max_pool2d, max_unpool2d,
+                   relu, relu_backward)
 
 
 class Layer:
@@ -43,6 +17,11 @@ class Layer:
 
     #: names of the weight arrays (attributes) this layer owns
     param_names: Tuple[str, ...] = ()
+    #: how many inputs ``forward`` takes (``None``: two or more, as ``Add``/``Concat``)
+    n_inputs: Optional[int] = 1
+    #: True when every output unit depends on every input position (Flatten, Linear,
+    #: AdaptiveAvgPool2d): units after it are treated as seeing the whole image
+    mixes_positions = False
 
     def __call__(self, x):
         return self.forward(x)[0]
@@ -52,7 +31,8 @@ class Layer:
         raise NotImplementedError
 
     def backward(self, grad, record, rule: str = "backprop"):
-        """The signal at the input, given the signal ``grad`` at the output."""
+        """The signal at the input, given the signal ``grad`` at the output (a tuple, one
+        signal per input, for layers of several inputs)."""
         raise NotImplementedError
 
     def param_grads(self, grad, record) -> dict:
@@ -226,7 +206,10 @@ class MaxPool2d(Layer):
 
 
 class Flatten(Layer):
-    """(N, C, H, W) → (N, C·H·W), row-major (as ``torch.nn.Flatten``)."""
+    """(N, C, H, W) → (N, C·H·W), row-major: ``torch.nn.Flatten()``, ``torch.flatten(x, 1)``
+    and ``x.view(x.size(0), -1)`` are all this layer."""
+
+    mixes_positions = True
 
     def forward(self, x):
         return x.reshape(x.shape[0], -1), x.shape
@@ -242,6 +225,7 @@ class Linear(Layer):
     """y = x Wᵀ + b on (N, in_features); weight (out_features, in_features) as PyTorch."""
 
     param_names = ("weight", "bias")
+    mixes_positions = True
 
     def __init__(self, weight, bias=None):
         _check_weight_and_bias(weight, bias, 2, "(out_features, in_features)")
@@ -285,166 +269,195 @@ class Identity(Layer):
         return grad
 
 
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
-                                             Identity)}
+class Dropout(Layer):
+    """Dropout at inference (PyTorch's eval mode): y = x.  ``p`` is kept only so that the
+    network converts back to the framework unchanged."""
 
+    def __init__(self, p=0.5):
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
 
-@dataclass
-class Trace:
-    """What one forward pass of a ``Sequential`` remembers.
+    def forward(self, x):
+        return x, None
 
-    ``outputs[i]`` is the output of ``layers[i]`` and ``records[i]`` what its
-    ``backward`` needs; ``input`` is the network's input."""
-
-    input: np.ndarray
-    outputs: List[np.ndarray] = field(default_factory=list)
-    records: list = field(default_factory=list)
-
-
-class Sequential:
-    """The layers applied one after another: ``net(x) = layers[-1](… layers[0](x))``.
-
-    ``input_shape`` (C, H, W), when given, is checked against every layer at once, so a
-    network that cannot run fails here with the name of the layer that does not fit.
-    """
-
-    def __init__(self, *layers, input_shape=None):
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layer {i} must be a minideconv.nn layer, got "
-                                f"{type(layer).__name__}")
-        self.layers = list(layers)
-        self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
-        if self.input_shape is not None:
-            self.layer_shapes()
-
-    def __call__(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
-
-    def __len__(self):
-        return len(self.layers)
-
-    def __repr__(self):
-        lines = [f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers)]
-        return "Sequential(\n" + "\n".join(lines) + f"\n  input_shape={self.input_shape})"
-
-    def describe(self, i: int) -> str:
-        return f"layer {i} ({type(self.layers[i]).__name__})"
-
-    def trace(self, x, upto: Optional[int] = None) -> Trace:
-        """Run layers ``0 … upto`` (all by default), keeping every output and record."""
-        last = len(self.layers) - 1 if upto is None else upto
-        trace = Trace(input=x)
-        for layer in self.layers[:last + 1]:
-            x, record = layer.forward(x)
-            trace.outputs.append(x)
-            trace.records.append(record)
-        return trace
-
-    def backward(self, grad, trace: Trace, start: Optional[int] = None,
-                 rule: str = "backprop"):
-        """Pass ``grad`` (a signal at the output of layer ``start``, default the last
-        traced one) down to the input through each layer's ``backward``."""
-        start = len(trace.outputs) - 1 if start is None else start
-        for i in range(start, -1, -1):
-            grad = self.layers[i].backward(grad, trace.records[i], rule=rule)
+    def backward(self, grad, record, rule="backprop"):
         return grad
 
-    def layer_shapes(self, input_shape=None) -> List[Tuple[int, ...]]:
-        """The output shape (without N) of every layer for ``input_shape`` (C, H, W)."""
-        shape = self.input_shape if input_shape is None else tuple(input_shape)
-        if shape is None:
-            raise ValueError("input_shape is unknown: pass it")
-        result = []
-        for i, layer in enumerate(self.layers):
-            try:
-                shape = layer.output_shape(shape)
-            except ValueError as err:
-                raise ValueError(f"{self.describe(i)} does not fit: {err}") from None
-            result.append(shape)
-        return result
-
-    def receptive_field(self, layer: int) -> Optional[shapes.ReceptiveField]:
-        """Receptive field of a unit at the output of ``layers[layer]``, or ``None`` when a
-        ``Flatten`` comes first (then every unit sees the whole image)."""
-        geometry = []
-        for candidate in self.layers[:layer + 1]:
-            if isinstance(candidate, (Flatten, Linear)):
-                return None
-            if candidate.geometry() is not None:
-                geometry.append(candidate.geometry())
-        return shapes.receptive_field(geometry)
-
-    def astype(self, dtype) -> "Sequential":
-        """A copy with every weight cast to ``dtype`` (e.g. float64 for exact checks)."""
-        return Sequential(*(layer.astype(dtype) for layer in self.layers),
-                          input_shape=self.input_shape)
-
-    # ------------------------------------------------------------------ files
-
-    def save(self, path) -> None:
-        """Write an .npz of plain arrays: ``architecture`` (a JSON string) and
-        ``layers.<i>.<name>`` for each weight array."""
-        architecture = {
-            "format": FORMAT,
-            "input_shape": None if self.input_shape is None else list(self.input_shape),
-            "layers": [{"type": type(layer).__name__, "config": layer.config(),
-                        "params": sorted(layer.params())} for layer in self.layers],
-        }
-        arrays = {f"layers.{i}.{name}": value for i, layer in enumerate(self.layers)
-                  for name, value in layer.params().items()}
-        np.savez(path, architecture=np.array(json.dumps(architecture)), **arrays)
-
-    @staticmethod
-    def load(path) -> "Sequential":
-        """``Sequential.load(path)`` is ``minideconv.nn.load(path)``."""
-        return load(path)
+    def config(self):
+        return dict(p=self.p)
 
 
-def load(path) -> Sequential:
-    """Read a network written by ``Sequential.save``.  Every array is checked against its
-    layer, and the chain of layers against ``input_shape``; errors name the layer."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no network file at {path!r}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as err:       # pickled objects, or not an .npz at all
-        raise ValueError(f"{path!r} is not a minideconv network file (.npz of plain "
-                         f"arrays): {err}") from None
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path!r} is not a minideconv network file (.npz): {err}") from None
-    if "architecture" not in arrays:
-        raise ValueError(f"{path!r} has no 'architecture' entry: not a minideconv network")
-    try:
-        architecture = json.loads(str(arrays.pop("architecture")))
-        assert architecture["format"] == FORMAT
-    except (ValueError, KeyError, AssertionError, TypeError):
-        raise ValueError(f"{path!r}: unreadable architecture (expected format {FORMAT})") \
-            from None
+class BatchNorm2d(Layer):
+    """Batch normalisation at inference (PyTorch's eval mode), a per-channel affine map:
 
-    layers = []
-    for i, spec in enumerate(architecture["layers"]):
-        kind = spec.get("type")
-        if kind not in LAYER_TYPES:
-            raise ValueError(f"{path!r}: layer {i} has unknown type {kind!r}")
-        cls = LAYER_TYPES[kind]
-        params = {}
-        for name in spec.get("params", []):
-            key = f"layers.{i}.{name}"
-            if key not in arrays:
-                raise ValueError(f"{path!r}: layer {i} ({kind}) is missing array {key!r}")
-            params[name] = arrays.pop(key)
-        try:
-            layers.append(cls.from_config(spec["config"], params))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{path!r}: layer {i} ({kind}): {err}") from None
-    if arrays:
-        raise ValueError(f"{path!r}: arrays that belong to no layer: {sorted(arrays)}")
-    try:
-        return Sequential(*layers, input_shape=architecture.get("input_shape"))
-    except ValueError as err:
-        raise ValueError(f"{path!r}: {err}") from None
+        y[n, c] = s_c · x[n, c] + t_c,   s_c = γ_c / √(σ²_c + ε),   t_c = β_c − s_c μ_c
+
+    with the running mean μ and variance σ² frozen.  Its linear part is the diagonal
+    matrix diag(s) — symmetric — so its transpose is the same scale: r ↦ s · r.  The shift
+    t is a constant and, like a bias, does not enter the way back.  ``weight`` (γ) and
+    ``bias`` (β) may be ``None`` (PyTorch's ``affine=False``: γ = 1, β = 0)."""
+
+    param_names = ("weight", "bias", "running_mean", "running_var")
+
+    def __init__(self, weight=None, bias=None, running_mean=None, running_var=None,
+                 eps=1e-5):
+        if running_mean is None or running_var is None:
+            raise ValueError("BatchNorm2d needs running_mean and running_var (eval mode)")
+        _checks.check_float_array(running_mean, "running_mean", ndim=1, layout="(C,)")
+        channels, dtype = len(running_mean), running_mean.dtype
+        for name, value in (("running_var", running_var), ("weight", weight),
+                            ("bias", bias)):
+            if value is not None:
+                _checks.check_bias(value, name, channels, dtype)
+        if np.any(running_var < 0):
+            raise ValueError("running_var must be ≥ 0")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"eps must be a positive number, got {eps!r}")
+        self.weight, self.bias = weight, bias
+        self.running_mean, self.running_var, self.eps = running_mean, running_var, float(eps)
+
+    @property
+    def channels(self):
+        return len(self.running_mean)
+
+    def scale_and_shift(self):
+        """(s, t) of y = s·x + t, one value per channel."""
+        scale = 1.0 / np.sqrt(self.running_var + self.eps)
+        if self.weight is not None:
+            scale = scale * self.weight
+        shift = -scale * self.running_mean
+        if self.bias is not None:
+            shift = shift + self.bias
+        return scale.astype(self.running_mean.dtype), shift.astype(self.running_mean.dtype)
+
+    def _check_input(self, x):
+        _checks.check_float_array(x, "x", ndim=4, layout="(N, C, H, W)")
+        if x.shape[1] != self.channels:
+            raise ValueError(f"x must have {self.channels} channels, got shape {x.shape}")
+        _checks.check_same_dtype(x, "x", self.running_mean, "running_mean")
+
+    def forward(self, x):
+        self._check_input(x)
+        scale, shift = self.scale_and_shift()
+        return x * scale[:, None, None] + shift[:, None, None], x
+
+    def backward(self, grad, record, rule="backprop"):
+        scale, _ = self.scale_and_shift()
+        return grad * scale[:, None, None]     # diag(s)ᵀ = diag(s)
+
+    def param_grads(self, grad, record):
+        normalised = (record - self.running_mean[:, None, None]) / \
+            np.sqrt(self.running_var[:, None, None] + self.eps)
+        grads = {}
+        if self.weight is not None:
+            grads["weight"] = (grad * normalised).sum(axis=(0, 2, 3))
+        if self.bias is not None:
+            grads["bias"] = grad.sum(axis=(0, 2, 3))
+        return grads
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] != self.channels:
+            raise ValueError(f"expects an input of {self.channels} channels (C, H, W), "
+                             f"got {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def config(self):
+        return dict(eps=self.eps)
+
+
+class AvgPool2d(Layer):
+    """Average pooling, y = A x with A fixed by the geometry alone (no switches): each
+    output is the mean of its window, so Aᵀ spreads each signal value evenly back over the
+    window it averaged (``ops.avg_pool2d_transpose``).  Options as ``torch.nn.AvgPool2d``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        self.kernel_size = _checks.to_pair(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else \
+            _checks.to_pair(stride, "stride", 1)
+        self.padding = _checks.to_pair(padding, "padding", 0)
+        for name, value in (("ceil_mode", ceil_mode), ("count_include_pad",
+                                                       count_include_pad)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be a bool, got {value!r}")
+        if divisor_override is not None and not (_checks.is_int(divisor_override)
+                                                 and divisor_override > 0):
+            raise ValueError(f"divisor_override must be None or a positive int, "
+                             f"got {divisor_override!r}")
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = None if divisor_override is None else int(divisor_override)
+
+    def _kw(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+                    divisor_override=self.divisor_override)
+
+    def forward(self, x):
+        return ops.avg_pool2d(x, **self._kw()), x.shape[2:]
+
+    def backward(self, grad, record, rule="backprop"):
+        return ops.avg_pool2d_transpose(grad, record, **self._kw())
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"expects a (C, H, W) input, got {tuple(input_shape)}")
+        hw = shapes.max_pool2d_output_shape(input_shape[1:], self.kernel_size, self.stride,
+                                            self.padding, 1, self.ceil_mode)
+        if min(hw) < 1:
+            raise ValueError(f"the pooling window does not fit the input "
+                             f"{tuple(input_shape)}")
+        return (input_shape[0],) + hw
+
+    def geometry(self):
+        return self.kernel_size, self.stride, self.padding, (1, 1)
+
+    def config(self):
+        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride),
+                    padding=list(self.padding), ceil_mode=self.ceil_mode,
+                    count_include_pad=self.count_include_pad,
+                    divisor_override=self.divisor_override)
+
+
+class AdaptiveAvgPool2d(Layer):
+    """Average pooling to a given output size, as ``torch.nn.AdaptiveAvgPool2d``: along an
+    axis of length L pooled to length O, output i averages inputs ⌊iL/O⌋ … ⌈(i+1)L/O⌉ − 1
+    (the windows overlap or repeat when O does not divide L, or when O > L).  A linear map
+    fixed by the sizes; its transpose spreads each value back over its window
+    (``ops.adaptive_avg_pool2d_transpose``).  ``None`` in ``output_size`` keeps that
+    input size.  The windows depend on the position, so units after it are treated as
+    seeing the whole image."""
+
+    mixes_positions = True
+
+    def __init__(self, output_size):
+        pair = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
+            else tuple(output_size)
+        if len(pair) != 2 or not all(v is None or (_checks.is_int(v) and v >= 1)
+                                     for v in pair):
+            raise ValueError(f"output_size must be a positive int or a pair of positive "
+                             f"ints or None, got {output_size!r}")
+        self.output_size = tuple(None if v is None else int(v) for v in pair)
+
+    def _output_hw(self, input_hw):
+        return tuple(int(o if o is not None else i) for o, i in zip(self.output_size,
+                                                                    input_hw))
+
+    def forward(self, x):
+        return ops.adaptive_avg_pool2d(x, self._output_hw(x.shape[2:])), x.shape[2:]
+
+    def backward(self, grad, record, rule="backprop"):
+        return ops.adaptive_avg_pool2d_transpose(grad, record)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"expects a (C, H, W) input, got {tuple(input_shape)}")
+        return (input_shape[0],) + self._output_hw(input_shape[1:])
+
+    def config(self):
+        return dict(output_size=list(self.output_size))
+
+
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
+                                             Identity, Dropout, BatchNorm2d, AvgPool2d,
+                                             AdaptiveAvgPool2d)}

@@ -1,0 +1,101 @@
+"""Networks as ``.npz`` files of plain arrays (read with ``allow_pickle=False``).
+
+The architecture is one JSON string, ``architecture``: the format, the input shape and,
+per layer, its type, hyper-parameters, the names of its weight arrays — and for a
+``Graph`` its node name and the names it reads.  The weights are ``layers.<i>.<name>``
+(e.g. ``layers.0.weight``), i the layer's index in forward order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from .combine import Add, Concat
+from .graph import Graph, Node
+from .layers import LAYER_TYPES
+from .sequential import Sequential
+
+SEQUENTIAL_FORMAT = "minideconv.Sequential/1"
+GRAPH_FORMAT = "minideconv.Graph/1"
+#: every layer type a file may name
+FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat)
+
+
+def save(net, path) -> None:
+    """Write ``net`` (a ``Sequential`` or a ``Graph``) to ``path`` as an .npz."""
+    graph = isinstance(net, Graph)
+    specs = []
+    for i, layer in enumerate(net.layers):
+        spec = {"type": type(layer).__name__, "config": layer.config(),
+                "params": sorted(layer.params())}
+        if graph:
+            spec.update(name=net.names[i], inputs=list(net.nodes[i].inputs))
+        specs.append(spec)
+    architecture = {
+        "format": GRAPH_FORMAT if graph else SEQUENTIAL_FORMAT,
+        "input_shape": None if net.input_shape is None else list(net.input_shape),
+        "layers": specs,
+    }
+    if not graph and net._named:
+        architecture["names"] = list(net.names)
+    arrays = {f"layers.{i}.{name}": value for i, layer in enumerate(net.layers)
+              for name, value in layer.params().items()}
+    np.savez(path, architecture=np.array(json.dumps(architecture)), **arrays)
+
+
+def load(path):
+    """Read a network written by ``save``.  Every array is checked against its layer, and
+    the layers against ``input_shape``; errors name the layer."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no network file at {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as err:       # pickled objects, or not an .npz at all
+        raise ValueError(f"{path!r} is not a minideconv network file (.npz of plain "
+                         f"arrays): {err}") from None
+    except (OSError, EOFError) as err:
+        raise ValueError(f"{path!r} is not a minideconv network file (.npz): {err}") from None
+    if "architecture" not in arrays:
+        raise ValueError(f"{path!r} has no 'architecture' entry: not a minideconv network")
+    try:
+        architecture = json.loads(str(arrays.pop("architecture")))
+        kind = architecture["format"]
+        assert kind in (SEQUENTIAL_FORMAT, GRAPH_FORMAT)
+        specs = list(architecture["layers"])
+    except (ValueError, KeyError, AssertionError, TypeError):
+        raise ValueError(f"{path!r}: unreadable architecture (expected format "
+                         f"{SEQUENTIAL_FORMAT} or {GRAPH_FORMAT})") from None
+
+    layers = []
+    for i, spec in enumerate(specs):
+        kind_i = spec.get("type")
+        if kind_i not in FILE_LAYER_TYPES:
+            raise ValueError(f"{path!r}: layer {i} has unknown type {kind_i!r}")
+        params = {}
+        for name in spec.get("params", []):
+            key = f"layers.{i}.{name}"
+            if key not in arrays:
+                raise ValueError(f"{path!r}: layer {i} ({kind_i}) is missing array {key!r}")
+            params[name] = arrays.pop(key)
+        try:
+            layers.append(FILE_LAYER_TYPES[kind_i].from_config(spec.get("config", {}),
+                                                               params))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path!r}: layer {i} ({kind_i}): {err}") from None
+    if arrays:
+        raise ValueError(f"{path!r}: arrays that belong to no layer: {sorted(arrays)}")
+    input_shape = architecture.get("input_shape")
+    try:
+        if kind == GRAPH_FORMAT:
+            return Graph([Node(spec["name"], layer, tuple(spec["inputs"]))
+                          for spec, layer in zip(specs, layers)], input_shape)
+        return Sequential(*layers, input_shape=input_shape, names=architecture.get("names"))
+    except KeyError as err:
+        raise ValueError(f"{path!r}: a graph layer lacks its {err} entry") from None
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path!r}: {err}") from None

@@ -1,0 +1,142 @@
+"""What ``Sequential`` and ``Graph`` share: layers addressed by index or name, the shapes and
+receptive fields that follow from how the layers are joined, dtype casts and files.
+
+A network is a list of layers in forward order, each reading the outputs of earlier
+layers (``inputs_of(i)``; −1 stands for the network's input).  For ``Sequential``
+layer i reads layer i − 1; a ``Graph`` says which.  Everything here walks that list.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from .. import shapes
+
+#: the index that stands for the network's input in ``inputs_of``
+NETWORK_INPUT = -1
+
+
+@dataclass
+class Trace:
+    """What one forward pass remembers.
+
+    ``outputs[i]`` is the output of ``layers[i]`` and ``records[i]`` what its
+    ``backward`` needs; ``input`` is the network's input."""
+
+    input: np.ndarray
+    outputs: List[np.ndarray] = field(default_factory=list)
+    records: list = field(default_factory=list)
+
+
+class Network:
+    """The base of ``Sequential`` and ``Graph``: ``layers`` and ``names`` in forward order,
+    and ``inputs_of(i)``, the indices of the layers whose outputs layer i reads."""
+
+    layers: list
+    names: List[str]
+    input_shape: Optional[Tuple[int, ...]]
+
+    def inputs_of(self, i: int) -> Tuple[int, ...]:
+        raise NotImplementedError
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __call__(self, x):
+        return self.trace(x).outputs[-1]
+
+    # ------------------------------------------------------------ addressing layers
+
+    def index(self, layer) -> int:
+        """The index of ``layer``: an int (negative counts from the end, so −1 is the
+        network's output) or a name from ``names``."""
+        n = len(self.layers)
+        if isinstance(layer, str):
+            if layer not in self._positions:
+                shown = ", ".join(repr(name) for name in self.names[:8])
+                more = f", … ({n} in all)" if n > 8 else ""
+                raise ValueError(f"no layer named {layer!r}; net.names holds {shown}{more}")
+            return self._positions[layer]
+        if not isinstance(layer, numbers.Integral) or isinstance(layer, bool):
+            raise TypeError(f"layer must be an int index into net.layers or a name from "
+                            f"net.names, got {layer!r}")
+        if not -n <= layer < n:
+            raise ValueError(f"layer must be in [0, {n}) (the network has {n} layers; "
+                             f"negative indices count from the end), got {layer}")
+        return int(layer) % n
+
+    @property
+    def _positions(self):
+        return {name: i for i, name in enumerate(self.names)}
+
+    def describe(self, i: int) -> str:
+        """``"layer 3 'features.3' (ReLU)"``: the index, the name and the type."""
+        return f"layer {i} {self.names[i]!r} ({type(self.layers[i]).__name__})"
+
+    # ------------------------------------------------------------ what follows from the wiring
+
+    def layer_shapes(self, input_shape=None) -> List[Tuple[int, ...]]:
+        """The output shape (without N) of every layer for ``input_shape`` (C, H, W)."""
+        shape = self.input_shape if input_shape is None else tuple(input_shape)
+        if shape is None:
+            raise ValueError("input_shape is unknown: pass it")
+        result = []
+        for i, layer in enumerate(self.layers):
+            arriving = [shape if j == NETWORK_INPUT else result[j] for j in self.inputs_of(i)]
+            try:
+                result.append(tuple(layer.output_shape(*arriving)))
+            except ValueError as err:
+                raise ValueError(f"{self.describe(i)} does not fit: {err}") from None
+        return result
+
+    def receptive_field(self, layer) -> Optional[shapes.ReceptiveField]:
+        """Receptive field of a unit at the output of ``layers[layer]``, or ``None`` when a
+        layer that mixes all positions (Flatten, Linear, an adaptive pool) comes first:
+        then every unit sees the whole image.  Where branches join, the field is the
+        smallest window holding every branch's (``shapes.union_of_receptive_fields``)."""
+        last = self.index(layer)
+        fields = []
+        for i in range(last + 1):
+            arriving = [shapes.PIXEL if j == NETWORK_INPUT else fields[j]
+                        for j in self.inputs_of(i)]
+            layer_i = self.layers[i]
+            if layer_i.mixes_positions or any(f is None for f in arriving):
+                fields.append(None)
+                continue
+            joined = arriving[0] if len(arriving) == 1 else \
+                shapes.union_of_receptive_fields(arriving)
+            step = layer_i.geometry()
+            fields.append(joined if step is None else shapes.receptive_field_step(joined,
+                                                                                   *step))
+        return fields[last]
+
+    def dtype(self):
+        """The dtype of the weights (float32 when the network has none)."""
+        return next((a.dtype for layer in self.layers for a in layer.params().values()),
+                    np.dtype(np.float32))
+
+    # ------------------------------------------------------------ copies and files
+
+    def with_layers(self, layers) -> "Network":
+        """The same network (wiring, names, input shape) with ``layers`` in place of its
+        own — e.g. some weights redrawn (``minideconv.sanity``)."""
+        raise NotImplementedError
+
+    def astype(self, dtype) -> "Network":
+        """A copy with every weight cast to ``dtype`` (e.g. float64 for exact checks)."""
+        return self.with_layers([layer.astype(dtype) for layer in self.layers])
+
+    def save(self, path) -> None:
+        """Write an .npz of plain arrays (``minideconv.nn.files``)."""
+        from .files import save
+        save(self, path)
+
+    @staticmethod
+    def load(path) -> "Network":
+        """``Network.load(path)`` is ``minideconv.nn.load(path)``."""
+        from .files import load
+        return load(path)

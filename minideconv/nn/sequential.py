@@ -1,0 +1,87 @@
+"""``Sequential``: layers applied one after another, the simple case of a network."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .layers import Layer
+from .network import NETWORK_INPUT, Network, Trace
+
+
+class Sequential(Network):
+    """The layers applied one after another: ``net(x) = layers[-1](… layers[0](x))``.
+
+    ``input_shape`` (C, H, W), when given, is checked against every layer at once, so a
+    network that cannot run fails here with the name of the layer that does not fit.
+    ``names`` (default ``"0"``, ``"1"``, …) let layers be addressed by name.
+    """
+
+    def __init__(self, *layers, input_shape=None, names=None):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layer {i} must be a minideconv.nn layer, got "
+                                f"{type(layer).__name__}")
+            if layer.n_inputs != 1:
+                raise TypeError(f"layer {i} ({type(layer).__name__}) joins several inputs: "
+                                f"put it in an nn.Graph")
+        self.layers = list(layers)
+        self._named = names is not None
+        self.names = [str(i) for i in range(len(layers))] if names is None else \
+            _check_names(names, len(layers))
+        self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
+        if self.input_shape is not None:
+            self.layer_shapes()
+
+    def inputs_of(self, i):
+        return (i - 1,) if i > 0 else (NETWORK_INPUT,)
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __repr__(self):
+        lines = [f"  ({name}) {layer!r}" for name, layer in zip(self.names, self.layers)]
+        return "Sequential(\n" + "\n".join(lines) + f"\n  input_shape={self.input_shape})"
+
+    def describe(self, i: int) -> str:
+        if self._named:
+            return super().describe(i)
+        return f"layer {i} ({type(self.layers[i]).__name__})"
+
+    def trace(self, x, upto=None) -> Trace:
+        """Run layers ``0 … upto`` (all by default; an index or a name), keeping every
+        output and record."""
+        last = len(self.layers) - 1 if upto is None else self.index(upto)
+        trace = Trace(input=x)
+        for layer in self.layers[:last + 1]:
+            x, record = layer.forward(x)
+            trace.outputs.append(x)
+            trace.records.append(record)
+        return trace
+
+    def backward(self, grad, trace: Trace, start: Optional[int] = None,
+                 rule: str = "backprop"):
+        """Pass ``grad`` (a signal at the output of layer ``start``, default the last
+        traced one) down to the input through each layer's ``backward``."""
+        start = len(trace.outputs) - 1 if start is None else self.index(start)
+        for i in range(start, -1, -1):
+            grad = self.layers[i].backward(grad, trace.records[i], rule=rule)
+        return grad
+
+    def with_layers(self, layers):
+        return Sequential(*layers, input_shape=self.input_shape,
+                          names=self.names if self._named else None)
+
+
+def _check_names(names, count):
+    names = list(names)
+    if len(names) != count:
+        raise ValueError(f"names must give one name per layer ({count}), got {len(names)}")
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"every name must be a non-empty str, got {name!r}")
+    if len(set(names)) != len(names):
+        doubles = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"names must be unique, these repeat: {doubles}")
+    return names
