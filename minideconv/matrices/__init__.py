@@ -27,6 +27,7 @@ Where each part lives (every name below is importable from ``minideconv.matrices
 ``pool_relu``     P(s) and D = diag(x > 0), the 0/1 matrices of max-pooling and ReLU
 ``average_pool``  A of average pooling and of adaptive average pooling
 ``chains``        products of layer matrices: the forward map and the three backward maps
+``network``       the same walk over a whole Sequential or Graph (sums where branches join)
 ``analysis``      singular values, ‖WᵀW − I‖, least squares, circulant spectra, all-pass
 ``csr``           what they share: the CSR index dtype and the argument checks
 ================  =======================================================================
@@ -41,6 +42,8 @@ from .average_pool import adaptive_avg_pool2d_matrix, avg_pool2d_matrix
 from .chains import (BackwardMap, backward_chain, forward_chain, relu_rule_factors,
                      rule_backward_map)
 from .conv import conv2d_matrix, conv_transpose2d_matrix
+from .network import (NetworkBackwardMap, layer_blocks, network_backward_map,
+                      network_forward_map)
 from .pool_relu import max_pool2d_matrix, relu_matrix
 
 __all__ = [
@@ -50,4 +53,5 @@ __all__ = [
     "least_squares_inverse", "reconstruct", "Reconstruction",
     "circular_gram_eigenvalues", "allpass_kernel",
     "avg_pool2d_matrix", "adaptive_avg_pool2d_matrix",
+    "layer_blocks", "network_forward_map", "network_backward_map", "NetworkBackwardMap",
 ]

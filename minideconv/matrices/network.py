@@ -1,0 +1,156 @@
+"""A whole network — a ``Sequential`` or a ``Graph`` — around one image, as sparse matrices.
+
+Around a recorded forward pass (masks x > 0, switches s) every layer is linear in its
+input(s) up to a constant (the biases, BatchNorm's shift), so each node i has one matrix
+block F_{i,k} per input k, and its output is y_i = Σ_k F_{i,k} y_{j_k} (+ constant).
+Composing them in forward order gives the map from the image to any node:
+
+    M_input = I,      M_i = Σ_k F_{i,k} M_{j_k}                (``network_forward_map``)
+
+A chain is the product ``forward_chain`` builds; a residual sum adds two products; a
+concatenation stacks them.  Every way back is the same walk with each block transposed —
+except at the ReLUs, where the rule decides (``minideconv.rules``):
+
+    T_input = I,      T_i = Σ_k T_{j_k} G_{i,k},   G_{i,k} = F_{i,k}ᵀ or the ReLU rule's
+                                                      diagonal          (``network_backward_map``)
+
+The deconvnet and guided diagonals depend on the signal arriving at each ReLU, which is
+computed first, from the top down, with the same transposed blocks.  None of this calls
+a layer's ``backward``: it is an independent implementation of the way back, built from
+the matrices of ``conv``, ``pool_relu`` and ``average_pool``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import nn, rules
+from .average_pool import adaptive_avg_pool2d_matrix, avg_pool2d_matrix
+from .conv import conv2d_matrix
+from .pool_relu import mask_diagonal, max_pool2d_matrix, relu_matrix
+
+__all__ = ["layer_blocks", "network_forward_map", "network_backward_map",
+           "NetworkBackwardMap"]
+
+
+def _identity(size, dtype):
+    return sp.identity(size, dtype=dtype, format="csr")
+
+
+def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
+    """The matrix blocks F_{i,k} of one layer around its recorded forward pass, one per
+    input, for ONE image (``record`` of a batch of one); ``input_shapes`` without N."""
+    shape = tuple(input_shapes[0])
+    size = int(np.prod(shape))
+    if isinstance(layer, nn.Conv2d):
+        return [conv2d_matrix(layer.weight, shape, **layer._kw())]
+    if isinstance(layer, nn.ReLU):
+        return [relu_matrix(record[0])]
+    if isinstance(layer, nn.MaxPool2d):
+        return [max_pool2d_matrix(record[0][0], shape, dtype)]
+    if isinstance(layer, nn.AvgPool2d):
+        return [avg_pool2d_matrix(shape, **layer._kw()).astype(dtype)]
+    if isinstance(layer, nn.AdaptiveAvgPool2d):
+        return [adaptive_avg_pool2d_matrix(shape, layer._output_hw(shape[1:])).astype(dtype)]
+    if isinstance(layer, nn.BatchNorm2d):
+        scale, _ = layer.scale_and_shift()     # diag(s), each channel's s over its plane
+        return [sp.diags_array(np.repeat(scale, size // len(scale)), format="csr")]
+    if isinstance(layer, (nn.Dropout, nn.Identity, nn.Flatten)):
+        return [_identity(size, dtype)]
+    if isinstance(layer, nn.Linear):
+        return [sp.csr_array(layer.weight)]
+    if isinstance(layer, nn.Add):                     # y = x₁ + x₂ + …
+        return [_identity(size, dtype) for _ in input_shapes]
+    if isinstance(layer, nn.Concat):                  # y = [x₁; x₂; …], channels outermost
+        sizes = [int(np.prod(s)) for s in input_shapes]
+        total, offset, blocks = sum(sizes), 0, []
+        for part in sizes:
+            rows = np.arange(offset, offset + part)
+            blocks.append(sp.csr_array((np.ones(part, dtype), (rows, np.arange(part))),
+                                       shape=(total, part)))
+            offset += part
+        return blocks
+    raise TypeError(f"no matrix for a {type(layer).__name__} layer")
+
+
+def _recorded_blocks(net, image, last):
+    """The trace of ``image`` (one (C, H, W)) up to node ``last`` and every node's blocks."""
+    if not isinstance(net, nn.Network):
+        raise TypeError(f"net must be a minideconv.nn network, got {type(net).__name__}")
+    image = np.asarray(image)
+    if image.ndim != 3:
+        raise ValueError(f"image must be one image (C, H, W), got shape {image.shape}")
+    trace = net.trace(image[None], upto=last)
+    shapes = [image.shape] + [out.shape[1:] for out in trace.outputs]   # index j+1
+    blocks = [layer_blocks(net.layers[i], trace.records[i],
+                           [shapes[j + 1] for j in net.inputs_of(i)], image.dtype)
+              for i in range(last + 1)]
+    return trace, blocks
+
+
+def network_forward_map(net, image, layer=-1) -> sp.csr_array:
+    """M: the linear part of the map from the image to the output of ``layer`` around the
+    forward pass of ``image`` (C, H, W) — ``M @ image.ravel()`` is that output minus the
+    constants (biases, BatchNorm shifts); with no constants, the output itself."""
+    last = net.index(layer)
+    _, blocks = _recorded_blocks(net, image, last)
+    maps = {nn.NETWORK_INPUT: _identity(image.size, image.dtype)}
+    for i in range(last + 1):
+        maps[i] = sum(block @ maps[j] for block, j in zip(blocks[i], net.inputs_of(i)))
+    return sp.csr_array(maps[last])
+
+
+@dataclass(frozen=True)
+class NetworkBackwardMap:
+    """One rule's way back from ``layer`` as one matrix: ``matrix`` (image ← layer output)
+    and ``projection`` = matrix @ top_signal, shaped as the image."""
+
+    rule: str
+    matrix: sp.csr_array
+    projection: np.ndarray
+
+
+def network_backward_map(net, image, layer, top_signal, rule="backprop") -> NetworkBackwardMap:
+    """The way back from the output of ``layer`` to the image under ``rule``, as ONE
+    matrix T (image size × layer size) for this ``top_signal`` (the ReLU rules depend on
+    its signs) — for "backprop" T = Mᵀ, the transpose of ``network_forward_map``."""
+    rule = rules.get_rule(rule)
+    last = net.index(layer)
+    trace, blocks = _recorded_blocks(net, image, last)
+    top_signal = np.asarray(top_signal, dtype=np.asarray(image).dtype).reshape(-1)
+    if top_signal.size != trace.outputs[last].size:
+        raise ValueError(f"top_signal must have {trace.outputs[last].size} values (the "
+                         f"output of {net.describe(last)}), got {top_signal.size}")
+
+    # 1. the signal arriving at every node from the top, to fix the ReLU diagonals
+    backward = {}                       # node → its backward block per input
+    signals = {last: top_signal}
+    for i in range(last, -1, -1):
+        if i not in signals:
+            continue
+        r = signals.pop(i)
+        if isinstance(net.layers[i], nn.ReLU):
+            kept = np.ones(r.size, dtype=bool)
+            if rule.masks_by_input:           # D(x > 0): the recorded forward mask
+                kept &= blocks[i][0].diagonal() > 0
+            if rule.rectifies_signal:         # D(r > 0): the arriving signal's sign
+                kept &= r > 0
+            backward[i] = [mask_diagonal(kept, r.dtype)]
+        else:
+            backward[i] = [block.T.tocsr() for block in blocks[i]]
+        for j, g in zip(net.inputs_of(i), backward[i]):
+            signals[j] = g @ r + signals.get(j, 0)
+
+    # 2. T_i = Σ_k T_{j_k} G_{i,k}, from the input up
+    size = int(np.prod(np.shape(image)))
+    maps = {nn.NETWORK_INPUT: _identity(size, top_signal.dtype)}
+    for i in range(last + 1):
+        if i in backward:
+            maps[i] = sum(maps[j] @ g for g, j in zip(backward[i], net.inputs_of(i)))
+    matrix = sp.csr_array(maps[last])
+    return NetworkBackwardMap(rule.name, matrix,
+                              (matrix @ top_signal).reshape(np.shape(image)))
