@@ -411,7 +411,8 @@ class AvgPoolGeometry:
     to (H_out, W_out) = ``out_hw`` with
 
         y[oh, ow] = Σ x[ih, iw] / divisor[oh, ow]
-                    over rows[oh].start ≤ ih < rows[oh].stop, cols[ow].start ≤ iw < cols[ow].stop
+                    over rows[oh].start ≤ ih < rows[oh].stop,
+                         cols[ow].start ≤ iw < cols[ow].stop
 
         divisor[oh, ow] = divisor_override, or rows[oh].count · cols[ow].count
 

@@ -314,7 +314,8 @@ def avg_pool2d_transpose(r, input_size, kernel_size, stride=None, padding=0,
                          ceil_mode=False, count_include_pad=True, divisor_override=None):
     """The transpose x = Aᵀ r of ``avg_pool2d`` with these arguments, (N, C, *input_size):
 
-        x[n, c, ih, iw] = Σ r[n, c, oh, ow] / divisor[oh, ow]  over the windows holding (ih, iw)
+        x[n, c, ih, iw] = Σ r[n, c, oh, ow] / divisor[oh, ow]
+                          over the windows (oh, ow) that hold (ih, iw)
 
     — every r value is spread evenly over its window (the part in the padding is
     dropped) and overlapping windows add up.  It is the gradient of ``avg_pool2d`` (what

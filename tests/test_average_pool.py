@@ -356,7 +356,8 @@ def test_non_contiguous_input_gives_the_contiguous_result():
 
 @pytest.mark.gpu
 def test_cupy_arrays_give_the_cpu_results():
-    cupy = pytest.importorskip("cupy", reason="cupy is not installed (pip install -e '.[gpu]')")
+    cupy = pytest.importorskip("cupy",
+                               reason="cupy is not installed (pip install -e '.[gpu]')")
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
             pytest.skip("no CUDA device")
@@ -501,7 +502,8 @@ ERRORS = [
      "output_size"),
     # ---- the transposes' input_size
     ("input_size that pools to another size", lambda: ops.avg_pool2d_transpose(R, (8, 11), 2),
-     ValueError, r"input_size \(8, 11\) pools to \(4, 5\), but r has the spatial size \(4, 4\)"),
+     ValueError,
+     r"input_size \(8, 11\) pools to \(4, 5\), but r has the spatial size \(4, 4\)"),
     ("input_size with another (N, C)",
      lambda: ops.avg_pool2d_transpose(R, (2, 5, 8, 9), 2), ValueError, "r's \\(N, C\\)"),
     ("input_size of length 3", lambda: ops.avg_pool2d_transpose(R, (3, 8, 9), 2), TypeError,
