@@ -67,7 +67,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nn import Sequential
+from .nn import Network
 from .visualize import check_layer
 
 #: The ways ``x_init`` may name a start (besides an array).
@@ -144,7 +144,7 @@ class InversionObjective:
     Build one with ``InversionObjective.for_image`` (the target is Φ_l(x₀)) or directly
     with a target representation."""
 
-    def __init__(self, net: Sequential, layer: int, target, image_shape, *,
+    def __init__(self, net: Network, layer: int, target, image_shape, *,
                  tv_weight=0.0, tv_beta=2.0, tv_eps=1e-8, alpha=6.0, alpha_weight=0.0,
                  pixel_range=(0.0, 1.0)):
         self.layer = check_layer(net, layer)
@@ -171,7 +171,7 @@ class InversionObjective:
         self.evaluations = 0
 
     @classmethod
-    def for_image(cls, net: Sequential, x0, layer: int, **kwargs) -> "InversionObjective":
+    def for_image(cls, net: Network, x0, layer: int, **kwargs) -> "InversionObjective":
         """The objective whose target is Φ_layer(x0), x0 one image (C, H, W)."""
         layer = check_layer(net, layer)
         x0 = _check_image(x0, "x0")
@@ -247,7 +247,7 @@ class Inversion:
     seconds: float
 
 
-def invert_representation(net: Sequential, x0, layer: int, *, tv_weight: float = 0.0,
+def invert_representation(net: Network, x0, layer: int, *, tv_weight: float = 0.0,
                           tv_beta: float = 2.0, tv_eps: float = 1e-8, alpha: float = 6.0,
                           alpha_weight: float = 0.0, pixel_range=(0.0, 1.0),
                           x_init=None, max_iter: int = 500, tol: float = 1e-12,
@@ -256,7 +256,8 @@ def invert_representation(net: Sequential, x0, layer: int, *, tv_weight: float =
 
     Parameters
     ----------
-    net : ``minideconv.nn.Sequential`` (float32 or float64; a float64 copy is used)
+    net : a ``minideconv.nn`` network, ``Sequential`` or ``Graph`` (float32 or float64; a
+        float64 copy is used)
     x0 : one image (C, H, W); its representation at the output of ``net.layers[layer]``
         is the target
     layer : index into ``net.layers`` (negative counts from the end)
@@ -322,8 +323,9 @@ def invert_representation(net: Sequential, x0, layer: int, *, tv_weight: float =
 # --------------------------------------------------------------------------- checks
 
 def _float64(net):
-    if not isinstance(net, Sequential):
-        raise TypeError(f"net must be a minideconv.nn.Sequential, got {type(net).__name__}")
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a minideconv.nn network (Sequential or Graph), got "
+                        f"{type(net).__name__}")
     dtypes = {a.dtype for layer in net.layers for a in layer.params().values()}
     return net if dtypes <= {np.dtype(np.float64)} else net.astype(np.float64)
 

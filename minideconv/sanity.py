@@ -1,7 +1,7 @@
 """Sanity checks of a projection: what does the picture owe to the image, what to the weights?
 
 A projection (``minideconv.visualize.project``) is made of two things: the *trace* of the
-forward pass on this image (the pooling switches and the ReLU inputs, ``Sequential.trace``)
+forward pass on this image (the pooling switches and the ReLU inputs, ``Network.trace``)
 and the *learned weights* that the way back multiplies by (Wᵀ at every convolution).  Two
 experiments take them apart.
 
@@ -39,7 +39,7 @@ whose trained weights still correlate 0.19 with it.  (The biases never enter the
 back, so they matter for ``where="network"`` only.)
 
 How maps are compared (``similarity``).  Every number is computed *inside the unit's
-receptive field* (``Sequential.receptive_field(layer).window(position)``, clipped to the
+receptive field* (``Network.receptive_field(layer).window(position)``, clipped to the
 image; the whole image after a ``Flatten``), over all channels.  Outside it every
 projection is exactly zero, and that shared region alone makes unrelated maps look alike
 to the rank correlation of |map| and to SSIM (lesson 9 measures it).
@@ -67,7 +67,7 @@ from typing import Iterable, Optional, Tuple
 import numpy as np
 
 from . import _checks
-from .nn import Conv2d, Linear, Sequential
+from .nn import Conv2d, Linear, Network
 from .rules import get_rule
 from .visualize import check_channel, check_layer, check_position, strongest
 
@@ -122,21 +122,22 @@ def _check_seed(seed):
 
 # --------------------------------------------------------------------------- weights
 
-def weight_layers(net: Sequential, layer: Optional[int] = None) -> Tuple[int, ...]:
+def weight_layers(net: Network, layer: Optional[int] = None) -> Tuple[int, ...]:
     """Indices of the layers with weights (``Conv2d``, ``Linear``) at or below ``layer``
     (all of them by default), from the top down — the order of the cascade."""
     last = len(net.layers) - 1 if layer is None else check_layer(net, layer)
     return tuple(i for i in range(last, -1, -1) if isinstance(net.layers[i], _WEIGHTED))
 
 
-def randomize(net: Sequential, layers: Iterable[int], seed: int = 0) -> Sequential:
+def randomize(net: Network, layers: Iterable[int], seed: int = 0) -> Network:
     """A copy of ``net`` whose layers ``layers`` have redrawn weights (see the module
     docstring: i.i.d. normal, mean 0, each array's own trained standard deviation, from
     ``numpy.random.default_rng((RNG_TAG, seed, i))`` for layer i).  The other layers are
     the same objects as in ``net``; ``net`` itself is not changed."""
     seed = _check_seed(seed)
-    if not isinstance(net, Sequential):
-        raise TypeError(f"net must be a minideconv.nn.Sequential, got {type(net).__name__}")
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a minideconv.nn network (Sequential or Graph), got "
+                        f"{type(net).__name__}")
     chosen = set()
     for i in layers:
         i = check_layer(net, i)
@@ -147,7 +148,7 @@ def randomize(net: Sequential, layers: Iterable[int], seed: int = 0) -> Sequenti
     new = list(net.layers)
     for i in sorted(chosen):
         new[i] = _redrawn(net.layers[i], seed, i)
-    return Sequential(*new, input_shape=net.input_shape)
+    return net.with_layers(new)
 
 
 def _redrawn(old, seed, index):
@@ -173,7 +174,7 @@ class Similarity:
     ssim: float           # structural similarity of the maps scaled to max |v| = 1
 
 
-def receptive_window(net: Sequential, layer: int, position, image_hw) -> Tuple[int, ...]:
+def receptive_window(net: Network, layer: int, position, image_hw) -> Tuple[int, ...]:
     """(r0, r1, c0, c1), half-open, of the receptive field of unit ``position`` of
     ``net.layers[layer]``'s output, clipped to an image of ``image_hw`` (the whole image
     after a ``Flatten``, or when ``position`` is None)."""
@@ -273,7 +274,7 @@ def _unit(net, trace, layer, channel, position):
     return channel, position
 
 
-def switch_swap(net: Sequential, image, other, layer: int, channel: int,
+def switch_swap(net: Network, image, other, layer: int, channel: int,
                 rule: str = "deconvnet", position: Optional[Tuple[int, int]] = None):
     """The projection of ``image``'s unit computed with ``other``'s forward trace.
 
@@ -338,7 +339,7 @@ def _read_only(a):
     return a
 
 
-def randomization_test(net: Sequential, image, layer: int, channel: int,
+def randomization_test(net: Network, image, layer: int, channel: int,
                        rule: str = "deconvnet", position: Optional[Tuple[int, int]] = None,
                        mode: str = "cascade", where: str = "backward",
                        seed: int = 0) -> RandomizationResult:
@@ -346,7 +347,8 @@ def randomization_test(net: Sequential, image, layer: int, channel: int,
 
     Parameters
     ----------
-    net : ``minideconv.nn.Sequential`` (the trained network; it is not changed)
+    net : a ``minideconv.nn`` network, ``Sequential`` or ``Graph`` (the trained network;
+        it is not changed)
     image : one image (C, H, W) of the weights' dtype, or a ``data.load_image`` source
     layer, channel, position, rule : the unit and the ReLU rule, as ``visualize.project``;
         ``position=None`` takes the unit where the *trained* network peaks on ``image``,
@@ -382,8 +384,8 @@ def randomization_test(net: Sequential, image, layer: int, channel: int,
     redrawn = {i: _redrawn(net.layers[i], seed, i) for i in below}  # = randomize's draws
     maps, activations = [], []
     for chosen in randomized:
-        changed = Sequential(*(redrawn[i] if i in chosen else layer
-                               for i, layer in enumerate(net.layers))) if chosen else net
+        changed = net.with_layers([redrawn[i] if i in chosen else layer
+                                   for i, layer in enumerate(net.layers)]) if chosen else net
         trace = trained if (where == "backward" or not chosen) else \
             changed.trace(image[None], upto=layer)
         seed_signal = _seed(trace.outputs[layer], channel, position)

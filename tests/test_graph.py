@@ -379,3 +379,21 @@ def test_shape_errors_name_the_node():
         nn.Sequential(nn.Add())
     with pytest.raises(ValueError, match="only the channel axis may differ"):
         nn.Concat().forward(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 2)))
+
+
+def test_sanity_and_inversion_run_on_graphs(graph_and_images):
+    """Redrawing weights keeps the wiring (with_layers); the network-wide redraw of every
+    weight layer changes the projection, the backward-only redraw keeps the forward pass."""
+    from minideconv import invert, sanity
+    graph, x = graph_and_images
+    redrawn = sanity.randomize(graph, [graph.index("block.conv2")], seed=3)
+    assert isinstance(redrawn, nn.Graph) and redrawn.names == graph.names
+    assert not np.allclose(redrawn.layers[5].weight, graph.layers[5].weight)
+    assert redrawn.layers[0] is graph.layers[0]
+    result = sanity.randomization_test(graph, x[0], "relu", 0, rule="guided",
+                                       where="backward")
+    assert len(result.maps) == len(sanity.weight_layers(graph, "relu")) + 1
+    np.testing.assert_array_equal(result.maps[0],
+                                  md.visualize.project(graph, x[0], "relu", 0, rule="guided"))
+    inversion = invert.invert_representation(graph, x[0], "stem_relu", max_iter=30)
+    assert inversion.feature_error < 0.5
