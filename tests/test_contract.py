@@ -137,8 +137,8 @@ def test_nn_conv2d_backward_is_the_one_transposed_call(monkeypatch, padding, pad
     expected = md.conv_transpose2d(g, weight, padding=padding, padding_mode=padding_mode,
                                    output_size=x.shape[2:])
     calls = []
-    original = nn.conv_transpose2d
-    monkeypatch.setattr(nn, "conv_transpose2d", lambda *a, **k: calls.append(k) or
+    original = nn.layers.conv_transpose2d
+    monkeypatch.setattr(nn.layers, "conv_transpose2d", lambda *a, **k: calls.append(k) or
                         original(*a, **k))
     np.testing.assert_array_equal(layer.backward(g, record), expected)
     assert len(calls) == 1 and calls[0]["padding"] == layer.padding

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from .layers import Layer
-from .network import NETWORK_INPUT, Network, Trace
-from .sequential import _check_names
+from .network import NETWORK_INPUT, Network, Trace, check_names
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class Graph(Network):
         nodes = [node if isinstance(node, Node) else Node(*node) for node in nodes]
         if not nodes:
             raise ValueError("a Graph needs at least one node")
-        names = _check_names([node.name for node in nodes], len(nodes))
+        names = check_names([node.name for node in nodes], len(nodes))
         if self.INPUT in names:
             raise ValueError(f"{self.INPUT!r} names the network's input; no node may use it")
         position = {self.INPUT: NETWORK_INPUT}

@@ -382,9 +382,9 @@ class AvgPool2d(Layer):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, got {value!r}")
         if divisor_override is not None and not (_checks.is_int(divisor_override)
-                                                 and divisor_override > 0):
-            raise ValueError(f"divisor_override must be None or a positive int, "
-                             f"got {divisor_override!r}")
+                                                 and divisor_override != 0):
+            raise ValueError(f"divisor_override must be None or a nonzero int (as in "
+                             f"PyTorch), got {divisor_override!r}")
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
         self.divisor_override = None if divisor_override is None else int(divisor_override)
 
@@ -402,12 +402,8 @@ class AvgPool2d(Layer):
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"expects a (C, H, W) input, got {tuple(input_shape)}")
-        hw = shapes.max_pool2d_output_shape(input_shape[1:], self.kernel_size, self.stride,
-                                            self.padding, 1, self.ceil_mode)
-        if min(hw) < 1:
-            raise ValueError(f"the pooling window does not fit the input "
-                             f"{tuple(input_shape)}")
-        return (input_shape[0],) + hw
+        geom = geometry.avg_pool2d_geometry((1,) + tuple(input_shape), **self._kw())
+        return (input_shape[0],) + tuple(geom.out_hw)
 
     def geometry(self):
         return self.kernel_size, self.stride, self.padding, (1, 1)

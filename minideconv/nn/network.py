@@ -140,3 +140,17 @@ class Network:
         """``Network.load(path)`` is ``minideconv.nn.load(path)``."""
         from .files import load
         return load(path)
+
+
+def check_names(names, count):
+    """``names`` as a list of ``count`` unique non-empty strings, else a clear error."""
+    names = list(names)
+    if len(names) != count:
+        raise ValueError(f"names must give one name per layer ({count}), got {len(names)}")
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"every name must be a non-empty str, got {name!r}")
+    if len(set(names)) != len(names):
+        doubles = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"names must be unique, these repeat: {doubles}")
+    return names

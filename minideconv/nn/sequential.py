@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .layers import Layer
-from .network import NETWORK_INPUT, Network, Trace
+from .network import NETWORK_INPUT, Network, Trace, check_names
 
 
 class Sequential(Network):
@@ -27,7 +27,7 @@ class Sequential(Network):
         self.layers = list(layers)
         self._named = names is not None
         self.names = [str(i) for i in range(len(layers))] if names is None else \
-            _check_names(names, len(layers))
+            check_names(names, len(layers))
         self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
         if self.input_shape is not None:
             self.layer_shapes()
@@ -73,15 +73,3 @@ class Sequential(Network):
         return Sequential(*layers, input_shape=self.input_shape,
                           names=self.names if self._named else None)
 
-
-def _check_names(names, count):
-    names = list(names)
-    if len(names) != count:
-        raise ValueError(f"names must give one name per layer ({count}), got {len(names)}")
-    for name in names:
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"every name must be a non-empty str, got {name!r}")
-    if len(set(names)) != len(names):
-        doubles = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"names must be unique, these repeat: {doubles}")
-    return names
