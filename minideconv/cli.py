@@ -68,11 +68,10 @@ def block_outputs(net):
     return ends
 
 
-def _strongest_channels(peaks, count):
-    """The ``count`` feature maps with the largest mean top-9 activation, from ``peaks``
-    (N, C): each feature's maximum in each image (``visualize.channel_maxima``)."""
-    top9 = -np.sort(-peaks, axis=0)[:TOP_K].mean(axis=0)
-    return [int(c) for c in np.argsort(-top9, kind="stable")[:count]]
+def _strongest_channels(values, count):
+    """The ``count`` feature maps with the largest mean top-k activation, from ``values``
+    (C, k): each feature's k strongest activations (``visualize.TopKTable.values``)."""
+    return [int(c) for c in np.argsort(-values.mean(axis=1), kind="stable")[:count]]
 
 
 def describe_block(net, last):
@@ -114,8 +113,8 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
 
     from . import plots
     from .data import CLASSES, load_dataset
-    from .visualize import (channel_maxima, occlusion_map, project, score, strongest,
-                            top_k_patches, warm_up)
+    from .visualize import (occlusion_map, project, project_top_k, rank_top_k, score,
+                            strongest, warm_up)
 
     os.makedirs(out, exist_ok=True)
     net = _load_net(model)
@@ -128,18 +127,15 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
         written.append(path)
         log(f"  {what}: {path}")
 
-    # Figure 2 of Zeiler & Fergus, one figure per conv block
+    # Figure 2 of Zeiler & Fergus, one figure per conv block: one pass over the images
+    # finds every feature's top 9 in every block, then the shown features' 9 activations
+    # each go down together
     blocks = block_outputs(net)
-    maxima = channel_maxima(net, images, blocks)    # one pass over the images for all
-    jobs = [(b, layer, channel) for b, layer in enumerate(blocks, 1)
-            for channel in _strongest_channels(maxima[layer][1], features)]
-    results = {}
-    for b, layer, channel in tqdm(jobs, desc="top-9 patches", unit="feature",
-                                  disable=not progress):
-        results.setdefault((b, layer), []).append(
-            (channel, top_k_patches(net, images, layer, channel, k=TOP_K,
-                                    maxima=maxima[layer])))
-    for (b, layer), feats in results.items():
+    tables = rank_top_k(net, images, blocks, k=TOP_K)
+    for b, layer in enumerate(tqdm(blocks, desc="top-9 patches", unit="block",
+                                   disable=not progress), 1):
+        channels = _strongest_channels(tables[layer].values, features)
+        feats = list(zip(channels, project_top_k(net, tables[layer], channels)))
         for channel in inactive_features(feats):
             log(f"note: feature {channel} of layer {layer} is never active on these "
                 f"{len(images)} images (its top-{TOP_K} activations are all 0): its "
