@@ -31,13 +31,9 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from . import _checks
-from . import nn as _nn
 from .rules import get_rule
 from .ops import relu_backward
-from .nn import Sequential
-
-# every kind of network (nn.Network: Sequential and Graph); Sequential before it exists
-Network = getattr(_nn, "Network", Sequential)
+from .nn import Network, Sequential
 
 
 # --------------------------------------------------------------------------- checks
@@ -61,13 +57,13 @@ def check_layer(net, layer) -> int:
     """``layer`` must index ``net.layers`` (negative counts from the end) or be one of
     ``net.names``; returns the index in [0, n)."""
     if not isinstance(net, Network):
-        kinds = "Sequential" if Network is Sequential else "Sequential or nn.Graph"
-        raise TypeError(f"net must be a minideconv.nn.{kinds}, got {type(net).__name__}")
-    if isinstance(layer, str) and hasattr(net, "index"):
-        return int(net.index(layer)) % len(net.layers)
+        raise TypeError(f"net must be a minideconv.nn.Sequential or nn.Graph (an "
+                        f"nn.Network), got {type(net).__name__}")
+    if isinstance(layer, str):
+        return net.index(layer)
     if not isinstance(layer, numbers.Integral) or isinstance(layer, bool):
-        names = " or a name from net.names" if hasattr(net, "names") else ""
-        raise TypeError(f"layer must be an int index into net.layers{names}, got {layer!r}")
+        raise TypeError(f"layer must be an int index into net.layers or a name from "
+                        f"net.names, got {layer!r}")
     n = len(net.layers)
     if not -n <= layer < n:
         raise ValueError(f"layer must be in [0, {n}) (the network has {n} layers), "

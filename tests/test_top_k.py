@@ -238,3 +238,29 @@ def test_check_layer_keeps_its_messages(net):
     assert visualize.check_layer(net, -1) == 6
     with pytest.raises(TypeError, match="net must be a minideconv.nn.Sequential"):
         visualize.check_layer(object(), 0)
+
+
+def make_graph(rng):
+    """A residual block and a concatenation: conv → ReLU → (conv + itself) → ReLU,
+    concatenated with a pooled copy of the first ReLU."""
+    def w(*shape):
+        return rng.standard_normal(shape) * np.sqrt(2 / np.prod(shape[1:]))
+    return nn.Graph([
+        ("conv1", nn.Conv2d(w(4, 3, 3, 3), np.full(4, -0.2), padding=1), ("input",)),
+        ("relu1", nn.ReLU(), ("conv1",)),
+        ("conv2", nn.Conv2d(w(4, 4, 3, 3), np.zeros(4), padding=1), ("relu1",)),
+        ("add", nn.Add(), ("conv2", "relu1")),
+        ("relu2", nn.ReLU(), ("add",)),
+        ("pool", nn.MaxPool2d(3, stride=1, padding=1), ("relu1",)),
+        ("cat", nn.Concat(), ("relu2", "pool")),
+    ], input_shape=(3, 9, 9))
+
+
+@pytest.mark.parametrize("layer", ["relu2", "cat", -1])
+def test_graph_network(rng, images, layer):
+    net = make_graph(rng)
+    index = net.index(layer)
+    tops = top_k(net, uneven(images), layer, k=3, batch_size=4)
+    assert len(tops) == net.layer_shapes()[index][0]
+    for channel, top in enumerate(tops):
+        assert_same(top, brute_force(net, images, index, channel, 3), index)
