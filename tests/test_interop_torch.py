@@ -55,7 +55,7 @@ def test_from_torch_flattens_and_converts_every_supported_layer():
     ).double().eval()
     net = from_torch(model)
     assert [type(layer).__name__ for layer in net.layers] == [
-        "Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "Identity", "Flatten",
+        "Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "Dropout", "Flatten",
         "Linear"]
     x = np.random.default_rng(0).standard_normal((2, 3, 9, 11))
     with torch.no_grad():
@@ -66,7 +66,8 @@ def test_from_torch_flattens_and_converts_every_supported_layer():
 
 
 @pytest.mark.parametrize("bad, where", [
-    (tnn.BatchNorm2d(4), "layer 1 (BatchNorm2d)"),
+    (tnn.BatchNorm2d(4, track_running_stats=False), "layer 1 (BatchNorm2d)"),
+    (tnn.Sigmoid(), "layer 1 (Sigmoid)"),
     (tnn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), "layer 1 (Conv2d)"),
     (tnn.Flatten(start_dim=2), "layer 1 (Flatten)"),
 ])
@@ -76,9 +77,11 @@ def test_unsupported_layers_are_named(bad, where):
         from_torch(model)
 
 
-def test_from_torch_needs_a_sequential():
+def test_from_torch_needs_a_module():
     with pytest.raises(TypeError, match="module"):
-        from_torch(tnn.Conv2d(3, 4, 3))
+        from_torch(lambda x: x)
+    lone = from_torch(tnn.Conv2d(3, 4, 3))      # a lone torch layer: a Sequential of one
+    assert isinstance(lone, nn.Sequential) and len(lone.layers) == 1
 
 
 @pytest.mark.parametrize("name", ["zfnet", "vgg", "embedded"])

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import nn, visualize
-from ..geometry import PADDING_MODES
+from . import torch_fx
 from ..rules import NAMES as RULE_NAMES
 TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
 
@@ -54,94 +54,72 @@ def _numpy(tensor):
 
 def _flatten_modules(module) -> List:
     """The leaf modules of nested ``nn.Sequential`` containers, in order."""
+    return [leaf for _, leaf in _named_leaves(module)]
+
+
+def _named_leaves(module, prefix="") -> List:
+    """(qualified name, module) of the leaves of nested ``nn.Sequential`` containers."""
     torch = _torch()
     if isinstance(module, torch.nn.Sequential):
-        return [leaf for child in module for leaf in _flatten_modules(child)]
-    return [module]
+        return [leaf for name, child in module.named_children()
+                for leaf in _named_leaves(child, f"{prefix}{name}.")]
+    return [(prefix[:-1], module)]
 
 
-def _layer_from_module(module, position: int):
-    """One torch module → one minideconv layer (or a clear error naming it)."""
-    tnn = _torch().nn
-    where = f"layer {position} ({type(module).__name__})"
-    if isinstance(module, tnn.Conv2d):
-        if module.padding_mode not in PADDING_MODES:
-            raise ValueError(f"{where}: padding_mode={module.padding_mode!r} is not "
-                             f"supported (minideconv has {PADDING_MODES})")
-        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
-        bias = None if module.bias is None else _numpy(module.bias)
-        return nn.Conv2d(_numpy(module.weight), bias, stride=tuple(module.stride),
-                         padding=padding, dilation=tuple(module.dilation),
-                         groups=module.groups, padding_mode=module.padding_mode)
-    if isinstance(module, tnn.ReLU):
-        return nn.ReLU()
-    if isinstance(module, tnn.MaxPool2d):
-        return nn.MaxPool2d(module.kernel_size, module.stride, module.padding,
-                            module.dilation, bool(module.ceil_mode))
-    if isinstance(module, tnn.Flatten):
-        if (module.start_dim, module.end_dim) != (1, -1):
-            raise ValueError(f"{where}: only Flatten(start_dim=1, end_dim=-1) is supported, "
-                             f"got start_dim={module.start_dim}, end_dim={module.end_dim}")
-        return nn.Flatten()
-    if isinstance(module, tnn.Linear):
-        bias = None if module.bias is None else _numpy(module.bias)
-        return nn.Linear(_numpy(module.weight), bias)
-    if isinstance(module, (tnn.Dropout, tnn.Dropout2d, tnn.Identity)):
-        return nn.Identity()  # dropout is the identity at inference (eval mode)
-    raise ValueError(f"{where} is not supported: minideconv converts Conv2d, ReLU, "
-                     "MaxPool2d, Flatten, Linear, Dropout and Identity inside (nested) "
-                     "nn.Sequential containers")
+def _is_torch_layer(module) -> bool:
+    """A module of torch.nn itself (a layer), not a user's module with its own forward."""
+    return type(module).__module__.startswith("torch.nn.")
 
 
-def from_torch(module, input_shape: Optional[Tuple[int, int, int]] = None) -> nn.Sequential:
-    """A minideconv ``Sequential`` equivalent to a torch ``nn.Sequential`` (nested
-    Sequentials are flattened; layer ``i`` of the result is leaf module ``i``).
+def from_torch(module, input_shape: Optional[Tuple[int, int, int]] = None) -> nn.Network:
+    """A minideconv network equivalent to the torch ``module`` at inference (eval mode).
 
+    * A (nested) ``nn.Sequential`` of torch layers becomes an ``nn.Sequential``: nested
+      Sequentials are flattened and layer ``i`` of the result is leaf module ``i``
+      (named by its qualified name, ``"0.1"``, when they nest).  A lone torch layer is a
+      Sequential of one.
+    * Any other module goes through ``torch.fx.symbolic_trace`` and becomes an
+      ``nn.Graph``, one node per operation, named after the module that ran it
+      (``"layer1.0.conv1"``; ``"layer1.0.relu_1"`` for a second call) or after the fx
+      node (``"add"``, ``"cat"``, ``"flatten"``) — the rules are in
+      ``minideconv.interop.torch_fx``, with the supported operations (``SUPPORTED``).
+
+    An operation minideconv does not have raises a ValueError naming it and its fx node.
     The weights are copied, in the module's dtype (float32 or float64)."""
     torch = _torch()
-    if not isinstance(module, torch.nn.Sequential):
-        raise TypeError(f"module must be a torch.nn.Sequential, got {type(module).__name__}")
-    layers = [_layer_from_module(m, i) for i, m in enumerate(_flatten_modules(module))]
-    return nn.Sequential(*layers, input_shape=input_shape)
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    leaves = _named_leaves(module)
+    if isinstance(module, torch.nn.Sequential) or _is_torch_layer(module):
+        if all(_is_torch_layer(leaf) and not isinstance(leaf, torch.nn.Sequential)
+               for _, leaf in leaves):
+            layers = [torch_fx.layer_from_module(m, f"layer {i} ({type(m).__name__})")
+                      for i, (_, m) in enumerate(leaves)]
+            names = [name for name, _ in leaves]
+            default = [str(i) for i in range(len(layers))]
+            return nn.Sequential(*layers, input_shape=input_shape,
+                                 names=None if names == default or not names[0] else names)
+    return torch_fx.graph_from_fx(module, input_shape).graph
 
 
 def _module_from_layer(layer, dtype):
-    torch = _torch()
-    tnn = torch.nn
-    if isinstance(layer, nn.Conv2d):
-        c_out, c_in_g, kh, kw = layer.weight.shape
-        module = tnn.Conv2d(c_in_g * layer.groups, c_out, (kh, kw), stride=layer.stride,
-                            padding=layer.padding, dilation=layer.dilation,
-                            groups=layer.groups, bias=layer.bias is not None,
-                            padding_mode=layer.padding_mode, dtype=dtype)
-    elif isinstance(layer, nn.Linear):
-        out_features, in_features = layer.weight.shape
-        module = tnn.Linear(in_features, out_features, bias=layer.bias is not None,
-                            dtype=dtype)
-    elif isinstance(layer, nn.ReLU):
-        return tnn.ReLU(inplace=False)  # a fresh module per call site: Captum hooks it
-    elif isinstance(layer, nn.MaxPool2d):
-        return tnn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding, layer.dilation,
-                             ceil_mode=layer.ceil_mode)
-    elif isinstance(layer, nn.Flatten):
-        return tnn.Flatten()
-    elif isinstance(layer, nn.Identity):
-        return tnn.Identity()
-    else:
-        raise ValueError(f"no torch equivalent for {type(layer).__name__}")
-    with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(layer.weight))
-        if layer.bias is not None:
-            module.bias.copy_(torch.from_numpy(layer.bias))
-    return module
+    return torch_fx.module_from_layer(layer, dtype)
 
 
-def to_torch(net: nn.Sequential):
-    """The equivalent torch ``nn.Sequential`` in eval mode, weights copied, with one
-    (non-in-place) ``nn.ReLU`` module per ReLU, so that Captum's hooks apply to each."""
+def to_torch(net: nn.Network):
+    """The equivalent torch module in eval mode, weights copied, with one (non-in-place)
+    ``nn.ReLU`` module per ReLU, so that Captum's hooks apply to each.
+
+    A ``Sequential`` becomes an ``nn.Sequential``; a ``Graph`` a ``torch.fx.GraphModule``
+    whose modules sit at the paths of the node names (``from_torch`` reads the same names
+    back; a name that cannot be a module path — e.g. ``"a-b"`` — is sanitised), with
+    ``operator.add`` for ``Add`` and ``torch.cat(..., dim=1)`` for ``Concat``."""
     torch = _torch()
-    dtypes = {layer.weight.dtype for layer in net.layers if hasattr(layer, "weight")}
-    dtype = torch.float64 if np.dtype(np.float64) in dtypes else torch.float32
+    if not isinstance(net, nn.Network):
+        raise TypeError(f"net must be a minideconv network, got {type(net).__name__}")
+    dtype = torch.float64 if net.dtype() == np.dtype(np.float64) else torch.float32
+    if isinstance(net, nn.Graph):
+        return torch_fx.graph_module(net, dtype)
     return torch.nn.Sequential(*(_module_from_layer(layer, dtype)
                                  for layer in net.layers)).eval()
 
