@@ -284,6 +284,10 @@ def cmd_train(args):
 
 
 def cmd_crosscheck(args):
+    if args.onnx is not None:               # an ONNX file against onnxruntime
+        from .interop.onnx import run_crosscheck
+        return run_crosscheck(args.onnx, n_images=args.images, dtype=args.dtype,
+                              seed=args.seed)
     checks.require("torch", "captum", why="crosscheck")
     from .interop.torch import builtin_model, crosscheck_builtin
     itemsize = np.dtype(args.dtype).itemsize
@@ -393,9 +397,17 @@ def build_parser():
                                          "the shipped network. Exits 1 when an error "
                                          "exceeds the tolerance (float64: 1e-10 relative, "
                                          "float32: 1e-4), or when torch or captum is not "
-                                         "installed."), **common)
-    p.add_argument("--models", nargs="+", choices=["zfnet", "vgg", "embedded"],
-                   default=["zfnet", "vgg", "embedded"], help="which models (default all)")
+                                         "installed. With --onnx FILE: that network's "
+                                         "forward activations, node by node, against "
+                                         "onnxruntime's (exits 1 beyond 1e-5 relative)."),
+                       **common)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--models", nargs="+", choices=["zfnet", "vgg", "embedded"],
+                       default=["zfnet", "vgg", "embedded"], help="which models (default all)")
+    which.add_argument("--onnx", metavar="FILE",
+                       help="an ONNX file instead, read by interop.onnx.from_onnx and run "
+                            "on N seeded random images (needs pip install "
+                            "'minideconv[onnx]')")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--images", type=checks.integer(1, test_size,
                                                   f"the test split has {test_size} images"),
