@@ -100,6 +100,97 @@ def _check_network_file(path):
         raise RunError(f"--model: {path!r} is not a minideconv network file (.npz)")
 
 
+def load_any_network(path, input_hw=None):
+    """``--model``: the shipped network (None), a minideconv .npz, or an ONNX file
+    (``interop.onnx.from_onnx``, imported only then; ``input_hw`` (H, W) from ``--size``
+    for a file whose input has no fixed size)."""
+    if path is None or not path.lower().endswith(".onnx"):
+        return load_network(path)
+    if not os.path.exists(path):
+        raise UsageError(f"--model: no such file: {path!r}")
+    if os.path.isdir(path):
+        raise UsageError(f"--model: {path!r} is a folder, not an .onnx file")
+    try:
+        from .interop.onnx import from_onnx
+        from .interop.onnx import load_model as load_onnx
+        model = load_onnx(path)
+    except ImportError:
+        raise RunError("--model: reading an .onnx file needs the onnx package, which is "
+                       "not installed: pip install onnx") from None
+    except Exception as err:          # onnx's own parse errors have many types
+        raise RunError(f"--model: {path!r} is not a readable ONNX file: "
+                       f"{type(err).__name__}: {err}") from None
+    try:
+        return from_onnx(model)
+    except (ValueError, TypeError, NotImplementedError) as err:
+        if input_hw is None:
+            raise RunError(f"--model: {err}") from None
+        first = str(err)
+    try:                              # no fixed input size: the one --size gives
+        return from_onnx(model, input_shape=(3,) + tuple(input_hw))
+    except (ValueError, TypeError, NotImplementedError) as err:
+        raise RunError(f"--model: {first}; with --size {input_hw[0]} {input_hw[1]}: "
+                       f"{err}") from None
+
+
+def network_input_shape(net, hw):
+    """(C, H, W) the images are made for: the network's input shape, or ``--size``'s
+    ``hw`` (H, W) with the channels of its first layer."""
+    if net.input_shape is not None:
+        if hw is not None and tuple(net.input_shape[1:]) != hw:
+            raise UsageError(f"--size: the network takes {tuple(net.input_shape)} inputs; "
+                             f"give --size {net.input_shape[1]} {net.input_shape[2]} or "
+                             f"leave it out")
+        return tuple(net.input_shape)
+    if hw is None:
+        raise UsageError("--size: the network does not say its input size; give --size "
+                         "H W (e.g. --size 224 224)")
+    channels = getattr(net.layers[0], "in_channels", None)
+    if channels is None:
+        raise RunError(f"--model: the network's first layer ({net.describe(0)}) does not "
+                       f"say how many input channels it takes")
+    return (int(channels),) + hw
+
+
+def layer_indices(net, values):
+    """``--layer`` (repeated, or comma-separated): each a name from ``net.names`` or an
+    index in [-n, n) (negative counts from the end); returns the indices, in order, once
+    each."""
+    found = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                raise UsageError(f"--layer: an empty name in {value!r}")
+            if part in net.names:
+                index = net.index(part)
+            else:
+                try:
+                    number = int(part)
+                except ValueError:
+                    shown = ", ".join(repr(name) for name in net.names[:12])
+                    more = f", … ({len(net.names)} in all)" if len(net.names) > 12 else ""
+                    raise UsageError(f"--layer: no layer named {part!r}; give an index in "
+                                     f"[-{len(net.names)}, {len(net.names)}) or one of "
+                                     f"{shown}{more}") from None
+                index = layer_index(net, number)
+            if index not in found:
+                found.append(index)
+    return found
+
+
+def image_folder(path, flag="--images"):
+    """A folder that exists (its images are listed later)."""
+    if not os.path.exists(path):
+        raise UsageError(f"{flag}: no such folder: {path!r}")
+    if not os.path.isdir(path):
+        raise UsageError(f"{flag}: {path!r} is a file; give a folder of .jpg/.jpeg/.png "
+                         f"images")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise RunError(f"{flag}: cannot read the folder {path!r}: permission denied")
+    return path
+
+
 def check_network_input(net, image_shape):
     """The network must take the images the CLI gives it."""
     if net.input_shape is not None and tuple(net.input_shape) != tuple(image_shape):
@@ -309,6 +400,7 @@ def require(*packages, why):
 # --------------------------------------------------------------------------- errors
 
 MEMORY_HINTS = {"demo": "give a smaller --images", "train": "give a smaller --n-train",
+                "figure2": "give a smaller --batch-size",
                 "crosscheck": "give a smaller --images", "project": "free some memory"}
 
 
@@ -341,7 +433,7 @@ def _describe_os_error(err, args):
 
 def _flag_of(args, filename):
     target = os.path.abspath(filename)
-    for name in ("out", "model", "image"):
+    for name in ("out", "model", "image", "images"):
         value = getattr(args, name, None)
         if isinstance(value, str):
             given = os.path.abspath(value)

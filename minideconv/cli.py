@@ -3,6 +3,7 @@
     minideconv demo --out figures/          Zeiler & Fergus's figures for the shipped network
     minideconv project --image grace_hopper --layer 5 --channel 3 --out p.png
     minideconv train --out my_model.npz     retrain the shipped network from scratch
+    minideconv figure2 --images photos/ --layer 5 --out fig2/   Figure 2 on your own images
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ prints the usage above it."""
 def _load_net(model):
     """``model``: a network, the path of a network file, or None for the shipped one."""
     from .data import load_model
-    from .nn import Sequential, load
-    if isinstance(model, Sequential):
+    from .nn import Network, load
+    if isinstance(model, Network):
         return model
     return load_model() if model is None else load(model)
 
@@ -267,6 +268,152 @@ def cmd_demo(args):
          progress=not args.no_progress)
 
 
+FIGURE2_FEATURES = 12      # figure2's default: features shown per layer
+SKIPPED_SHOWN = 10         # figure2 lists this many skipped files, then counts the rest
+
+
+def _file_part(name):
+    """A layer name as part of a file name: letters, digits, '.', '-' and '_' kept."""
+    return "".join(c if c.isalnum() or c in ".-_" else "_" for c in name).strip("._") or "x"
+
+
+def figure2_file(net, layer, k):
+    """``figure2_layer5_top9.png``; with the layer's name when it is not its index:
+    ``figure2_layer3_features.3_top9.png``."""
+    name = net.names[layer]
+    tag = f"layer{layer}" if name == str(layer) else f"layer{layer}_{_file_part(name)}"
+    return f"figure2_{tag}_top{k}.png"
+
+
+def _for_display(top, mean, std):
+    """``TopPatches`` with the patches back in [0, 1] (the normalisation undone) and
+    grey images repeated in R, G, B, for ``plots.feature_grid``."""
+    from dataclasses import replace
+    patches, projections = top.patches, top.projections
+    if mean is not None:
+        patches = patches * std[:, None, None] + mean[:, None, None]
+    if patches.shape[1] == 1:
+        patches = np.repeat(patches, 3, axis=1)
+        projections = np.repeat(projections, 3, axis=1)
+    return replace(top, patches=patches, projections=projections)
+
+
+def top_k_rows(net, tables, paths):
+    """The top-k table of every feature of every layer as flat columns (one row per
+    layer, channel and rank), for ``np.savez``: plain arrays, no pickled objects."""
+    rows = [(layer, c, r) for layer, table in tables.items()
+            for c in range(table.values.shape[0]) for r in range(table.k)]
+    column = {
+        "layer": np.array([layer for layer, _, _ in rows], np.int64),
+        "layer_name": np.array([net.names[layer] for layer, _, _ in rows], dtype=str),
+        "channel": np.array([c for _, c, _ in rows], np.int64),
+        "rank": np.array([r for _, _, r in rows], np.int64),
+        "image_index": np.array([tables[layer].indices[c, r] for layer, c, r in rows],
+                                np.int64),
+        "position": np.array([tables[layer].positions[c, r] for layer, c, r in rows],
+                             np.int64).reshape(-1, 2),
+        "value": np.array([tables[layer].values[c, r] for layer, c, r in rows],
+                          np.float64),
+    }
+    column["path"] = np.array([paths[i] for i in column["image_index"]], dtype=str)
+    return column
+
+
+def cmd_figure2(args):
+    from tqdm.auto import tqdm
+
+    from . import plots
+    from .image_folder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
+    from .visualize import project_top_k, rank_top_k, warm_up
+
+    # every flag is checked, and the output folder made, before any image is read
+    hw = None if args.size is None else (args.size[0], args.size[-1])
+    if args.size is not None and len(args.size) > 2:
+        raise checks.UsageError(f"--size: give H or H W (two integers at most), got "
+                                f"{' '.join(map(str, args.size))}")
+    net = checks.load_any_network(args.model, hw)
+    shape = checks.network_input_shape(net, hw)
+    shapes = checks.check_network_input(net, shape)
+    layers = checks.layer_indices(net, args.layer)
+    normalize = args.normalize or ("imagenet" if (args.model or "").lower()
+                                   .endswith(".onnx") else "none")
+    if normalize == "imagenet" and shape[0] != 3:
+        raise checks.UsageError(f"--normalize: imagenet needs a network of 3 input "
+                                f"channels (RGB); this one takes {shape[0]}; give "
+                                f"--normalize none")
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if normalize == "imagenet" else (None, None)
+    if args.resize is not None and args.resize < max(shape[1:]):
+        raise checks.UsageError(f"--resize: must be >= {max(shape[1:])}, the crop's longer "
+                                f"side (the network takes {shape[1]}x{shape[2]}), got "
+                                f"{args.resize}")
+    checks.image_folder(args.images)
+    folder = ImageFolder(args.images, shape[1:], channels=shape[0], resize=args.resize,
+                         mean=mean, std=std, recursive=args.recursive, dtype=net.dtype())
+    if len(folder) < args.k:
+        where = "in it or below it" if args.recursive else "in it (--recursive: also below)"
+        raise checks.UsageError(f"--images: {args.images!r} has {len(folder)} "
+                                f".jpg/.jpeg/.png files {where}; --k {args.k} needs at "
+                                f"least {args.k}")
+    checks.check_memory(checks.traced_bytes(shapes, shape, args.batch_size,
+                                            net.dtype().itemsize),
+                        "--batch-size", args.batch_size)
+    out = checks.output_folder(args.out)
+
+    if net.input_shape is not None:
+        warm_up(net, [args.rule])   # compiles (first run only) before the progress bar
+    paths = []                          # stream index -> file, for the readable images
+
+    def stream(bar):
+        for batch_paths, batch in folder.batches(args.batch_size, on_file=lambda _: bar.update()):
+            paths.extend(batch_paths)
+            yield batch
+
+    print(f"reading {len(folder)} images from {args.images} ({shape[1]}x{shape[2]}, "
+          f"normalisation: {normalize}) for {len(layers)} layer(s)")
+    with tqdm(total=len(folder), desc="images", unit="image",
+              disable=args.no_progress) as bar:
+        try:
+            tables = rank_top_k(net, stream(bar), layers, k=args.k,
+                                batch_size=args.batch_size, keep_images=False)
+        except ValueError as err:
+            if paths and len(paths) >= args.k:
+                raise
+            raise checks.RunError(f"--images: {len(paths)} of the {len(folder)} files "
+                                  f"could be read as images; --k {args.k} needs at least "
+                                  f"{args.k}") from err
+    for path, reason in folder.skipped[:SKIPPED_SHOWN]:
+        print(f"skipped {path}: {reason}")
+    if len(folder.skipped) > SKIPPED_SHOWN:
+        print(f"skipped {len(folder.skipped) - SKIPPED_SHOWN} more (every skipped file and "
+              f"its reason: skipped_path and skipped_reason in the .npz)")
+    print(f"read {len(paths)} images; skipped {len(folder.skipped)} unreadable file(s); "
+          f"ignored {len(folder.ignored)} file(s) without a .jpg/.jpeg/.png suffix")
+
+    written = []
+    display = (None, None) if mean is None else (np.array(mean), np.array(std))
+    for layer in tqdm(layers, desc="projections", unit="layer", disable=args.no_progress):
+        table = tables[layer]
+        channels = _strongest_channels(table.values, min(args.features,
+                                                          table.values.shape[0]))
+        tops = project_top_k(net, table, channels, rule=args.rule,
+                             batch_size=args.batch_size,
+                             load_images=lambda indices: folder.load([paths[i] for i in
+                                                                      indices]))
+        feats = [(c, _for_display(top, *display)) for c, top in zip(channels, tops)]
+        title = (f"{net.describe(layer)}: its {len(channels)} strongest features over "
+                 f"{len(paths)} images of {args.images}")
+        path = plots.save(plots.feature_grid(feats, title, rule=args.rule),
+                          os.path.join(out, figure2_file(net, layer, args.k)))
+        written.append(path)
+    table_path = os.path.join(out, f"figure2_top{args.k}.npz")
+    np.savez(table_path, **top_k_rows(net, tables, paths),
+             skipped_path=np.array([p for p, _ in folder.skipped], dtype=str),
+             skipped_reason=np.array([r for _, r in folder.skipped], dtype=str))
+    written.append(table_path)
+    for path in written:
+        print(f"  written: {path}")
+
+
 PREDICT_BATCH = 500     # train.accuracy's batch: the largest trace of a training run
 
 
@@ -388,6 +535,57 @@ def build_parser():
                         f"(default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("figure2", help="Zeiler & Fergus's Figure 2 on a folder of your "
+                                       "own images",
+                       description=_wrap("For each --layer, the --k images where each "
+                                         "feature fires most, found in one streamed pass "
+                                         "over the .jpg/.jpeg/.png files of --images, and "
+                                         "their projections: one PNG per layer showing its "
+                                         "--features strongest features, and an .npz of "
+                                         "the top-k table of every feature (columns "
+                                         "layer, layer_name, channel, rank, image_index, "
+                                         "path, position, value; skipped_path, "
+                                         "skipped_reason). Each image: the shorter side "
+                                         "scaled to --resize, the centre cropped to the "
+                                         "network's input size, values in [0, 1], then "
+                                         "--normalize (minideconv.image_folder). Files "
+                                         "that cannot be read are skipped and listed."),
+                       **common)
+    p.add_argument("--images", required=True, metavar="DIR",
+                   help="folder of .jpg/.jpeg/.png images (any size; grey, RGB, RGBA or "
+                        "palette), read in sorted order")
+    p.add_argument("--layer", action="append", required=True, metavar="NAME_OR_INDEX",
+                   help="a layer name (net.names) or index in [-n, n); repeat the flag or "
+                        "separate by commas for several layers (one figure each)")
+    p.add_argument("--out", required=True,
+                   help="folder for the figures and the table (created with its parents)")
+    p.add_argument("--model", help="a network: minideconv .npz or .onnx (needs onnx; "
+                                   "default: the shipped network)")
+    p.add_argument("--k", type=checks.integer(1), default=TOP_K,
+                   help=f"images per feature, >= 1 (default %(default)s)")
+    p.add_argument("--features", type=checks.integer(1), default=FIGURE2_FEATURES,
+                   metavar="N",
+                   help="features shown per layer, those with the largest mean top-k "
+                        "activation (all when the layer has fewer; default %(default)s)")
+    p.add_argument("--batch-size", type=checks.integer(1), default=64, metavar="B",
+                   help="images per forward pass, >= 1: the memory used grows with B, "
+                        "not with the number of images (default %(default)s)")
+    p.add_argument("--normalize", choices=["imagenet", "none"], default=None,
+                   help="(x - mean) / std with ImageNet's mean and std, or none (default: "
+                        "imagenet for .onnx models, none for .npz and the shipped network)")
+    p.add_argument("--size", type=checks.integer(1), nargs="+", metavar="H [W]",
+                   help="input size H W (W = H if left out), for a network that does not "
+                        "fix its own; else it must match it")
+    p.add_argument("--resize", type=checks.integer(1), metavar="S",
+                   help="length of the shorter side before the centre crop, >= the crop's "
+                        "longer side (default: that side, the largest centred crop; "
+                        "ImageNet models often use 256 for 224)")
+    p.add_argument("--rule", choices=rules.NAMES, default="deconvnet",
+                   help="ReLU backward rule (default deconvnet)")
+    p.add_argument("--recursive", action="store_true", help="also read the subfolders")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_figure2)
 
     p = sub.add_parser("crosscheck", help="compare minideconv with PyTorch and Captum",
                        description=_wrap("Forward activations and the backprop / deconvnet "

@@ -45,33 +45,37 @@ def rule_note(name) -> str:
     return f"r = {rules.RULES[name].formula}"
 
 
-def feature_grid(features, title, cols=3):
+def feature_grid(features, title, cols=3, rule="deconvnet"):
     """Zeiler & Fergus Figure 2 for one layer.
 
     ``features`` is a list of ``(channel, TopPatches)``; for each feature, the projections
-    of its top-k activations (left, 3×3) beside the image patches under them (right)."""
+    (``rule``) of its top-k activations (left, in a square-ish mosaic: 3×3 for k = 9)
+    beside the image patches under them (right)."""
     plt = pyplot()
     rows = -(-len(features) // cols)
     fig, axes = plt.subplots(rows, 2 * cols, figsize=(2.0 * 2 * cols, 2.2 * rows + 0.9),
                              squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
+    k = len(features[0][1].values)
+    side = int(np.ceil(np.sqrt(k)))
     for f, (channel, top) in enumerate(features):
         r, q = divmod(f, cols)
         left, right = axes[r, 2 * q], axes[r, 2 * q + 1]
         projections = np.stack([signed_rgb(p) for p in top.projections])
         patches = np.stack([as_rgb(p, inside) for p, inside in zip(top.patches, top.inside)])
-        _image_axis(left, mosaic(projections))
-        _image_axis(right, mosaic(patches))
+        _image_axis(left, mosaic(projections, cols=side))
+        _image_axis(right, mosaic(patches, cols=side))
         left.axis("on")
         right.axis("on")
         left.set_title(f"feature {channel}: projections", fontsize=TITLE_SIZE, loc="left")
         right.set_title(f"patches (top {top.values[0]:.3g})", fontsize=TITLE_SIZE,
                         loc="left")
-    size = features[0][1].patches.shape[-1]
-    fig.suptitle(f"{title}\nthe 9 strongest activations of each feature: deconvnet "
-                 f"projections (left; {GREY_IS_ZERO}) and the {size}×{size} receptive-field "
-                 "patches (right; light grey = outside the image)", fontsize=SUPTITLE_SIZE)
+    height, width = features[0][1].patches.shape[-2:]
+    fig.suptitle(f"{title}\nthe {k} strongest activations of each feature: {rule} "
+                 f"projections (left; {GREY_IS_ZERO}) and the {height}×{width} "
+                 "receptive-field patches (right; light grey = outside the image)",
+                 fontsize=SUPTITLE_SIZE)
     return fig
 
 
