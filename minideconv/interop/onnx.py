@@ -222,7 +222,8 @@ class _Reader:
         value = self._value(node, i)
         if isinstance(value, _Pending):
             self._fail(node, "reads a step of the Transpose → GatherND → Transpose → "
-                             "ReduceMean chain of an adaptive pool; only that chain is read")
+                             "ReduceMean chain of an adaptive pool; only that chain is "
+                             "read")
         if not isinstance(value, _Activation):
             self._fail(node, f"input {i} must depend on the network's input")
         if ndim is not None and len(value.shape) + 1 != ndim:
@@ -285,8 +286,8 @@ class _Reader:
                              f"{[v.name for v in self.graph.output]}")
         out = self.values.get(self.graph.output[0].name)
         if not isinstance(out, _Activation) or out.node is None:
-            raise ValueError(f"the ONNX output {self.graph.output[0].name!r} is not computed "
-                             f"by a layer from the network's input")
+            raise ValueError(f"the ONNX output {self.graph.output[0].name!r} is not "
+                             f"computed by a layer from the network's input")
         nodes = self._needed_for(out.node)
         graph = nn.Graph(nodes, input_shape=self.input_shape)
         return graph, {node.name: self.tensor_of[node.name] for node in nodes}
@@ -311,7 +312,8 @@ class _Reader:
                 elif key != "value":
                     value = value.astype(np.int64)
                 return self._set(node, value)
-        self._fail(node, f"has none of the value attributes minideconv reads ({sorted(attrs)})")
+        self._fail(node, f"has none of the value attributes minideconv reads "
+                         f"({sorted(attrs)})")
 
     def _op_Shape(self, node, attrs):
         value = self._value(node, 0)
@@ -430,7 +432,8 @@ class _Reader:
         pads = tuple(self._pads(node, attrs, x.shape[1:], kernel, stride, dilation))
         if pads[0] == pads[1] and pads[2] == pads[3]:
             padding = (pads[0], pads[2])
-        elif stride == (1, 1) and pads == normalise_padding("same", kernel, dilation, stride):
+        elif stride == (1, 1) and \
+                pads == normalise_padding("same", kernel, dilation, stride):
             padding = "same"         # the extra pixel bottom/right, as torch's "same"
         else:
             padding = self._symmetric(node, pads, "Conv2d")
@@ -463,7 +466,8 @@ class _Reader:
             self._fail(node, "is in training mode (or not spatial); minideconv reads "
                              "inference graphs")
         self._only_first_output_used(node)
-        layer = nn.BatchNorm2d(scale, bias, mean, var, eps=float(attrs.get("epsilon", 1e-5)))
+        eps = float(attrs.get("epsilon", 1e-5))
+        layer = nn.BatchNorm2d(scale, bias, mean, var, eps=eps)
         self._add(node, layer, [x])
 
     def _op_Gemm(self, node, attrs):
@@ -509,8 +513,8 @@ class _Reader:
         if not isinstance(layer, (nn.Conv2d, nn.Linear)) or \
                 self.readers.get(producer_tensor, 0) != 1:
             self._fail(node, "adds a constant to a value that is not the output of a "
-                             "Conv / Gemm / MatMul read by this Add alone (minideconv reads "
-                             "such a constant as that layer's bias only)")
+                             "Conv / Gemm / MatMul read by this Add alone (minideconv "
+                             "reads such a constant as that layer's bias only)")
         channels = layer.weight.shape[0]
         core = constant.shape
         while core and core[0] == 1:                    # leading ones broadcast away
@@ -520,9 +524,11 @@ class _Reader:
         if core and core not in per_channel and set(core) != {1}:
             self._fail(node, f"adds a constant of shape {constant.shape}, which is not a "
                              f"bias (one value per output channel) of {x.node!r}")
-        extra = np.broadcast_to(constant.reshape(-1), (channels,)).astype(layer.weight.dtype)
+        extra = np.broadcast_to(constant.reshape(-1), (channels,))
+        extra = extra.astype(layer.weight.dtype)
         bias = extra if layer.bias is None else layer.bias + extra
-        new = type(layer).from_config(layer.config(), {"weight": layer.weight, "bias": bias})
+        new = type(layer).from_config(layer.config(),
+                                      {"weight": layer.weight, "bias": bias})
         i = next(k for k, n in enumerate(self.nodes) if n.name == x.node)
         self.nodes[i] = nn.Node(x.node, new, self.nodes[i].inputs)
         self.layers[x.node] = new
@@ -590,7 +596,8 @@ class _Reader:
         value = self._value(node, 0)
         perm = list(attrs.get("perm", []))
         name = node.name or node.output[0]
-        if isinstance(value, _Activation) and perm == [2, 3, 0, 1] and len(value.shape) == 3:
+        if isinstance(value, _Activation) and perm == [2, 3, 0, 1] and \
+                len(value.shape) == 3:
             return self._set(node, _Pending("H W first", value, [name]))
         if isinstance(value, _Pending) and value.stage == "gathered" and \
                 perm == [4, 5, 0, 1, 2, 3]:
@@ -639,7 +646,8 @@ def _convert(path_or_model, input_shape=None):
     return _Reader(load_model(path_or_model), input_shape).read()
 
 
-def from_onnx(path_or_model, input_shape: Optional[Tuple[int, int, int]] = None) -> nn.Graph:
+def from_onnx(path_or_model,
+              input_shape: Optional[Tuple[int, int, int]] = None) -> nn.Graph:
     """The ONNX network at ``path_or_model`` (a file path or an ``onnx.ModelProto``) as an
     ``nn.Graph`` (see the module docstring for what each operation becomes).
 
@@ -647,7 +655,7 @@ def from_onnx(path_or_model, input_shape: Optional[Tuple[int, int, int]] = None)
     return _convert(path_or_model, input_shape)[0]
 
 
-# --------------------------------------------------------------------------- the cross-check
+# ------------------------------------------------------------------------- the cross-check
 
 def _relative(ours, reference) -> Tuple[float, float]:
     """(max |ours − reference|, that divided by max |reference|)."""
@@ -699,25 +707,34 @@ class OnnxCrosscheckReport:
 
 
 def _session(model, tensors):
-    """An onnxruntime session that also returns the ONNX tensors ``tensors``."""
+    """An onnxruntime session that also returns the ONNX tensors ``tensors`` (added to
+    the graph's outputs for the session only: ``model`` is left as it was)."""
     onnx, ort = _onnx(), _onnxruntime()
-    model = copy.deepcopy(model)                 # the caller's model stays as it was
     elem_type = model.graph.input[0].type.tensor_type.elem_type
     have = {v.name for v in model.graph.output}
-    for name in tensors:
+    added = 0
+    for name in dict.fromkeys(tensors):
         if name not in have:
             model.graph.output.append(onnx.helper.make_tensor_value_info(name, elem_type,
                                                                          None))
-            have.add(name)
+            added += 1
     options = ort.SessionOptions()
+    # no fusions: every tensor keeps the value the file's graph defines
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    if model.ByteSize() < 2 ** 31 - 1:
-        return ort.InferenceSession(model.SerializeToString(), options,
-                                    providers=["CPUExecutionProvider"])
-    with tempfile.TemporaryDirectory() as folder:       # over protobuf's 2 GB: a file
-        path = os.path.join(folder, "model.onnx")
-        onnx.save(model, path, save_as_external_data=True)
-        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    try:
+        try:
+            data = model.SerializeToString()
+        except ValueError:                      # over protobuf's 2 GB: through a file
+            with tempfile.TemporaryDirectory() as folder:
+                path = os.path.join(folder, "model.onnx")
+                # (saving moves the weights out of the proto it is given: a copy)
+                onnx.save(copy.deepcopy(model), path, save_as_external_data=True)
+                return ort.InferenceSession(path, options,
+                                            providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    finally:
+        for _ in range(added):
+            model.graph.output.pop()
 
 
 def onnxruntime_outputs(path_or_model, x, tensors=()):
@@ -814,5 +831,6 @@ def run_crosscheck(path, n_images=2, dtype="float64", seed=0, log=print) -> int:
     return 0 if report.passed else 1
 
 
-__all__ = ["run_crosscheck", "from_onnx", "crosscheck_onnx", "onnxruntime_outputs", "load_model",
+__all__ = ["run_crosscheck", "from_onnx", "crosscheck_onnx", "onnxruntime_outputs",
+           "load_model",
            "OnnxCrosscheckReport", "NodeCheck", "SUPPORTED", "TOLERANCE", "BATCH"]
