@@ -314,6 +314,21 @@ def test_fixed_batch_runs_in_chunks():
     assert crosscheck_onnx(model, x).worst <= 1e-6
 
 
+@pytest.mark.parametrize("op, options", [("MaxPool", {}),
+                                         ("AveragePool", dict(count_include_pad=1)),
+                                         ("AveragePool", dict(count_include_pad=0))])
+def test_ceil_mode_drops_a_window_that_starts_in_the_padding(op, options):
+    """5 pixels, kernel 2, stride 2, padding 1, ceil_mode: a 4th window would start in
+    the right padding; torch and onnxruntime drop it (ONNX's shape inference keeps it)."""
+    node = helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[2, 2],
+                            strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, **options)
+    model = _small_model([node], x_shape=(2, 1, 5, 5), opset=19)
+    x = np.random.default_rng(6).standard_normal((2, 1, 5, 5)).astype(np.float32)
+    expected = onnxruntime_outputs(model, x)["y"]
+    assert expected.shape == (2, 1, 3, 3)
+    np.testing.assert_array_equal(from_onnx(model)(x), expected)
+
+
 # --------------------------------------------------------------------------- errors
 
 def _small_model(nodes, inits=(), x_shape=("N", 3, 8, 8), opset=13, out="y"):
