@@ -7,7 +7,8 @@ For a model, an input x (N, C, H, W), a node and a unit u of that node's output,
 projection of image n is  a_n · (∂a/∂x under the rule),  a_n = the node's output at u for
 image n — the seed is zero but for a_n at u, and it is passed back to the input:
 
-* ``"backprop"``: plain autograd on the model itself (in-place ops and all);
+* ``"backprop"``: plain autograd, on an fx copy of the model whose ReLUs run out of place
+  (``torch.relu``: autograd cannot differentiate an in-place ReLU of a ReLU's output);
 * ``"deconvnet"`` / ``"guided"``: autograd on an fx copy of the model in which every ReLU
   (``nn.ReLU`` module, ``torch.relu``, ``F.relu``, ``Tensor.relu``, in place or not) is a
   ``torch.autograd.Function`` whose backward is the rule's:
@@ -95,7 +96,7 @@ def guided_relu(x):
     return _GuidedReLU.apply(x)
 
 
-_RULE_RELUS = {"deconvnet": deconvnet_relu, "guided": guided_relu}
+_RULE_RELUS = {"backprop": torch.relu, "deconvnet": deconvnet_relu, "guided": guided_relu}
 
 
 def strongest_unit(activation):
@@ -146,7 +147,9 @@ class TorchReference:
 
     def _upto(self, name, rule=None):
         """A GraphModule computing the model up to node ``name`` (nodes after it are not
-        copied) and returning its value; for a rule, every ReLU a rule ReLU."""
+        copied) and returning its value; for a rule, every ReLU out of place (later
+        readers of an in-place ReLU's input read its output) and for "deconvnet" and
+        "guided" a rule ReLU."""
         target = self.node(name)
         graph = torch.fx.Graph()
         env = {}
@@ -184,7 +187,7 @@ class TorchReference:
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
         xt = self._input(x).requires_grad_(True)
-        module = self._upto(name, None if rule == "backprop" else rule)
+        module = self._upto(name, rule)
         out = module(xt)
         index = (slice(None),) + tuple(unit)
         seed = torch.zeros_like(out)

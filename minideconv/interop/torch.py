@@ -162,6 +162,8 @@ class CrosscheckReport:
     dtype: str
     tolerance: float
     layers: List[LayerCheck]
+    #: what the projections were compared with (shown in the report's first line)
+    reference: str = "PyTorch/Captum"
 
     @property
     def worst(self) -> float:
@@ -188,12 +190,13 @@ class CrosscheckReport:
 
     def __str__(self) -> str:
         rules = [r for r in RULE_NAMES if any(r in c.projections for c in self.layers)]
-        head = (f"{'layer':<22}{'unit':<14}{'forward':>10}"
+        width = max([22] + [len(c.name) + 2 for c in self.layers])
+        head = (f"{'layer':<{width}}{'unit':<14}{'forward':>10}"
                 + "".join(f"{r:>11}" for r in rules) + f"{'unpool var.':>13}")
-        lines = [f"cross-check against PyTorch/Captum, {self.dtype}: max relative error "
+        lines = [f"cross-check against {self.reference}, {self.dtype}: max relative error "
                  f"per layer (tolerance {self.tolerance:g})", head, "-" * len(head)]
         for c in self.layers:
-            row = f"{c.name:<22}{str(tuple(c.unit)):<14}{c.forward.rel:>10.1e}"
+            row = f"{c.name:<{width}}{str(tuple(c.unit)):<14}{c.forward.rel:>10.1e}"
             row += "".join(f"{c.projections[r].rel:>11.1e}" if r in c.projections
                            else f"{'-':>11}" for r in rules)
             row += (f"{c.unpool_variant.rel:>13.1e}" if c.unpool_variant is not None
@@ -288,43 +291,57 @@ def _unpool_variant_deconvnet(model, x, layer_index, unit, value):
     return _numpy(signal[:1])
 
 
-def crosscheck(module_or_net, x, layers: Optional[Sequence[int]] = None,
+def crosscheck(module_or_net, x, layers: Optional[Sequence] = None,
                rules: Sequence[str] = RULE_NAMES, unpool_variant: bool = True
                ) -> CrosscheckReport:
-    """Compare minideconv with PyTorch autograd and Captum on ``x`` (N, C, H, W).
+    """Compare minideconv with PyTorch on ``x`` (N, C, H, W).
 
-    ``module_or_net``: a torch ``nn.Sequential`` (converted with ``from_torch``) or a
-    minideconv ``Sequential`` (converted with ``to_torch``).  ``layers``: indices of the
-    layers whose outputs are checked (default: all).  The computation runs in ``x``'s
-    dtype; the tolerance is 1e-10 relative for float64 and 1e-4 for float32.
+    ``module_or_net``: a torch module (converted with ``from_torch``) or a minideconv
+    network (converted with ``to_torch``).  ``layers``: the layers whose outputs are
+    checked (indices, or names for a graph; default: all).  The computation runs in
+    ``x``'s dtype; the tolerance is 1e-10 relative for float64 and 1e-4 for float32.
+
+    For a ``Sequential`` the deconvnet and guided projections are compared with Captum;
+    for a ``Graph`` (where a ReLU module may run twice, or a ReLU be a function, and
+    Captum's module hooks do not apply) with autograd through an fx copy of the model
+    whose every ReLU is an autograd Function with the rule's backward.  The
+    ``F.max_unpool2d`` variant is reported for Sequentials only.
     """
     torch = _torch()
-    if isinstance(module_or_net, nn.Sequential):
+    if isinstance(module_or_net, nn.Network):
         return compare(module_or_net, to_torch(module_or_net), x, layers, rules,
                        unpool_variant)
     if not isinstance(module_or_net, torch.nn.Module):
-        raise TypeError("module_or_net must be a torch nn.Sequential or a minideconv "
-                        f"Sequential, got {type(module_or_net).__name__}")
+        raise TypeError("module_or_net must be a torch nn.Module or a minideconv "
+                        f"network, got {type(module_or_net).__name__}")
     return compare(from_torch(module_or_net), module_or_net, x, layers, rules,
                    unpool_variant)
 
 
-def compare(net: nn.Sequential, model, x, layers: Optional[Sequence[int]] = None,
-            rules: Sequence[str] = RULE_NAMES, unpool_variant: bool = True) -> CrosscheckReport:
-    """Like ``crosscheck``, for a minideconv ``net`` and a torch ``model`` built
-    independently (layer ``i`` of ``net`` ↔ leaf module ``i`` of ``model``) — e.g. to
-    check your own PyTorch port against minideconv's."""
-    torch = _torch()
-    model = model.eval()
+def _check_inputs(x, rules):
     x = np.asarray(x)
     dtype = np.dtype(x.dtype)
     if dtype not in TOLERANCE:
         raise TypeError(f"x must be float32 or float64, got {x.dtype}")
-    net = net.astype(dtype)
-    model = model.to(torch.float64 if dtype == np.float64 else torch.float32)
     for rule in rules:
         if rule not in RULE_NAMES:
             raise ValueError(f"rules must be drawn from {RULE_NAMES}, got {rule!r}")
+    return x, dtype
+
+
+def compare(net: nn.Network, model, x, layers: Optional[Sequence] = None,
+            rules: Sequence[str] = RULE_NAMES, unpool_variant: bool = True) -> CrosscheckReport:
+    """Like ``crosscheck``, for a minideconv ``net`` and a torch ``model`` built
+    independently — e.g. to check your own PyTorch port against minideconv's.  For a
+    ``Sequential``, layer ``i`` of ``net`` ↔ leaf module ``i`` of ``model``; for a
+    ``Graph``, node ``name`` ↔ the fx node ``from_torch`` would give that name."""
+    if isinstance(net, nn.Graph):
+        return _compare_graph(net, model, x, layers, rules)
+    torch = _torch()
+    model = model.eval()
+    x, dtype = _check_inputs(x, rules)
+    net = net.astype(dtype)
+    model = model.to(torch.float64 if dtype == np.float64 else torch.float32)
     n_layers = len(net.layers)
     if len(_flatten_modules(model)) != n_layers:
         raise ValueError(f"model has {len(_flatten_modules(model))} leaf modules but net "
@@ -363,6 +380,52 @@ def compare(net: nn.Sequential, model, x, layers: Optional[Sequence[int]] = None
             check.unpool_variant = Error.between(variant, ours_deconv)
         checks.append(check)
     return CrosscheckReport(str(dtype), TOLERANCE[dtype], checks)
+
+
+def _compare_graph(net: nn.Graph, model, x, layers, rules) -> CrosscheckReport:
+    """``compare`` for a Graph: torch's values of every fx node (``torch_fx.torch_values``)
+    and its projections (``torch_fx.torch_projections``: one forward pass per rule)
+    beside minideconv's — one trace, and one ``net.backward`` per node and rule from the
+    node's strongest unit of image 0, seeded with each image's activation there (what
+    ``visualize.project`` does, without tracing again per node)."""
+    torch = _torch()
+    x, dtype = _check_inputs(x, rules)
+    net = net.astype(dtype)
+    model = model.eval().to(torch.float64 if dtype == np.float64 else torch.float32)
+    conversion = torch_fx.graph_from_fx(model)
+    missing = [name for name in net.names if name not in conversion.fx_nodes]
+    if missing:
+        raise ValueError(f"net's nodes {missing[:8]} have no counterpart in the model "
+                         f"(its converted nodes: {list(conversion.fx_nodes)[:8]}…): the "
+                         f"names must match")
+    chosen = range(len(net.layers)) if layers is None else \
+        sorted({net.index(layer) for layer in layers})
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    torch_values = torch_fx.torch_values(conversion.traced, xt)
+    trace = net.trace(x)
+    fx_name = {name: conversion.fx_nodes[name].name for name in net.names}
+    checks, units = [], {}
+    for i in chosen:
+        name = net.names[i]
+        ours = trace.outputs[i]
+        unit = _strongest_unit(ours)
+        units[i] = unit
+        checks.append(LayerCheck(i, net.describe(i), unit,
+                                 Error.between(ours, torch_values[fx_name[name]])))
+    for rule in rules:
+        reference = torch_fx.torch_projections(
+            conversion.traced, xt, {fx_name[net.names[i]]: units[i] for i in chosen}, rule)
+        for check in checks:
+            i, unit = check.index, check.unit
+            activation = trace.outputs[i]
+            index = (slice(None),) + tuple(unit)
+            seed = np.zeros_like(activation)
+            seed[index] = activation[index]
+            projected = net.backward(seed, trace, start=i, rule=rule)
+            check.projections[rule] = Error.between(projected,
+                                                    reference[fx_name[net.names[i]]])
+    return CrosscheckReport(str(dtype), TOLERANCE[dtype], checks,
+                            reference="PyTorch (autograd; rule ReLUs as autograd Functions)")
 
 
 # --------------------------------------------------------------------------- built-in models

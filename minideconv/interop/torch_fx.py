@@ -486,7 +486,7 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
 
     # every node in forward order; an error is kept, and raised if the output needs it
     reads = {placeholders[0]: nn.Graph.INPUT}   # fx node → the layer holding its value now
-    converted, errors, fx_nodes = {}, {}, {}
+    converted, errors, fx_nodes = {}, {}, {}   # errors: name → (error, names it reads)
     for node in nodes:
         if node.op in ("placeholder", "output") or _is_shape_node(node):
             continue
@@ -499,7 +499,7 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
                     raise ValueError(f"{where} reads {value.name!r}, which is not a tensor "
                                      f"minideconv computes ({describe_node(value, modules)})")
         except ValueError as err:
-            errors[name] = err
+            errors[name] = (err, tuple(reads[v] for v in node.all_input_nodes if v in reads))
             reads[node] = name
             continue
         converted[name] = nn.Node(name, layer, tuple(reads[v] for v in inputs))
@@ -518,10 +518,11 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
         name = stack.pop()
         if name in needed or name == nn.Graph.INPUT:
             continue
-        if name in errors:
-            raise errors[name]
         needed.add(name)
-        stack.extend(converted[name].inputs)
+        stack.extend(errors[name][1] if name in errors else converted[name].inputs)
+    failed = [name for name in errors if name in needed]
+    if failed:                 # the first in forward order: the cause, not a consequence
+        raise errors[failed[0]][0]
     graph_nodes = [node for name, node in converted.items() if name in needed]
     fx_nodes = {name: fx_nodes[name] for name in needed}
     if not graph_nodes:
@@ -650,7 +651,11 @@ def _rule_relu_function(rule):
             signal = grad.clamp(min=0)                   # deconvnet: relu of the signal
             return signal if rule == "deconvnet" else signal * (x > 0)   # guided: and mask
 
-    return RuleReLU.apply
+    def rule_relu(x):    # a plain function, which fx's generated code can call
+        return RuleReLU.apply(x)
+
+    rule_relu.__name__ = f"{rule}_relu"
+    return rule_relu
 
 
 def rule_copy(traced, rule, wanted):
