@@ -340,6 +340,11 @@ def top_k_patches(net: Sequential, images, layer: int, channel: int, k: int = 9,
 
 # --------------------------------------------------------------------------- top-k, streamed
 
+#: top_k's default batch: small batches keep each layer's output in the CPU caches, and
+#: bound the memory of a trace of a large network
+TOP_K_BATCH = 64
+
+
 @dataclass
 class TopKTable:
     """The running top-k of every feature of one layer, after one pass over the images.
@@ -430,7 +435,7 @@ def _merge_top_k(table, first, activation, k):
             np.take_along_axis(positions, order[..., None], axis=0))
 
 
-def rank_top_k(net, images, layers, k: int = 9, batch_size: int = 256,
+def rank_top_k(net, images, layers, k: int = 9, batch_size: int = TOP_K_BATCH,
                keep_images: bool = True) -> Dict[int, TopKTable]:
     """The first half of Figure 2: one forward pass over ``images``, up to the deepest of
     ``layers``, keeping for every feature of each layer its ``k`` strongest images (one
@@ -491,7 +496,7 @@ def _check_channels(channels, count, name):
 
 
 def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
-                  batch_size: int = 256, load_images=None):
+                  batch_size: int = TOP_K_BATCH, load_images=None):
     """The second half of Figure 2: the projections (``rule``) of a ``TopKTable``'s
     activations, and the patches under their receptive fields.
 
@@ -556,7 +561,7 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
 
 
 def top_k(net, images, layer, k: int = 9, channels=None, rule: str = "deconvnet",
-          batch_size: int = 256):
+          batch_size: int = TOP_K_BATCH):
     """Zeiler & Fergus's Figure 2 for many features of one layer, in one forward pass:
     ``top_k_patches`` for every channel of ``channels`` (None: all of ``layer``'s).
 
