@@ -321,3 +321,33 @@ def test_many_skipped_files_are_counted(tmp_path, capsys):
     assert "read 9 images; skipped 12 unreadable file(s)" in printed.out
     table = np.load(tmp_path / "o" / "figure2_top9.npz")
     assert len(table["skipped_path"]) == 12
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")     # torch's legacy exporter
+def test_onnx_model_with_imagenet_normalisation(tmp_path, capsys):
+    """An .onnx network (exported by torch): read by interop.onnx, ImageNet's mean and std
+    by default; the table equals top_k on the normalised arrays."""
+    pytest.importorskip("onnx")
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(2)).eval()
+    torch.onnx.export(model, torch.zeros(1, 3, 16, 16), str(tmp_path / "m.onnx"),
+                      dynamo=False)
+    readable = write_images(tmp_path / "photos", np.random.default_rng(8), count=5)
+    code, printed = run(["figure2", "--images", str(tmp_path / "photos"), "--layer", "-1",
+                         "--out", str(tmp_path / "o"), "--k", "2", "--model",
+                         str(tmp_path / "m.onnx"), "--resize", "20", "--no-progress"],
+                        capsys)
+    assert code == 0, printed.err
+    assert "normalisation: imagenet" in printed.out
+    from minideconv.interop.onnx import from_onnx
+    net = from_onnx(str(tmp_path / "m.onnx"))
+    images = ImageFolder(tmp_path / "photos", (16, 16), resize=20,
+                         mean=image_folder.IMAGENET_MEAN,
+                         std=image_folder.IMAGENET_STD).load(readable)
+    table = np.load(tmp_path / "o" / "figure2_top2.npz")
+    for channel, top in enumerate(visualize.top_k(net, images.astype(net.dtype()), -1, k=2)):
+        rows = table["channel"] == channel
+        assert list(table["path"][rows]) == [readable[i] for i in top.indices]
+        assert np.array_equal(table["value"][rows], top.values)
