@@ -140,13 +140,14 @@ def main(argv=None):
     fastest = {name: min(t) for name, t in times.items()}
     print(f"Figure 2 for all {channels} features of {net.describe(layer)}, top-{k} over "
           f"{len(images)} test images: {channels * k} projections; float32, {args.threads} "
-          f"thread(s) for minideconv, {torch_threads} for torch {torch.__version__}; Captum's maps agree to {worst:.1e} "
-          f"relative.  Seconds: median of the rounds (fastest round), and each over "
-          f"top_k's")
+          f"thread(s) for minideconv, {torch_threads} for torch {torch.__version__}; "
+          f"Captum's maps agree to {worst:.1e} relative.  Seconds: median of the rounds "
+          f"(fastest round), and each over top_k's")
     for name in times:
+        ratio, best = median[name] / median["top_k"], fastest[name] / fastest["top_k"]
         print(f"  {name:34s} {median[name]:7.3f} ({fastest[name]:6.3f}) s   "
-              f"{median[name] / median['top_k']:6.2f}x ({fastest[name] / fastest['top_k']:5.2f}x)"
-              f"   rounds: {', '.join(f'{v:.3f}' for v in times[name])}")
+              f"{ratio:6.2f}x ({best:5.2f}x)   "
+              f"rounds: {', '.join(f'{v:.3f}' for v in times[name])}")
 
 
 if __name__ == "__main__":

@@ -364,7 +364,8 @@ def cmd_figure2(args):
     paths = []                          # stream index -> file, for the readable images
 
     def stream(bar):
-        for batch_paths, batch in folder.batches(args.batch_size, on_file=lambda _: bar.update()):
+        for batch_paths, batch in folder.batches(args.batch_size,
+                                                 on_file=lambda _: bar.update()):
             paths.extend(batch_paths)
             yield batch
 
