@@ -521,3 +521,36 @@ def test_compare_detects_a_wrong_graph():
     with pytest.raises(ValueError, match="no counterpart"):
         compare(net.with_layers(net.layers), layouts.build("resnet18")[0], x)
 
+
+
+def test_to_torch_of_a_hand_built_graph():
+    """Names that cannot be module paths are sanitised (and read back so); a sum of three
+    inputs is one Sum module; crosscheck maps the names through, in float64 and float32."""
+    rng = np.random.default_rng(6)
+
+    def w(*shape):
+        return rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))
+
+    graph = nn.Graph([
+        ("stem", nn.Conv2d(w(3, 2, 3, 3), w(3), padding=1), ("input",)),
+        ("stem.relu", nn.ReLU(), ("stem",)),             # "stem" is a layer: no children
+        ("forward", nn.Conv2d(w(3, 3, 1, 1)), ("stem.relu",)),   # an nn.Module attribute
+        ("a-b", nn.ReLU(), ("forward",)),
+        ("block.sum", nn.Add(), ("a-b", "stem.relu", "stem")),
+        ("0", nn.MaxPool2d(2), ("block.sum",)),
+        ("1", nn.AvgPool2d(2), ("block.sum",)),
+        ("cat", nn.Concat(), ("0", "1")),
+    ], input_shape=(2, 6, 6))
+    model = to_torch(graph)
+    assert model.minideconv_paths["stem.relu"] == "stem_relu"
+    assert model.minideconv_paths["a-b"] == "a_b"
+    assert model.minideconv_paths["forward"] != "forward"
+    back = from_torch(model, (2, 6, 6))
+    assert back.names == [model.minideconv_paths[name] for name in graph.names]
+    assert back.names[4] == "block.sum" and back.inputs_of(4) == (3, 1, 0)
+    x = rng.standard_normal((2, 2, 6, 6))
+    np.testing.assert_array_equal(back(x), graph(x))
+    report = crosscheck(graph, x)
+    assert report.passed and [c.name for c in report.layers][1] == "layer 1 'stem.relu' (ReLU)"
+    report = crosscheck(graph, x.astype(np.float32))
+    assert report.dtype == "float32" and report.tolerance == 1e-4 and report.passed

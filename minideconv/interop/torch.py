@@ -6,11 +6,19 @@ layer, with an independent implementation whose every step is readable:
 >>> net = from_torch(torch_model)                       # doctest: +SKIP
 >>> print(crosscheck(torch_model, images))              # doctest: +SKIP
 
+``from_torch`` reads a (nested) ``nn.Sequential`` of torch layers as an ``nn.Sequential``
+and any other module that ``torch.fx.symbolic_trace`` can trace — torchvision's AlexNet,
+VGG, ResNet — as an ``nn.Graph`` whose nodes are named after the modules
+(``"layer1.0.conv1"``); ``minideconv.interop.torch_fx`` has the rules.
+
 ``crosscheck`` compares, per layer: the forward activations; the projection of that
 layer's strongest activation back to the input under the three ReLU rules against
 PyTorch autograd (``"backprop"``), Captum's ``NeuronDeconvolution`` (``"deconvnet"``) and
 ``NeuronGuidedBackprop`` (``"guided"``); and the deconvnet variant many hand-written
 implementations use — ``F.max_unpool2d`` at the pools — against the true transpose.
+For a graph the deconvnet and guided references are autograd through an fx copy of the
+model whose ReLUs are autograd Functions with the rule's backward (Captum hooks ReLU
+modules, and a ResNet calls one ReLU module twice), and the unpooling variant is left out.
 
 PyTorch (and Captum, for the report) are imported here only, when a function runs.
 """
@@ -393,7 +401,9 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules) -> CrosscheckReport:
     net = net.astype(dtype)
     model = model.eval().to(torch.float64 if dtype == np.float64 else torch.float32)
     conversion = torch_fx.graph_from_fx(model)
-    missing = [name for name in net.names if name not in conversion.fx_nodes]
+    paths = getattr(model, "minideconv_paths", {})     # to_torch's sanitised names
+    counterpart = {name: paths.get(name, name) for name in net.names}
+    missing = [name for name in net.names if counterpart[name] not in conversion.fx_nodes]
     if missing:
         raise ValueError(f"net's nodes {missing[:8]} have no counterpart in the model "
                          f"(its converted nodes: {list(conversion.fx_nodes)[:8]}…): the "
@@ -403,7 +413,7 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules) -> CrosscheckReport:
     xt = torch.from_numpy(np.ascontiguousarray(x))
     torch_values = torch_fx.torch_values(conversion.traced, xt)
     trace = net.trace(x)
-    fx_name = {name: conversion.fx_nodes[name].name for name in net.names}
+    fx_name = {name: conversion.fx_nodes[counterpart[name]].name for name in net.names}
     checks, units = [], {}
     for i in chosen:
         name = net.names[i]

@@ -127,6 +127,11 @@ def layer_from_module(module, where: str):
         return nn.Dropout(module.p)        # the identity at inference (eval mode)
     if isinstance(module, tnn.Identity):
         return nn.Identity()
+    from ._torch_modules import ChannelConcat, Sum
+    if isinstance(module, Sum):
+        return nn.Add()
+    if isinstance(module, ChannelConcat):
+        return nn.Concat(1)
     raise ValueError(f"{where} is not supported; minideconv converts {SUPPORTED}")
 
 
@@ -437,12 +442,24 @@ def _node_layer(node, modules, where):
 
 
 def trace_module(module):
-    """``torch.fx.symbolic_trace(module)``, or a ValueError saying why it cannot be."""
+    """``torch.fx.symbolic_trace(module)`` (to_torch's ``Sum`` and ``ChannelConcat`` kept
+    as modules), or a ValueError saying why it cannot be traced."""
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    from ._torch_modules import ChannelConcat, Sum
+
+    class Tracer(torch.fx.Tracer):
+        """fx's tracer, which also keeps to_torch's join modules as single calls."""
+
+        def is_leaf_module(self, m, qualified_name):
+            return isinstance(m, (Sum, ChannelConcat)) or \
+                super().is_leaf_module(m, qualified_name)
+
     try:
-        return torch.fx.symbolic_trace(module)
+        tracer = Tracer()
+        graph = tracer.trace(module)
+        return torch.fx.GraphModule(tracer.root, graph, type(module).__name__)
     except Exception as err:
         raise ValueError(f"torch.fx.symbolic_trace cannot trace {type(module).__name__} "
                          f"({type(err).__name__}: {err}). from_torch converts modules "
@@ -524,7 +541,7 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
     if failed:                 # the first in forward order: the cause, not a consequence
         raise errors[failed[0]][0]
     graph_nodes = [node for name, node in converted.items() if name in needed]
-    fx_nodes = {name: fx_nodes[name] for name in needed}
+    fx_nodes = {name: fx_nodes[name] for name in converted if name in needed}
     if not graph_nodes:
         raise ValueError(f"{type(module).__name__} computes nothing minideconv can convert")
     try:
@@ -583,33 +600,32 @@ def _place_module(root, name, module, used):
 
 
 def graph_module(net: nn.Graph, dtype):
-    """``net`` as a ``torch.fx.GraphModule``: one fresh module per layer (a non-in-place
-    ``nn.ReLU`` per ReLU, so that Captum's hooks apply to each) at the path of its name,
-    ``operator.add`` for Add (a chain of sums for more than two inputs) and
-    ``torch.cat(…, dim=1)`` for Concat, named after their nodes."""
+    """``net`` as a ``torch.fx.GraphModule``: one fresh module per layer at the path of
+    its name — a non-in-place ``nn.ReLU`` per ReLU, so that Captum's hooks apply to each,
+    and for Add and Concat the modules ``Sum`` and ``ChannelConcat``
+    (``interop._torch_modules``: ``x₁ + x₂ + …`` and ``torch.cat(xs, dim=1)``)."""
     torch = _torch()
     root = torch.nn.Module()
     graph = torch.fx.Graph()
     values = {nn.Graph.INPUT: graph.placeholder("x")}
     used = set()
+    from ._torch_modules import ChannelConcat, Sum
     for node in net.nodes:
-        args = [values[name] for name in node.inputs]
         if isinstance(node.layer, nn.Add):
-            value = args[0]
-            for k, other in enumerate(args[1:], start=1):
-                last = k == len(args) - 1
-                value = graph.create_node("call_function", operator.add, (value, other),
-                                          name=node.name if last else f"{node.name}_part")
+            module = Sum()
         elif isinstance(node.layer, nn.Concat):
-            value = graph.create_node("call_function", torch.cat, (tuple(args),),
-                                      {"dim": 1}, name=node.name)
+            module = ChannelConcat()
         else:
-            path = _place_module(root, node.name, module_from_layer(node.layer, dtype),
-                                 used)
-            value = graph.call_module(path, tuple(args))
-        values[node.name] = value
+            module = module_from_layer(node.layer, dtype)
+        path = _place_module(root, node.name, module, used)
+        values[node.name] = graph.call_module(path, tuple(values[name]
+                                                          for name in node.inputs))
     graph.output(values[net.names[-1]])
-    return torch.fx.GraphModule(root, graph, class_name="MinideconvGraph").eval()
+    module = torch.fx.GraphModule(root, graph, class_name="MinideconvGraph").eval()
+    #: node name → the module path it got (they differ only where a name was sanitised)
+    module.minideconv_paths = {node.name: graph_node.target for node, graph_node in
+                               zip(net.nodes, (values[n] for n in net.names))}
+    return module
 
 
 # --------------------------------------------------------------------------- torch values
