@@ -189,6 +189,17 @@ def test_fan_out_signals_add():
     np.testing.assert_allclose(grad, expected, rtol=1e-12)
 
 
+def test_a_node_may_read_one_value_twice():
+    """x + x and [x; x]: each input is a separate use, so the transposes add both."""
+    graph = nn.Graph([("r", nn.ReLU(), "input"), ("twice", nn.Add(), ("r", "r")),
+                      ("both", nn.Concat(), ("twice", "twice"))])
+    x = np.random.default_rng(8).standard_normal((1, 2, 3, 3))
+    np.testing.assert_array_equal(graph(x), np.concatenate([2 * np.maximum(x, 0)] * 2, 1))
+    np.testing.assert_array_equal(graph(x), graph.trace(x).outputs[-1])
+    grad = graph.backward(np.ones((1, 4, 3, 3)), graph.trace(x))
+    np.testing.assert_array_equal(grad, 4.0 * (x > 0))
+
+
 def test_a_chain_as_a_graph_is_the_sequential():
     net = md.data.load_model().astype(np.float64)
     names = [f"n{i}" for i in range(len(net))]

@@ -111,7 +111,7 @@ class Graph(Network):
                 last_reader[j] = k
         for i, layer in enumerate(self.layers):
             values[i], _ = layer.forward(*(values[j] for j in self._inputs[i]))
-            for j in self._inputs[i]:
+            for j in set(self._inputs[i]):     # a node may read one value twice (x + x)
                 if last_reader[j] == i:
                     del values[j]
         return values[len(self.layers) - 1]
