@@ -49,8 +49,11 @@ def _image_shape():
 
 
 def _layer_name(net, i):
-    """'MaxPool2d of block 2': the layer's type and the conv block it belongs to."""
-    from .nn import Conv2d
+    """'MaxPool2d of block 2': the layer's type and the conv block it belongs to — or, in a
+    Graph (where blocks are not a chain), 'ReLU layer2.1.relu_1': its type and name."""
+    from .nn import Conv2d, Graph
+    if isinstance(net, Graph):
+        return f"{type(net.layers[i]).__name__} {net.names[i]}"
     block = sum(isinstance(layer, Conv2d) for layer in net.layers[:i + 1])
     return f"{type(net.layers[i]).__name__} of block {block}"
 
@@ -209,7 +212,10 @@ def cmd_project(args):
     net = checks.load_network(args.model)
     image = checks.load_image(args.image)
     shapes = checks.check_network_input(net, image.shape)
-    layer = checks.layer_index(net, args.layer)
+    layers = checks.layer_indices(net, [args.layer])
+    if len(layers) != 1:
+        raise checks.UsageError(f"--layer: project takes one layer, got {args.layer!r}")
+    layer = layers[0]
     checks.channel_index(net, shapes, layer, args.channel)
     checks.position_in(net, shapes, layer, args.position)
     out = checks.output_file(args.out, "--out", _figure_suffixes(), ".png",
@@ -257,6 +263,12 @@ def _check_demo_network(net, shapes, features):
 
 def cmd_demo(args):
     net = checks.load_network(args.model)
+    from .nn import Graph
+    if isinstance(net, Graph):   # its figures follow the conv blocks of a chain
+        raise checks.UsageError("--model: demo shows the conv blocks of a Sequential "
+                                "network; for a graph network (residual or concatenating) "
+                                "use `minideconv figure2 --layer NAME` and `minideconv "
+                                "project`")
     shapes = checks.check_network_input(net, _image_shape())
     _check_demo_network(net, shapes, args.features)
     needed = (checks.dataset_bytes(args.images, _image_shape())
@@ -496,9 +508,10 @@ def build_parser():
                    help=f"an image file, a sample name ({', '.join(SAMPLE_IMAGES)}), or "
                         f"test:<i> (0 <= i < {test_size}) / train:<i> (0 <= i < "
                         f"{train_size}) for a dataset image")
-    p.add_argument("--layer", type=checks.integer(), required=True, metavar="L",
-                   help="index into net.layers, in [-n, n) for n layers (10 for the "
-                        "shipped network); negative counts from the end")
+    p.add_argument("--layer", required=True, metavar="L",
+                   help="a layer name (net.names) or an index into net.layers, in [-n, n) "
+                        "for n layers (10 for the shipped network); negative counts from "
+                        "the end")
     p.add_argument("--channel", type=checks.integer(0), required=True, metavar="C",
                    help="feature map of that layer, in [0, its channels)")
     p.add_argument("--position", type=checks.position, default=None, metavar="H,W",
