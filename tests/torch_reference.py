@@ -96,7 +96,7 @@ def guided_relu(x):
     return _GuidedReLU.apply(x)
 
 
-_RULE_RELUS = {"backprop": torch.relu, "deconvnet": deconvnet_relu, "guided": guided_relu}
+RULE_RELUS = {"backprop": torch.relu, "deconvnet": deconvnet_relu, "guided": guided_relu}
 
 
 def strongest_unit(activation):
@@ -160,7 +160,7 @@ class TorchReference:
             new = graph.node_copy(node, lambda n: env[aliases.get(n, n)])
             if rule is not None and _is_relu(node, self.modules):
                 with graph.inserting_after(new):
-                    replacement = graph.call_function(_RULE_RELUS[rule],
+                    replacement = graph.call_function(RULE_RELUS[rule],
                                                       (env[aliases.get(node.args[0],
                                                                        node.args[0])],))
                 graph.erase_node(new)

@@ -36,13 +36,7 @@ from ..rules import NAMES as RULE_NAMES
 TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - exercised only without torch
-        raise ImportError("minideconv.interop.torch needs PyTorch: "
-                          "pip install 'minideconv[crosscheck]'") from None
-    return torch
+_torch = torch_fx.import_torch   # torch (and torch.fx), or how to install it
 
 
 def _captum_attr():

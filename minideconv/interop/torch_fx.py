@@ -58,7 +58,8 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "torch.cat(..., dim=1)")
 
 
-def _torch():
+def import_torch():
+    """``torch`` (with ``torch.fx``), or an ImportError that says how to install it."""
     try:
         import torch
         import torch.fx  # noqa: F401
@@ -81,7 +82,7 @@ def _pair(value):
 def layer_from_module(module, where: str):
     """One torch module → one minideconv layer, or a ValueError that starts with
     ``where`` (e.g. ``"layer 1 (BatchNorm2d)"`` or ``"node 'bn' (call_module ...)"``)."""
-    torch = _torch()
+    torch = import_torch()
     tnn = torch.nn
     if isinstance(module, tnn.Conv2d):
         if module.padding_mode not in PADDING_MODES:
@@ -137,7 +138,7 @@ def layer_from_module(module, where: str):
 
 def module_from_layer(layer, dtype):
     """One minideconv layer (with one input) → a fresh torch module, weights copied."""
-    torch = _torch()
+    torch = import_torch()
     tnn = torch.nn
 
     def copy(param, value):
@@ -244,7 +245,7 @@ def _bind(node, where, names, defaults=None):
 
 
 def _constant(value, name, where):
-    torch = _torch()
+    torch = import_torch()
     flat = list(value) if isinstance(value, (tuple, list)) else [value]
     if any(isinstance(v, torch.fx.Node) for v in flat):
         raise ValueError(f"{where}: {name} must be a constant, not computed in forward")
@@ -255,7 +256,7 @@ class _Tables:
     """The torch callables each kind of node is recognised by (built once torch is in)."""
 
     def __init__(self):
-        torch = _torch()
+        torch = import_torch()
         F = torch.nn.functional
         self.relu = {torch.relu, F.relu}
         self.relu_in_place = {torch.relu_, F.relu_}
@@ -286,7 +287,7 @@ def _tables():
 
 def _is_batch_size(value, tensor_node):
     """Is ``value`` ``x.size(0)``, ``x.size()[0]`` or ``x.shape[0]`` of ``tensor_node``?"""
-    torch = _torch()
+    torch = import_torch()
     if not isinstance(value, torch.fx.Node):
         return False
     if value.op == "call_method" and value.target == "size" and value.args[0] is tensor_node:
@@ -317,7 +318,7 @@ def _is_shape_node(node):
 def _node_layer(node, modules, where):
     """``(layer, inputs, in_place)`` for one fx node: the minideconv layer, the fx nodes
     whose values it reads, and whether it overwrites its first input."""
-    torch = _torch()
+    torch = import_torch()
     t = _tables()
     op, target = node.op, node.target
 
@@ -444,7 +445,7 @@ def _node_layer(node, modules, where):
 def trace_module(module):
     """``torch.fx.symbolic_trace(module)`` (to_torch's ``Sum`` and ``ChannelConcat`` kept
     as modules), or a ValueError saying why it cannot be traced."""
-    torch = _torch()
+    torch = import_torch()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     from ._torch_modules import ChannelConcat, Sum
@@ -469,7 +470,7 @@ def trace_module(module):
 
 def graph_from_fx(module, input_shape=None) -> FxConversion:
     """The ``nn.Graph`` of ``module``'s fx trace (names: the module docstring)."""
-    torch = _torch()
+    torch = import_torch()
     traced = trace_module(module)
     modules = dict(traced.named_modules())
     nodes = list(traced.graph.nodes)
@@ -558,7 +559,7 @@ def _place_module(root, name, module, used):
     """Put ``module`` at the dotted path ``name`` under ``root`` (making the containers
     on the way); a name that cannot be a module path gets a sanitised one.  Returns the
     path used (the fx ``call_module`` target, which ``from_torch`` reads back)."""
-    torch = _torch()
+    torch = import_torch()
     parts = name.split(".")
 
     def fits():
@@ -604,7 +605,7 @@ def graph_module(net: nn.Graph, dtype):
     its name — a non-in-place ``nn.ReLU`` per ReLU, so that Captum's hooks apply to each,
     and for Add and Concat the modules ``Sum`` and ``ChannelConcat``
     (``interop._torch_modules``: ``x₁ + x₂ + …`` and ``torch.cat(xs, dim=1)``)."""
-    torch = _torch()
+    torch = import_torch()
     root = torch.nn.Module()
     graph = torch.fx.Graph()
     values = {nn.Graph.INPUT: graph.placeholder("x")}
@@ -633,7 +634,7 @@ def graph_module(net: nn.Graph, dtype):
 def torch_values(traced, x) -> dict:
     """Every fx node's value for input ``x`` (a tensor), copied when it is computed — an
     in-place op further on cannot change it.  ``{fx node name: np.ndarray}``."""
-    torch = _torch()
+    torch = import_torch()
     values = {}
 
     class Recorder(torch.fx.Interpreter):
@@ -651,7 +652,7 @@ def torch_values(traced, x) -> dict:
 def _rule_relu_function(rule):
     """``relu`` whose backward is ``rule``'s (an autograd Function); for ``"backprop"``,
     torch's own ``relu`` (autograd's derivative)."""
-    torch = _torch()
+    torch = import_torch()
     if rule == "backprop":
         return torch.relu
 
@@ -678,7 +679,7 @@ def rule_copy(traced, rule, wanted):
     """A copy of the traced model that returns the values of the fx nodes ``wanted``
     (names), every op out of place (so that each value stays the one computed) and every
     ReLU a ``rule`` ReLU; later readers of an in-place op's input read its output."""
-    torch = _torch()
+    torch = import_torch()
     t = _tables()
     modules = dict(traced.named_modules())
     relu = _rule_relu_function(rule)
@@ -722,7 +723,7 @@ def torch_projections(traced, x, units: Dict[str, tuple], rule) -> Dict[str, np.
     """For each fx node name → unit: every image's projection of its own activation at
     that unit, a · ∂a/∂x under ``rule``, by autograd on ``rule_copy`` (one forward pass,
     one backward pass per node)."""
-    torch = _torch()
+    torch = import_torch()
     wanted = list(units)
     module = rule_copy(traced, rule, wanted)
     xt = x.detach().clone().requires_grad_(True)
