@@ -75,7 +75,7 @@ CASES = [
      "must be in [-10, 10) (the network has 10 layers; negative counts from the end), "
      "got 10"),
     (["project", "--layer", "-11"], 2, "--layer", "got -11"),
-    (["project", "--layer", "five"], 2, "--layer", "must be an integer, got 'five'"),
+    (["project", "--layer", "five"], 2, "--layer", "no layer named 'five'; give an index in [-10, 10)"),
     (["project", "--channel", "-1"], 2, "--channel", "must be an integer >= 0, got -1"),
     (["project", "--channel", "32"], 2, "--channel",
      "must be in [0, 32) (layer 5 (MaxPool2d) has 32 feature maps), got 32"),
