@@ -199,6 +199,11 @@ def test_a_chain_as_a_graph_is_the_sequential():
                                       md.visualize.project(net, x, 7, 3, rule=rule))
     assert graph.receptive_field(7) == net.receptive_field(7)
     assert graph.layer_shapes() == net.layer_shapes()
+    for target in (3, ("n5", 2)):
+        np.testing.assert_array_equal(
+            md.visualize.occlusion_map(graph, x[0], target, patch=8, stride=4),
+            md.visualize.occlusion_map(net, x[0], (5, 2) if target != 3 else 3,
+                                       patch=8, stride=4))
 
 
 # --------------------------------------------------------------------------- adjoints
@@ -394,3 +399,17 @@ def test_sanity_and_inversion_run_on_graphs(graph_and_images):
                                   md.visualize.project(graph, x[0], "relu", 0, rule="guided"))
     inversion = invert.invert_representation(graph, x[0], "stem_relu", max_iter=30)
     assert inversion.feature_error < 0.5
+
+
+def test_occlusion_on_a_graph_equals_torch_on_the_occluded_images(graph_and_images):
+    graph, x = graph_and_images
+    image = x[0]
+    scores = md.visualize.occlusion_map(graph, image, 1, patch=4, stride=5, output="logit")
+    fill = image.mean(axis=(1, 2))[:, None, None]
+    for i in range(2):
+        for j in range(2):
+            occluded = image.copy()     # rows [i·stride − (patch − stride)//2, … + patch)
+            r0, c0 = i * 5 - (4 - 5) // 2, j * 5 - (4 - 5) // 2
+            occluded[:, max(r0, 0):r0 + 4, max(c0, 0):c0 + 4] = fill
+            logit = torch_forward(graph, torch.from_numpy(occluded[None]))["fc"][0, 1]
+            assert abs(scores[i, j] - float(logit)) < 1e-12
