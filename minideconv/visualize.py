@@ -33,7 +33,7 @@ import numpy as np
 from . import _checks
 from .rules import get_rule
 from .ops import relu_backward
-from .nn import Network, Sequential
+from .nn import Network
 
 
 # --------------------------------------------------------------------------- checks
@@ -131,18 +131,18 @@ def _seed(activation, channel, positions):
 
 
 def _project_traced(net, trace, layer, channel, positions, rule):
-    """Seed one activation per image and pass it down to the input (``Sequential.backward``)."""
+    """Seed one activation per image and pass it down to the input (``Network.backward``)."""
     seed = _seed(trace.outputs[layer], channel, positions)
     return net.backward(seed, trace, start=layer, rule=rule)
 
 
-def project(net: Sequential, x, layer: int, channel: int,
+def project(net: Network, x, layer: int, channel: int,
             position: Optional[Tuple[int, int]] = None, rule: str = "deconvnet"):
     """Project one activation of ``net.layers[layer]``'s output back to the input.
 
     Parameters
     ----------
-    net : ``minideconv.nn.Sequential``
+    net : a ``minideconv.nn`` network (``Sequential`` or ``Graph``)
     x : an image (C, H, W) or a batch (N, C, H, W), float32/float64 like the weights
         (or a sample name / file path, see ``minideconv.data.load_image``)
     layer : index into ``net.layers``; the activation is taken at that layer's OUTPUT
@@ -172,7 +172,7 @@ def project(net: Sequential, x, layer: int, channel: int,
     return result[0] if single else result
 
 
-def warm_up(net: Sequential, rules=("deconvnet",)):
+def warm_up(net: Network, rules=("deconvnet",)):
     """Compile (or load from Numba's cache) every kernel that a forward pass of ``net``
     and a projection under each of ``rules`` need, on one image of zeros of the network's
     dtype — so that later calls run at full speed from the first.  Only what is asked
@@ -294,7 +294,7 @@ def max_activations(net, images, layer, channel, batch_size=256):
     return positions[:, channel], values[:, channel]
 
 
-def top_k_patches(net: Sequential, images, layer: int, channel: int, k: int = 9,
+def top_k_patches(net: Network, images, layer: int, channel: int, k: int = 9,
                   rule: str = "deconvnet", batch_size: int = 256,
                   maxima=None) -> TopPatches:
     """Zeiler & Fergus's Figure 2 for one feature: the ``k`` strongest activations of
@@ -618,7 +618,7 @@ def score(net, images, target, output="probability"):
     return (shifted / shifted.sum(axis=1, keepdims=True))[:, target]
 
 
-def occlusion_map(net: Sequential, image, target, patch: int = 8, stride: int = 2,
+def occlusion_map(net: Network, image, target, patch: int = 8, stride: int = 2,
                   fill=None, output: str = "probability", batch_size: int = 256):
     """Zeiler & Fergus §4.2: how a score changes as a grey square hides part of the image.
 
