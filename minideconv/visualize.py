@@ -145,7 +145,8 @@ def project(net: Network, x, layer: int, channel: int,
     net : a ``minideconv.nn`` network (``Sequential`` or ``Graph``)
     x : an image (C, H, W) or a batch (N, C, H, W), float32/float64 like the weights
         (or a sample name / file path, see ``minideconv.data.load_image``)
-    layer : index into ``net.layers``; the activation is taken at that layer's OUTPUT
+    layer : an index into ``net.layers`` or a name of ``net.names``; the activation is taken
+        at that layer's OUTPUT
     channel : feature map (or output unit, after ``Flatten``) of that layer
     position : (h, w) in the feature map; ``None`` takes each image's maximum
     rule : ``"backprop"``, ``"deconvnet"`` or ``"guided"`` — the ReLU backward rule
