@@ -448,6 +448,8 @@ def cmd_crosscheck(args):
         from .interop.onnx import run_crosscheck
         return run_crosscheck(args.onnx, n_images=args.images, dtype=args.dtype,
                               seed=args.seed)
+    if args.model is not None:              # a saved network against its torch conversion
+        return _crosscheck_saved(args)
     checks.require("torch", "captum", why="crosscheck")
     from .interop.torch import builtin_model, crosscheck_builtin
     itemsize = np.dtype(args.dtype).itemsize
@@ -458,6 +460,25 @@ def cmd_crosscheck(args):
     checks.check_memory(needed, "--images", args.images)
     return crosscheck_builtin(args.models, dtype=args.dtype, n_images=args.images,
                               seed=args.seed)
+
+
+def _crosscheck_saved(args):
+    """``crosscheck --model M.npz``: the network against ``to_torch`` of itself."""
+    net = checks.load_network(args.model)
+    if net.input_shape is None:
+        raise checks.UsageError(f"--model: {args.model!r} does not say its input shape; "
+                                f"save it with input_shape=(C, H, W)")
+    checks.require("torch", "captum", why="crosscheck")
+    from .interop.torch import crosscheck
+    shape = tuple(net.input_shape)
+    needed = 4 * checks.traced_bytes(net.layer_shapes(shape), shape, args.images,
+                                     np.dtype(args.dtype).itemsize)
+    checks.check_memory(needed, "--images", args.images)
+    x = np.random.default_rng(args.seed).standard_normal((args.images,) + shape)
+    report = crosscheck(net, x.astype(args.dtype))
+    print(f"== {args.model} ({len(net.layers)} layers, input {shape}, {args.images} images)")
+    print(report)
+    return 0 if report.passed else 1
 
 
 def _wrap(text):
@@ -611,7 +632,9 @@ def build_parser():
                                          "float32: 1e-4), or when torch or captum is not "
                                          "installed. With --onnx FILE: that network's "
                                          "forward activations, node by node, against "
-                                         "onnxruntime's (exits 1 beyond 1e-5 relative)."),
+                                         "onnxruntime's (exits 1 beyond 1e-5 relative). "
+                                         "With --model M.npz: a saved network (a Graph "
+                                         "too) against its own PyTorch conversion."),
                        **common)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--models", nargs="+", choices=["zfnet", "vgg", "embedded"],
@@ -620,6 +643,10 @@ def build_parser():
                        help="an ONNX file instead, read by interop.onnx.from_onnx and run "
                             "on N seeded random images (needs pip install "
                             "'minideconv[onnx]')")
+    which.add_argument("--model", metavar="M.npz",
+                       help="a saved minideconv network instead (Sequential or Graph, e.g. "
+                            "from_torch(...).save): every layer against its PyTorch "
+                            "conversion (to_torch) and Captum, on N seeded random images")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--images", type=checks.integer(1, test_size,
                                                   f"the test split has {test_size} images"),

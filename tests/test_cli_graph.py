@@ -56,3 +56,21 @@ def test_demo_refuses_a_graph_in_one_line(graph_file, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "use `minideconv figure2" in err[0]
     assert not (tmp_path / "d").exists()
+
+
+def test_crosscheck_a_saved_graph_against_its_torch_conversion(graph_file, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("captum")
+    code = cli.main(["crosscheck", "--model", str(graph_file), "--images", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "layer 8 'add' (Add)" in out and "PASSED" in out
+
+
+def test_crosscheck_a_graph_without_an_input_shape_is_refused(tmp_path, capsys):
+    path = tmp_path / "g.npz"
+    nn.Graph([("r", nn.ReLU(), "input")]).save(path)
+    code = cli.main(["crosscheck", "--model", str(path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--model:" in err[0] and "input shape" in err[0]
