@@ -646,7 +646,8 @@ def build_parser():
     which.add_argument("--model", metavar="M.npz",
                        help="a saved minideconv network instead (Sequential or Graph, e.g. "
                             "from_torch(...).save): every layer against its PyTorch "
-                            "conversion (to_torch) and Captum, on N seeded random images")
+                            "conversion (to_torch; Captum too for a Sequential), on N "
+                            "seeded random images")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--images", type=checks.integer(1, test_size,
                                                   f"the test split has {test_size} images"),
