@@ -32,7 +32,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]_*.py"))
 SOLUTIONS = sorted((REPO / "lessons" / "solutions").glob("[0-9][0-9]_*.py"))
-COURSE = range(1, 11)          # lessons 01–10
+COURSE = range(1, 12)          # lessons 01–11
 
 
 def _run_as_a_student(script: Path, output: Path) -> subprocess.CompletedProcess:
