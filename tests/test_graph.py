@@ -296,6 +296,10 @@ def test_names_index_and_the_output(graph_and_images):
     assert graph.index("block.conv1") == 2
     assert graph.index(-1) == len(graph) - 1
     assert graph.describe(6) == "layer 6 'add' (Add)"
+    assert graph.inputs_of(6) == (5, 1) and graph.consumers_of(1) == (2, 6, 8)
+    assert graph.consumers_of(-1) == (0,) and graph.inputs_of(0) == (-1,)
+    with pytest.raises(ValueError, match="node index"):
+        graph.consumers_of(16)
     with pytest.raises(ValueError, match="no layer named 'blok'"):
         graph.index("blok")
     with pytest.raises(ValueError, match=r"layer must be in \[0, 16\)"):

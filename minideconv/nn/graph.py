@@ -94,7 +94,13 @@ class Graph(Network):
         return self._inputs[i]
 
     def consumers_of(self, i) -> Tuple[int, ...]:
-        """The indices of the nodes that read node i's output."""
+        """The indices of the nodes that read node i's output (i = −1, ``NETWORK_INPUT``:
+        the nodes that read the network's input, as in ``inputs_of``)."""
+        if i == NETWORK_INPUT:
+            return tuple(k for k, inputs in enumerate(self._inputs) if NETWORK_INPUT in inputs)
+        if not 0 <= i < len(self._consumers):
+            raise ValueError(f"i must be a node index in [0, {len(self._consumers)}) or "
+                             f"{NETWORK_INPUT} (the network's input), got {i}")
         return self._consumers[i]
 
     def __repr__(self):
