@@ -347,11 +347,11 @@ if torch is not None:
 # The whole check in one call
 # ---------------------------
 # ``minideconv.interop.torch.crosscheck`` does all of the above for every layer of a
-# network: it converts it to PyTorch (or a PyTorch ``nn.Sequential`` to minideconv),
-# compares the forward activations, projects each layer's strongest activation back
-# with the three rules against autograd and Captum, and measures the hand-written
-# ``F.max_unpool2d`` deconvnet against the true transpose.  ``minideconv crosscheck``
-# runs it on built-in architectures from the command line.
+# network: it converts it to PyTorch (or a PyTorch module that ``torch.fx`` can trace
+# to minideconv, lesson 11), compares the forward activations, projects each layer's
+# strongest activation back with the three rules against autograd and Captum, and
+# measures the hand-written ``F.max_unpool2d`` deconvnet against the true transpose.
+# ``minideconv crosscheck`` runs it on built-in architectures from the command line.
 
 # %%
 if torch is not None and captum_attr is not None:
