@@ -20,13 +20,17 @@ filters are signed, so in pixel space every method gives positive *and* negative
 A projection is a direction in pixel space (what to add to the image to raise the
 activation, for backprop), not an image: ``minideconv.plots`` shows it symmetric about
 zero, 0 ↦ mid-grey.
+
+Here: ``project``, ``warm_up`` and occlusion sensitivity (``occlusion_map``, §4.2).  The
+checks that name an activation and its seed are ``minideconv.seeds``; Figure 2 (each
+feature's top-k images) is ``minideconv.top_k``.  Both are re-exported here, so
+``minideconv.visualize`` keeps every name it has always had.
 """
 
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -34,9 +38,19 @@ from . import _checks
 from .rules import get_rule
 from .ops import relu_backward
 from .nn import Network
+from .seeds import check_channel, check_layer, check_position, project_traced, strongest
+from .top_k import (TOP_K_BATCH, TopKTable, TopPatches, channel_maxima, max_activations,
+                    project_top_k, rank_top_k, top_k, top_k_patches, window_patch)
+
+__all__ = [
+    "project", "warm_up", "score", "occlusion_map",
+    "check_layer", "check_channel", "check_position", "strongest",
+    "TopPatches", "window_patch", "channel_maxima", "max_activations", "top_k_patches",
+    "TOP_K_BATCH", "TopKTable", "rank_top_k", "project_top_k", "top_k",
+]
 
 
-# --------------------------------------------------------------------------- checks
+# --------------------------------------------------------------------------- the input
 
 def _as_images(x, name="x"):
     """(N, C, H, W) float array from an array of 3 or 4 dims, a sample name or a path;
@@ -53,88 +67,7 @@ def _as_images(x, name="x"):
     return x, False
 
 
-def check_layer(net, layer) -> int:
-    """``layer`` must index ``net.layers`` (negative counts from the end) or be one of
-    ``net.names``; returns the index in [0, n)."""
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a minideconv.nn.Sequential or nn.Graph (an "
-                        f"nn.Network), got {type(net).__name__}")
-    if isinstance(layer, str):
-        return net.index(layer)
-    if not isinstance(layer, numbers.Integral) or isinstance(layer, bool):
-        raise TypeError(f"layer must be an int index into net.layers or a name from "
-                        f"net.names, got {layer!r}")
-    n = len(net.layers)
-    if not -n <= layer < n:
-        raise ValueError(f"layer must be in [0, {n}) (the network has {n} layers), "
-                         f"got {layer}")
-    return int(layer) % n
-
-
-def check_channel(shape, channel, layer_name):
-    """``channel`` as an int; it must index the first axis of a layer output of ``shape``
-    (without N), else a TypeError or ValueError naming ``layer_name``."""
-    if not isinstance(channel, numbers.Integral) or isinstance(channel, bool):
-        raise TypeError(f"channel must be an int, got {channel!r}")
-    channels = shape[0]
-    if not 0 <= channel < channels:
-        raise ValueError(f"channel must be in [0, {channels}): {layer_name} has {channels} "
-                         f"{'feature maps' if len(shape) == 3 else 'outputs'}, "
-                         f"got {channel}")
-    return int(channel)
-
-
-def check_position(activation, position, layer_name):
-    """``position`` as (h, w) inside the feature map of ``activation`` (N, C, H, W), or
-    None (each image's maximum); a TypeError or ValueError naming ``layer_name``."""
-    if position is None:
-        return None
-    if activation.ndim == 2:
-        raise ValueError(f"position must be None: {layer_name} has no spatial positions "
-                         "(its output is (N, features))")
-    if not (isinstance(position, (tuple, list)) and len(position) == 2
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                    for v in position)):
-        raise TypeError(f"position must be None or a pair of ints (h, w), got {position!r}")
-    height, width = activation.shape[2:]
-    h, w = position
-    if not (0 <= h < height and 0 <= w < width):
-        raise ValueError(f"position must lie in the {height}x{width} feature map of "
-                         f"{layer_name}, got {tuple(position)}")
-    return int(h), int(w)
-
-
 # --------------------------------------------------------------------------- projection
-
-def strongest(activation, channel):
-    """Per image: the position (h, w) and value of the maximum of feature map ``channel``
-    (the first maximum in scan order); positions are (0, 0) for (N, F) activations."""
-    if activation.ndim == 2:
-        values = activation[:, channel]
-        return np.zeros((len(values), 2), np.int64), values
-    maps = activation[:, channel].reshape(activation.shape[0], -1)
-    flat = maps.argmax(axis=1)
-    positions = np.stack(np.unravel_index(flat, activation.shape[2:]), axis=1)
-    return positions, maps[np.arange(len(flat)), flat]
-
-
-def _seed(activation, channel, positions):
-    """Zero everywhere except A[n, channel, h_n, w_n], which keeps its value."""
-    seed = np.zeros_like(activation)
-    n = np.arange(activation.shape[0])
-    if activation.ndim == 2:
-        seed[n, channel] = activation[n, channel]
-    else:
-        h, w = positions[:, 0], positions[:, 1]
-        seed[n, channel, h, w] = activation[n, channel, h, w]
-    return seed
-
-
-def _project_traced(net, trace, layer, channel, positions, rule):
-    """Seed one activation per image and pass it down to the input (``Network.backward``)."""
-    seed = _seed(trace.outputs[layer], channel, positions)
-    return net.backward(seed, trace, start=layer, rule=rule)
-
 
 def project(net: Network, x, layer: int, channel: int,
             position: Optional[Tuple[int, int]] = None, rule: str = "deconvnet"):
@@ -169,7 +102,7 @@ def project(net: Network, x, layer: int, channel: int,
         positions, _ = strongest(activation, channel)
     else:
         positions = np.tile(np.array(position, np.int64), (len(images), 1))
-    result = _project_traced(net, trace, layer, channel, positions, rule)
+    result = project_traced(net, trace, layer, channel, positions, rule)
     return result[0] if single else result
 
 
@@ -202,403 +135,6 @@ def warm_up(net: Network, rules=("deconvnet",)):
         precompile.wait(child)
     for rule in rules:  # from the last layer back, through every layer
         net.backward(np.zeros_like(trace.outputs[-1]), trace, rule=rule)
-
-
-# --------------------------------------------------------------------------- top-k patches
-
-@dataclass
-class TopPatches:
-    """The ``k`` images where one feature fires most, strongest first.
-
-    ``values[i]`` is the activation, at ``positions[i]`` = (h, w) of image
-    ``indices[i]``; ``windows[i]`` = (row0, row1, col0, col1), half-open, is that unit's
-    receptive field in the image (it may stick out of the image); ``patches[i]`` and
-    ``projections[i]`` are the image and the projection cropped to it, zero where the
-    window lies outside the image (the zero padding the convolutions see there);
-    ``inside[i]`` (h, w) is True on the pixels that lie in the image."""
-
-    values: np.ndarray
-    indices: np.ndarray
-    positions: np.ndarray
-    windows: np.ndarray
-    patches: np.ndarray
-    projections: np.ndarray
-    inside: np.ndarray
-
-
-def window_patch(image, window):
-    """The part of ``image`` (C, H, W) under ``window = (r0, r1, c0, c1)``,
-    ``image[:, r0:r1, c0:c1]``, where the window may extend past the border (zeros there)."""
-    r0, r1, c0, c1 = window
-    channels, height, width = image.shape
-    out = np.zeros((channels, r1 - r0, c1 - c0), image.dtype)
-    top, left = max(r0, 0), max(c0, 0)
-    bottom, right = min(r1, height), min(c1, width)
-    if bottom > top and right > left:
-        out[:, top - r0:bottom - r0, left - c0:right - c0] = image[:, top:bottom, left:right]
-    return out
-
-
-def channel_maxima(net, images, layers, batch_size=256):
-    """Every feature's maximum in every image, for several layers in one forward pass.
-
-    Returns ``{layer: (positions, values)}`` with ``values[n, c]`` the maximum of feature
-    map c of ``net.layers[layer]``'s output on image n and ``positions[n, c]`` its (h, w)
-    (the first maximum in scan order; (0, 0) for (N, F) outputs).  The images go through
-    the network once, ``batch_size`` at a time, up to the deepest of ``layers``."""
-    layers = sorted({check_layer(net, layer) for layer in layers})
-    if not layers:
-        raise ValueError("layers must name at least one layer")
-    _checks.check_float_array(images, "images", ndim=4)
-    found = {layer: ([], []) for layer in layers}
-    for start in range(0, len(images), batch_size):
-        outputs = net.trace(images[start:start + batch_size], upto=layers[-1]).outputs
-        for layer in layers:
-            positions, values = _maxima_of_every_channel(outputs[layer])
-            found[layer][0].append(positions)
-            found[layer][1].append(values)
-    return {layer: (np.concatenate(p), np.concatenate(v)) for layer, (p, v) in found.items()}
-
-
-def _maxima_of_every_channel(activation):
-    """``strongest`` for all channels at once: positions (N, C, 2), values (N, C)."""
-    if activation.ndim == 2:
-        return np.zeros(activation.shape + (2,), np.int64), activation
-    maps = activation.reshape(activation.shape[0], activation.shape[1], -1)
-    flat = maps.argmax(axis=2)
-    values = np.take_along_axis(maps, flat[..., None], axis=2)[..., 0]
-    positions = np.stack(np.unravel_index(flat, activation.shape[2:]), axis=-1)
-    return positions.astype(np.int64), values
-
-
-def _maxima_of_channel(net, images, layer, channel, maxima):
-    """One channel of ``channel_maxima``'s result for ``layer``, checked against the
-    images and the layer."""
-    positions, values = maxima
-    shape = net.layer_shapes(images.shape[1:])[layer]
-    if values.shape != (len(images), shape[0]) or positions.shape != values.shape + (2,):
-        raise ValueError(f"maxima must be channel_maxima(net, images, ...)[{layer}] for "
-                         f"these {len(images)} images: values ({len(images)}, {shape[0]}) "
-                         f"and positions ({len(images)}, {shape[0]}, 2), got "
-                         f"{values.shape} and {positions.shape}")
-    channel = check_channel(shape, channel, net.describe(layer))
-    return positions[:, channel], values[:, channel]
-
-
-def max_activations(net, images, layer, channel, batch_size=256):
-    """``(positions, values)`` of feature ``channel``'s maximum in each image."""
-    layer = check_layer(net, layer)
-    _checks.check_float_array(images, "images", ndim=4)
-    channel = check_channel(net.layer_shapes(images.shape[1:])[layer], channel,
-                                net.describe(layer))
-    positions, values = channel_maxima(net, images, [layer], batch_size)[layer]
-    return positions[:, channel], values[:, channel]
-
-
-def top_k_patches(net: Network, images, layer: int, channel: int, k: int = 9,
-                  rule: str = "deconvnet", batch_size: int = 256,
-                  maxima=None) -> TopPatches:
-    """Zeiler & Fergus's Figure 2 for one feature: the ``k`` strongest activations of
-    feature map ``channel`` at the output of ``net.layers[layer]`` over ``images``
-    (N, C, H, W) — at most one per image — with the input patches under each unit's
-    receptive field (``shapes.receptive_field``) and the projections (``rule``) of that
-    single activation, cropped the same way.
-
-    ``maxima``, if given, is ``channel_maxima(net, images, [layer, ...])[layer]``: the
-    maxima of every feature, found once for many calls, so that this call passes only its
-    ``k`` images through the network."""
-    rule = get_rule(rule)  # resolved once here; the layers below pass it on
-    layer = check_layer(net, layer)
-    _checks.check_float_array(images, "images", ndim=4)
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
-        raise TypeError(f"k must be an int, got {k!r}")
-    if not 1 <= k <= len(images):
-        raise ValueError(f"k must be in [1, {len(images)}] (one activation per image), "
-                         f"got {k}")
-    if maxima is None:
-        positions, values = max_activations(net, images, layer, channel, batch_size)
-    else:
-        positions, values = _maxima_of_channel(net, images, layer, channel, maxima)
-    order = np.argsort(-values, kind="stable")[:k]
-    chosen = images[order]
-    trace = net.trace(chosen, upto=layer)
-    projections = _project_traced(net, trace, layer, channel, positions[order], rule)
-
-    field = net.receptive_field(layer)
-    height, width = images.shape[2:]
-    if field is None:              # after Flatten every unit sees the whole image
-        windows = np.tile([0, height, 0, width], (k, 1))
-    else:
-        windows = np.array([field.window(tuple(p)) for p in positions[order]])
-    return TopPatches(values=values[order], indices=order, positions=positions[order],
-                      windows=windows,
-                      patches=np.stack([window_patch(im, w) for im, w in zip(chosen, windows)]),
-                      projections=np.stack([window_patch(p, w) for p, w in
-                                            zip(projections, windows)]),
-                      inside=np.stack([window_patch(np.ones((1, height, width), bool), w)[0]
-                                       for w in windows]))
-
-
-# --------------------------------------------------------------------------- top-k, streamed
-
-#: top_k's default batch: small batches keep each layer's output in the CPU caches, and
-#: bound the memory of a trace of a large network
-TOP_K_BATCH = 64
-
-
-@dataclass
-class TopKTable:
-    """The running top-k of every feature of one layer, after one pass over the images.
-
-    ``values[c, r]`` is the r-th strongest of the per-image maxima of feature c
-    (strongest first; ties: the earlier image first), found in image ``indices[c, r]``
-    (its place in the stream, from 0) at ``positions[c, r]`` = (h, w) — (0, 0) for an
-    (N, F) output.  ``images`` maps each image index that occurs in ``indices`` to that
-    image (C, H, W), or is None when the table was made with ``keep_images=False``.
-    ``n_images`` images were seen, each of ``image_shape`` (C, H, W) and ``dtype``."""
-
-    layer: int
-    values: np.ndarray
-    indices: np.ndarray
-    positions: np.ndarray
-    n_images: int
-    image_shape: Tuple[int, ...]
-    dtype: np.dtype
-    images: Optional[Dict[int, np.ndarray]] = None
-
-    @property
-    def k(self) -> int:
-        return self.values.shape[1]
-
-
-def _check_count(value, name, low=1):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
-def _batches(images, batch_size):
-    """``(first, batch)`` pairs: a 4-d array cut into ``batch_size`` slices, or each batch
-    of an iterable (cut too when larger), each checked against the first: float, 4-d, the
-    same dtype and (C, H, W).  ``first`` is the stream index of ``batch[0]``."""
-    if isinstance(images, np.ndarray):
-        _checks.check_float_array(images, "images", ndim=4)
-        if len(images) == 0:
-            raise ValueError("images is empty: give at least one image")
-        source = iter([images])
-    elif isinstance(images, (str, bytes)) or not hasattr(images, "__iter__"):
-        raise TypeError(f"images must be an array (N, C, H, W) or an iterable of such "
-                        f"batches, got {type(images).__name__}")
-    else:
-        source = iter(images)
-    first, reference = 0, None
-    for b, batch in enumerate(source):
-        if not isinstance(batch, np.ndarray):
-            raise TypeError(f"images: batch {b} must be an array (N, C, H, W), got "
-                            f"{type(batch).__name__}")
-        _checks.check_float_array(batch, f"images: batch {b}", ndim=4)
-        if len(batch) == 0:
-            continue
-        if reference is None:
-            reference = batch
-        elif batch.dtype != reference.dtype or batch.shape[1:] != reference.shape[1:]:
-            raise ValueError(f"images: batch {b} is {batch.dtype} {batch.shape[1:]} but "
-                             f"batch 0 is {reference.dtype} {reference.shape[1:]}: every "
-                             f"batch must hold images of the same dtype and (C, H, W)")
-        for start in range(0, len(batch), batch_size):
-            piece = batch[start:start + batch_size]
-            yield first, piece
-            first += len(piece)
-    if reference is None:
-        raise ValueError("images is empty: the iterable gave no batch")
-
-
-def _merge_top_k(table, first, activation, k):
-    """Fold one batch into a running top-k: ``table = (values, indices, positions)`` with
-    rows ranked strongest first, (m, C), (m, C), (m, C, 2), or None.
-
-    The batch's per-image maxima are stacked under the table's rows and each column is
-    sorted by −value with a *stable* sort.  The table holds earlier images than the batch,
-    and equal values in it are already in image order, so the stable sort keeps ties in
-    image order too: the result is ``np.argsort(-all_values, kind="stable")[:k]`` of the
-    whole stream so far, without keeping the stream."""
-    positions, values = _maxima_of_every_channel(activation)
-    indices = np.broadcast_to(first + np.arange(len(values))[:, None], values.shape)
-    if table is not None:
-        values = np.concatenate([table[0], values])
-        indices = np.concatenate([table[1], indices])
-        positions = np.concatenate([table[2], positions])
-    order = np.argsort(-values, axis=0, kind="stable")[:k]
-    return (np.take_along_axis(values, order, axis=0),
-            np.take_along_axis(indices, order, axis=0),
-            np.take_along_axis(positions, order[..., None], axis=0))
-
-
-def rank_top_k(net, images, layers, k: int = 9, batch_size: int = TOP_K_BATCH,
-               keep_images: bool = True) -> Dict[int, TopKTable]:
-    """The first half of Figure 2: one forward pass over ``images``, up to the deepest of
-    ``layers``, keeping for every feature of each layer its ``k`` strongest images (one
-    activation per image, that image's maximum of the feature map).
-
-    ``images`` is an array (N, C, H, W) or an iterable of such batches (a generator, a
-    list; batches may differ in size).  Memory is one batch of ``batch_size`` at a time,
-    its trace, and the table: k values per feature and, with ``keep_images``, the images
-    the table names (at most k per feature) — an iterable cannot be read twice.
-
-    Returns ``{layer: TopKTable}`` (layers as indices in [0, n))."""
-    if isinstance(layers, (str, numbers.Integral)):
-        layers = [layers]
-    layers = sorted({check_layer(net, layer) for layer in layers})
-    if not layers:
-        raise ValueError("layers must name at least one layer")
-    k = _check_count(k, "k")
-    batch_size = _check_count(batch_size, "batch_size")
-    tables = {layer: None for layer in layers}
-    kept = {}
-    n_seen, shape, dtype = 0, None, None
-    for first, batch in _batches(images, batch_size):
-        if shape is None:   # the first batch: does the network take these images?
-            shape, dtype = batch.shape[1:], batch.dtype
-            net.layer_shapes(shape)
-        outputs = net.trace(batch, upto=layers[-1]).outputs
-        for layer in layers:
-            tables[layer] = _merge_top_k(tables[layer], first, outputs[layer], k)
-        n_seen = first + len(batch)
-        if keep_images:     # the images the tables name now, and no others
-            wanted = set(np.unique(np.concatenate([t[1].ravel() for t in tables.values()]))
-                         .tolist())
-            kept = {i: image for i, image in kept.items() if i in wanted}
-            for i in wanted:
-                if first <= i < n_seen and i not in kept:
-                    kept[i] = batch[i - first].copy()
-    if n_seen < k:
-        raise ValueError(f"k must be in [1, {n_seen}] (one activation per image, and "
-                         f"there are {n_seen} images), got {k}")
-    return {layer: TopKTable(layer=layer, values=values.T.copy(), indices=indices.T.copy(),
-                             positions=positions.transpose(1, 0, 2).copy(),
-                             n_images=n_seen, image_shape=tuple(shape), dtype=dtype,
-                             images={i: kept[i] for i in np.unique(indices).tolist()}
-                             if keep_images else None)
-            for layer, (values, indices, positions) in tables.items()}
-
-
-def _check_channels(channels, count, name):
-    """``channels`` (None: all) as a list of ints in [0, count)."""
-    if channels is None:
-        return list(range(count))
-    if isinstance(channels, (numbers.Integral, str)) or not hasattr(channels, "__iter__"):
-        raise TypeError(f"channels must be None or a sequence of ints, got {channels!r}")
-    channels = list(channels)
-    if not channels:
-        raise ValueError("channels must name at least one channel (None: all)")
-    return [check_channel((count,), c, name) for c in channels]
-
-
-def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
-                  batch_size: int = TOP_K_BATCH, load_images=None):
-    """The second half of Figure 2: the projections (``rule``) of a ``TopKTable``'s
-    activations, and the patches under their receptive fields.
-
-    Each (channel, rank) pair is one sample of a batch: its image is traced to
-    ``table.layer`` and the seed — zero but for that one activation — is passed down by
-    ``net.backward``.  The way back is linear in the seed and each sample keeps its own
-    switches and ReLU masks, so ``batch_size`` pairs go down together, whatever their
-    channels.  ``load_images(indices)`` gives the images (len, C, H, W) for a table made
-    without ``keep_images`` (e.g. read again from their files).
-
-    Returns one ``TopPatches`` per channel of ``channels`` (None: all), in that order."""
-    rule = get_rule(rule)
-    if not isinstance(table, TopKTable):
-        raise TypeError(f"table must be a TopKTable (rank_top_k), got "
-                        f"{type(table).__name__}")
-    layer = check_layer(net, table.layer)
-    channels = _check_channels(channels, table.values.shape[0], net.describe(layer))
-    batch_size = _check_count(batch_size, "batch_size")
-    if load_images is None:
-        if table.images is None:
-            raise ValueError("the table keeps no images (keep_images=False): give "
-                             "load_images")
-        load_images = lambda indices: np.stack([table.images[i] for i in indices])  # noqa
-    k = table.k
-    pairs = [(c, r) for c in channels for r in range(k)]
-    projections = []
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
-        cs = np.array([c for c, _ in chunk])
-        rs = np.array([r for _, r in chunk])
-        traced = load_images(table.indices[cs, rs].tolist())
-        trace = net.trace(traced, upto=layer)
-        activation = trace.outputs[layer]
-        seed = np.zeros_like(activation)
-        n = np.arange(len(chunk))
-        if activation.ndim == 2:
-            seed[n, cs] = activation[n, cs]
-        else:
-            h, w = table.positions[cs, rs, 0], table.positions[cs, rs, 1]
-            seed[n, cs, h, w] = activation[n, cs, h, w]
-        full = net.backward(seed, trace, start=layer, rule=rule)
-        projections.extend(zip(traced, full))
-
-    field = net.receptive_field(layer)
-    height, width = table.image_shape[1:]
-    everywhere = np.ones((1, height, width), bool)
-    result = []
-    for f, channel in enumerate(channels):
-        positions = table.positions[channel]
-        if field is None:              # after Flatten every unit sees the whole image
-            windows = np.tile([0, height, 0, width], (k, 1))
-        else:
-            windows = np.array([field.window(tuple(p)) for p in positions])
-        mine = projections[f * k:(f + 1) * k]
-        result.append(TopPatches(
-            values=table.values[channel].copy(), indices=table.indices[channel].copy(),
-            positions=positions.copy(), windows=windows,
-            patches=np.stack([window_patch(im, w) for (im, _), w in zip(mine, windows)]),
-            projections=np.stack([window_patch(p, w) for (_, p), w in zip(mine, windows)]),
-            inside=np.stack([window_patch(everywhere, w)[0] for w in windows])))
-    return result
-
-
-def top_k(net, images, layer, k: int = 9, channels=None, rule: str = "deconvnet",
-          batch_size: int = TOP_K_BATCH):
-    """Zeiler & Fergus's Figure 2 for many features of one layer, in one forward pass:
-    ``top_k_patches`` for every channel of ``channels`` (None: all of ``layer``'s).
-
-    ``images`` is an array (N, C, H, W) or an iterable of such batches (e.g. a generator,
-    batches of any sizes); ``layer`` an index or a name (``net.names``).  The images go
-    through the network once (``rank_top_k``: each feature's running top-k, one batch in
-    memory at a time, plus the at most k candidate images per feature); then the chosen
-    images are traced again and the seeds of all (channel, rank) pairs go down together,
-    ``batch_size`` at a time (``project_top_k``).
-
-    Returns one ``TopPatches`` per channel, in the order of ``channels``; each is what
-    ``top_k_patches(net, images, layer, channel, k, rule)`` gives."""
-    rule = get_rule(rule)       # every argument is checked before the pass, where it can be
-    layer = check_layer(net, layer)
-    k = _check_count(k, "k")
-    batch_size = _check_count(batch_size, "batch_size")
-    shape = net.input_shape
-    if isinstance(images, np.ndarray):
-        _checks.check_float_array(images, "images", ndim=4)
-        if len(images) == 0:
-            raise ValueError("images is empty: give at least one image")
-        shape = images.shape[1:]
-        if not 1 <= k <= len(images):
-            raise ValueError(f"k must be in [1, {len(images)}] (one activation per "
-                             f"image), got {k}")
-    if channels is not None:
-        if isinstance(channels, (numbers.Integral, str)) or \
-                not hasattr(channels, "__iter__"):
-            raise TypeError(f"channels must be None or a sequence of ints, got "
-                            f"{channels!r}")
-        channels = list(channels)
-        if shape is not None:   # else project_top_k checks them, after the pass
-            count = net.layer_shapes(shape)[layer][0]
-            channels = _check_channels(channels, count, net.describe(layer))
-    table = rank_top_k(net, images, [layer], k=k, batch_size=batch_size)[layer]
-    return project_top_k(net, table, channels, rule=rule, batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------- occlusion
