@@ -47,15 +47,15 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
     shape = tuple(input_shapes[0])
     size = int(np.prod(shape))
     if isinstance(layer, nn.Conv2d):
-        return [conv2d_matrix(layer.weight, shape, **layer._kw())]
+        return [conv2d_matrix(layer.weight, shape, **layer.call_arguments())]
     if isinstance(layer, nn.ReLU):
         return [relu_matrix(record[0])]
     if isinstance(layer, nn.MaxPool2d):
         return [max_pool2d_matrix(record[0][0], shape, dtype)]
     if isinstance(layer, nn.AvgPool2d):
-        return [avg_pool2d_matrix(shape, **layer._kw()).astype(dtype)]
+        return [avg_pool2d_matrix(shape, **layer.call_arguments()).astype(dtype)]
     if isinstance(layer, nn.AdaptiveAvgPool2d):
-        return [adaptive_avg_pool2d_matrix(shape, layer._output_hw(shape[1:])).astype(dtype)]
+        return [adaptive_avg_pool2d_matrix(shape, layer.output_hw(shape[1:])).astype(dtype)]
     if isinstance(layer, nn.BatchNorm2d):
         scale, _ = layer.scale_and_shift()     # diag(s), each channel's s over its plane
         return [sp.diags_array(np.repeat(scale, size // len(scale)), format="csr")]

@@ -30,7 +30,8 @@ Layers are joined into a network in one of two ways, with one interface
 signals where a value fanned out).  Layers are addressed by index or by ``net.names``.
 
 =============  =========================================================================
-``layers``     the one-input layers above
+``layers``     the one-input layers above, but for pooling
+``pooling``    ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
 ``combine``    ``Add`` and ``Concat``, the layers that join branches
 ``network``    ``Network`` and ``Trace``: indices and names, shapes, receptive fields
 ``sequential`` ``Sequential``
@@ -40,10 +41,10 @@ signals where a value fanned out).  Layers are addressed by index or by ``net.na
 """
 
 from .combine import Add, Concat
-from .files import GRAPH_FORMAT, SEQUENTIAL_FORMAT, load, save
+from .files import GRAPH_FORMAT, LAYER_TYPES, SEQUENTIAL_FORMAT, load, save
 from .graph import Graph, Node
-from .layers import (LAYER_TYPES, AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d,
-                     Dropout, Flatten, Identity, Layer, Linear, MaxPool2d, ReLU)
+from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Layer, Linear, ReLU
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .network import NETWORK_INPUT, Network, Trace
 from .sequential import Sequential
 

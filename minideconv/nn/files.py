@@ -15,11 +15,16 @@ import numpy as np
 
 from .combine import Add, Concat
 from .graph import Graph, Node
-from .layers import LAYER_TYPES
+from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReLU
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sequential import Sequential
 
 SEQUENTIAL_FORMAT = "minideconv.Sequential/1"
 GRAPH_FORMAT = "minideconv.Graph/1"
+#: the one-input layer types, by the name a file gives them
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
+                                             Identity, Dropout, BatchNorm2d, AvgPool2d,
+                                             AdaptiveAvgPool2d)}
 #: every layer type a file may name
 FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat)
 
@@ -39,7 +44,7 @@ def save(net, path) -> None:
         "input_shape": None if net.input_shape is None else list(net.input_shape),
         "layers": specs,
     }
-    if not graph and net._named:
+    if not graph and net.has_given_names:
         architecture["names"] = list(net.names)
     arrays = {f"layers.{i}.{name}": value for i, layer in enumerate(net.layers)
               for name, value in layer.params().items()}

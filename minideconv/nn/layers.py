@@ -1,5 +1,6 @@
-"""The layers: each a map y = f(x) that remembers, in its forward pass, what its way back
-needs (the table is in ``minideconv.nn``'s docstring)."""
+"""The one-input layers: each a map y = f(x) that remembers, in its forward pass, what its
+way back needs (the table is in ``minideconv.nn``'s docstring).  The pooling layers are
+in ``minideconv.nn.pooling``, the joins in ``minideconv.nn.combine``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .. import _checks, geometry, ops, shapes
-from ..ops import (conv2d, conv2d_weight_grad, conv_transpose2d, max_pool2d, max_unpool2d,
-                   relu, relu_backward)
+from .. import _checks, geometry
+from ..ops import conv2d, conv2d_weight_grad, conv_transpose2d, relu, relu_backward
 
 
 class Layer:
@@ -106,21 +106,23 @@ class Conv2d(Layer):
                                        self.stride, self.padding, self.dilation, self.groups,
                                        self.padding_mode, name_in="the input")
 
-    def _kw(self):
+    def call_arguments(self):
+        """The keyword arguments of this layer's ``ops`` calls: the forward convolution,
+        its transpose and its weight gradient take the same ones."""
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
                     groups=self.groups, padding_mode=self.padding_mode)
 
     def forward(self, x):
-        return conv2d(x, self.weight, self.bias, **self._kw()), x
+        return conv2d(x, self.weight, self.bias, **self.call_arguments()), x
 
     def backward(self, grad, record, rule="backprop"):
         # Wᵀ r: the transposed convolution with the forward call's own arguments.  The
         # bias is a constant: it does not enter the way back.  output_size says which of
         # the input sizes that convolve to this output size the input had.
-        return conv_transpose2d(grad, self.weight, output_size=record.shape[2:], **self._kw())
+        return conv_transpose2d(grad, self.weight, output_size=record.shape[2:], **self.call_arguments())
 
     def param_grads(self, grad, record):
-        grads = {"weight": conv2d_weight_grad(record, grad, self.weight.shape, **self._kw())}
+        grads = {"weight": conv2d_weight_grad(record, grad, self.weight.shape, **self.call_arguments())}
         if self.bias is not None:
             grads["bias"] = grad.sum(axis=(0, 2, 3))
         return grads
@@ -161,48 +163,6 @@ class ReLU(Layer):
 
     def backward(self, grad, record, rule="backprop"):
         return relu_backward(grad, record, rule=rule)
-
-
-class MaxPool2d(Layer):
-    """Max-pooling that records its switches; the way back is the true unpooling P(s)ᵀ."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-        self.kernel_size = _checks.to_pair(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else \
-            _checks.to_pair(stride, "stride", 1)
-        self.padding = _checks.to_pair(padding, "padding", 0)
-        self.dilation = _checks.to_pair(dilation, "dilation", 1)
-        if not isinstance(ceil_mode, bool):
-            raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
-        self.ceil_mode = ceil_mode
-
-    def forward(self, x):
-        y, switches = max_pool2d(x, self.kernel_size, self.stride, self.padding,
-                                 self.dilation, self.ceil_mode)
-        return y, (switches, x.shape[2:])
-
-    def backward(self, grad, record, rule="backprop"):
-        switches, input_hw = record
-        return max_unpool2d(grad, switches, self.kernel_size, self.stride, self.padding,
-                            output_size=input_hw, dilation=self.dilation)
-
-    def output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"expects a (C, H, W) input, got {tuple(input_shape)}")
-        hw = shapes.max_pool2d_output_shape(input_shape[1:], self.kernel_size, self.stride,
-                                            self.padding, self.dilation, self.ceil_mode)
-        if min(hw) < 1:
-            raise ValueError(f"the pooling window does not fit the input "
-                             f"{tuple(input_shape)}")
-        return (input_shape[0],) + hw
-
-    def geometry(self):
-        return self.kernel_size, self.stride, self.padding, self.dilation
-
-    def config(self):
-        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride),
-                    padding=list(self.padding), dilation=list(self.dilation),
-                    ceil_mode=self.ceil_mode)
 
 
 class Flatten(Layer):
@@ -364,96 +324,3 @@ class BatchNorm2d(Layer):
 
     def config(self):
         return dict(eps=self.eps)
-
-
-class AvgPool2d(Layer):
-    """Average pooling, y = A x with A fixed by the geometry alone (no switches): each
-    output is the mean of its window, so Aᵀ spreads each signal value evenly back over the
-    window it averaged (``ops.avg_pool2d_transpose``).  Options as ``torch.nn.AvgPool2d``."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None):
-        self.kernel_size = _checks.to_pair(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else \
-            _checks.to_pair(stride, "stride", 1)
-        self.padding = _checks.to_pair(padding, "padding", 0)
-        for name, value in (("ceil_mode", ceil_mode), ("count_include_pad",
-                                                       count_include_pad)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be a bool, got {value!r}")
-        if divisor_override is not None and not (_checks.is_int(divisor_override)
-                                                 and divisor_override != 0):
-            raise ValueError(f"divisor_override must be None or a nonzero int (as in "
-                             f"PyTorch), got {divisor_override!r}")
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
-        self.divisor_override = None if divisor_override is None else int(divisor_override)
-
-    def _kw(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                    ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
-                    divisor_override=self.divisor_override)
-
-    def forward(self, x):
-        return ops.avg_pool2d(x, **self._kw()), x.shape[2:]
-
-    def backward(self, grad, record, rule="backprop"):
-        return ops.avg_pool2d_transpose(grad, record, **self._kw())
-
-    def output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"expects a (C, H, W) input, got {tuple(input_shape)}")
-        geom = geometry.avg_pool2d_geometry((1,) + tuple(input_shape), **self._kw())
-        return (input_shape[0],) + tuple(geom.out_hw)
-
-    def geometry(self):
-        return self.kernel_size, self.stride, self.padding, (1, 1)
-
-    def config(self):
-        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride),
-                    padding=list(self.padding), ceil_mode=self.ceil_mode,
-                    count_include_pad=self.count_include_pad,
-                    divisor_override=self.divisor_override)
-
-
-class AdaptiveAvgPool2d(Layer):
-    """Average pooling to a given output size, as ``torch.nn.AdaptiveAvgPool2d``: along an
-    axis of length L pooled to length O, output i averages inputs ⌊iL/O⌋ … ⌈(i+1)L/O⌉ − 1
-    (the windows overlap or repeat when O does not divide L, or when O > L).  A linear map
-    fixed by the sizes; its transpose spreads each value back over its window
-    (``ops.adaptive_avg_pool2d_transpose``).  ``None`` in ``output_size`` keeps that
-    input size.  The windows depend on the position, so units after it are treated as
-    seeing the whole image."""
-
-    mixes_positions = True
-
-    def __init__(self, output_size):
-        pair = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
-            else tuple(output_size)
-        if len(pair) != 2 or not all(v is None or (_checks.is_int(v) and v >= 1)
-                                     for v in pair):
-            raise ValueError(f"output_size must be a positive int or a pair of positive "
-                             f"ints or None, got {output_size!r}")
-        self.output_size = tuple(None if v is None else int(v) for v in pair)
-
-    def _output_hw(self, input_hw):
-        return tuple(int(o if o is not None else i) for o, i in zip(self.output_size,
-                                                                    input_hw))
-
-    def forward(self, x):
-        return ops.adaptive_avg_pool2d(x, self._output_hw(x.shape[2:])), x.shape[2:]
-
-    def backward(self, grad, record, rule="backprop"):
-        return ops.adaptive_avg_pool2d_transpose(grad, record)
-
-    def output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"expects a (C, H, W) input, got {tuple(input_shape)}")
-        return (input_shape[0],) + self._output_hw(input_shape[1:])
-
-    def config(self):
-        return dict(output_size=list(self.output_size))
-
-
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
-                                             Identity, Dropout, BatchNorm2d, AvgPool2d,
-                                             AdaptiveAvgPool2d)}

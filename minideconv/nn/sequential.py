@@ -13,7 +13,8 @@ class Sequential(Network):
 
     ``input_shape`` (C, H, W), when given, is checked against every layer at once, so a
     network that cannot run fails here with the name of the layer that does not fit.
-    ``names`` (default ``"0"``, ``"1"``, …) let layers be addressed by name.
+    ``names`` (default ``"0"``, ``"1"``, …) let layers be addressed by name;
+    ``has_given_names`` says whether they were given (and so are saved and described).
     """
 
     def __init__(self, *layers, input_shape=None, names=None):
@@ -25,7 +26,7 @@ class Sequential(Network):
                 raise TypeError(f"layer {i} ({type(layer).__name__}) joins several inputs: "
                                 f"put it in an nn.Graph")
         self.layers = list(layers)
-        self._named = names is not None
+        self.has_given_names = names is not None   # else the names are the indices
         self.names = [str(i) for i in range(len(layers))] if names is None else \
             check_names(names, len(layers))
         self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
@@ -45,7 +46,7 @@ class Sequential(Network):
         return "Sequential(\n" + "\n".join(lines) + f"\n  input_shape={self.input_shape})"
 
     def describe(self, i: int) -> str:
-        if self._named:
+        if self.has_given_names:
             return super().describe(i)
         return f"layer {i} ({type(self.layers[i]).__name__})"
 
@@ -71,5 +72,5 @@ class Sequential(Network):
 
     def with_layers(self, layers):
         return Sequential(*layers, input_shape=self.input_shape,
-                          names=self.names if self._named else None)
+                          names=self.names if self.has_given_names else None)
 
