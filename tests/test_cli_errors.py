@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 
 import matplotlib.backend_bases  # noqa: E402,F401  (imported here, not timed in the cases)
 
-from minideconv import _cli_checks, cli, data, nn, plots, train, visualize  # noqa: E402
+from minideconv import _cli_checks, cli, cli_demo, data, nn, plots, train, visualize  # noqa: E402
 
 CASES = [
     # (args, exit code, flag, a substring of the error line); {tmp} is a folder of bad
@@ -142,7 +142,7 @@ def no_work(monkeypatch):
     """Each command's work fails the test if it starts: the checks must come first."""
     def started(*args, **kwargs):
         pytest.fail("the work started before the command line was checked")
-    for module, name in [(cli, "demo"), (visualize, "project"), (train, "train_default"),
+    for module, name in [(cli_demo, "demo"), (visualize, "project"), (train, "train_default"),
                          (train, "fit"), (data, "load_dataset"), (plots, "save")]:
         monkeypatch.setattr(module, name, started)
 

@@ -1,0 +1,171 @@
+"""``minideconv figure2``: Zeiler & Fergus's Figure 2 on a folder of your own images.
+
+``cmd_figure2`` checks every flag, streams the folder's images through the network once
+(``minideconv.top_k.rank_top_k``), projects the strongest features of each layer
+(``project_top_k``) and writes one figure per layer (``figure2_file``) and an .npz of
+every feature's top-k table (``top_k_rows``).  ``TOP_K`` and ``strongest_channels``, the
+nine activations and the features shown, are the demo's too.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import _cli_checks as checks
+
+TOP_K = 9           # Zeiler & Fergus show each feature's nine strongest activations
+FIGURE2_FEATURES = 12      # figure2's default: features shown per layer
+SKIPPED_SHOWN = 10         # figure2 lists this many skipped files, then counts the rest
+
+
+def strongest_channels(values, count):
+    """The ``count`` feature maps with the largest mean top-k activation, from ``values``
+    (C, k): each feature's k strongest activations (``visualize.TopKTable.values``)."""
+    return [int(c) for c in np.argsort(-values.mean(axis=1), kind="stable")[:count]]
+
+
+def _file_part(name):
+    """A layer name as part of a file name: letters, digits, '.', '-' and '_' kept."""
+    return "".join(c if c.isalnum() or c in ".-_" else "_" for c in name).strip("._") or "x"
+
+
+def figure2_file(net, layer, k):
+    """``figure2_layer5_top9.png``; with the layer's name when it is not its index:
+    ``figure2_layer3_features.3_top9.png``."""
+    name = net.names[layer]
+    tag = f"layer{layer}" if name == str(layer) else f"layer{layer}_{_file_part(name)}"
+    return f"figure2_{tag}_top{k}.png"
+
+
+def _for_display(top, mean, std):
+    """``TopPatches`` with the patches back in [0, 1] (the normalisation undone) and
+    grey images repeated in R, G, B, for ``plots.feature_grid``."""
+    from dataclasses import replace
+    patches, projections = top.patches, top.projections
+    if mean is not None:
+        patches = patches * std[:, None, None] + mean[:, None, None]
+    if patches.shape[1] == 1:
+        patches = np.repeat(patches, 3, axis=1)
+        projections = np.repeat(projections, 3, axis=1)
+    return replace(top, patches=patches, projections=projections)
+
+
+def top_k_rows(net, tables, paths):
+    """The top-k table of every feature of every layer as flat columns (one row per
+    layer, channel and rank), for ``np.savez``: plain arrays, no pickled objects."""
+    rows = [(layer, c, r) for layer, table in tables.items()
+            for c in range(table.values.shape[0]) for r in range(table.k)]
+    column = {
+        "layer": np.array([layer for layer, _, _ in rows], np.int64),
+        "layer_name": np.array([net.names[layer] for layer, _, _ in rows], dtype=str),
+        "channel": np.array([c for _, c, _ in rows], np.int64),
+        "rank": np.array([r for _, _, r in rows], np.int64),
+        "image_index": np.array([tables[layer].indices[c, r] for layer, c, r in rows],
+                                np.int64),
+        "position": np.array([tables[layer].positions[c, r] for layer, c, r in rows],
+                             np.int64).reshape(-1, 2),
+        "value": np.array([tables[layer].values[c, r] for layer, c, r in rows],
+                          np.float64),
+    }
+    column["path"] = np.array([paths[i] for i in column["image_index"]], dtype=str)
+    return column
+
+
+def cmd_figure2(args):
+    """``minideconv figure2``: check every flag, one pass over the folder, the figures."""
+    from tqdm.auto import tqdm
+
+    from . import plots
+    from .image_folder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
+    from .visualize import project_top_k, rank_top_k, warm_up
+
+    # every flag is checked, and the output folder made, before any image is read
+    hw = None if args.size is None else (args.size[0], args.size[-1])
+    if args.size is not None and len(args.size) > 2:
+        raise checks.UsageError(f"--size: give H or H W (two integers at most), got "
+                                f"{' '.join(map(str, args.size))}")
+    net = checks.load_any_network(args.model, hw)
+    shape = checks.network_input_shape(net, hw)
+    shapes = checks.check_network_input(net, shape)
+    layers = checks.layer_indices(net, args.layer)
+    normalize = args.normalize or ("imagenet" if (args.model or "").lower()
+                                   .endswith(".onnx") else "none")
+    if normalize == "imagenet" and shape[0] != 3:
+        raise checks.UsageError(f"--normalize: imagenet needs a network of 3 input "
+                                f"channels (RGB); this one takes {shape[0]}; give "
+                                f"--normalize none")
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if normalize == "imagenet" else (None, None)
+    if args.resize is not None and args.resize < max(shape[1:]):
+        raise checks.UsageError(f"--resize: must be >= {max(shape[1:])}, the crop's longer "
+                                f"side (the network takes {shape[1]}x{shape[2]}), got "
+                                f"{args.resize}")
+    checks.image_folder(args.images)
+    folder = ImageFolder(args.images, shape[1:], channels=shape[0], resize=args.resize,
+                         mean=mean, std=std, recursive=args.recursive, dtype=net.dtype())
+    if len(folder) < args.k:
+        where = "in it or below it" if args.recursive else "in it (--recursive: also below)"
+        raise checks.UsageError(f"--images: {args.images!r} has {len(folder)} "
+                                f".jpg/.jpeg/.png files {where}; --k {args.k} needs at "
+                                f"least {args.k}")
+    checks.check_memory(checks.traced_bytes(shapes, shape, args.batch_size,
+                                            net.dtype().itemsize),
+                        "--batch-size", args.batch_size)
+    out = checks.output_folder(args.out)
+
+    if net.input_shape is not None:
+        warm_up(net, [args.rule])   # compiles (first run only) before the progress bar
+    paths = []                          # stream index -> file, for the readable images
+
+    def stream(bar):
+        for batch_paths, batch in folder.batches(args.batch_size,
+                                                 on_file=lambda _: bar.update()):
+            paths.extend(batch_paths)
+            yield batch
+
+    print(f"reading {len(folder)} images from {args.images} ({shape[1]}x{shape[2]}, "
+          f"normalisation: {normalize}) for {len(layers)} layer(s)")
+    with tqdm(total=len(folder), desc="images", unit="image",
+              disable=args.no_progress) as bar:
+        try:
+            tables = rank_top_k(net, stream(bar), layers, k=args.k,
+                                batch_size=args.batch_size, keep_images=False)
+        except ValueError as err:
+            if paths and len(paths) >= args.k:
+                raise
+            raise checks.RunError(f"--images: {len(paths)} of the {len(folder)} files "
+                                  f"could be read as images; --k {args.k} needs at least "
+                                  f"{args.k}") from err
+    for path, reason in folder.skipped[:SKIPPED_SHOWN]:
+        print(f"skipped {path}: {reason}")
+    if len(folder.skipped) > SKIPPED_SHOWN:
+        print(f"skipped {len(folder.skipped) - SKIPPED_SHOWN} more (every skipped file and "
+              f"its reason: skipped_path and skipped_reason in the .npz)")
+    print(f"read {len(paths)} images; skipped {len(folder.skipped)} unreadable file(s); "
+          f"ignored {len(folder.ignored)} file(s) without a .jpg/.jpeg/.png suffix")
+
+    written = []
+    display = (None, None) if mean is None else (np.array(mean), np.array(std))
+    for layer in tqdm(layers, desc="projections", unit="layer", disable=args.no_progress):
+        table = tables[layer]
+        channels = strongest_channels(table.values, min(args.features,
+                                                          table.values.shape[0]))
+        tops = project_top_k(net, table, channels, rule=args.rule,
+                             batch_size=args.batch_size,
+                             load_images=lambda indices: folder.load([paths[i] for i in
+                                                                      indices]))
+        feats = [(c, _for_display(top, *display)) for c, top in zip(channels, tops)]
+        title = (f"{net.describe(layer)}: its {len(channels)} strongest features over "
+                 f"{len(paths)} images of {args.images}")
+        path = plots.save(plots.feature_grid(feats, title, rule=args.rule),
+                          os.path.join(out, figure2_file(net, layer, args.k)))
+        written.append(path)
+    table_path = os.path.join(out, f"figure2_top{args.k}.npz")
+    np.savez(table_path, **top_k_rows(net, tables, paths),
+             skipped_path=np.array([p for p, _ in folder.skipped], dtype=str),
+             skipped_reason=np.array([r for _, r in folder.skipped], dtype=str))
+    written.append(table_path)
+    for path in written:
+        print(f"  written: {path}")
+

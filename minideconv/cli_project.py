@@ -1,0 +1,83 @@
+"""``minideconv project``: one activation of a network projected back to its image.
+
+``cmd_project`` checks every flag, computes the projection (``minideconv.visualize``) and
+saves one figure; ``zero_projection_note`` says why a projection came out all zero, and
+``layer_name`` names a layer in a figure's title.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _cli_checks as checks
+
+
+def layer_name(net, i):
+    """'MaxPool2d of block 2': the layer's type and the conv block it belongs to — or, in a
+    Graph (where blocks are not a chain), 'ReLU layer2.1.relu_1': its type and name."""
+    from .nn import Conv2d, Graph
+    if isinstance(net, Graph):
+        return f"{type(net.layers[i]).__name__} {net.names[i]}"
+    block = sum(isinstance(layer, Conv2d) for layer in net.layers[:i + 1])
+    return f"{type(net.layers[i]).__name__} of block {block}"
+
+
+def zero_projection_note(net, layer, channel, value, where, chosen):
+    """Why a projection is all zero, in words (``chosen``: the position was given)."""
+    name = f"feature {channel} of {net.describe(layer)}"
+    if value <= 0 and chosen:
+        return (f"note: {name} is not active at {where} (its activation is {value:.3g}): "
+                f"the projection is all zero")
+    if value <= 0:
+        return (f"note: {name} is never active on this image (its maximum is {value:.3g}): "
+                f"the projection is all zero")
+    return (f"note: the projection of {name} is all zero: nothing of its activation "
+            f"{value:.3g} reaches the image under this rule")
+
+
+def _figure_suffixes():
+    from matplotlib.backend_bases import FigureCanvasBase
+    return {"." + name for name in FigureCanvasBase.get_supported_filetypes()}
+
+
+def cmd_project(args):
+    """``minideconv project``: check every flag, project, save the figure."""
+    from . import plots
+    from .visualize import check_channel, project, strongest
+
+    # every flag is checked, and the output made, before the projection is computed
+    net = checks.load_network(args.model)
+    image = checks.load_image(args.image)
+    shapes = checks.check_network_input(net, image.shape)
+    layers = checks.layer_indices(net, [args.layer])
+    if len(layers) != 1:
+        raise checks.UsageError(f"--layer: project takes one layer, got {args.layer!r}")
+    layer = layers[0]
+    checks.channel_index(net, shapes, layer, args.channel)
+    checks.position_in(net, shapes, layer, args.position)
+    out = checks.output_file(args.out, "--out", _figure_suffixes(), ".png",
+                             ignore_case=True)
+
+    projection = project(net, image, layer, args.channel, args.position, rule=args.rule)
+    activation = net.trace(image[None], upto=layer).outputs[layer]
+    channel = check_channel(activation.shape[1:], args.channel, net.describe(layer))
+    if args.position is None:
+        position, value = strongest(activation, channel)
+        position, value = tuple(int(v) for v in position[0]), float(value[0])
+    else:
+        position = args.position
+        value = float(activation[(0, channel) + position])
+    field = net.receptive_field(layer)
+    window = field.window(position) if field is not None else None
+    where = f"position {position}" if activation.ndim == 4 else "output unit"
+    fig = plots.projection_figure(
+        image, projection,
+        f"{args.rule} projection: layer {layer} ({layer_name(net, layer)}), "
+        f"feature {channel}, {where}\n"
+        f"activation {value:.3g}; image {args.image}", window=window)
+    path = plots.save(fig, out)
+    print(f"activation {value:.4g} at {where}; figure written to {path}")
+    if not np.any(projection):
+        print(zero_projection_note(net, layer, channel, value, where,
+                                   chosen=args.position is not None))
+
