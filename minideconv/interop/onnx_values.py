@@ -1,0 +1,81 @@
+"""What an ONNX tensor is while ``from_onnx`` reads the graph, and the onnx package.
+
+Reading walks the ONNX nodes in order and keeps, for each tensor name, one of:
+
+* a NumPy array — a constant (an initializer, a ``Constant`` node, or a shape computed
+  from them); a shape read off an activation holds the marker ``BATCH`` for its batch size;
+* an ``Activation`` — a value that depends on the images: the output of a minideconv node;
+* a ``PendingPool`` — a step of the Transpose → GatherND → Transpose → ReduceMean chain
+  that PyTorch writes for an adaptive average pool, not yet a layer.
+
+``import_onnx`` imports onnx when a function needs it (``import minideconv.interop.onnx``
+works without it); ``attributes`` reads a node's attributes as Python values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+INSTALL = "pip install 'minideconv[onnx]'"
+
+
+def import_onnx():
+    """The ``onnx`` package (with ``onnx.numpy_helper``), or an ImportError saying how to
+    install it."""
+    try:
+        import onnx
+        import onnx.numpy_helper  # noqa: F401
+    except ImportError:
+        raise ImportError(f"minideconv.interop.onnx needs the onnx package: {INSTALL}") \
+            from None
+    return onnx
+
+
+def attributes(node) -> dict:
+    """The attributes of an ONNX node as ``{name: value}``: strings decoded, tensors as
+    NumPy arrays."""
+    onnx = import_onnx()
+    values = {}
+    for attribute in node.attribute:
+        value = onnx.helper.get_attribute_value(attribute)
+        if isinstance(value, bytes):
+            value = value.decode()
+        elif isinstance(value, onnx.TensorProto):
+            value = onnx.numpy_helper.to_array(value)
+        values[attribute.name] = value
+    return values
+
+
+class _Batch:
+    """The batch size in a shape computed from an activation (``Shape(x)[0]``): unknown
+    while the graph is read, and kept as this marker through the shape operations."""
+
+    def __repr__(self):
+        return "N"
+
+
+BATCH = _Batch()
+
+
+@dataclass
+class Activation:
+    """A value that depends on the network's input: the output of minideconv node
+    ``node`` (None: the network's input), of ``shape`` without the batch axis."""
+
+    node: Optional[str]
+    shape: Tuple[int, ...]
+
+
+@dataclass
+class PendingPool:
+    """A step of the Transpose → GatherND → Transpose → ReduceMean chain of an adaptive
+    pool, not yet a layer: ``stage`` says how far the chain has come, ``names`` are the
+    ONNX nodes read so far, ``indices`` the GatherND's (once it is read)."""
+
+    stage: str
+    source: Activation
+    names: List[str]
+    indices: Optional[np.ndarray] = None
