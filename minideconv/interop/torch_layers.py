@@ -1,0 +1,186 @@
+"""One torch layer ↔ one minideconv layer, weights copied: the translation table under
+``from_torch`` and ``to_torch``.
+
+``layer_from_module`` reads a module of ``torch.nn`` (``Conv2d``, ``BatchNorm2d``, …) as
+the minideconv layer that computes the same at inference; ``module_from_layer`` writes
+a minideconv layer as a fresh torch module.  ``named_leaves`` lists the layers of a
+(nested) ``nn.Sequential``, the route that needs no tracing.  The operations that are
+not modules (``torch.relu``, ``+``, ``torch.cat``, ``x.view``) are read by
+``torch_fx_nodes``; ``SUPPORTED`` lists both, for error messages.
+
+PyTorch is imported only when a function here runs (``import_torch``).
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+from .. import nn
+from ..geometry import PADDING_MODES
+
+#: what ``from_torch`` converts — modules (here) and fx operations (``torch_fx_nodes``)
+SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
+             "not), MaxPool2d and F.max_pool2d, AvgPool2d and F.avg_pool2d, "
+             "AdaptiveAvgPool2d and F.adaptive_avg_pool2d, BatchNorm2d (running "
+             "statistics), Dropout (module, F.dropout in eval), Identity, Flatten "
+             "(module, torch.flatten(x, 1), x.flatten(1), x.view(x.size(0), -1), "
+             "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add) and "
+             "torch.cat(..., dim=1)")
+
+
+def import_torch():
+    """``torch`` (with ``torch.fx``), or an ImportError that says how to install it."""
+    try:
+        import torch
+        import torch.fx  # noqa: F401
+    except ImportError:  # pragma: no cover - exercised only without torch
+        raise ImportError("minideconv.interop.torch needs PyTorch: "
+                          "pip install 'minideconv[crosscheck]'") from None
+    return torch
+
+
+def to_numpy(tensor) -> np.ndarray:
+    """A NumPy copy of ``tensor`` (detached, on the CPU): no later in-place op reaches it."""
+    return tensor.detach().cpu().numpy().copy()
+
+
+def as_pair(value):
+    """A size as minideconv takes it: a list or tuple as a tuple (``[3, 3]`` → ``(3, 3)``),
+    an int as it is."""
+    return tuple(value) if isinstance(value, (tuple, list)) else value
+
+
+def named_leaves(module, prefix="") -> List:
+    """(qualified name, module) of the leaves of nested ``nn.Sequential`` containers, in
+    order (``"0.1"`` when they nest); a module that is not a Sequential is its own leaf."""
+    torch = import_torch()
+    if isinstance(module, torch.nn.Sequential):
+        return [leaf for name, child in module.named_children()
+                for leaf in named_leaves(child, f"{prefix}{name}.")]
+    return [(prefix[:-1], module)]
+
+
+def leaf_modules(module) -> List:
+    """The leaf modules of nested ``nn.Sequential`` containers, in order."""
+    return [leaf for _, leaf in named_leaves(module)]
+
+
+# --------------------------------------------------------------------------- from torch
+
+def layer_from_module(module, where: str):
+    """One torch module → one minideconv layer, or a ValueError that starts with
+    ``where`` (e.g. ``"layer 1 (BatchNorm2d)"`` or ``"node 'bn' (call_module ...)"``)."""
+    torch = import_torch()
+    tnn = torch.nn
+    if isinstance(module, tnn.Conv2d):
+        if module.padding_mode not in PADDING_MODES:
+            raise ValueError(f"{where}: padding_mode={module.padding_mode!r} is not "
+                             f"supported (minideconv has {PADDING_MODES})")
+        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+        bias = None if module.bias is None else to_numpy(module.bias)
+        return nn.Conv2d(to_numpy(module.weight), bias, stride=tuple(module.stride),
+                         padding=padding, dilation=tuple(module.dilation),
+                         groups=module.groups, padding_mode=module.padding_mode)
+    if isinstance(module, tnn.ReLU):
+        return nn.ReLU()
+    if isinstance(module, tnn.MaxPool2d):
+        if module.return_indices:
+            raise ValueError(f"{where}: return_indices=True is not supported")
+        return nn.MaxPool2d(as_pair(module.kernel_size), as_pair(module.stride),
+                            as_pair(module.padding), as_pair(module.dilation),
+                            bool(module.ceil_mode))
+    if isinstance(module, tnn.AvgPool2d):
+        return nn.AvgPool2d(as_pair(module.kernel_size), as_pair(module.stride),
+                            as_pair(module.padding), bool(module.ceil_mode),
+                            bool(module.count_include_pad), module.divisor_override)
+    if isinstance(module, tnn.AdaptiveAvgPool2d):
+        return nn.AdaptiveAvgPool2d(as_pair(module.output_size))
+    if isinstance(module, tnn.BatchNorm2d):
+        if module.running_mean is None or module.running_var is None:
+            raise ValueError(f"{where}: track_running_stats=False normalises with each "
+                             f"batch's own statistics; minideconv needs running statistics")
+        affine = module.weight is not None
+        return nn.BatchNorm2d(to_numpy(module.weight) if affine else None,
+                              to_numpy(module.bias) if module.bias is not None else None,
+                              to_numpy(module.running_mean), to_numpy(module.running_var),
+                              eps=float(module.eps))
+    if isinstance(module, tnn.Flatten):
+        if (module.start_dim, module.end_dim) != (1, -1):
+            raise ValueError(f"{where}: only Flatten(start_dim=1, end_dim=-1) is supported, "
+                             f"got start_dim={module.start_dim}, end_dim={module.end_dim}")
+        return nn.Flatten()
+    if isinstance(module, tnn.Linear):
+        bias = None if module.bias is None else to_numpy(module.bias)
+        return nn.Linear(to_numpy(module.weight), bias)
+    if isinstance(module, tnn.modules.dropout._DropoutNd):
+        return nn.Dropout(module.p)        # the identity at inference (eval mode)
+    if isinstance(module, tnn.Identity):
+        return nn.Identity()
+    from .torch_join_modules import ChannelConcat, Sum
+    if isinstance(module, Sum):
+        return nn.Add()
+    if isinstance(module, ChannelConcat):
+        return nn.Concat(1)
+    raise ValueError(f"{where} is not supported; minideconv converts {SUPPORTED}")
+
+
+# --------------------------------------------------------------------------- to torch
+
+def module_from_layer(layer, dtype):
+    """One minideconv layer (with one input) → a fresh torch module, weights copied."""
+    torch = import_torch()
+    tnn = torch.nn
+
+    def copy(param, value):
+        with torch.no_grad():
+            param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+    if isinstance(layer, nn.Conv2d):
+        c_out, c_in_g, kh, kw = layer.weight.shape
+        module = tnn.Conv2d(c_in_g * layer.groups, c_out, (kh, kw), stride=layer.stride,
+                            padding=layer.padding, dilation=layer.dilation,
+                            groups=layer.groups, bias=layer.bias is not None,
+                            padding_mode=layer.padding_mode, dtype=dtype)
+    elif isinstance(layer, nn.Linear):
+        out_features, in_features = layer.weight.shape
+        module = tnn.Linear(in_features, out_features, bias=layer.bias is not None,
+                            dtype=dtype)
+    elif isinstance(layer, nn.BatchNorm2d):
+        module = tnn.BatchNorm2d(layer.channels, eps=layer.eps,
+                                 affine=layer.weight is not None or layer.bias is not None,
+                                 dtype=dtype)
+        copy(module.running_mean, layer.running_mean)
+        copy(module.running_var, layer.running_var)
+        if module.affine:      # γ = 1, β = 0 stand in for a missing one
+            copy(module.weight, layer.weight if layer.weight is not None
+                 else np.ones(layer.channels))
+            copy(module.bias, layer.bias if layer.bias is not None
+                 else np.zeros(layer.channels))
+        return module.eval()
+    elif isinstance(layer, nn.ReLU):
+        return tnn.ReLU(inplace=False)  # a fresh module per call site: Captum hooks it
+    elif isinstance(layer, nn.MaxPool2d):
+        return tnn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding, layer.dilation,
+                             ceil_mode=layer.ceil_mode)
+    elif isinstance(layer, nn.AvgPool2d):
+        return tnn.AvgPool2d(layer.kernel_size, layer.stride, layer.padding,
+                             ceil_mode=layer.ceil_mode,
+                             count_include_pad=layer.count_include_pad,
+                             divisor_override=layer.divisor_override)
+    elif isinstance(layer, nn.AdaptiveAvgPool2d):
+        return tnn.AdaptiveAvgPool2d(layer.output_size)
+    elif isinstance(layer, nn.Flatten):
+        return tnn.Flatten()
+    elif isinstance(layer, nn.Dropout):
+        return tnn.Dropout(layer.p).eval()
+    elif isinstance(layer, nn.Identity):
+        return tnn.Identity()
+    else:
+        raise ValueError(f"no torch module for {type(layer).__name__}")
+    copy(module.weight, layer.weight)
+    if layer.bias is not None:
+        copy(module.bias, layer.bias)
+    return module
+
