@@ -20,53 +20,31 @@ For a graph the deconvnet and guided references are autograd through an fx copy 
 model whose ReLUs are autograd Functions with the rule's backward (Captum hooks ReLU
 modules, and a ResNet calls one ReLU module twice), and the unpooling variant is left out.
 
+Here: the conversions and the comparison.  The report's classes live in
+``torch_report``, the torch side of each comparison (autograd, Captum, the unpooling
+variant) in ``torch_autograd``, the layer-by-layer translation in ``torch_layers`` and the
+tracing in ``torch_fx``.
+
 PyTorch (and Captum, for the report) are imported here only, when a function runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import nn, visualize
-from . import torch_fx
 from ..rules import NAMES as RULE_NAMES
-TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
-
-
-_torch = torch_fx.import_torch   # torch (and torch.fx), or how to install it
-
-
-def _captum_attr():
-    try:
-        import captum.attr
-    except ImportError:  # pragma: no cover
-        raise ImportError("the deconvnet and guided cross-checks need Captum: "
-                          "pip install 'minideconv[crosscheck]'") from None
-    return captum.attr
-
-
-def _numpy(tensor):
-    return tensor.detach().cpu().numpy().copy()
+from . import torch_fx
+from .torch_autograd import (sequential_outputs, sequential_projection, torch_projections,
+                             torch_values, unpool_variant_deconvnet)
+from .torch_layers import (import_torch, layer_from_module, leaf_modules, module_from_layer,
+                           named_leaves, to_numpy)
+from .torch_report import TOLERANCE, CrosscheckReport, Error, LayerCheck
 
 
 # --------------------------------------------------------------------------- conversion
-
-def _flatten_modules(module) -> List:
-    """The leaf modules of nested ``nn.Sequential`` containers, in order."""
-    return [leaf for _, leaf in _named_leaves(module)]
-
-
-def _named_leaves(module, prefix="") -> List:
-    """(qualified name, module) of the leaves of nested ``nn.Sequential`` containers."""
-    torch = _torch()
-    if isinstance(module, torch.nn.Sequential):
-        return [leaf for name, child in module.named_children()
-                for leaf in _named_leaves(child, f"{prefix}{name}.")]
-    return [(prefix[:-1], module)]
-
 
 def _is_torch_layer(module) -> bool:
     """A module of torch.nn itself (a layer), not a user's module with its own forward."""
@@ -88,24 +66,20 @@ def from_torch(module, input_shape: Optional[Tuple[int, int, int]] = None) -> nn
 
     An operation minideconv does not have raises a ValueError naming it and its fx node.
     The weights are copied, in the module's dtype (float32 or float64)."""
-    torch = _torch()
+    torch = import_torch()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    leaves = _named_leaves(module)
+    leaves = named_leaves(module)
     if isinstance(module, torch.nn.Sequential) or _is_torch_layer(module):
         if all(_is_torch_layer(leaf) and not isinstance(leaf, torch.nn.Sequential)
                for _, leaf in leaves):
-            layers = [torch_fx.layer_from_module(m, f"layer {i} ({type(m).__name__})")
+            layers = [layer_from_module(m, f"layer {i} ({type(m).__name__})")
                       for i, (_, m) in enumerate(leaves)]
             names = [name for name, _ in leaves]
             default = [str(i) for i in range(len(layers))]
             return nn.Sequential(*layers, input_shape=input_shape,
                                  names=None if names == default or not names[0] else names)
     return torch_fx.graph_from_fx(module, input_shape).graph
-
-
-def _module_from_layer(layer, dtype):
-    return torch_fx.module_from_layer(layer, dtype)
 
 
 def to_torch(net: nn.Network):
@@ -115,182 +89,24 @@ def to_torch(net: nn.Network):
     A ``Sequential`` becomes an ``nn.Sequential``; a ``Graph`` a ``torch.fx.GraphModule``
     whose modules sit at the paths of the node names (``from_torch`` reads the same names
     back; a name that cannot be a module path — e.g. ``"a-b"`` — is sanitised), with
-    ``operator.add`` for ``Add`` and ``torch.cat(..., dim=1)`` for ``Concat``."""
-    torch = _torch()
+    the modules ``Sum`` and ``ChannelConcat`` (``torch_join_modules``) for ``Add`` and
+    ``Concat``."""
+    torch = import_torch()
     if not isinstance(net, nn.Network):
         raise TypeError(f"net must be a minideconv network, got {type(net).__name__}")
     dtype = torch.float64 if net.dtype() == np.dtype(np.float64) else torch.float32
     if isinstance(net, nn.Graph):
         return torch_fx.graph_module(net, dtype)
-    return torch.nn.Sequential(*(_module_from_layer(layer, dtype)
+    return torch.nn.Sequential(*(module_from_layer(layer, dtype)
                                  for layer in net.layers)).eval()
 
 
-# --------------------------------------------------------------------------- the report
-
-@dataclass
-class Error:
-    """max |ours − reference| and that divided by max |reference|."""
-
-    abs: float
-    rel: float
-
-    @classmethod
-    def between(cls, ours, reference) -> "Error":
-        diff = float(np.max(np.abs(ours - reference))) if ours.size else 0.0
-        scale = float(np.max(np.abs(reference))) if reference.size else 0.0
-        return cls(diff, diff / scale if scale > 0 else diff)
-
-
-@dataclass
-class LayerCheck:
-    """The cross-check of one layer's output.
-
-    ``unit`` is the (channel, h, w) (or (unit,) after Flatten) of image 0's strongest
-    activation, the one projected back; ``projections[rule]`` compares minideconv's
-    projection with PyTorch/Captum's; ``unpool_variant`` compares the deconvnet built on
-    ``F.max_unpool2d`` with the true transpose (minideconv's deconvnet)."""
-
-    index: int
-    name: str
-    unit: Tuple[int, ...]
-    forward: Error
-    projections: Dict[str, Error] = field(default_factory=dict)
-    unpool_variant: Optional[Error] = None
-
-
-@dataclass
-class CrosscheckReport:
-    dtype: str
-    tolerance: float
-    layers: List[LayerCheck]
-    #: what the projections were compared with (shown in the report's first line)
-    reference: str = "PyTorch/Captum"
-
-    @property
-    def worst(self) -> float:
-        """The largest relative error among forward activations and projections."""
-        errors = [c.forward.rel for c in self.layers]
-        errors += [e.rel for c in self.layers for e in c.projections.values()]
-        return max(errors, default=0.0)
-
-    @property
-    def passed(self) -> bool:
-        return self.worst <= self.tolerance
-
-    def as_dict(self) -> dict:
-        return {
-            "dtype": self.dtype, "tolerance": self.tolerance, "passed": self.passed,
-            "worst_rel": self.worst,
-            "layers": [{
-                "index": c.index, "name": c.name, "unit": list(c.unit),
-                "forward": vars(c.forward),
-                "projections": {rule: vars(e) for rule, e in c.projections.items()},
-                "unpool_variant": None if c.unpool_variant is None else vars(c.unpool_variant),
-            } for c in self.layers],
-        }
-
-    def __str__(self) -> str:
-        rules = [r for r in RULE_NAMES if any(r in c.projections for c in self.layers)]
-        width = max([22] + [len(c.name) + 2 for c in self.layers])
-        head = (f"{'layer':<{width}}{'unit':<14}{'forward':>10}"
-                + "".join(f"{r:>11}" for r in rules) + f"{'unpool var.':>13}")
-        lines = [f"cross-check against {self.reference}, {self.dtype}: max relative error "
-                 f"per layer (tolerance {self.tolerance:g})", head, "-" * len(head)]
-        for c in self.layers:
-            row = f"{c.name:<{width}}{str(tuple(c.unit)):<14}{c.forward.rel:>10.1e}"
-            row += "".join(f"{c.projections[r].rel:>11.1e}" if r in c.projections
-                           else f"{'-':>11}" for r in rules)
-            row += (f"{c.unpool_variant.rel:>13.1e}" if c.unpool_variant is not None
-                    else f"{'-':>13}")
-            lines.append(row)
-        lines.append(f"{'PASSED' if self.passed else 'FAILED'}: worst relative error "
-                     f"{self.worst:.2e}")
-        lines.append("'unpool var.': a deconvnet using F.max_unpool2d (overwrites shared "
-                     "switches) vs the true transpose; nonzero when pooling windows overlap. "
-                     "Informational, not part of PASSED.")
-        return "\n".join(lines)
-
-
-def _torch_outputs(model, x):
-    """The output of every leaf module, in order (the input of each is the previous).
-    Copies: an in-place ReLU would otherwise overwrite the previous layer's output."""
-    outputs = []
-    for module in _flatten_modules(model):
-        x = module(x)
-        outputs.append(x.clone())
-    return outputs
-
+# --------------------------------------------------------------------------- the comparison
 
 def _strongest_unit(activation) -> Tuple[int, ...]:
     """(channel, h, w) — or (unit,) for (N, F) activations — of image 0's maximum."""
     return tuple(int(i) for i in np.unravel_index(np.argmax(activation[0]),
                                                  activation.shape[1:]))
-
-
-def _torch_projection(model, layer_module, x, unit, value, rule):
-    """The reference for minideconv's projection of activation ``a = value`` at ``unit``:
-    a · (∂a/∂x under ``rule``).  The deconvnet and guided rules are positively
-    homogeneous, not linear, so for a < 0 the neuron −a is attributed and scaled by |a|."""
-    torch = _torch()
-    sign = 1.0 if value >= 0 else -1.0
-
-    def neuron(output):
-        return sign * output[(slice(None),) + tuple(unit)]
-
-    if rule == "backprop":
-        xt = x.clone().requires_grad_(True)
-        out = _torch_outputs_upto(model, layer_module, xt)
-        (grad,) = torch.autograd.grad(neuron(out).sum(), xt)
-    else:
-        attr = _captum_attr()
-        cls = attr.NeuronDeconvolution if rule == "deconvnet" else attr.NeuronGuidedBackprop
-        grad = cls(model, layer_module).attribute(x, neuron_selector=neuron)
-    return _numpy(grad) * abs(value)
-
-
-def _torch_outputs_upto(model, layer_module, x):
-    for module in _flatten_modules(model):
-        x = module(x)
-        if module is layer_module:
-            return x
-    raise ValueError("layer module not found in the model")
-
-
-def _unpool_variant_deconvnet(model, x, layer_index, unit, value):
-    """The deconvnet as often hand-written in PyTorch: F.max_unpool2d at the pools,
-    relu at the ReLUs, conv_transpose2d at the convolutions."""
-    torch = _torch()
-    F = torch.nn.functional
-    modules = _flatten_modules(model)
-    inputs, records = [], []
-    with torch.no_grad():
-        h = x
-        for module in modules[:layer_index + 1]:
-            inputs.append(h)
-            if isinstance(module, torch.nn.MaxPool2d):
-                h, idx = F.max_pool2d(h, module.kernel_size, module.stride, module.padding,
-                                      module.dilation, module.ceil_mode, return_indices=True)
-                records.append(idx)
-            else:
-                h = module(h)
-                records.append(None)
-        signal = torch.zeros_like(h)
-        signal[(0,) + tuple(unit)] = value
-        for module, inp, idx in reversed(list(zip(modules[:layer_index + 1], inputs, records))):
-            if isinstance(module, torch.nn.MaxPool2d):
-                signal = F.max_unpool2d(signal, idx, module.kernel_size, module.stride,
-                                        module.padding, output_size=inp.shape[2:])
-            elif isinstance(module, torch.nn.ReLU):
-                signal = F.relu(signal)
-            elif isinstance(module, torch.nn.Conv2d):
-                grad = torch.autograd.functional.vjp(module, inp, signal)[1]
-                signal = grad  # Wᵀ r, exactly (the bias does not enter)
-            elif isinstance(module, torch.nn.Linear):
-                signal = signal @ module.weight
-            elif isinstance(module, torch.nn.Flatten):
-                signal = signal.reshape(inp.shape)
-    return _numpy(signal[:1])
 
 
 def crosscheck(module_or_net, x, layers: Optional[Sequence] = None,
@@ -309,7 +125,7 @@ def crosscheck(module_or_net, x, layers: Optional[Sequence] = None,
     whose every ReLU is an autograd Function with the rule's backward.  The
     ``F.max_unpool2d`` variant is reported for Sequentials only.
     """
-    torch = _torch()
+    torch = import_torch()
     if isinstance(module_or_net, nn.Network):
         return compare(module_or_net, to_torch(module_or_net), x, layers, rules,
                        unpool_variant)
@@ -339,14 +155,14 @@ def compare(net: nn.Network, model, x, layers: Optional[Sequence] = None,
     ``Graph``, node ``name`` ↔ the fx node ``from_torch`` would give that name."""
     if isinstance(net, nn.Graph):
         return _compare_graph(net, model, x, layers, rules)
-    torch = _torch()
+    torch = import_torch()
     model = model.eval()
     x, dtype = _check_inputs(x, rules)
     net = net.astype(dtype)
     model = model.to(torch.float64 if dtype == np.float64 else torch.float32)
     n_layers = len(net.layers)
-    if len(_flatten_modules(model)) != n_layers:
-        raise ValueError(f"model has {len(_flatten_modules(model))} leaf modules but net "
+    if len(leaf_modules(model)) != n_layers:
+        raise ValueError(f"model has {len(leaf_modules(model))} leaf modules but net "
                          f"has {n_layers} layers: they must correspond one to one")
     layers = range(n_layers) if layers is None else list(layers)
     for i in layers:
@@ -354,9 +170,9 @@ def compare(net: nn.Network, model, x, layers: Optional[Sequence] = None,
             raise ValueError(f"layers must be indices in [0, {n_layers}), got {i}")
 
     xt = torch.from_numpy(np.ascontiguousarray(x))
-    modules = _flatten_modules(model)
+    modules = leaf_modules(model)
     with torch.no_grad():
-        torch_outputs = [_numpy(o) for o in _torch_outputs(model, xt)]
+        torch_outputs = [to_numpy(o) for o in sequential_outputs(model, xt)]
     trace = net.trace(x)
     has_pool_below = False
     checks = []
@@ -372,25 +188,26 @@ def compare(net: nn.Network, model, x, layers: Optional[Sequence] = None,
         for rule in rules:
             projected = visualize.project(net, x, i, unit[0], position=position, rule=rule)
             reference = np.concatenate([
-                _torch_projection(model, modules[i], xt[n:n + 1], unit, float(values[n]), rule)
+                sequential_projection(model, modules[i], xt[n:n + 1], unit,
+                                      float(values[n]), rule)
                 for n in range(len(x))])
             check.projections[rule] = Error.between(projected, reference)
         if unpool_variant and has_pool_below:
             ours_deconv = visualize.project(net, x[:1], i, unit[0], position=position,
                                             rule="deconvnet")
-            variant = _unpool_variant_deconvnet(model, xt[:1], i, unit, float(values[0]))
+            variant = unpool_variant_deconvnet(model, xt[:1], i, unit, float(values[0]))
             check.unpool_variant = Error.between(variant, ours_deconv)
         checks.append(check)
     return CrosscheckReport(str(dtype), TOLERANCE[dtype], checks)
 
 
 def _compare_graph(net: nn.Graph, model, x, layers, rules) -> CrosscheckReport:
-    """``compare`` for a Graph: torch's values of every fx node (``torch_fx.torch_values``)
-    and its projections (``torch_fx.torch_projections``: one forward pass per rule)
-    beside minideconv's — one trace, and one ``net.backward`` per node and rule from the
-    node's strongest unit of image 0, seeded with each image's activation there (what
+    """``compare`` for a Graph: torch's values of every fx node (``torch_values``) and
+    its projections (``torch_projections``: one forward pass per rule) beside
+    minideconv's — one trace, and one ``net.backward`` per node and rule from the node's
+    strongest unit of image 0, seeded with each image's activation there (what
     ``visualize.project`` does, without tracing again per node)."""
-    torch = _torch()
+    torch = import_torch()
     x, dtype = _check_inputs(x, rules)
     net = net.astype(dtype)
     model = model.eval().to(torch.float64 if dtype == np.float64 else torch.float32)
@@ -405,7 +222,7 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules) -> CrosscheckReport:
     chosen = range(len(net.layers)) if layers is None else \
         sorted({net.index(layer) for layer in layers})
     xt = torch.from_numpy(np.ascontiguousarray(x))
-    torch_values = torch_fx.torch_values(conversion.traced, xt)
+    values = torch_values(conversion.traced, xt)
     trace = net.trace(x)
     fx_name = {name: conversion.fx_nodes[counterpart[name]].name for name in net.names}
     checks, units = [], {}
@@ -415,9 +232,9 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules) -> CrosscheckReport:
         unit = _strongest_unit(ours)
         units[i] = unit
         checks.append(LayerCheck(i, net.describe(i), unit,
-                                 Error.between(ours, torch_values[fx_name[name]])))
+                                 Error.between(ours, values[fx_name[name]])))
     for rule in rules:
-        reference = torch_fx.torch_projections(
+        reference = torch_projections(
             conversion.traced, xt, {fx_name[net.names[i]]: units[i] for i in chosen}, rule)
         for check in checks:
             i, unit = check.index, check.unit
