@@ -8,7 +8,7 @@
 Here: the parser (``build_parser``), ``main`` with its exit statuses (``EXIT_STATUS``), and
 the two short commands, train and crosscheck.  The other commands have a module each —
 ``cli_demo``, ``cli_project``, ``cli_figure2`` — whose names are importable from here too;
-the flags' checks are ``_cli_checks``.
+the flags' checks are ``cli_checks``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import textwrap
 
 import numpy as np
 
-from . import _cli_checks as checks
+from . import cli_checks
 from . import rules
 # each command's work lives in a module of its own; their names stay importable from here
 from .cli_demo import (block_outputs, cmd_demo, dataset_image_shape, demo,
@@ -58,12 +58,12 @@ PREDICT_BATCH = 500     # train.accuracy's batch: the largest trace of a trainin
 def cmd_train(args):
     from . import train
     from .data import SPLITS
-    out = checks.output_file(args.out, "--out", {".npz"}, ".npz")
+    out = cli_checks.output_file(args.out, "--out", {".npz"}, ".npz")
     test_images = SPLITS["test"][1]         # train_default reports the test accuracy
     shapes = train.build_model(args.seed).layer_shapes()
-    needed = (checks.dataset_bytes(args.n_train + test_images, dataset_image_shape())
-              + checks.traced_bytes(shapes, dataset_image_shape(), PREDICT_BATCH))
-    checks.check_memory(needed, "--n-train", args.n_train)
+    needed = (cli_checks.dataset_bytes(args.n_train + test_images, dataset_image_shape())
+              + cli_checks.traced_bytes(shapes, dataset_image_shape(), PREDICT_BATCH))
+    cli_checks.check_memory(needed, "--n-train", args.n_train)
     train.train_default(out=out, epochs=args.epochs, seed=args.seed, n_train=args.n_train,
                         progress=not args.no_progress)
 
@@ -75,30 +75,30 @@ def cmd_crosscheck(args):
                               seed=args.seed)
     if args.model is not None:              # a saved network against its torch conversion
         return _crosscheck_saved(args)
-    checks.require("torch", "captum", why="crosscheck")
+    cli_checks.require("torch", "captum", why="crosscheck")
     from .interop.torch import builtin_model, crosscheck_builtin
     itemsize = np.dtype(args.dtype).itemsize
     # minideconv's trace, PyTorch's graph and the projections of three rules
-    needed = max(4 * checks.traced_bytes(net.layer_shapes(shape), shape, args.images,
+    needed = max(4 * cli_checks.traced_bytes(net.layer_shapes(shape), shape, args.images,
                                          itemsize)
                  for net, shape in (builtin_model(name, args.seed) for name in args.models))
-    checks.check_memory(needed, "--images", args.images)
+    cli_checks.check_memory(needed, "--images", args.images)
     return crosscheck_builtin(args.models, dtype=args.dtype, n_images=args.images,
                               seed=args.seed)
 
 
 def _crosscheck_saved(args):
     """``crosscheck --model M.npz``: the network against ``to_torch`` of itself."""
-    net = checks.load_network(args.model)
+    net = cli_checks.load_network(args.model)
     if net.input_shape is None:
-        raise checks.UsageError(f"--model: {args.model!r} does not say its input shape; "
+        raise cli_checks.UsageError(f"--model: {args.model!r} does not say its input shape; "
                                 f"save it with input_shape=(C, H, W)")
-    checks.require("torch", "captum", why="crosscheck")
+    cli_checks.require("torch", "captum", why="crosscheck")
     from .interop.torch import crosscheck
     shape = tuple(net.input_shape)
-    needed = 4 * checks.traced_bytes(net.layer_shapes(shape), shape, args.images,
+    needed = 4 * cli_checks.traced_bytes(net.layer_shapes(shape), shape, args.images,
                                      np.dtype(args.dtype).itemsize)
-    checks.check_memory(needed, "--images", args.images)
+    cli_checks.check_memory(needed, "--images", args.images)
     x = np.random.default_rng(args.seed).standard_normal((args.images,) + shape)
     report = crosscheck(net, x.astype(args.dtype))
     print(f"== {args.model} ({len(net.layers)} layers, input {shape}, {args.images} images)")
@@ -132,13 +132,13 @@ def build_parser():
     p.add_argument("--out", required=True,
                    help="folder for the figures (created with its parents; existing "
                         "figures of the same name are replaced)")
-    p.add_argument("--images", type=checks.integer(TOP_K, test_size,
+    p.add_argument("--images", type=cli_checks.integer(TOP_K, test_size,
                                                   f"top-{TOP_K} needs {TOP_K}; the test "
                                                   f"split has {test_size}"),
                    default=1000, metavar="N",
                    help=f"test images searched for top activations, in [{TOP_K}, "
                         f"{test_size}] (default %(default)s)")
-    p.add_argument("--features", type=checks.integer(1), default=6, metavar="K",
+    p.add_argument("--features", type=cli_checks.integer(1), default=6, metavar="K",
                    help="features shown per block, from 1 to the fewest feature maps of a "
                         "block (16 for the shipped network; default %(default)s)")
     p.add_argument("--model", help="a network .npz (default: the shipped one)")
@@ -158,9 +158,9 @@ def build_parser():
                    help="a layer name (net.names) or an index into net.layers, in [-n, n) "
                         "for n layers (10 for the shipped network); negative counts from "
                         "the end")
-    p.add_argument("--channel", type=checks.integer(0), required=True, metavar="C",
+    p.add_argument("--channel", type=cli_checks.integer(0), required=True, metavar="C",
                    help="feature map of that layer, in [0, its channels)")
-    p.add_argument("--position", type=checks.position, default=None, metavar="H,W",
+    p.add_argument("--position", type=cli_checks.position, default=None, metavar="H,W",
                    help="unit position in the feature map, each in [0, its size) "
                         "(default: its maximum)")
     p.add_argument("--rule", choices=rules.NAMES, default="deconvnet",
@@ -181,13 +181,13 @@ def build_parser():
                    help="the weights file, created with its folder and checked before "
                         "training: '.npz' is added when the name has no suffix "
                         "(default %(default)s)")
-    p.add_argument("--epochs", type=checks.integer(1), default=DEFAULTS["epochs"],
+    p.add_argument("--epochs", type=cli_checks.integer(1), default=DEFAULTS["epochs"],
                    metavar="E", help="passes over the training images, >= 1 "
                                      "(default %(default)s)")
-    p.add_argument("--seed", type=checks.integer(0), default=DEFAULTS["seed"],
+    p.add_argument("--seed", type=cli_checks.integer(0), default=DEFAULTS["seed"],
                    help="initial weights and batch order, >= 0 (default %(default)s)")
     batch = DEFAULTS["batch_size"]
-    p.add_argument("--n-train", type=checks.integer(batch, train_size,
+    p.add_argument("--n-train", type=cli_checks.integer(batch, train_size,
                                                     f"one batch of {batch} up to the "
                                                     f"train split's {train_size}"),
                    default=DEFAULTS["n_train"], metavar="N",
@@ -222,22 +222,22 @@ def build_parser():
                    help="folder for the figures and the table (created with its parents)")
     p.add_argument("--model", help="a network: minideconv .npz or .onnx (needs onnx; "
                                    "default: the shipped network)")
-    p.add_argument("--k", type=checks.integer(1), default=TOP_K,
+    p.add_argument("--k", type=cli_checks.integer(1), default=TOP_K,
                    help="images per feature, >= 1 (default %(default)s)")
-    p.add_argument("--features", type=checks.integer(1), default=FIGURE2_FEATURES,
+    p.add_argument("--features", type=cli_checks.integer(1), default=FIGURE2_FEATURES,
                    metavar="N",
                    help="features shown per layer, those with the largest mean top-k "
                         "activation (all when the layer has fewer; default %(default)s)")
-    p.add_argument("--batch-size", type=checks.integer(1), default=64, metavar="B",
+    p.add_argument("--batch-size", type=cli_checks.integer(1), default=64, metavar="B",
                    help="images per forward pass, >= 1: the memory used grows with B, "
                         "not with the number of images (default %(default)s)")
     p.add_argument("--normalize", choices=["imagenet", "none"], default=None,
                    help="(x - mean) / std with ImageNet's mean and std, or none (default: "
                         "imagenet for .onnx models, none for .npz and the shipped network)")
-    p.add_argument("--size", type=checks.integer(1), nargs="+", metavar="H [W]",
+    p.add_argument("--size", type=cli_checks.integer(1), nargs="+", metavar="H [W]",
                    help="input size H W (W = H if left out), for a network that does not "
                         "fix its own; else it must match it")
-    p.add_argument("--resize", type=checks.integer(1), metavar="S",
+    p.add_argument("--resize", type=cli_checks.integer(1), metavar="S",
                    help="length of the shorter side before the centre crop, >= the crop's "
                         "longer side (default: that side, the largest centred crop; "
                         "ImageNet models often use 256 for 224)")
@@ -274,11 +274,11 @@ def build_parser():
                             "conversion (to_torch; Captum too for a Sequential), on N "
                             "seeded random images")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    p.add_argument("--images", type=checks.integer(1, test_size,
+    p.add_argument("--images", type=cli_checks.integer(1, test_size,
                                                   f"the test split has {test_size} images"),
                    default=2, metavar="N",
                    help=f"images per model, in [1, {test_size}] (default %(default)s)")
-    p.add_argument("--seed", type=checks.integer(0), default=0,
+    p.add_argument("--seed", type=cli_checks.integer(0), default=0,
                    help="weights and inputs seed, >= 0 (default %(default)s)")
     p.set_defaults(func=cmd_crosscheck)
     return parser
@@ -305,9 +305,9 @@ def main(argv=None):
         print(f"minideconv {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:
-        if _debugging() and not isinstance(err, checks.UsageError):
+        if _debugging() and not isinstance(err, cli_checks.UsageError):
             raise
-        code, message = checks.explain(err, args)
+        code, message = cli_checks.explain(err, args)
         message = " ".join(message.splitlines())       # one line, whatever the cause
         print(f"minideconv {args.command}: error: {message}", file=sys.stderr)
         return code

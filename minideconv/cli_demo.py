@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from . import _cli_checks as checks
+from . import cli_checks
 from . import rules
 from .cli_figure2 import TOP_K, strongest_channels
 from .cli_project import layer_name
@@ -161,31 +161,32 @@ def _check_demo_network(net, shapes, features):
     from .nn import Conv2d
     blocks = block_outputs(net)
     if not blocks or not isinstance(net.layers[0], Conv2d):
-        raise checks.RunError("--model: demo needs a network whose first layer is a Conv2d")
+        raise cli_checks.RunError("--model: demo needs a network whose first layer is a "
+                                  "Conv2d")
     if shapes[-1] != (len(CLASSES),):
-        raise checks.RunError(f"--model: demo needs {len(CLASSES)} outputs, one per class "
+        raise cli_checks.RunError(f"--model: demo needs {len(CLASSES)} outputs, one per class "
                               f"of the dataset; the network gives {shapes[-1]}")
     fewest, block = min((shapes[layer][0], b) for b, layer in enumerate(blocks, 1))
     if features > fewest:
-        raise checks.UsageError(f"--features: must be in [1, {fewest}] (block {block} has "
+        raise cli_checks.UsageError(f"--features: must be in [1, {fewest}] (block {block} has "
                                 f"{fewest} feature maps), got {features}")
 
 
 def cmd_demo(args):
     """``minideconv demo``: check every flag and the network, then ``demo``."""
-    net = checks.load_network(args.model)
+    net = cli_checks.load_network(args.model)
     from .nn import Graph
     if isinstance(net, Graph):   # its figures follow the conv blocks of a chain
-        raise checks.UsageError("--model: demo shows the conv blocks of a Sequential "
+        raise cli_checks.UsageError("--model: demo shows the conv blocks of a Sequential "
                                 "network; for a graph network (residual or concatenating) "
                                 "use `minideconv figure2 --layer NAME` and `minideconv "
                                 "project`")
-    shapes = checks.check_network_input(net, dataset_image_shape())
+    shapes = cli_checks.check_network_input(net, dataset_image_shape())
     _check_demo_network(net, shapes, args.features)
-    needed = (checks.dataset_bytes(args.images, dataset_image_shape())
-              + checks.traced_bytes(shapes, dataset_image_shape(), args.images))
-    checks.check_memory(needed, "--images", args.images)
-    out = checks.output_folder(args.out)
+    needed = (cli_checks.dataset_bytes(args.images, dataset_image_shape())
+              + cli_checks.traced_bytes(shapes, dataset_image_shape(), args.images))
+    cli_checks.check_memory(needed, "--images", args.images)
+    out = cli_checks.output_folder(args.out)
     print(f"writing the demo figures to {out}")
     demo(out, n_images=args.images, features=args.features, model=net,
          progress=not args.no_progress)

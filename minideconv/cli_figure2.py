@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from . import _cli_checks as checks
+from . import cli_checks
 
 TOP_K = 9           # Zeiler & Fergus show each feature's nine strongest activations
 FIGURE2_FEATURES = 12      # figure2's default: features shown per layer
@@ -84,35 +84,35 @@ def cmd_figure2(args):
     # every flag is checked, and the output folder made, before any image is read
     hw = None if args.size is None else (args.size[0], args.size[-1])
     if args.size is not None and len(args.size) > 2:
-        raise checks.UsageError(f"--size: give H or H W (two integers at most), got "
+        raise cli_checks.UsageError(f"--size: give H or H W (two integers at most), got "
                                 f"{' '.join(map(str, args.size))}")
-    net = checks.load_any_network(args.model, hw)
-    shape = checks.network_input_shape(net, hw)
-    shapes = checks.check_network_input(net, shape)
-    layers = checks.layer_indices(net, args.layer)
+    net = cli_checks.load_any_network(args.model, hw)
+    shape = cli_checks.network_input_shape(net, hw)
+    shapes = cli_checks.check_network_input(net, shape)
+    layers = cli_checks.layer_indices(net, args.layer)
     normalize = args.normalize or ("imagenet" if (args.model or "").lower()
                                    .endswith(".onnx") else "none")
     if normalize == "imagenet" and shape[0] != 3:
-        raise checks.UsageError(f"--normalize: imagenet needs a network of 3 input "
+        raise cli_checks.UsageError(f"--normalize: imagenet needs a network of 3 input "
                                 f"channels (RGB); this one takes {shape[0]}; give "
                                 f"--normalize none")
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if normalize == "imagenet" else (None, None)
     if args.resize is not None and args.resize < max(shape[1:]):
-        raise checks.UsageError(f"--resize: must be >= {max(shape[1:])}, the crop's longer "
-                                f"side (the network takes {shape[1]}x{shape[2]}), got "
-                                f"{args.resize}")
-    checks.image_folder(args.images)
+        raise cli_checks.UsageError(f"--resize: must be >= {max(shape[1:])}, the crop's "
+                                    f"longer side (the network takes {shape[1]}x{shape[2]}), "
+                                    f"got {args.resize}")
+    cli_checks.image_folder(args.images)
     folder = ImageFolder(args.images, shape[1:], channels=shape[0], resize=args.resize,
                          mean=mean, std=std, recursive=args.recursive, dtype=net.dtype())
     if len(folder) < args.k:
         where = "in it or below it" if args.recursive else "in it (--recursive: also below)"
-        raise checks.UsageError(f"--images: {args.images!r} has {len(folder)} "
+        raise cli_checks.UsageError(f"--images: {args.images!r} has {len(folder)} "
                                 f".jpg/.jpeg/.png files {where}; --k {args.k} needs at "
                                 f"least {args.k}")
-    checks.check_memory(checks.traced_bytes(shapes, shape, args.batch_size,
+    cli_checks.check_memory(cli_checks.traced_bytes(shapes, shape, args.batch_size,
                                             net.dtype().itemsize),
                         "--batch-size", args.batch_size)
-    out = checks.output_folder(args.out)
+    out = cli_checks.output_folder(args.out)
 
     if net.input_shape is not None:
         warm_up(net, [args.rule])   # compiles (first run only) before the progress bar
@@ -134,7 +134,7 @@ def cmd_figure2(args):
         except ValueError as err:
             if paths and len(paths) >= args.k:
                 raise
-            raise checks.RunError(f"--images: {len(paths)} of the {len(folder)} files "
+            raise cli_checks.RunError(f"--images: {len(paths)} of the {len(folder)} files "
                                   f"could be read as images; --k {args.k} needs at least "
                                   f"{args.k}") from err
     for path, reason in folder.skipped[:SKIPPED_SHOWN]:

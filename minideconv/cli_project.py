@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _cli_checks as checks
+from . import cli_checks
 
 
 def layer_name(net, i):
@@ -46,16 +46,16 @@ def cmd_project(args):
     from .visualize import check_channel, project, strongest
 
     # every flag is checked, and the output made, before the projection is computed
-    net = checks.load_network(args.model)
-    image = checks.load_image(args.image)
-    shapes = checks.check_network_input(net, image.shape)
-    layers = checks.layer_indices(net, [args.layer])
+    net = cli_checks.load_network(args.model)
+    image = cli_checks.load_image(args.image)
+    shapes = cli_checks.check_network_input(net, image.shape)
+    layers = cli_checks.layer_indices(net, [args.layer])
     if len(layers) != 1:
-        raise checks.UsageError(f"--layer: project takes one layer, got {args.layer!r}")
+        raise cli_checks.UsageError(f"--layer: project takes one layer, got {args.layer!r}")
     layer = layers[0]
-    checks.channel_index(net, shapes, layer, args.channel)
-    checks.position_in(net, shapes, layer, args.position)
-    out = checks.output_file(args.out, "--out", _figure_suffixes(), ".png",
+    cli_checks.channel_index(net, shapes, layer, args.channel)
+    cli_checks.position_in(net, shapes, layer, args.position)
+    out = cli_checks.output_file(args.out, "--out", _figure_suffixes(), ".png",
                              ignore_case=True)
 
     projection = project(net, image, layer, args.channel, args.position, rule=args.rule)

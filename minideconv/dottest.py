@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks
+from . import checks
 
 
 class DotTestError(AssertionError):
@@ -52,7 +52,7 @@ def dottest(forward, adjoint, x_shape, y_shape, dtype=np.float64, rtol=None, see
     ValueError.
     """
     dtype = np.dtype(dtype)
-    if dtype not in _checks.FLOAT_DTYPES:
+    if dtype not in checks.FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     if rtol is None:
         rtol = 1e-10 if dtype == np.float64 else 1e-4
@@ -83,7 +83,7 @@ def dottest(forward, adjoint, x_shape, y_shape, dtype=np.float64, rtol=None, see
 def _shape(shape, name):
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
-    if not isinstance(shape, (tuple, list)) or not all(_checks.is_int(v) and v >= 0
+    if not isinstance(shape, (tuple, list)) or not all(checks.is_int(v) and v >= 0
                                                        for v in shape):
         raise TypeError(f"{name} must be a tuple of non-negative ints, got {shape!r}")
     return tuple(int(v) for v in shape)

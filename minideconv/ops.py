@@ -1,6 +1,6 @@
 """The public functional operators.
 
-Each function validates its arguments (``minideconv._checks``), works out the layer's
+Each function validates its arguments (``minideconv.checks``), works out the layer's
 geometry once (``minideconv.geometry``), makes the arrays C-contiguous, and calls one
 kernel of a backend (``backends.contract`` says which kernels and what they may
 assume).  Names and semantics follow ``torch.nn.functional`` so results compare one to
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, geometry, rules
+from . import checks, geometry, rules
 from .padding import wrap_pad, wrap_pad_adjoint
 
 #: Which backend runs NumPy arrays: ``"cpu"`` (the Numba loops, default) or
@@ -31,7 +31,7 @@ def _backend_for(*arrays):
     """The backend for these arrays: ``backends.reference`` for CuPy arrays (or when
     ``CPU_BACKEND == "reference"``), else ``backends.cpu``; loaded once, then kept here.
     The caller holds its ``kernel_lock`` around the call."""
-    name = "reference" if CPU_BACKEND == "reference" or any(map(_checks.is_cupy, arrays)) \
+    name = "reference" if CPU_BACKEND == "reference" or any(map(checks.is_cupy, arrays)) \
         else "cpu"
     backend = _LOADED.get(name)
     if backend is None:
@@ -47,7 +47,7 @@ def _backend_for(*arrays):
 
 def _contiguous(a):
     """C-contiguous (the kernels index raw memory row by row)."""
-    return _checks.array_module(a).ascontiguousarray(a)
+    return checks.array_module(a).ascontiguousarray(a)
 
 
 def _as_zero_padded_input(x, geom):
@@ -86,13 +86,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     -------
     y : (N, C_out, H_out, W_out), H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1
     """
-    _checks.check_same_device(x=x, weight=weight, bias=bias)
-    _checks.check_float_array(x, "x", ndim=4)
-    _checks.check_nonempty_spatial(x, "x")
-    _checks.check_weight(weight, "x", x.dtype)
+    checks.check_same_device(x=x, weight=weight, bias=bias)
+    checks.check_float_array(x, "x", ndim=4)
+    checks.check_nonempty_spatial(x, "x")
+    checks.check_weight(weight, "x", x.dtype)
     geom = geometry.conv2d_geometry(x.shape, weight.shape, stride, padding, dilation, groups,
                                     padding_mode)
-    _checks.check_bias(bias, "bias", geom.out_channels, x.dtype)
+    checks.check_bias(bias, "bias", geom.out_channels, x.dtype)
     x, kernel_geom = _as_zero_padded_input(x, geom)
     backend = _backend_for(x, weight)
     with backend.kernel_lock:
@@ -126,13 +126,13 @@ def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0
     gives the adjoint of ``conv2d(..., padding_mode="circular")`` (PyTorch has no
     transposed circular convolution).
     """
-    _checks.check_same_device(y=y, weight=weight, bias=bias)
-    _checks.check_float_array(y, "y", ndim=4)
-    _checks.check_nonempty_spatial(y, "y")
+    checks.check_same_device(y=y, weight=weight, bias=bias)
+    checks.check_float_array(y, "y", ndim=4)
+    checks.check_nonempty_spatial(y, "y")
     geom = geometry.conv_transpose2d_geometry(y.shape, weight, stride, padding, output_padding,
                                               dilation, groups, output_size, padding_mode)
-    _checks.check_same_dtype(y, "y", weight, "weight")
-    _checks.check_bias(bias, "bias", geom.in_channels, y.dtype)
+    checks.check_same_dtype(y, "y", weight, "weight")
+    checks.check_bias(bias, "bias", geom.in_channels, y.dtype)
     backend = _backend_for(y, weight)
     with backend.kernel_lock:
         x = backend.conv_transpose2d(_contiguous(y), _contiguous(weight), geom.as_zero_padded())
@@ -149,13 +149,13 @@ def conv2d_weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=
 
     i.e. the cross-correlation of the input with the output gradient.
     """
-    _checks.check_same_device(x=x, grad_out=grad_out)
-    _checks.check_float_array(x, "x", ndim=4)
-    _checks.check_nonempty_spatial(x, "x")
-    _checks.check_float_array(grad_out, "grad_out", ndim=4)
-    _checks.check_same_dtype(x, "x", grad_out, "grad_out")
+    checks.check_same_device(x=x, grad_out=grad_out)
+    checks.check_float_array(x, "x", ndim=4)
+    checks.check_nonempty_spatial(x, "x")
+    checks.check_float_array(grad_out, "grad_out", ndim=4)
+    checks.check_same_dtype(x, "x", grad_out, "grad_out")
     if not (isinstance(weight_shape, (tuple, list)) and len(weight_shape) == 4
-            and all(_checks.is_int(v) and v >= 1 for v in weight_shape)):
+            and all(checks.is_int(v) and v >= 1 for v in weight_shape)):
         raise ValueError(f"weight_shape must be 4 positive ints (C_out, C_in/groups, kh, kw), "
                          f"got {weight_shape!r}")
     weight_shape = tuple(int(v) for v in weight_shape)
@@ -173,7 +173,7 @@ def conv2d_weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=
 
 def relu(x):
     """y = max(x, 0) = D(x > 0) x, element-wise; any shape.  NaN stays NaN."""
-    _checks.check_float_array(x, "x")
+    checks.check_float_array(x, "x")
     backend = _backend_for(x)
     with backend.kernel_lock:
         return backend.relu(_contiguous(x))
@@ -188,13 +188,13 @@ def relu_backward(grad, x, rule="backprop"):
     so the three rules are interchangeable).  A NaN in ``x`` counts as inactive
     ([NaN > 0] is false); PyTorch's autograd passes the gradient through there instead.
     """
-    _checks.check_same_device(grad=grad, x=x)
-    _checks.check_float_array(grad, "grad")
-    _checks.check_float_array(x, "x")
+    checks.check_same_device(grad=grad, x=x)
+    checks.check_float_array(grad, "grad")
+    checks.check_float_array(x, "x")
     rule = rules.get_rule(rule)
     if grad.shape != x.shape:
         raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
-    _checks.check_same_dtype(x, "x", grad, "grad")
+    checks.check_same_dtype(x, "x", grad, "grad")
     backend = _backend_for(grad, x)
     with backend.kernel_lock:
         return backend.relu_backward(_contiguous(grad), _contiguous(x), rule)
@@ -213,8 +213,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
     Returns ``(y, switches)``; ``y = P(s) x`` with P(s) the 0/1 selection matrix.
     """
-    _checks.check_float_array(x, "x", ndim=4)
-    _checks.check_nonempty_spatial(x, "x")
+    checks.check_float_array(x, "x", ndim=4)
+    checks.check_nonempty_spatial(x, "x")
     geom = geometry.max_pool2d_geometry(x.shape, kernel_size, stride, padding, dilation,
                                         ceil_mode)
     backend = _backend_for(x)
@@ -260,10 +260,10 @@ def max_unpool2d(y, switches, kernel_size, stride=None, padding=0, output_size=N
     is not guessed at: whenever y has two or more rows, the switches of its second row
     fail the window check, whose message then says where the size goes.
     """
-    _checks.check_same_device(y=y, switches=switches)
-    _checks.check_float_array(y, "y", ndim=4)
-    _checks.check_nonempty_spatial(y, "y")
-    _checks.check_switch_array(switches, y)
+    checks.check_same_device(y=y, switches=switches)
+    checks.check_float_array(y, "y", ndim=4)
+    checks.check_nonempty_spatial(y, "y")
+    checks.check_switch_array(switches, y)
     geom = geometry.max_unpool2d_geometry(y.shape, kernel_size, stride, padding, dilation,
                                           output_size)
     switches = _contiguous(switches.astype(np.int64, copy=False))
@@ -273,7 +273,7 @@ def max_unpool2d(y, switches, kernel_size, stride=None, padding=0, output_size=N
     if bad >= 0:
         old_call = isinstance(kernel_size, (tuple, list)) and stride is None \
             and output_size is None
-        raise _checks.switch_outside_window(switches, bad, geom, kernel_may_be_a_size=old_call)
+        raise checks.switch_outside_window(switches, bad, geom, kernel_may_be_a_size=old_call)
     with backend.kernel_lock:
         return backend.max_unpool2d(_contiguous(y), switches, geom)
 
@@ -301,8 +301,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     y = A x with a fixed matrix A (``matrices.avg_pool2d_matrix``): average pooling is
     linear, and ``avg_pool2d_transpose`` is Aᵀ.
     """
-    _checks.check_float_array(x, "x", ndim=4)
-    _checks.check_nonempty_spatial(x, "x")
+    checks.check_float_array(x, "x", ndim=4)
+    checks.check_nonempty_spatial(x, "x")
     geom = geometry.avg_pool2d_geometry(x.shape, kernel_size, stride, padding, ceil_mode,
                                         count_include_pad, divisor_override)
     backend = _backend_for(x)
@@ -324,8 +324,8 @@ def avg_pool2d_transpose(r, input_size, kernel_size, stride=None, padding=0,
     ``input_size`` ((H, W), or (N, C, H, W) with r's N and C) is the pooled input's size:
     several sizes pool to one, so it must be given, and it must pool to r's size.
     """
-    _checks.check_float_array(r, "r", ndim=4)
-    _checks.check_nonempty_spatial(r, "r")
+    checks.check_float_array(r, "r", ndim=4)
+    checks.check_nonempty_spatial(r, "r")
     geom = geometry.avg_pool_transpose_geometry(
         r.shape, input_size, lambda x_shape: geometry.avg_pool2d_geometry(
             x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -347,8 +347,8 @@ def adaptive_avg_pool2d(x, output_size):
     the input) repeats pixels.  Linear, y = A x (``matrices.adaptive_avg_pool2d_matrix``),
     with transpose ``adaptive_avg_pool2d_transpose``.
     """
-    _checks.check_float_array(x, "x", ndim=4)
-    _checks.check_nonempty_spatial(x, "x")
+    checks.check_float_array(x, "x", ndim=4)
+    checks.check_nonempty_spatial(x, "x")
     geom = geometry.adaptive_avg_pool2d_geometry(x.shape, output_size)
     backend = _backend_for(x)
     with backend.kernel_lock:
@@ -360,8 +360,8 @@ def adaptive_avg_pool2d_transpose(r, input_size):
     ((H, W), or (N, C, H, W) with r's N and C) to r's size: each r value divided by its
     window's size, added to every pixel of the window.  It is the gradient of
     ``adaptive_avg_pool2d``."""
-    _checks.check_float_array(r, "r", ndim=4)
-    _checks.check_nonempty_spatial(r, "r")
+    checks.check_float_array(r, "r", ndim=4)
+    checks.check_nonempty_spatial(r, "r")
     geom = geometry.avg_pool_transpose_geometry(
         r.shape, input_size,
         lambda x_shape: geometry.adaptive_avg_pool2d_geometry(x_shape, tuple(r.shape[2:])))

@@ -9,7 +9,7 @@ Written with array slicing only, so the same code serves NumPy and CuPy arrays.
 
 from __future__ import annotations
 
-from ._checks import array_module
+from .checks import array_module
 
 
 def wrap_pad(x, pads):

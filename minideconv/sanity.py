@@ -66,7 +66,7 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
-from . import _checks
+from . import checks
 from .nn import Conv2d, Linear, Network
 from .rules import get_rule
 from .visualize import check_channel, check_layer, check_position, strongest
@@ -95,7 +95,7 @@ def _check_image(net, image, name="image"):
     if not isinstance(image, np.ndarray):
         from .data import load_image
         image = load_image(image)
-    _checks.check_float_array(image, name, ndim=3, layout="one image (C, H, W)")
+    checks.check_float_array(image, name, ndim=3, layout="one image (C, H, W)")
     if net.input_shape is not None and tuple(image.shape) != net.input_shape:
         raise ValueError(f"{name} must have the network's input shape {net.input_shape}, "
                          f"got {image.shape}")

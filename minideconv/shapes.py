@@ -26,7 +26,7 @@ IntOrPair = Union[int, Tuple[int, int], Sequence[int]]
 
 
 def _pair(value: IntOrPair) -> Tuple[int, int]:
-    """(v, v) for an int, (a, b) for a pair.  Validation lives in ``_checks``."""
+    """(v, v) for an int, (a, b) for a pair.  Validation lives in ``checks``."""
     if isinstance(value, (tuple, list)):
         a, b = value
         return int(a), int(b)

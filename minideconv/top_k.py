@@ -22,7 +22,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _checks
+from . import checks
 from .nn import Network
 from .rules import get_rule
 from .seeds import check_channel, check_layer, project_traced
@@ -73,7 +73,7 @@ def channel_maxima(net, images, layers, batch_size=256):
     layers = sorted({check_layer(net, layer) for layer in layers})
     if not layers:
         raise ValueError("layers must name at least one layer")
-    _checks.check_float_array(images, "images", ndim=4)
+    checks.check_float_array(images, "images", ndim=4)
     found = {layer: ([], []) for layer in layers}
     for start in range(0, len(images), batch_size):
         outputs = net.trace(images[start:start + batch_size], upto=layers[-1]).outputs
@@ -112,7 +112,7 @@ def _maxima_of_channel(net, images, layer, channel, maxima):
 def max_activations(net, images, layer, channel, batch_size=256):
     """``(positions, values)`` of feature ``channel``'s maximum in each image."""
     layer = check_layer(net, layer)
-    _checks.check_float_array(images, "images", ndim=4)
+    checks.check_float_array(images, "images", ndim=4)
     channel = check_channel(net.layer_shapes(images.shape[1:])[layer], channel,
                                 net.describe(layer))
     positions, values = channel_maxima(net, images, [layer], batch_size)[layer]
@@ -133,7 +133,7 @@ def top_k_patches(net: Network, images, layer: int, channel: int, k: int = 9,
     ``k`` images through the network."""
     rule = get_rule(rule)  # resolved once here; the layers below pass it on
     layer = check_layer(net, layer)
-    _checks.check_float_array(images, "images", ndim=4)
+    checks.check_float_array(images, "images", ndim=4)
     if not isinstance(k, numbers.Integral) or isinstance(k, bool):
         raise TypeError(f"k must be an int, got {k!r}")
     if not 1 <= k <= len(images):
@@ -208,7 +208,7 @@ def _batches(images, batch_size):
     of an iterable (cut too when larger), each checked against the first: float, 4-d, the
     same dtype and (C, H, W).  ``first`` is the stream index of ``batch[0]``."""
     if isinstance(images, np.ndarray):
-        _checks.check_float_array(images, "images", ndim=4)
+        checks.check_float_array(images, "images", ndim=4)
         if len(images) == 0:
             raise ValueError("images is empty: give at least one image")
         source = iter([images])
@@ -222,7 +222,7 @@ def _batches(images, batch_size):
         if not isinstance(batch, np.ndarray):
             raise TypeError(f"images: batch {b} must be an array (N, C, H, W), got "
                             f"{type(batch).__name__}")
-        _checks.check_float_array(batch, f"images: batch {b}", ndim=4)
+        checks.check_float_array(batch, f"images: batch {b}", ndim=4)
         if len(batch) == 0:
             continue
         if reference is None:
@@ -405,7 +405,7 @@ def top_k(net, images, layer, k: int = 9, channels=None, rule: str = "deconvnet"
     batch_size = _check_count(batch_size, "batch_size")
     shape = net.input_shape
     if isinstance(images, np.ndarray):
-        _checks.check_float_array(images, "images", ndim=4)
+        checks.check_float_array(images, "images", ndim=4)
         if len(images) == 0:
             raise ValueError("images is empty: give at least one image")
         shape = images.shape[1:]

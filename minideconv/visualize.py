@@ -34,7 +34,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from . import _checks
+from . import checks
 from .rules import get_rule
 from .ops import relu_backward
 from .nn import Network
@@ -58,7 +58,7 @@ def _as_images(x, name="x"):
     if not isinstance(x, np.ndarray):
         from .data import load_image
         x = load_image(x)
-    _checks.check_float_array(x, name)
+    checks.check_float_array(x, name)
     if x.ndim == 3:
         return x[None], True
     if x.ndim != 4:

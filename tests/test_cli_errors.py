@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 
 import matplotlib.backend_bases  # noqa: E402,F401  (imported here, not timed in the cases)
 
-from minideconv import _cli_checks, cli, cli_demo, data, nn, plots, train, visualize  # noqa: E402
+from minideconv import cli_checks, cli, cli_demo, data, nn, plots, train, visualize  # noqa: E402
 
 CASES = [
     # (args, exit code, flag, a substring of the error line); {tmp} is a folder of bad
@@ -238,7 +238,7 @@ def test_unwritable_folder_as_root_too(tmp_path, monkeypatch, no_work, capsys):
     """The write probe's answer, whoever runs the tests."""
     def refuse(*args, dir=None, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(dir))
-    monkeypatch.setattr(_cli_checks.tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(cli_checks.tempfile, "NamedTemporaryFile", refuse)
     status, err = run(["train", "--out", str(tmp_path / "m.npz")], capsys)
     assert status == 1
     assert f"--out: cannot write in '{tmp_path}': Permission denied" in err
@@ -261,7 +261,7 @@ def test_read_only_file(tmp_path, monkeypatch, no_work, capsys):
 ])
 def test_not_enough_memory_is_refused_first(tmp_path, monkeypatch, no_work, capsys, args,
                                             flag):
-    monkeypatch.setattr(_cli_checks, "available_memory", lambda: 2**20)
+    monkeypatch.setattr(cli_checks, "available_memory", lambda: 2**20)
     status, err = run([a.format(tmp=tmp_path) for a in args], capsys)
     assert status == 1
     assert f"error: {flag} " in err and "of memory but 1.0 MiB is available" in err
@@ -269,7 +269,7 @@ def test_not_enough_memory_is_refused_first(tmp_path, monkeypatch, no_work, caps
 
 
 def test_available_memory_is_known_here():
-    available = _cli_checks.available_memory()
+    available = cli_checks.available_memory()
     assert available is None or available > 0
 
 

@@ -204,7 +204,7 @@ def _private_uses(path):
                 "minideconv")):
             for alias in node.names:
                 private = alias.name.startswith("_") and not alias.name.startswith("__")
-                if private and not is_module(alias.name):  # _checks: the shared checks
+                if private and not is_module(alias.name):  # checks: the shared checks
                     yield f"from {node.module} import {alias.name}"
                 imported.add(alias.asname or alias.name)
         elif isinstance(node, ast.Import):
@@ -226,6 +226,6 @@ def test_no_private_name_is_used_across_modules():
 
 def test_the_private_name_scan_would_notice_one(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text("from minideconv import _checks\nfrom . import ops\n"
-                     "_checks.is_int(1)\nops._contiguous(None)\n")
+    probe.write_text("from minideconv import checks\nfrom . import ops\n"
+                     "checks.is_int(1)\nops._contiguous(None)\n")
     assert list(_private_uses(probe)) == ["ops._contiguous"]

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given, strategies as st
 
 import minideconv as md
-from minideconv import _checks, geometry, ops, shapes
+from minideconv import checks, geometry, ops, shapes
 from minideconv import backends
 
 cpu, reference = backends.load_cpu_backend(), backends.load_reference_backend()
@@ -68,7 +68,7 @@ def test_a_wrong_output_size_is_refused_where_it_used_to_scramble_silently():
     np.testing.assert_array_equal(right, brute_unpool(g, s, (4, 6)))
     np.testing.assert_array_equal(right[0, 0, 1::2, 1::2], g[0, 0])   # bottom-right each
 
-    _checks.check_switches(s, y, (5, 7))                  # the old check lets it through
+    checks.check_switches(s, y, (5, 7))                  # the old check lets it through
     as_5x7 = geometry.PoolGeometry(kernel=(2, 2), stride=(2, 2), padding=(0, 0),
                                    dilation=(1, 1), in_hw=(5, 7), out_hw=(2, 3))
     scrambled = cpu.max_unpool2d(g, s, as_5x7)            # ... and the scatter ran

@@ -26,7 +26,7 @@ import contextlib
 
 import numpy as np
 
-from .._checks import array_module
+from ..checks import array_module
 
 #: Nothing here needs serialising (see ``backends.contract``).
 kernel_lock = contextlib.nullcontext()

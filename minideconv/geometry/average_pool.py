@@ -15,7 +15,7 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 
 from .. import shapes
-from .._checks import is_int, to_pair
+from ..checks import is_int, to_pair
 
 class Window(NamedTuple):
     """The input positions one output position averages along one axis, ``start ≤ q <

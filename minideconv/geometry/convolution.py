@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Tuple
 
 from .. import shapes
-from .._checks import check_float_array, is_int, to_pair
+from ..checks import check_float_array, is_int, to_pair
 
 PADDING_MODES = ("zeros", "circular")
 

@@ -14,7 +14,7 @@ from typing import Tuple
 import numpy as np
 
 from .. import shapes
-from .._checks import check_output_size, to_pair
+from ..checks import check_output_size, to_pair
 
 @dataclass(frozen=True)
 class PoolGeometry:

@@ -253,7 +253,7 @@ def run_crosscheck(path, n_images=2, dtype="float64", seed=0, log=print) -> int:
     ``UsageError`` / ``RunError`` naming ``--onnx``."""
     from importlib.util import find_spec
 
-    from .._cli_checks import RunError, UsageError
+    from ..cli_checks import RunError, UsageError
     if not os.path.exists(path):
         raise UsageError(f"--onnx: no such file: {path!r}")
     if os.path.isdir(path):

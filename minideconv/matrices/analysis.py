@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .. import _checks, geometry
+from .. import checks, geometry
 from .csr import as_csr, require_numpy
 
 __all__ = ["singular_values", "gram_deviation", "GramDeviation", "least_squares_inverse",
@@ -50,7 +50,7 @@ def singular_values(matrix, k: Optional[int] = None, which: str = "LM",
     if which not in ("LM", "SM"):
         raise ValueError(f"which must be 'LM' or 'SM', got {which!r}")
     m, n = matrix.shape
-    if k is not None and not (_checks.is_int(k) and 1 <= k <= min(m, n)):
+    if k is not None and not (checks.is_int(k) and 1 <= k <= min(m, n)):
         raise ValueError(f"k must be an int in [1, {min(m, n)}], got {k!r}")
     if max(m, n) <= dense_limit:
         sigma = np.linalg.svd(matrix.toarray(), compute_uv=False)
@@ -184,9 +184,9 @@ def circular_gram_eigenvalues(weight, input_hw, dilation=1, groups: int = 1) -> 
     padding's shift change K̂ only by a conjugation and a phase, not these eigenvalues.
     """
     require_numpy(weight, "weight")
-    _checks.check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
-    height, width = _checks.to_pair(input_hw, "input_hw", 1)
-    dh, dw = _checks.to_pair(dilation, "dilation", 1)
+    checks.check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
+    height, width = checks.to_pair(input_hw, "input_hw", 1)
+    dh, dw = checks.to_pair(dilation, "dilation", 1)
     groups = geometry.check_groups(groups)
     c_out, c_in_per_group, kh, kw = weight.shape
     if c_out % groups:
@@ -216,7 +216,7 @@ def allpass_kernel(size_hw, seed=None) -> np.ndarray:
     circular padding="same" on an H×W image (``weight = k[None, None]``) the convolution
     matrix is then orthogonal: WᵀW = I.  Returns float64 (H, W).
     """
-    height, width = _checks.to_pair(size_hw, "size_hw", 1)
+    height, width = checks.to_pair(size_hw, "size_hw", 1)
     rng = np.random.default_rng(seed)
     spectrum = np.fft.fft2(rng.standard_normal((height, width)))
     while np.abs(spectrum).min() < 1e-8:          # a zero frequency has no phase

@@ -25,7 +25,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _checks, rules
+from .. import checks, rules
 from .csr import as_csr
 from .pool_relu import mask_diagonal
 
@@ -108,7 +108,7 @@ def relu_rule_factors(factors: Sequence, relu_positions: Iterable[int], top_sign
     rule = rules.get_rule(rule)
     relu_positions = set(relu_positions)
     for k in relu_positions:
-        if not (_checks.is_int(k) and 0 <= k < len(factors)):
+        if not (checks.is_int(k) and 0 <= k < len(factors)):
             raise ValueError(f"relu_positions must index factors (0..{len(factors) - 1}), "
                              f"got {k!r}")
         if factors[k].shape[0] != factors[k].shape[1]:

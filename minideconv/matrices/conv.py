@@ -50,7 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from .. import _checks, geometry
+from .. import checks, geometry
 from .csr import check_input_shape, index_dtype, require_numpy
 
 __all__ = ["conv2d_matrix", "conv_transpose2d_matrix"]
@@ -62,7 +62,7 @@ def _conv_geometry(weight, input_shape, stride, padding, dilation, groups, paddi
     """The shared convolution validator, for one image of shape ``input_shape``."""
     channels, height, width = check_input_shape(input_shape)
     require_numpy(weight, "weight")
-    _checks.check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
+    checks.check_float_array(weight, "weight", ndim=4, layout="(C_out, C_in/groups, kh, kw)")
     return geometry.conv2d_geometry((1, channels, height, width), weight.shape, stride, padding,
                                    dilation, groups, padding_mode, name_in="input_shape")
 

@@ -15,7 +15,7 @@ from typing import Tuple
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _checks
+from .. import checks
 
 INT32_MAX = np.iinfo(np.int32).max
 
@@ -28,7 +28,7 @@ def index_dtype(*sizes: int):
 def check_input_shape(input_shape) -> Tuple[int, int, int]:
     """``input_shape`` must be (C, H, W): three positive ints (one image, no batch axis)."""
     if not (isinstance(input_shape, (tuple, list)) and len(input_shape) == 3
-            and all(_checks.is_int(v) for v in input_shape)):
+            and all(checks.is_int(v) for v in input_shape)):
         raise TypeError(f"input_shape must be (C, H, W), three ints for one image, "
                         f"got {input_shape!r}")
     if min(input_shape) < 1:

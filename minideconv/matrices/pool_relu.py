@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _checks
+from .. import checks
 from .csr import check_input_shape, index_dtype, require_numpy
 
 __all__ = ["max_pool2d_matrix", "relu_matrix", "mask_diagonal"]
@@ -41,7 +41,7 @@ def max_pool2d_matrix(switches, input_shape, dtype=np.float64) -> sp.csr_array:
         raise ValueError(f"switches must have shape (C, H_out, W_out) with C = {channels} "
                          f"(input_shape {input_shape}), got {switches.shape}")
     # dtype and the range [0, H·W) of every switch: the ops' own check
-    _checks.check_switches(switches, switches, (height, width))
+    checks.check_switches(switches, switches, (height, width))
 
     n_rows, n_cols = switches.size, channels * height * width
     csr_index_dtype = index_dtype(n_rows, n_cols)
@@ -73,6 +73,6 @@ def relu_matrix(x) -> sp.csr_array:
     D x has 0 where relu(x) keeps NaN.
     """
     require_numpy(x, "x")
-    dtype = x.dtype if x.dtype in _checks.FLOAT_DTYPES else np.float64
+    dtype = x.dtype if x.dtype in checks.FLOAT_DTYPES else np.float64
     return mask_diagonal(x > 0, dtype)
 

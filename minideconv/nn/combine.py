@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _checks
+from .. import checks
 from .layers import Layer
 
 
@@ -22,7 +22,7 @@ def _check_inputs(xs, what):
     if len(xs) < 2:
         raise ValueError(f"{what} joins two or more inputs, got {len(xs)}")
     for i, x in enumerate(xs):
-        _checks.check_float_array(x, f"inputs[{i}]")
+        checks.check_float_array(x, f"inputs[{i}]")
         if x.dtype != xs[0].dtype:
             raise TypeError(f"{what}: inputs[{i}] has dtype {x.dtype}, inputs[0] "
                             f"{xs[0].dtype}")
@@ -60,7 +60,7 @@ class Concat(Layer):
     n_inputs = None
 
     def __init__(self, dim=1):
-        if not (_checks.is_int(dim) and dim == 1):
+        if not (checks.is_int(dim) and dim == 1):
             raise ValueError(f"Concat joins along the channel axis only (dim=1), "
                              f"got dim={dim!r}")
         self.dim = 1

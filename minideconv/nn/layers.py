@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .. import _checks, geometry
+from .. import checks, geometry
 from ..ops import conv2d, conv2d_weight_grad, conv_transpose2d, relu, relu_backward
 
 
@@ -72,8 +72,8 @@ class Layer:
 
 
 def _check_weight_and_bias(weight, bias, ndim, layout):
-    _checks.check_float_array(weight, "weight", ndim=ndim, layout=layout)
-    _checks.check_bias(bias, "bias", weight.shape[0], weight.dtype)
+    checks.check_float_array(weight, "weight", ndim=ndim, layout=layout)
+    checks.check_bias(bias, "bias", weight.shape[0], weight.dtype)
 
 
 class Conv2d(Layer):
@@ -88,10 +88,10 @@ class Conv2d(Layer):
                  padding_mode="zeros"):
         _check_weight_and_bias(weight, bias, 4, "(C_out, C_in/groups, kh, kw)")
         self.weight, self.bias = weight, bias
-        self.stride = _checks.to_pair(stride, "stride", 1)
+        self.stride = checks.to_pair(stride, "stride", 1)
         self.padding = padding if isinstance(padding, str) else \
-            _checks.to_pair(padding, "padding", 0)
-        self.dilation = _checks.to_pair(dilation, "dilation", 1)
+            checks.to_pair(padding, "padding", 0)
+        self.dilation = checks.to_pair(dilation, "dilation", 1)
         self.groups = geometry.check_groups(groups)
         self.padding_mode = geometry.check_padding_mode(padding_mode)
         if weight.shape[0] % self.groups:
@@ -192,11 +192,11 @@ class Linear(Layer):
         self.weight, self.bias = weight, bias
 
     def forward(self, x):
-        _checks.check_float_array(x, "x", ndim=2, layout="(N, in_features)")
+        checks.check_float_array(x, "x", ndim=2, layout="(N, in_features)")
         if x.shape[1] != self.weight.shape[1]:
             raise ValueError(f"x must have {self.weight.shape[1]} features, got shape "
                              f"{x.shape}")
-        _checks.check_same_dtype(x, "x", self.weight, "weight")
+        checks.check_same_dtype(x, "x", self.weight, "weight")
         y = x @ self.weight.T
         if self.bias is not None:
             y += self.bias
@@ -264,12 +264,12 @@ class BatchNorm2d(Layer):
                  eps=1e-5):
         if running_mean is None or running_var is None:
             raise ValueError("BatchNorm2d needs running_mean and running_var (eval mode)")
-        _checks.check_float_array(running_mean, "running_mean", ndim=1, layout="(C,)")
+        checks.check_float_array(running_mean, "running_mean", ndim=1, layout="(C,)")
         channels, dtype = len(running_mean), running_mean.dtype
         for name, value in (("running_var", running_var), ("weight", weight),
                             ("bias", bias)):
             if value is not None:
-                _checks.check_bias(value, name, channels, dtype)
+                checks.check_bias(value, name, channels, dtype)
         if np.any(running_var < 0):
             raise ValueError("running_var must be ≥ 0")
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
@@ -292,10 +292,10 @@ class BatchNorm2d(Layer):
         return scale.astype(self.running_mean.dtype), shift.astype(self.running_mean.dtype)
 
     def _check_input(self, x):
-        _checks.check_float_array(x, "x", ndim=4, layout="(N, C, H, W)")
+        checks.check_float_array(x, "x", ndim=4, layout="(N, C, H, W)")
         if x.shape[1] != self.channels:
             raise ValueError(f"x must have {self.channels} channels, got shape {x.shape}")
-        _checks.check_same_dtype(x, "x", self.running_mean, "running_mean")
+        checks.check_same_dtype(x, "x", self.running_mean, "running_mean")
 
     def forward(self, x):
         self._check_input(x)

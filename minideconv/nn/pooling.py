@@ -4,7 +4,7 @@ value evenly over its window."""
 
 from __future__ import annotations
 
-from .. import _checks, geometry, ops, shapes
+from .. import checks, geometry, ops, shapes
 from ..ops import max_pool2d, max_unpool2d
 from .layers import Layer
 
@@ -13,11 +13,11 @@ class MaxPool2d(Layer):
     """Max-pooling that records its switches; the way back is the true unpooling P(s)ᵀ."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-        self.kernel_size = _checks.to_pair(kernel_size, "kernel_size", 1)
+        self.kernel_size = checks.to_pair(kernel_size, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else \
-            _checks.to_pair(stride, "stride", 1)
-        self.padding = _checks.to_pair(padding, "padding", 0)
-        self.dilation = _checks.to_pair(dilation, "dilation", 1)
+            checks.to_pair(stride, "stride", 1)
+        self.padding = checks.to_pair(padding, "padding", 0)
+        self.dilation = checks.to_pair(dilation, "dilation", 1)
         if not isinstance(ceil_mode, bool):
             raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
         self.ceil_mode = ceil_mode
@@ -58,15 +58,15 @@ class AvgPool2d(Layer):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
-        self.kernel_size = _checks.to_pair(kernel_size, "kernel_size", 1)
+        self.kernel_size = checks.to_pair(kernel_size, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else \
-            _checks.to_pair(stride, "stride", 1)
-        self.padding = _checks.to_pair(padding, "padding", 0)
+            checks.to_pair(stride, "stride", 1)
+        self.padding = checks.to_pair(padding, "padding", 0)
         for name, value in (("ceil_mode", ceil_mode), ("count_include_pad",
                                                        count_include_pad)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, got {value!r}")
-        if divisor_override is not None and not (_checks.is_int(divisor_override)
+        if divisor_override is not None and not (checks.is_int(divisor_override)
                                                  and divisor_override != 0):
             raise ValueError(f"divisor_override must be None or a nonzero int (as in "
                              f"PyTorch), got {divisor_override!r}")
@@ -116,7 +116,7 @@ class AdaptiveAvgPool2d(Layer):
     def __init__(self, output_size):
         pair = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
             else tuple(output_size)
-        if len(pair) != 2 or not all(v is None or (_checks.is_int(v) and v >= 1)
+        if len(pair) != 2 or not all(v is None or (checks.is_int(v) and v >= 1)
                                      for v in pair):
             raise ValueError(f"output_size must be a positive int or a pair of positive "
                              f"ints or None, got {output_size!r}")
