@@ -179,13 +179,31 @@ def _string_tuples(tree):
             yield {e.value for e in node.elts}
 
 
+def _rule_name_comparisons(tree):
+    """``rule == "deconvnet"``-style tests: a rule told apart by its name, not its table row."""
+    names = set(rules.NAMES)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Constant) and o.value in names for o in operands):
+                yield node.lineno
+
+
 def test_no_module_keeps_a_list_of_rule_names_of_its_own():
     names = set(rules.NAMES)
     for path in PACKAGE.rglob("*.py"):
         if path.name == "rules.py":
             continue
-        for strings in _string_tuples(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        for strings in _string_tuples(tree):
             assert len(strings & names) < 2, f"{path.relative_to(PACKAGE)} lists rule names"
+        assert list(_rule_name_comparisons(tree)) == [], \
+            f"{path.relative_to(PACKAGE)} tells rules apart by name: read rules.RULES"
+
+
+def test_the_rule_name_comparison_check_finds_them():
+    tree = ast.parse('if rule == "backprop": pass\nx = "guided" != r\nok = rule.masks_by_input\n')
+    assert list(_rule_name_comparisons(tree)) == [1, 2]
 
 
 # --------------------------------------------------------------------------- private names

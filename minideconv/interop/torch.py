@@ -35,7 +35,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .. import nn, visualize
-from ..rules import NAMES as RULE_NAMES
+from ..rules import NAMES as RULE_NAMES, get_rule
 from . import torch_fx
 from .torch_autograd import (sequential_outputs, sequential_projection, torch_projections,
                              torch_values, unpool_variant_deconvnet)
@@ -142,8 +142,7 @@ def _check_inputs(x, rules):
     if dtype not in TOLERANCE:
         raise TypeError(f"x must be float32 or float64, got {x.dtype}")
     for rule in rules:
-        if rule not in RULE_NAMES:
-            raise ValueError(f"rules must be drawn from {RULE_NAMES}, got {rule!r}")
+        get_rule(rule)   # a ValueError naming the accepted rules
     return x, dtype
 
 

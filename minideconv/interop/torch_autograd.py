@@ -21,6 +21,7 @@ from typing import Dict
 
 import numpy as np
 
+from ..rules import get_rule
 from .torch_fx_nodes import torch_callables
 from .torch_layers import import_torch, leaf_modules, to_numpy
 
@@ -57,13 +58,15 @@ def sequential_projection(model, layer_module, x, unit, value, rule) -> np.ndarr
     def neuron(output):
         return sign * output[(slice(None),) + tuple(unit)]
 
-    if rule == "backprop":
+    rule = get_rule(rule)
+    if not rule.rectifies_signal:   # backprop: autograd's own derivative g · [x > 0]
         xt = x.clone().requires_grad_(True)
         out = _outputs_upto(model, layer_module, xt)
         (grad,) = torch.autograd.grad(neuron(out).sum(), xt)
     else:
         attr = _captum_attr()
-        cls = attr.NeuronDeconvolution if rule == "deconvnet" else attr.NeuronGuidedBackprop
+        # Captum's two rules that rectify the signal: with the forward mask, and without
+        cls = attr.NeuronGuidedBackprop if rule.masks_by_input else attr.NeuronDeconvolution
         grad = cls(model, layer_module).attribute(x, neuron_selector=neuron)
     return to_numpy(grad) * abs(value)
 
@@ -136,7 +139,8 @@ def _rule_relu_function(rule):
     """``relu`` whose backward is ``rule``'s (an autograd Function); for ``"backprop"``,
     torch's own ``relu`` (autograd's derivative)."""
     torch = import_torch()
-    if rule == "backprop":
+    rule = get_rule(rule)
+    if not rule.rectifies_signal:   # backprop: torch's relu, whose derivative is g · [x > 0]
         return torch.relu
 
     class RuleReLU(torch.autograd.Function):
@@ -148,13 +152,13 @@ def _rule_relu_function(rule):
         @staticmethod
         def backward(ctx, grad):
             (x,) = ctx.saved_tensors
-            signal = grad.clamp(min=0)                   # deconvnet: relu of the signal
-            return signal if rule == "deconvnet" else signal * (x > 0)   # guided: and mask
+            signal = grad.clamp(min=0)                   # max(g, 0): the rectified signal
+            return signal * (x > 0) if rule.masks_by_input else signal   # guided: and mask
 
     def rule_relu(x):    # a plain function, which fx's generated code can call
         return RuleReLU.apply(x)
 
-    rule_relu.__name__ = f"{rule}_relu"
+    rule_relu.__name__ = f"{rule.name}_relu"
     return rule_relu
 
 
