@@ -33,17 +33,21 @@ REPO = Path(__file__).resolve().parents[1]
 LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]_*.py"))
 SOLUTIONS = sorted((REPO / "lessons" / "solutions").glob("[0-9][0-9]_*.py"))
 COURSE = range(1, 12)          # lessons 01–11
+PRINTED: dict = {}             # script path -> its stdout, kept for the synthesis test
 
 
 def _run_as_a_student(script: Path, output: Path) -> subprocess.CompletedProcess:
     """``python script`` from the repository root, headless, single-threaded BLAS,
-    figures (if any) written to ``output``."""
+    figures (if any) written to ``output``; its stdout is kept in ``PRINTED``."""
     env = dict(os.environ, MPLBACKEND="Agg", MINIDECONV_LESSON_OUTPUT=str(output))
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         env.setdefault(variable, "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, str(script)], cwd=REPO, env=env, check=False,
-                          capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env, check=False,
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode == 0:
+        PRINTED[script] = result.stdout
+    return result
 
 
 def _assert_exit_0(script: Path, result: subprocess.CompletedProcess) -> None:
@@ -117,3 +121,102 @@ def test_solution_runs_and_its_assertions_hold(solution, tmp_path):
     result = _run_as_a_student(solution, tmp_path)
     _assert_exit_0(solution, result)
     assert result.stdout.strip(), f"{solution.name} printed nothing"
+
+
+# --------------------------------------------------------------------------- the synthesis
+
+# Every number the seed question's answer quotes (README "The question, answered" and the
+# synthesis at the end of lesson 10), beside the line of the lesson that measures it:
+# (script, pattern whose group is the printed number, quoted value, tolerance, quoted
+# text).  The tolerance is one unit of the quoted last digit; numbers at rounding level
+# are quoted as a bound ("below 10⁻¹⁵"), since their digits change with the BLAS kernels.
+# The text, where given, must stand in both syntheses, so neither can drift from the other.
+BELOW = "below"
+SYNTHESIS = [
+    ("02", r"max \|ct\(c\(i\)\) − i\| = ([\d.]+)", 0.77, 0.01, "0.77"),
+    ("02", r"relative error ‖WᵀWx − x‖ / ‖x‖ = ([\d.]+)", 2.44, 0.01, "2.44"),
+    ("02", r"best rescaling .* relative error of ([\d.]+)", 0.28, 0.01, "0.28"),
+    ("02", r"null space has dimension 100 − 81 = (\d+)", 19, 0, "19-dimensional"),
+    ("03", r"Haar bank, .*‖WᵀW − I‖_F = (\S+)", 1e-14, BELOW, "below 10⁻¹⁴"),
+    ("03", r"all-pass: \|K.*‖WᵀW − I‖_F = (\S+)", 1e-14, BELOW, "below 10⁻¹⁴"),
+    ("03", r"condition number σ_max/σ_min = (\d+)", 163, 0, "163"),
+    ("04", r"relative difference (\S+)", 1e-15, BELOW, "below 10⁻¹⁵"),
+    ("04", r"max \|x\.grad − ConvTranspose2d\(r\)\| += (\S+)", 0.0, 0, None),
+    ("05", r"pool then unpool keeps (\d+) of 16 values", 4, 0, "4 of 16"),
+    ("06", r"→ (\d+) values reach R₁ under every rule", 12, 0, None),
+    ("06", r"backprop passes (\d+) ", 11, 0, None),
+    ("06", r"backprop passes \d+ \((\d+) negative\)", 4, 0, None),
+    ("06", r"the deconvnet (\d+), guided", 8, 0, None),
+    ("06", r"the deconvnet \d+, guided (\d+)", 7, 0, None),
+    ("07", r"deconvnet / guided: .* median ([\d.]+)", 0.98, 0.01, "0.98"),
+    ("07", r"deconvnet / backprop: .* median ([\d.]+)", 0.79, 0.01, None),
+    ("08", r"worst relative error (\S+)", 1e-15, BELOW, "below 10⁻¹⁵"),
+    ("09", r"^ +deconvnet +\+1\.00 +([+-][\d.]+)", 0.61, 0.01, "0.61"),
+    ("09", r"^ +guided +\+1\.00 +([+-][\d.]+)", 0.73, 0.01, "0.73"),
+    ("09", r"^ +backprop +\+1\.00 +([+-][\d.]+)", -0.08, 0.01, "−0.08"),
+    ("09", r"deconvnet: own map vs swapped, median over 16 pairs: signed ([+-][\d.]+)",
+     0.09, 0.01, "0.09"),
+    ("10", r"least squares \(LSQR\): +‖x̂ − x₀‖/‖x₀‖ = ([\d.]+)%", 0.86, 0.01, "0.86 %"),
+    ("10", r"feature inversion \(L-BFGS-B\): ‖x̂ − x₀‖/‖x₀‖ = ([\d.]+)%", 0.75, 0.01,
+     "0.75 %"),
+    ("solutions/10", r"the two pre-images lie (\d+)% of ‖x₀‖ apart", 54, 1, "54 %"),
+    ("solutions/10", r"layer 5, seeds 0 and 1: feature errors ([\d.]+)%", 7, 1, "7 and 15 %"),
+    ("solutions/10", r"layer 5, seeds 0 and 1: feature errors [\d.]+%, ([\d.]+)%", 15, 1,
+     "7 and 15 %"),
+]
+
+
+def _script(name: str) -> Path:
+    folder, _, number = name.rpartition("/")
+    (path,) = (REPO / "lessons" / folder).glob(f"{number}_*.py")
+    return path
+
+
+def synthesis_texts():
+    """The two syntheses as running text: README's section, and lesson 10's cell."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### The question, answered"):readme.index("## Layout")]
+    lesson = _script("10").read_text(encoding="utf-8")
+    cell = lesson[lesson.index("# Synthesis: the seed question"):]
+    cell = cell[:cell.index("# %%")]
+    cell = "\n".join(line.lstrip("#") for line in cell.splitlines())
+    return {"README.md": " ".join(section.split()), "lesson 10": " ".join(cell.split())}
+
+
+def check_quote(printed: str, pattern: str, value, tolerance) -> str:
+    """'' if the number ``pattern`` finds in ``printed`` is what the synthesis says, else
+    what is wrong."""
+    match = re.search(pattern, printed, flags=re.MULTILINE)
+    if match is None:
+        return f"the lesson no longer prints /{pattern}/"
+    measured = float(match.group(1))
+    if tolerance == BELOW:
+        return "" if abs(measured) < value else f"printed {measured:g}, quoted below {value:g}"
+    return "" if abs(measured - value) <= tolerance + 1e-12 else \
+        f"printed {measured:g}, quoted {value:g} ± {tolerance:g}"
+
+
+def test_the_synthesis_quotes_what_the_lessons_print(tmp_path):
+    texts = synthesis_texts()
+    wrong = []
+    for name, pattern, value, tolerance, text in SYNTHESIS:
+        script = _script(name)
+        if script not in PRINTED:        # run alone (-k): run the lesson here
+            _assert_exit_0(script, _run_as_a_student(script, tmp_path))
+        problem = check_quote(PRINTED[script], pattern, value, tolerance)
+        if problem:
+            wrong.append(f"{name}: {problem}")
+        for where, synthesis in texts.items():
+            if text is not None and text not in synthesis:
+                wrong.append(f"{where} does not quote {text!r} (from {name})")
+    assert wrong == []
+
+
+def test_the_quote_check_catches_a_drifted_number():
+    printed = "max |ct(c(i)) − i| = 0.770\nworst relative error 3.98e-16\n"
+    pattern = SYNTHESIS[0][1]
+    assert check_quote(printed, pattern, 0.77, 0.01) == ""
+    assert "quoted 0.74" in check_quote(printed, pattern, 0.74, 0.01)
+    assert "no longer prints" in check_quote("", pattern, 0.77, 0.01)
+    assert check_quote(printed, r"worst relative error (\S+)", 1e-15, BELOW) == ""
+    assert "below" in check_quote(printed, r"worst relative error (\S+)", 1e-16, BELOW)
