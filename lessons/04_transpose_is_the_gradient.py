@@ -80,8 +80,8 @@ try:
     import torch
 except ImportError:
     torch = None
-    print("PyTorch is not installed: skipping the autograd comparison "
-          "(pip install torch to run it).")
+    print("PyTorch is not installed: skipping the autograd comparison and the x.grad / "
+          "ConvTranspose2d check (pip install torch to run them).")
 if torch is not None:
     xt = torch.tensor(x, requires_grad=True)
     yt = torch.nn.functional.conv2d(xt, torch.tensor(weight), **conv)
