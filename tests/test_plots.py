@@ -102,3 +102,124 @@ def test_one_package_and_no_private_names_across_modules():
     for user in users:
         text = user.read_text()
         assert "plots._" not in text and "lesson_plots" not in text, user.name
+
+
+# --------------------------------------------------------------------------- inversion
+
+def _colorbars(fig):
+    """The colour-bar axes of a figure (matplotlib labels them '<colorbar>')."""
+    return [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
+def _saved_png(fig, path):
+    plots.save(fig, path)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, (path.name, len(data))
+    return path
+
+
+def test_inversion_figure(tmp_path):
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 1, (3, 12, 12))
+    small, large = 0.01 * rng.standard_normal(image.shape), rng.standard_normal(image.shape)
+    panels = [plots.InversionPanel("layer 0", image + small, rng.standard_normal(image.shape),
+                                   "ch 1 at (2, 3)", 0.0074, 4.5e-4, window=(0, 5, 1, 6)),
+              plots.InversionPanel("layer 5", image + large, rng.standard_normal(image.shape),
+                                   "ch 7 at (0, 1)", 0.14, 0.36)]
+    fig = plots.inversion_figure(image, panels, "the title", rule="guided")
+    tiles = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(tiles) == 2 * 4 and len(fig.axes) == 2 * 4 + 1
+    assert fig.get_suptitle() == "the title"
+    assert [ax.get_ylabel() for ax in tiles[::4]] == ["layer 0", "layer 5"]
+    assert tiles[1].get_title().endswith("feature error 0.7%\nimage error 4.5e-04")
+    assert tiles[5].get_title() == "feature error 14%\nimage error 36%"
+    assert tiles[3].get_title().startswith("guided projection") and \
+        tiles[3].get_title().endswith("ch 1 at (2, 3)")
+    assert tiles[7].get_title() == "ch 7 at (0, 1)"
+    # the unit's field is boxed on the image and on the projection, where it is given
+    assert [len(ax.patches) for ax in tiles] == [1, 0, 0, 1, 0, 0, 0, 0]
+    # one colour bar, for x̂ − x₀: one scale over both rows, set by the larger difference
+    (bar,) = _colorbars(fig)
+    limit = plots.symmetric_limit(small, large, percentile=99.0)
+    assert limit > 10 * plots.symmetric_limit(small, percentile=99.0)
+    assert bar.get_xlim() == pytest.approx((-limit, limit))          # horizontal, ±limit
+    assert bar.get_xlabel() == "x̂ − x₀, per channel"
+    np.testing.assert_allclose(tiles[2].get_images()[0].get_array(),
+                               plots.signed_rgb(small, limit=limit))
+    np.testing.assert_allclose(tiles[6].get_images()[0].get_array(),
+                               plots.signed_rgb(large, limit=limit))
+    _saved_png(fig, tmp_path / "inversion.png")
+    with pytest.raises(ValueError, match="at least one"):
+        plots.inversion_figure(image, [], "no rows")
+
+
+def test_inversion_losses_figure(tmp_path):
+    losses = {"layer 0": [1.0, 1e-2, 1e-5, 0.0], "layer 7": np.geomspace(1.0, 0.05, 30)}
+    fig = plots.inversion_losses_figure(losses, "E during L-BFGS-B")
+    (ax,) = fig.axes
+    assert not _colorbars(fig)
+    assert ax.get_yscale() == "log" and ax.get_title() == "E during L-BFGS-B"
+    assert ax.get_xlabel() == "L-BFGS-B iteration k"
+    assert ax.get_ylabel() == "E(x) after k steps"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(losses)
+    first, second = ax.get_lines()
+    assert first.get_xdata().tolist() == [0, 1, 2, 3] and len(second.get_xdata()) == 30
+    assert first.get_ydata()[:3].tolist() == [1.0, 1e-2, 1e-5]
+    assert 0 < first.get_ydata()[3] <= 1e-300            # E = 0 is drawn at the bottom
+    _saved_png(fig, tmp_path / "losses.png")
+
+
+# --------------------------------------------------------------------------- sanity
+
+def _randomization_result(spearman, zero_steps=(), steps=("trained", "layer 3 (Conv2d)",
+                                                            "layer 0 (Conv2d)")):
+    """A RandomizationResult with the given signed rank correlations (the other two
+    measures follow from it) and zero maps at ``zero_steps``."""
+    from minideconv import sanity
+    n = len(steps)
+    maps = np.ones((n, 1, 4, 4))
+    maps[list(zero_steps)] = 0.0
+    spearman = np.asarray(spearman, dtype=float)
+    return sanity.RandomizationResult(
+        steps=tuple(steps), randomized=tuple(() if k == 0 else (0,) for k in range(n)),
+        maps=maps, activations=np.ones(n), spearman=spearman,
+        spearman_abs=np.abs(spearman), ssim=spearman / 2, layer=4, channel=1,
+        position=(0, 0), window=(0, 4, 0, 4), rule="deconvnet", mode="cascade",
+        where="backward", seed=0)
+
+
+def test_randomization_summary_figure(tmp_path):
+    from minideconv.plots.sanity_figures import METRICS
+    deconvnet = [_randomization_result([1.0, s, s / 2]) for s in (0.2, 0.4, 0.9, 0.5)]
+    backprop = [_randomization_result([1.0, -s, 0.0], zero_steps=[2] if s >= 0.3 else [])
+                for s in (0.1, 0.3, 0.5)]
+    fig = plots.randomization_summary_figure({"deconvnet": deconvnet, "backprop": backprop})
+    assert len(fig.axes) == len(METRICS) == 3 and not _colorbars(fig)
+    assert [ax.get_title() for ax in fig.axes] == list(METRICS.values())
+    assert fig.get_suptitle() == "Median over 4 images (band: 25th to 75th percentile)"
+    signed = fig.axes[0]
+    lines = [line for line in signed.get_lines() if line.get_marker() == "o"]
+    assert [line.get_label() for line in lines] == ["deconvnet", "backprop"]
+    np.testing.assert_allclose(lines[0].get_ydata(), [1.0, 0.45, 0.225])   # the medians
+    np.testing.assert_allclose(lines[1].get_ydata(), [1.0, -0.3, 0.0])
+    assert len(signed.collections) == 2                  # one interquartile band per line
+    np.testing.assert_allclose(fig.axes[1].get_lines()[1].get_ydata(), [1.0, 0.45, 0.225])
+    # the tick labels read off the first line's results: all its maps are nonzero
+    assert [t.get_text() for t in signed.get_xticklabels()] == \
+        ["trained", "layer 3", "layer 0"]
+    _saved_png(fig, tmp_path / "summary.png")
+
+    rows = {"where = backward": {"backprop": backprop}, "where = network":
+            {"deconvnet": deconvnet}}
+    fig = plots.randomization_summary_figure(rows, title="two rows")
+    assert len(fig.axes) == 2 * 3 and fig.get_suptitle() == "two rows"
+    assert fig.axes[3].get_title() == "where = network: signed rank correlation"
+    # 2 of backprop's 3 maps are zero at the last step: the tick says how many are not
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == \
+        ["trained\n3/3 ≠ 0", "layer 3\n3/3 ≠ 0", "layer 0\n1/3 ≠ 0"]
+    _saved_png(fig, tmp_path / "summary_rows.png")
+
+    with pytest.raises(ValueError, match="share the steps"):
+        plots.randomization_summary_figure(
+            {"mixed": [deconvnet[0], _randomization_result([1.0, 0.5], steps=("trained",
+                                                                               "layer 0"))]})
