@@ -5,6 +5,7 @@ weights, SciPy's rank correlation on the receptive field, and ``visualize.projec
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -276,6 +277,7 @@ def test_randomize_draws_as_documented_and_leaves_the_rest():
 
 
 def test_randomize_keeps_each_layers_scale_shape_and_dtype():
+    from minideconv import train
     from minideconv.data import load_model
     net = load_model()
     copy = sanity.randomize(net, sanity.weight_layers(net), seed=0)
@@ -287,6 +289,17 @@ def test_randomize_keeps_each_layers_scale_shape_and_dtype():
         assert abs(new.weight.mean()) < 0.1 * old.weight.std()
         # not the training's initial draw (default_rng((0, 0)) is default_rng(0))
         assert abs(np.corrcoef(new.weight.ravel(), old.weight.ravel())[0, 1]) < 0.1
+    # ... which the trained first layer still correlates with (Pearson's r), as the
+    # module docstring says, to half its last quoted digit
+    quoted = re.search(r"whose trained weights\s+still correlate (\d+\.\d+) with it",
+                       sanity.__doc__)
+    assert quoted, "the module docstring no longer quotes the correlation"
+    initial = train.build_model(seed=0).layers[0].weight
+    measured = np.corrcoef(net.layers[0].weight.ravel(), initial.ravel())[0, 1]
+    half_a_digit = 0.5 * 10.0 ** -len(quoted.group(1).split(".")[1])
+    assert abs(measured - float(quoted.group(1))) <= half_a_digit, (measured, quoted.group(1))
+    np.testing.assert_array_equal(np.random.default_rng((0, 0)).standard_normal(8),
+                                  np.random.default_rng(0).standard_normal(8))
 
 
 def test_the_same_seed_gives_the_same_numbers_and_another_seed_others(image):
