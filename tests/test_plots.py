@@ -140,8 +140,8 @@ def test_inversion_figure(tmp_path):
     assert [len(ax.patches) for ax in tiles] == [1, 0, 0, 1, 0, 0, 0, 0]
     # one colour bar, for x̂ − x₀: one scale over both rows, set by the larger difference
     (bar,) = _colorbars(fig)
-    limit = plots.symmetric_limit(small, large, percentile=99.0)
-    assert limit > 10 * plots.symmetric_limit(small, percentile=99.0)
+    limit = plots.symmetric_limit(small, large, percentile=plots.PROJECTION_PERCENTILE)
+    assert limit > 10 * plots.symmetric_limit(small, percentile=plots.PROJECTION_PERCENTILE)
     assert bar.get_xlim() == pytest.approx((-limit, limit))          # horizontal, ±limit
     assert bar.get_xlabel() == "x̂ − x₀, per channel"
     np.testing.assert_allclose(tiles[2].get_images()[0].get_array(),
