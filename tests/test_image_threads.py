@@ -27,8 +27,8 @@ def threads_possible():
     ran) and per-thread BLAS thread counts; CI installs both (tbb, NumPy's OpenBLAS)."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("one core: Numba's pool has a single thread, so no worker threads")
-    numba.set_num_threads(2)  # the row-band cases need two
-    md.relu(np.ones(4))
+    md.relu(np.ones(4))   # first: minideconv loads TBB before Numba's pool starts
+    numba.set_num_threads(2)  # the row-band cases need two (this starts the pool)
     if not image_threads.threadsafe_numba_layer():
         pytest.skip(f"Numba's threading layer {numba.threading_layer()} is not thread-safe")
     if image_threads.blas_thread_setters() is None:
@@ -81,8 +81,8 @@ def test_threaded_transpose_equals_sequential_and_the_sparse_matrix(threads_poss
 def test_threaded_weight_gradient_equals_sequential_and_the_adjoint_identity(
         threads_possible, case):
     """Per-thread sums added at the end: the same as image by image (up to rounding),
-    the same on every threaded run, and ⟨dw, v⟩ = ⟨conv2d(x, v), g⟩ for any v (conv2d
-    is linear in its weight)."""
+    the same on every threaded run, and the transpose of v ↦ conv2d(x, v) (conv2d is
+    linear in its weight): ⟨conv2d(x, v), g⟩ = ⟨dw(g), v⟩, by ``dottest``."""
     x, weight, _, g = case.arrays()
     kwargs = case.kwargs()
     threaded = _forced(2, md.conv2d_weight_grad, x, g, weight.shape, **kwargs)
@@ -90,9 +90,9 @@ def test_threaded_weight_gradient_equals_sequential_and_the_adjoint_identity(
     np.testing.assert_allclose(threaded, sequential, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(
         _forced(2, md.conv2d_weight_grad, x, g, weight.shape, **kwargs), threaded)
-    v = case.rng(1).standard_normal(weight.shape)
-    np.testing.assert_allclose(np.vdot(threaded, v), np.vdot(md.conv2d(x, v, **kwargs), g),
-                               rtol=1e-10, atol=1e-12)
+    md.dottest(lambda v: md.conv2d(x, v, **kwargs),
+               lambda g_: _forced(2, md.conv2d_weight_grad, x, g_, weight.shape, **kwargs),
+               weight.shape, g.shape)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

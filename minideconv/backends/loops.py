@@ -1,4 +1,7 @@
-"""The loops: every CPU operator's pixel work, one ``@njit`` loop nest each.
+"""The loops: the CPU operators' pixel work, one ``@njit`` loop nest each — im2col and
+col2im, the ReLU and its three ways back, max-pooling and unpooling.  Two files beside it
+hold the rest: ``average_loops`` (average pooling and its transpose) and ``window_check``
+(that every switch lies in its window, before unpooling writes anything).
 
 Read this file top to bottom.  Each kernel's docstring is its formula; the loops are the
 formula written out.  A convolution's arithmetic is a matrix product done by BLAS

@@ -15,8 +15,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .style import (CBAR_LABEL_SIZE, CBAR_TICK_SIZE, as_rgb, draw_window_box, pyplot,
-                    signed_rgb, symmetric_limit)
+from .style import (CBAR_LABEL_SIZE, CBAR_TICK_SIZE, PROJECTION_PERCENTILE, as_rgb,
+                    draw_window_box, pyplot, signed_rgb, symmetric_limit)
 
 TITLE_SIZE = 10
 SUPTITLE_SIZE = 12
@@ -70,7 +70,8 @@ def inversion_figure(image, panels: Sequence[InversionPanel], title: str,
     fig, axes = plt.subplots(rows, 4, figsize=(9.6, 2.35 * rows + 1.6), squeeze=False,
                              layout="constrained")
     image = np.asarray(image, dtype=float)
-    limit = symmetric_limit(*[p.preimage - image for p in panels], percentile=99.0)
+    limit = symmetric_limit(*[p.preimage - image for p in panels],
+                            percentile=PROJECTION_PERCENTILE)
     for row, (panel, line) in enumerate(zip(panels, axes)):
         _tile(line[0], as_rgb(image))
         if panel.window is not None:
