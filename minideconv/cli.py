@@ -5,18 +5,21 @@
     minideconv train --out my_model.npz     retrain the shipped network from scratch
     minideconv figure2 --images photos/ --layer 5 --out fig2/   Figure 2 on your own images
 
-Here: the parser (``build_parser``), ``main`` with its exit statuses (``EXIT_STATUS``), and
-the two short commands, train and crosscheck.  The other commands have a module each —
-``cli_demo``, ``cli_project``, ``cli_figure2`` — whose names are importable from here too;
-the flags' checks are ``cli_checks``.
+Here: the parser (``build_parser``), ``main`` with its exit statuses (``EXIT_STATUS``,
+``explain``), and the two short commands, train and crosscheck.  The other commands have
+a module each — ``cli_demo``, ``cli_project``, ``cli_figure2`` — whose names are
+importable from here too; the flags' checks are ``cli_checks``.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import textwrap
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -25,16 +28,16 @@ from . import rules
 # each command's work lives in a module of its own; their names stay importable from here
 from .cli_demo import (block_outputs, cmd_demo, dataset_image_shape, demo,
                        describe_block, inactive_features)
-from .cli_figure2 import (FIGURE2_FEATURES, SKIPPED_SHOWN, TOP_K, cmd_figure2,
+from .cli_figure2 import (FIGURE2_FEATURES, MAX_K, SKIPPED_SHOWN, TOP_K, cmd_figure2,
                           figure2_file, strongest_channels, top_k_rows)
 from .cli_project import cmd_project, layer_name, zero_projection_note
 
 __all__ = [
-    "main", "build_parser", "EXIT_STATUS",
+    "main", "build_parser", "EXIT_STATUS", "explain", "MEMORY_HINTS", "MAX_EPOCHS",
     "demo", "cmd_demo", "block_outputs", "describe_block", "inactive_features",
     "cmd_project", "zero_projection_note", "layer_name",
     "cmd_figure2", "figure2_file", "top_k_rows", "strongest_channels", "TOP_K",
-    "FIGURE2_FEATURES", "SKIPPED_SHOWN",
+    "FIGURE2_FEATURES", "SKIPPED_SHOWN", "MAX_K",
     "cmd_train", "PREDICT_BATCH", "cmd_crosscheck",
 ]
 
@@ -53,6 +56,7 @@ prints the usage above it."""
 
 
 PREDICT_BATCH = 500     # train.accuracy's batch: the largest trace of a training run
+MAX_EPOCHS = 1000       # so that a typo in --epochs cannot start a run that never ends
 
 
 def cmd_train(args):
@@ -70,6 +74,8 @@ def cmd_train(args):
 
 def cmd_crosscheck(args):
     if args.onnx is not None:               # an ONNX file against onnxruntime
+        if os.path.exists(args.onnx) and not os.path.isdir(args.onnx):
+            cli_checks.regular_file(args.onnx, "--onnx", "an .onnx file")   # not a pipe
         from .interop.onnx import run_crosscheck
         return run_crosscheck(args.onnx, n_images=args.images, dtype=args.dtype,
                               seed=args.seed)
@@ -101,7 +107,8 @@ def _crosscheck_saved(args):
     cli_checks.check_memory(needed, "--images", args.images)
     x = np.random.default_rng(args.seed).standard_normal((args.images,) + shape)
     report = crosscheck(net, x.astype(args.dtype))
-    print(f"== {args.model} ({len(net.layers)} layers, input {shape}, {args.images} images)")
+    print(f"== {cli_checks.printable(args.model)} ({len(net.layers)} layers, input {shape}, "
+          f"{args.images} images)")
     print(report)
     return 0 if report.passed else 1
 
@@ -168,8 +175,8 @@ def build_parser():
     p.add_argument("--out", required=True,
                    help="the figure file, created with its folder: '.png' is added when "
                         "the name has no suffix; .pdf, .svg, .jpg … choose another "
-                        "format; an existing folder is refused. The path written is "
-                        "printed")
+                        "format; an existing folder, and a name that is only a suffix "
+                        "('.png'), are refused. The path written is printed")
     p.add_argument("--model", help="a network .npz (default: the shipped one)")
     p.set_defaults(func=cmd_project)
 
@@ -179,11 +186,15 @@ def build_parser():
                                          "accuracy."), **common)
     p.add_argument("--out", default="model.npz",
                    help="the weights file, created with its folder and checked before "
-                        "training: '.npz' is added when the name has no suffix "
-                        "(default %(default)s)")
-    p.add_argument("--epochs", type=cli_checks.integer(1), default=DEFAULTS["epochs"],
-                   metavar="E", help="passes over the training images, >= 1 "
-                                     "(default %(default)s)")
+                        "training: '.npz' is added when the name has no suffix, a name "
+                        "that is only a suffix ('.npz') is refused (default %(default)s)")
+    p.add_argument("--epochs", type=cli_checks.integer(1, MAX_EPOCHS,
+                                                   "a bound against typos: each epoch "
+                                                   "passes over every training image"),
+                   default=DEFAULTS["epochs"], metavar="E",
+                   help=f"passes over the training images, in [1, {MAX_EPOCHS}]: each one "
+                        f"takes as long as the first, so a typo cannot start a run that "
+                        f"never ends (default %(default)s)")
     p.add_argument("--seed", type=cli_checks.integer(0), default=DEFAULTS["seed"],
                    help="initial weights and batch order, >= 0 (default %(default)s)")
     batch = DEFAULTS["batch_size"]
@@ -223,7 +234,9 @@ def build_parser():
     p.add_argument("--model", help="a network: minideconv .npz or .onnx (needs onnx; "
                                    "default: the shipped network)")
     p.add_argument("--k", type=cli_checks.integer(1), default=TOP_K,
-                   help="images per feature, >= 1 (default %(default)s)")
+                   help=f"images per feature, in [1, {MAX_K}] and at most the images of "
+                        f"--images: each figure shows k patches and k projections per "
+                        f"feature (default %(default)s)")
     p.add_argument("--features", type=cli_checks.integer(1), default=FIGURE2_FEATURES,
                    metavar="N",
                    help="features shown per layer, those with the largest mean top-k "
@@ -296,8 +309,21 @@ def _debugging():
 def main(argv=None):
     """Run one command; returns its exit status (argparse exits 2 itself on a malformed
     option).  Every error becomes one line on stderr: ``EXIT_STATUS``."""
+    streams = [s for s in (sys.stdout, sys.stderr) if hasattr(s, "reconfigure")]
+    handlers = [stream.errors for stream in streams]
+    # a path the terminal's encoding cannot show is printed with backslash escapes
+    # ('\xfc'), rather than failing the report of work that succeeded
+    for stream in streams:
+        stream.reconfigure(errors="backslashreplace")
+    try:
+        return _run(build_parser().parse_args(argv))
+    finally:
+        for stream, handler in zip(streams, handlers):
+            stream.reconfigure(errors=handler)
+
+
+def _run(args):
     from .backends.compile_notice import notify_on_compile
-    args = build_parser().parse_args(argv)
     try:
         with notify_on_compile(_say_compiling):
             return args.func(args) or 0
@@ -307,10 +333,55 @@ def main(argv=None):
     except Exception as err:
         if _debugging() and not isinstance(err, cli_checks.UsageError):
             raise
-        code, message = cli_checks.explain(err, args)
+        code, message = explain(err, args)
         message = " ".join(message.splitlines())       # one line, whatever the cause
         print(f"minideconv {args.command}: error: {message}", file=sys.stderr)
         return code
+
+
+# --------------------------------------------------------------------------- errors
+
+MEMORY_HINTS = {"demo": "give a smaller --images", "train": "give a smaller --n-train",
+                "figure2": "give a smaller --batch-size",
+                "crosscheck": "give a smaller --images", "project": "free some memory"}
+
+
+def explain(err, args):
+    """``(exit code, one line)`` for an exception that ended a command: 2 for a
+    ``UsageError`` (the checks of the command line), 1 for everything else — a library
+    ValueError raised during the work, too, is a failed run, not a wrong command line."""
+    if isinstance(err, cli_checks.UsageError):
+        return 2, str(err)
+    if isinstance(err, cli_checks.RunError):
+        return 1, str(err)
+    if isinstance(err, MemoryError):
+        return 1, f"out of memory; {MEMORY_HINTS.get(args.command, 'free some memory')}"
+    if isinstance(err, OSError):
+        return 1, _describe_os_error(err, args)
+    if isinstance(err, (zipfile.BadZipFile, zlib.error, EOFError)):
+        return 1, f"a damaged file: {err}"
+    return 1, (f"internal error: {type(err).__name__}: {err}; run with MINIDECONV_DEBUG=1 "
+               f"for the traceback")
+
+
+def _describe_os_error(err, args):
+    """'--out: '/x/p.png': No space left on device': the flag whose path failed."""
+    reason = err.strerror or errno.errorcode.get(err.errno, "") or str(err)
+    if err.filename is None:
+        return reason
+    flag = _flag_of(args, os.fspath(err.filename))
+    return f"{flag + ': ' if flag else ''}{err.filename!r}: {reason}"
+
+
+def _flag_of(args, filename):
+    target = os.path.abspath(filename)
+    for name in ("out", "model", "image", "images"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            given = os.path.abspath(value)
+            if target == given or target.startswith(given + os.sep):
+                return f"--{name}"
+    return None
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The command line's checks, run before any work: each failure is one line that names the
-flag and what it accepts.  ``minideconv.cli`` turns them into exit codes:
+flag and what it accepts.  ``minideconv.cli.explain`` turns them into exit codes:
 
 * ``UsageError`` (exit 2): a value is wrong in itself — malformed, out of range, or a path
   that does not exist or is the wrong kind of thing.  Fixing the command line fixes it.
@@ -10,7 +10,6 @@ flag and what it accepts.  ``minideconv.cli`` turns them into exit codes:
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import tempfile
 import zipfile
@@ -91,6 +90,7 @@ def _check_network_file(path):
         raise UsageError(f"--model: no such file: {path!r}")
     if os.path.isdir(path):
         raise UsageError(f"--model: {path!r} is a folder, not a network file (.npz)")
+    regular_file(path, "--model", "a network file (.npz)")
     try:
         with open(path, "rb") as file:
             head = file.read(len(ZIP_MAGIC))
@@ -110,6 +110,7 @@ def load_any_network(path, input_hw=None):
         raise UsageError(f"--model: no such file: {path!r}")
     if os.path.isdir(path):
         raise UsageError(f"--model: {path!r} is a folder, not an .onnx file")
+    regular_file(path, "--model", "an .onnx file")
     try:
         from .interop.onnx import from_onnx
         from .interop.onnx import load_model as load_onnx
@@ -131,6 +132,14 @@ def load_any_network(path, input_hw=None):
     except (ValueError, TypeError, NotImplementedError) as err:
         raise RunError(f"--model: {first}; with --size {input_hw[0]} {input_hw[1]}: "
                        f"{err}") from None
+
+
+def regular_file(path, flag, wanted):
+    """An existing path must be a regular file: a device, pipe or socket would be read
+    forever, or not at all."""
+    if not os.path.isfile(path):
+        raise UsageError(f"{flag}: {path!r} is not a regular file (a device, a pipe or a "
+                         f"socket); give {wanted}")
 
 
 def network_input_shape(net, hw):
@@ -161,22 +170,28 @@ def layer_indices(net, values):
         for part in value.split(","):
             part = part.strip()
             if not part:
-                raise UsageError(f"--layer: an empty name in {value!r}")
+                raise UsageError(f"--layer: an empty name in {value!r}; "
+                                 f"{_layer_forms(net)}")
             if part in net.names:
                 index = net.index(part)
             else:
                 try:
                     number = int(part)
                 except ValueError:
-                    shown = ", ".join(repr(name) for name in net.names[:12])
-                    more = f", … ({len(net.names)} in all)" if len(net.names) > 12 else ""
-                    raise UsageError(f"--layer: no layer named {part!r}; give an index in "
-                                     f"[-{len(net.names)}, {len(net.names)}) or one of "
-                                     f"{shown}{more}") from None
+                    raise UsageError(f"--layer: no layer named {part!r}; "
+                                     f"{_layer_forms(net)}") from None
                 index = layer_index(net, number)
             if index not in found:
                 found.append(index)
     return found
+
+
+def _layer_forms(net):
+    """What --layer accepts: 'give an index in [-10, 10) or one of '0', '1', …'."""
+    n = len(net.names)
+    shown = ", ".join(repr(name) for name in net.names[:12])
+    more = f", … ({n} in all)" if n > 12 else ""
+    return f"give an index in [-{n}, {n}) or one of {shown}{more}"
 
 
 def image_folder(path, flag="--images"):
@@ -225,6 +240,7 @@ def load_image(text):
         raise UsageError(f"--image: {text!r} is a folder; give {_sources()}")
     if not os.path.exists(text):
         raise UsageError(f"--image: {text!r} is not {_sources()}")
+    regular_file(text, "--image", _sources())
     try:
         return load(text)
     except ValueError as err:               # a file Pillow cannot read
@@ -272,6 +288,7 @@ def position_in(net, shapes, layer, position):
 def output_folder(path, flag="--out"):
     """A folder to write several files into: created with its parents, and proved
     writable."""
+    _plausible_path(path, flag, "a folder")
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"{flag}: {path!r} is a file; give a folder (created if missing)")
     _no_file_above(path, flag)
@@ -281,7 +298,13 @@ def output_folder(path, flag="--out"):
 
 def output_file(path, flag, suffixes, default_suffix, ignore_case=False):
     """The exact file a figure or a network will be written to: ``default_suffix`` is
-    added when the name has no suffix; its folder is created and proved writable."""
+    added when the name has no suffix; a name that is only a suffix ('.png') is refused;
+    its folder is created and proved writable."""
+    _plausible_path(path, flag, "a file name")
+    name = os.path.basename(path)
+    if name.startswith(".") and (name.lower() if ignore_case else name) in suffixes:
+        raise UsageError(f"{flag}: {path!r} is only a suffix; give a file name, e.g. "
+                         f"{os.path.join(os.path.dirname(path), 'out' + name)!r}")
     if path.endswith(("/", os.sep)) or os.path.isdir(path):
         kind = "ends with a separator, so it names a folder" if not os.path.isdir(path) \
             else "is a folder"
@@ -293,8 +316,11 @@ def output_file(path, flag, suffixes, default_suffix, ignore_case=False):
     elif (suffix.lower() if ignore_case else suffix) not in suffixes:
         raise UsageError(f"{flag}: unknown file type {suffix!r} in {path!r}; use one of "
                          f"{', '.join(sorted(suffixes))} (no suffix: {default_suffix})")
+    _plausible_path(path, flag, "a file name")      # the suffix added, too
     if os.path.isdir(path):
         raise UsageError(f"{flag}: {path!r} is a folder; give a file name")
+    if os.path.exists(path):        # a pipe would block the write, a device swallow it
+        regular_file(path, flag, "a file name")
     _no_file_above(path, flag)
     _writable_folder(os.path.dirname(os.path.abspath(path)), flag)
     if os.path.exists(path) and not os.access(path, os.W_OK):
@@ -302,11 +328,37 @@ def output_file(path, flag, suffixes, default_suffix, ignore_case=False):
     return path
 
 
-def _no_file_above(path, flag):
-    """A folder cannot be created below a file: say which file is in the way."""
-    above = os.path.dirname(os.path.abspath(path))
+def _plausible_path(path, flag, wanted):
+    """Not empty, and no name longer than the file system allows: refused before any work."""
+    if not path:
+        raise UsageError(f"{flag}: an empty path; give {wanted}")
+    try:
+        longest = os.pathconf(_existing_above(path), "PC_NAME_MAX")
+    except (AttributeError, ValueError, OSError):
+        longest = 255
+    for part in os.path.abspath(path).split(os.sep):
+        if len(os.fsencode(part)) > longest:
+            raise UsageError(f"{flag}: the name {part[:24] + '…'!r} is "
+                             f"{len(os.fsencode(part))} bytes long; the file system "
+                             f"allows {longest}")
+
+
+def _existing_above(path):
+    above = os.path.abspath(path)
     while not os.path.exists(above):
         above = os.path.dirname(above)
+    return above
+
+
+def printable(path):
+    """A path in a one-line report: as is, or its repr when it holds a newline or another
+    control character."""
+    return path if path.isprintable() else repr(path)
+
+
+def _no_file_above(path, flag):
+    """A folder cannot be created below a file: say which file is in the way."""
+    above = _existing_above(os.path.dirname(os.path.abspath(path)))
     if not os.path.isdir(above):
         raise UsageError(f"{flag}: cannot create {path!r}: {above!r} is a file, not a "
                          f"folder")
@@ -395,48 +447,3 @@ def require(*packages, why):
         raise RunError(f"{why} needs {' and '.join(missing)}, which "
                        f"{'is' if len(missing) == 1 else 'are'} not installed: "
                        f'pip install "torch==2.13.0" captum')
-
-
-# --------------------------------------------------------------------------- errors
-
-MEMORY_HINTS = {"demo": "give a smaller --images", "train": "give a smaller --n-train",
-                "figure2": "give a smaller --batch-size",
-                "crosscheck": "give a smaller --images", "project": "free some memory"}
-
-
-def explain(err, args):
-    """``(exit code, one line)`` for an exception that ended a command."""
-    if isinstance(err, UsageError):
-        return 2, str(err)
-    if isinstance(err, RunError):
-        return 1, str(err)
-    if isinstance(err, MemoryError):
-        return 1, f"out of memory; {MEMORY_HINTS.get(args.command, 'free some memory')}"
-    if isinstance(err, OSError):
-        return 1, _describe_os_error(err, args)
-    if isinstance(err, (zipfile.BadZipFile, zlib.error, EOFError)):
-        return 1, f"a damaged file: {err}"
-    if isinstance(err, (ValueError, TypeError)):    # the library's own argument checks
-        return 2, str(err)
-    return 1, (f"internal error: {type(err).__name__}: {err}; run with MINIDECONV_DEBUG=1 "
-               f"for the traceback")
-
-
-def _describe_os_error(err, args):
-    """'--out: '/x/p.png': No space left on device': the flag whose path failed."""
-    reason = err.strerror or errno.errorcode.get(err.errno, "") or str(err)
-    if err.filename is None:
-        return reason
-    flag = _flag_of(args, os.fspath(err.filename))
-    return f"{flag + ': ' if flag else ''}{err.filename!r}: {reason}"
-
-
-def _flag_of(args, filename):
-    target = os.path.abspath(filename)
-    for name in ("out", "model", "image", "images"):
-        value = getattr(args, name, None)
-        if isinstance(value, str):
-            given = os.path.abspath(value)
-            if target == given or target.startswith(given + os.sep):
-                return f"--{name}"
-    return None

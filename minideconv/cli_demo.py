@@ -98,7 +98,7 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     def save(fig, name, what):
         path = plots.save(fig, os.path.join(out, name))
         written.append(path)
-        log(f"  {what}: {path}")
+        log(f"  {what}: {cli_checks.printable(path)}")
 
     # Figure 2 of Zeiler & Fergus, one figure per conv block: one pass over the images
     # finds every feature's top 9 in every block, then the shown features' 9 activations
@@ -187,6 +187,6 @@ def cmd_demo(args):
               + cli_checks.traced_bytes(shapes, dataset_image_shape(), args.images))
     cli_checks.check_memory(needed, "--images", args.images)
     out = cli_checks.output_folder(args.out)
-    print(f"writing the demo figures to {out}")
+    print(f"writing the demo figures to {cli_checks.printable(out)}")
     demo(out, n_images=args.images, features=args.features, model=net,
          progress=not args.no_progress)

@@ -18,6 +18,7 @@ from . import cli_checks
 TOP_K = 9           # Zeiler & Fergus show each feature's nine strongest activations
 FIGURE2_FEATURES = 12      # figure2's default: features shown per layer
 SKIPPED_SHOWN = 10         # figure2 lists this many skipped files, then counts the rest
+MAX_K = 100                # --k's bound: each figure shows k patches per feature
 
 
 def strongest_channels(values, count):
@@ -82,6 +83,9 @@ def cmd_figure2(args):
     from .visualize import project_top_k, rank_top_k, warm_up
 
     # every flag is checked, and the output folder made, before any image is read
+    if args.k > MAX_K:
+        raise cli_checks.UsageError(f"--k: must be at most {MAX_K} (each figure shows k "
+                                    f"patches and k projections per feature), got {args.k}")
     hw = None if args.size is None else (args.size[0], args.size[-1])
     if args.size is not None and len(args.size) > 2:
         raise cli_checks.UsageError(f"--size: give H or H W (two integers at most), got "
@@ -101,14 +105,23 @@ def cmd_figure2(args):
         raise cli_checks.UsageError(f"--resize: must be >= {max(shape[1:])}, the crop's "
                                     f"longer side (the network takes {shape[1]}x{shape[2]}), "
                                     f"got {args.resize}")
+    if args.resize is not None:     # one square image, as bytes, floats and a copy
+        cli_checks.check_memory(3 * args.resize ** 2 * 9, "--resize", args.resize)
+    if args.size is not None:       # a single image's trace already too big
+        cli_checks.check_memory(cli_checks.traced_bytes(shapes, shape, 1,
+                                                        net.dtype().itemsize),
+                                "--size", " ".join(map(str, args.size)))
     cli_checks.image_folder(args.images)
     folder = ImageFolder(args.images, shape[1:], channels=shape[0], resize=args.resize,
                          mean=mean, std=std, recursive=args.recursive, dtype=net.dtype())
     if len(folder) < args.k:
         where = "in it or below it" if args.recursive else "in it (--recursive: also below)"
-        raise cli_checks.UsageError(f"--images: {args.images!r} has {len(folder)} "
-                                f".jpg/.jpeg/.png files {where}; --k {args.k} needs at "
-                                f"least {args.k}")
+        found = f"{args.images!r} has {len(folder)} .jpg/.jpeg/.png files {where}"
+        if args.k != TOP_K:         # the --k given is the likelier mistake: named first
+            raise cli_checks.UsageError(f"--k: must be at most the number of images, "
+                                        f"got {args.k}; --images {found}")
+        raise cli_checks.UsageError(f"--images: {found}; --k {args.k} needs at least "
+                                    f"{args.k}")
     cli_checks.check_memory(cli_checks.traced_bytes(shapes, shape, args.batch_size,
                                             net.dtype().itemsize),
                         "--batch-size", args.batch_size)
@@ -124,8 +137,8 @@ def cmd_figure2(args):
             paths.extend(batch_paths)
             yield batch
 
-    print(f"reading {len(folder)} images from {args.images} ({shape[1]}x{shape[2]}, "
-          f"normalisation: {normalize}) for {len(layers)} layer(s)")
+    print(f"reading {len(folder)} images from {cli_checks.printable(args.images)} "
+          f"({shape[1]}x{shape[2]}, normalisation: {normalize}) for {len(layers)} layer(s)")
     with tqdm(total=len(folder), desc="images", unit="image",
               disable=args.no_progress) as bar:
         try:
@@ -138,7 +151,7 @@ def cmd_figure2(args):
                                   f"could be read as images; --k {args.k} needs at least "
                                   f"{args.k}") from err
     for path, reason in folder.skipped[:SKIPPED_SHOWN]:
-        print(f"skipped {path}: {reason}")
+        print(f"skipped {cli_checks.printable(path)}: {reason}")
     if len(folder.skipped) > SKIPPED_SHOWN:
         print(f"skipped {len(folder.skipped) - SKIPPED_SHOWN} more (every skipped file and "
               f"its reason: skipped_path and skipped_reason in the .npz)")
@@ -167,5 +180,5 @@ def cmd_figure2(args):
              skipped_reason=np.array([r for _, r in folder.skipped], dtype=str))
     written.append(table_path)
     for path in written:
-        print(f"  written: {path}")
+        print(f"  written: {cli_checks.printable(path)}")
 

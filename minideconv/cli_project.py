@@ -76,7 +76,8 @@ def cmd_project(args):
         f"feature {channel}, {where}\n"
         f"activation {value:.3g}; image {args.image}", window=window)
     path = plots.save(fig, out)
-    print(f"activation {value:.4g} at {where}; figure written to {path}")
+    print(f"activation {value:.4g} at {where}; figure written to "
+          f"{cli_checks.printable(path)}")
     if not np.any(projection):
         print(zero_projection_note(net, layer, channel, value, where,
                                    chosen=args.position is not None))

@@ -110,3 +110,15 @@ def test_train_command(tmp_path, capsys):
     assert "test accuracy" in printed
     assert f"weights written to {out}.npz" in printed
     assert nn.load(f"{out}.npz").input_shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize("command, documented", [
+    ("train", "in [1, 1000]: each one takes as long as the first"),
+    ("figure2", "images per feature, in [1, 100]"),
+    ("project", "a name that is only a suffix ('.png'), are refused"),
+])
+def test_help_documents_the_bounds(command, documented, capsys):
+    """The upper bounds on what scales run time, and the refused names (issue 14)."""
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    assert documented in " ".join(capsys.readouterr().out.split())

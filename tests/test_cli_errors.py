@@ -100,7 +100,7 @@ CASES = [
     (["train", "--out", "{tmp}/m.bin"], 2, "--out", "unknown file type '.bin'"),
     (["train", "--out", "{tmp}/m.NPZ"], 2, "--out", "unknown file type '.NPZ'"),
     (["train", "--out", "/proc/minideconv-test/m.npz"], 1, "--out", "cannot create folder"),
-    (["train", "--epochs", "0"], 2, "--epochs", "must be an integer >= 1, got 0"),
+    (["train", "--epochs", "0"], 2, "--epochs", "must be an integer in [1, 1000]"),
     (["train", "--epochs", "-1"], 2, "--epochs", "got -1"),
     (["train", "--n-train", "0"], 2, "--n-train", "must be an integer in [64, 20000]"),
     (["train", "--n-train", "63"], 2, "--n-train", "one batch of 64"),
@@ -109,13 +109,62 @@ CASES = [
     (["train", "--seed", "x"], 2, "--seed", "got 'x'"),
 
     (["crosscheck", "--images", "0"], 2, "--images", "must be an integer in [1, 2000]"),
+    (["crosscheck", "--onnx", "/dev/null"], 2, "--onnx", "is not a regular file"),
+    (["crosscheck", "--onnx", "{tmp}/fifo"], 2, "--onnx", "is not a regular file"),
+    (["crosscheck", "--model", "/dev/null"], 2, "--model", "is not a regular file"),
     (["crosscheck", "--seed", "-3"], 2, "--seed", "got -3"),
     (["crosscheck", "--models", "resnet"], 2, "--models", "invalid choice: 'resnet'"),
     (["crosscheck", "--dtype", "float16"], 2, "--dtype", "invalid choice: 'float16'"),
+
+    # issue 14: an existing path that is not a regular file (a device, a pipe)
+    (["project", "--image", "/dev/null"], 2, "--image", "'/dev/null' is not a regular file"),
+    (["project", "--image", "{tmp}/fifo"], 2, "--image", "is not a regular file"),
+    (["project", "--model", "/dev/null"], 2, "--model", "is not a regular file"),
+    (["project", "--model", "{tmp}/fifo"], 2, "--model", "is not a regular file"),
+    (["project", "--out", "{tmp}/fifo.png"], 2, "--out", "is not a regular file"),
+    (["figure2", "--model", "{tmp}/fifo.onnx"], 2, "--model", "is not a regular file"),
+    # an empty path, refused before any work
+    (["train", "--out", ""], 2, "--out", "an empty path; give a file name"),
+    (["demo", "--out", ""], 2, "--out", "an empty path; give a folder"),
+    (["project", "--out", ""], 2, "--out", "an empty path; give a file name"),
+    (["figure2", "--out", ""], 2, "--out", "an empty path; give a folder"),
+    # a name that is only a suffix
+    (["project", "--out", ".png"], 2, "--out", "'.png' is only a suffix; give a file name, "
+                                              "e.g. 'out.png'"),
+    (["project", "--out", "{tmp}/.PDF"], 2, "--out", "is only a suffix"),
+    (["train", "--out", ".npz"], 2, "--out", "'.npz' is only a suffix"),
+    # a name longer than the file system allows
+    (["project", "--out", "{tmp}/" + "a" * 300 + ".png"], 2, "--out",
+     "is 304 bytes long; the file system allows"),
+    (["demo", "--out", "{tmp}/" + "d" * 300 + "/figs"], 2, "--out", "300 bytes long"),
+    (["train", "--out", "{tmp}/" + "m" * 253], 2, "--out", "'mmmmmmmmmmmmmmmmmmmmmmmm…' "
+     "is 257 bytes long"),      # with the .npz it adds
+    # --layer: the accepted forms after an empty name
+    (["project", "--layer", ""], 2, "--layer",
+     "an empty name in ''; give an index in [-10, 10) or one of '0', '1'"),
+    (["figure2", "--layer", "5,,"], 2, "--layer",
+     "an empty name in '5,,'; give an index in [-10, 10) or one of"),
+    (["project", "--layer", "1e3"], 2, "--layer", "no layer named '1e3'; give an index"),
+    # bounds on what scales run time: --epochs, figure2's --k
+    (["train", "--epochs", "99999999999999999999"], 2, "--epochs",
+     "must be an integer in [1, 1000] (a bound against typos"),
+    (["train", "--epochs", "1001"], 2, "--epochs", "got 1001"),
+    (["figure2", "--k", "99999999999"], 2, "--k", "must be at most 100 (each figure shows"),
+    (["figure2", "--k", "nan"], 2, "--k", "got 'nan'"),
+    (["figure2", "--images", "{tmp}/few", "--k", "5"], 2, "--k",
+     "--k: must be at most the number of images, got 5; --images"),
+    (["figure2", "--images", "{tmp}/few"], 2, "--images", "has 3 .jpg/.jpeg/.png files"),
+    (["figure2", "--resize", "10000000"], 1, "--resize", "of memory but"),
+    (["figure2", "--features", "99999999999", "--batch-size", "99999999999"], 1,
+     "--batch-size", "give a smaller --batch-size"),
+    (["figure2", "--images", "/dev/null"], 2, "--images", "is a file; give a folder"),
+    (["figure2", "--model", "{tmp}"], 2, "--model", "is a folder"),
 ]
 
-PROJECT_DEFAULTS = {"--image": "test:0", "--layer": "5", "--channel": "0",
-                    "--out": "{tmp}/p.png"}
+DEFAULTS = {  # the required flags the test fills in
+    "project": {"--image": "test:0", "--layer": "5", "--channel": "0", "--out": "{tmp}/p.png"},
+    "figure2": {"--images": "{tmp}/photos", "--layer": "5", "--out": "{tmp}/f2"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +183,15 @@ def bad_inputs(tmp_path_factory):
                   input_shape=(3, 32, 32)).save(tmp / "linear.npz")
     nn.Sequential(nn.Conv2d(np.zeros((2, 3, 3, 3), np.float32)),
                   input_shape=(3, 64, 64)).save(tmp / "wide.npz")
+    if hasattr(os, "mkfifo"):        # a pipe: opening it to read would wait forever
+        os.mkfifo(tmp / "fifo")
+        os.mkfifo(tmp / "fifo.onnx")
+        os.mkfifo(tmp / "fifo.png")
+    from PIL import Image
+    for folder, count in (("photos", 10), ("few", 3)):
+        (tmp / folder).mkdir()
+        for i in range(count):
+            Image.new("RGB", (40, 36), (20 * i, 100, 200)).save(tmp / folder / f"{i}.png")
     return tmp
 
 
@@ -143,16 +201,15 @@ def no_work(monkeypatch):
     def started(*args, **kwargs):
         pytest.fail("the work started before the command line was checked")
     for module, name in [(cli_demo, "demo"), (visualize, "project"), (train, "train_default"),
-                         (train, "fit"), (data, "load_dataset"), (plots, "save")]:
+                         (train, "fit"), (data, "load_dataset"), (plots, "save"),
+                         (visualize, "rank_top_k"), (visualize, "warm_up")]:
         monkeypatch.setattr(module, name, started)
 
 
 def _with_defaults(args):
-    if args[0] != "project":
-        return args
     given = {a.split("=")[0] for a in args}
-    return args + [v for flag, value in PROJECT_DEFAULTS.items() if flag not in given
-                   for v in (flag, value)]
+    return args + [v for flag, value in DEFAULTS.get(args[0], {}).items()
+                   if flag not in given for v in (flag, value)]
 
 
 def assert_one_error_line(err, command, flag, text):
@@ -176,6 +233,10 @@ def assert_one_error_line(err, command, flag, text):
 def test_bad_command_line(args, code, flag, text, bad_inputs, no_work, capsys):
     if "/proc/" in " ".join(args) and not sys.platform.startswith("linux"):
         pytest.skip("/proc is Linux's")
+    if any(a.startswith("{tmp}/fifo") for a in args) and not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    if "/dev/null" in args and not os.path.exists("/dev/null"):
+        pytest.skip("no /dev/null here")
     args = [a.format(tmp=bad_inputs) for a in _with_defaults(args)]
     text = text.format(tmp=bad_inputs)
     start = time.perf_counter()
@@ -283,7 +344,11 @@ def fail_with(monkeypatch, error):
     (MemoryError(), 1, "out of memory; free some memory"),
     (OSError(errno.ENOSPC, "No space left on device", "{tmp}/p.png"), 1,
      "--out: '{tmp}/p.png': No space left on device"),
-    (ValueError("k must be in [1, 5]"), 2, "error: k must be in [1, 5]"),
+    # a library ValueError during the work is a failed run, not a wrong command line
+    (ValueError("k must be in [1, 5]"), 1,
+     "internal error: ValueError: k must be in [1, 5]; run with MINIDECONV_DEBUG=1"),
+    (UnicodeEncodeError("ascii", "ü", 0, 1, "ordinal not in range(128)"), 1,
+     "internal error: UnicodeEncodeError"),
     (RuntimeError("boom"), 1,
      "internal error: RuntimeError: boom; run with MINIDECONV_DEBUG=1 for the traceback"),
 ])
@@ -350,3 +415,30 @@ def test_no_traceback_reaches_the_terminal(bad_inputs, args, code, text):
     assert result.returncode == code
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stderr.count("\n") == 1 and text.format(tmp=bad_inputs) in result.stderr
+
+
+def test_a_path_the_terminal_cannot_encode(tmp_path):
+    """The work succeeds and its one-line report shows the path with backslash escapes;
+    an error naming such a path stays one line that names the flag (issue 14)."""
+    env = dict(os.environ, PYTHONIOENCODING="ascii")
+    base = ["project", "--image", "test:0", "--layer", "5", "--channel", "0", "--out"]
+    result = subprocess.run([sys.executable, "-m", "minideconv", *base, "ünï2/x.png"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "ünï2" / "x.png").is_file()
+    assert result.stdout.count("\n") == 1 and "written to \\xfcn\\xef2/x.png" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "minideconv", *base, "ünï2/x.xyz"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env=env)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "error: --out: unknown file type '.xyz' in '\\xfcn\\xef2/x.xyz'" in result.stderr
+
+
+def test_a_path_with_a_newline_is_reported_on_one_line(tmp_path, capsys):
+    out = tmp_path / "a\nb.png"
+    status = cli.main(["project", "--image", "test:0", "--layer", "5", "--channel", "0",
+                       "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0 and out.is_file()
+    assert printed.count("\n") == 1 and repr(str(out)) in printed
