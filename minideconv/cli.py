@@ -51,8 +51,7 @@ exit status:
   2    the command line is wrong: a malformed or out-of-range value, or a path
        that does not exist or is the wrong kind of thing (a folder for a file)
   130  interrupted (Ctrl-C)
-Each error is one line on stderr that names the flag; a malformed option also
-prints the usage above it."""
+Each error is one line on stderr that names the flag and what it accepts."""
 
 
 PREDICT_BATCH = 500     # train.accuracy's batch: the largest trace of a training run
@@ -117,13 +116,21 @@ def _wrap(text):
     return textwrap.fill(text, width=79)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a malformed command line gets one line on stderr (the flag and what
+    it accepts), not the usage block first; ``--help`` still shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser():
     from . import __version__
     from .data import SAMPLE_IMAGES, SPLITS
     from .train import DEFAULTS
     test_size, train_size = SPLITS["test"][1], SPLITS["train"][1]
     common = dict(epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(   # its sub-commands' parsers are OneLineParsers too
         prog="minideconv",
         description=_wrap("Zeiler & Fergus's deconvnet from first principles: visualise "
                           "what the units of a small trained CNN respond to."), **common)
