@@ -23,7 +23,7 @@ import zlib
 
 import numpy as np
 
-from . import cli_checks
+from . import cli_checks, cli_outputs
 from . import rules
 # each command's work lives in a module of its own; their names stay importable from here
 from .cli_demo import (block_outputs, cmd_demo, dataset_image_shape, demo,
@@ -61,7 +61,7 @@ MAX_EPOCHS = 1000       # so that a typo in --epochs cannot start a run that nev
 def cmd_train(args):
     from . import train
     from .data import SPLITS
-    out = cli_checks.output_file(args.out, "--out", {".npz"}, ".npz")
+    out = cli_outputs.output_file(args.out, "--out", {".npz"}, ".npz")
     test_images = SPLITS["test"][1]         # train_default reports the test accuracy
     shapes = train.build_model(args.seed).layer_shapes()
     needed = (cli_checks.dataset_bytes(args.n_train + test_images, dataset_image_shape())
@@ -106,7 +106,7 @@ def _crosscheck_saved(args):
     cli_checks.check_memory(needed, "--images", args.images)
     x = np.random.default_rng(args.seed).standard_normal((args.images,) + shape)
     report = crosscheck(net, x.astype(args.dtype))
-    print(f"== {cli_checks.printable(args.model)} ({len(net.layers)} layers, input {shape}, "
+    print(f"== {cli_outputs.printable(args.model)} ({len(net.layers)} layers, input {shape}, "
           f"{args.images} images)")
     print(report)
     return 0 if report.passed else 1

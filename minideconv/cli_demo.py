@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from . import cli_checks
+from . import cli_checks, cli_outputs
 from . import rules
 from .cli_figure2 import TOP_K, strongest_channels
 from .cli_project import layer_name
@@ -98,7 +98,7 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     def save(fig, name, what):
         path = plots.save(fig, os.path.join(out, name))
         written.append(path)
-        log(f"  {what}: {cli_checks.printable(path)}")
+        log(f"  {what}: {cli_outputs.printable(path)}")
 
     # Figure 2 of Zeiler & Fergus, one figure per conv block: one pass over the images
     # finds every feature's top 9 in every block, then the shown features' 9 activations
@@ -186,7 +186,7 @@ def cmd_demo(args):
     needed = (cli_checks.dataset_bytes(args.images, dataset_image_shape())
               + cli_checks.traced_bytes(shapes, dataset_image_shape(), args.images))
     cli_checks.check_memory(needed, "--images", args.images)
-    out = cli_checks.output_folder(args.out)
-    print(f"writing the demo figures to {cli_checks.printable(out)}")
+    out = cli_outputs.output_folder(args.out)
+    print(f"writing the demo figures to {cli_outputs.printable(out)}")
     demo(out, n_images=args.images, features=args.features, model=net,
          progress=not args.no_progress)

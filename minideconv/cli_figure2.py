@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from . import cli_checks
+from . import cli_checks, cli_outputs
 
 TOP_K = 9           # Zeiler & Fergus show each feature's nine strongest activations
 FIGURE2_FEATURES = 12      # figure2's default: features shown per layer
@@ -125,7 +125,7 @@ def cmd_figure2(args):
     cli_checks.check_memory(cli_checks.traced_bytes(shapes, shape, args.batch_size,
                                             net.dtype().itemsize),
                         "--batch-size", args.batch_size)
-    out = cli_checks.output_folder(args.out)
+    out = cli_outputs.output_folder(args.out)
 
     if net.input_shape is not None:
         warm_up(net, [args.rule])   # compiles (first run only) before the progress bar
@@ -137,7 +137,7 @@ def cmd_figure2(args):
             paths.extend(batch_paths)
             yield batch
 
-    print(f"reading {len(folder)} images from {cli_checks.printable(args.images)} "
+    print(f"reading {len(folder)} images from {cli_outputs.printable(args.images)} "
           f"({shape[1]}x{shape[2]}, normalisation: {normalize}) for {len(layers)} layer(s)")
     with tqdm(total=len(folder), desc="images", unit="image",
               disable=args.no_progress) as bar:
@@ -151,7 +151,7 @@ def cmd_figure2(args):
                                   f"could be read as images; --k {args.k} needs at least "
                                   f"{args.k}") from err
     for path, reason in folder.skipped[:SKIPPED_SHOWN]:
-        print(f"skipped {cli_checks.printable(path)}: {reason}")
+        print(f"skipped {cli_outputs.printable(path)}: {reason}")
     if len(folder.skipped) > SKIPPED_SHOWN:
         print(f"skipped {len(folder.skipped) - SKIPPED_SHOWN} more (every skipped file and "
               f"its reason: skipped_path and skipped_reason in the .npz)")
@@ -180,5 +180,5 @@ def cmd_figure2(args):
              skipped_reason=np.array([r for _, r in folder.skipped], dtype=str))
     written.append(table_path)
     for path in written:
-        print(f"  written: {cli_checks.printable(path)}")
+        print(f"  written: {cli_outputs.printable(path)}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cli_checks
+from . import cli_checks, cli_outputs
 
 
 def layer_name(net, i):
@@ -55,7 +55,7 @@ def cmd_project(args):
     layer = layers[0]
     cli_checks.channel_index(net, shapes, layer, args.channel)
     cli_checks.position_in(net, shapes, layer, args.position)
-    out = cli_checks.output_file(args.out, "--out", _figure_suffixes(), ".png",
+    out = cli_outputs.output_file(args.out, "--out", _figure_suffixes(), ".png",
                              ignore_case=True)
 
     projection = project(net, image, layer, args.channel, args.position, rule=args.rule)
@@ -77,7 +77,7 @@ def cmd_project(args):
         f"activation {value:.3g}; image {args.image}", window=window)
     path = plots.save(fig, out)
     print(f"activation {value:.4g} at {where}; figure written to "
-          f"{cli_checks.printable(path)}")
+          f"{cli_outputs.printable(path)}")
     if not np.any(projection):
         print(zero_projection_note(net, layer, channel, value, where,
                                    chosen=args.position is not None))

@@ -17,7 +17,8 @@ matplotlib.use("Agg")
 
 import matplotlib.backend_bases  # noqa: E402,F401  (imported here, not timed in the cases)
 
-from minideconv import cli_checks, cli, cli_demo, data, nn, plots, train, visualize  # noqa: E402
+from minideconv import (cli, cli_checks, cli_demo, cli_outputs, data, nn, plots,  # noqa: E402
+                        train, visualize)
 
 CASES = [
     # (args, exit code, flag, a substring of the error line); {tmp} is a folder of bad
@@ -293,7 +294,7 @@ def test_unwritable_folder_as_root_too(tmp_path, monkeypatch, no_work, capsys):
     """The write probe's answer, whoever runs the tests."""
     def refuse(*args, dir=None, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(dir))
-    monkeypatch.setattr(cli_checks.tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(cli_outputs.tempfile, "NamedTemporaryFile", refuse)
     status, err = run(["train", "--out", str(tmp_path / "m.npz")], capsys)
     assert status == 1
     assert f"--out: cannot write in '{tmp_path}': Permission denied" in err
