@@ -64,7 +64,7 @@ def test_jupytext_reads_the_docstring_as_a_markdown_cell(lesson):
     try:
         import jupytext
     except ImportError:
-        pytest.skip("jupytext is not installed (not a test dependency)")
+        pytest.skip("jupytext is not installed (pip install -e '.[test]')")
     cell = jupytext.read(lesson).cells[0]
     text = cell.source
     assert cell.cell_type == "markdown", f"{lesson.name}: first cell is {cell.cell_type}"
