@@ -22,6 +22,9 @@ ReduceMean over (H, W)                AdaptiveAvgPool2d(1) (then Flatten if keep
 Transpose → GatherND → Transpose →    AdaptiveAvgPool2d(output size) — what PyTorch's
 ReduceMean                            exporter writes for an adaptive pool whose windows
                                       all have one length (e.g. 1×1 → 7×7)
+NHWC input → Transpose(0,3,1,2)       nothing: the Graph takes (N, C, H, W) images
+Transpose(0,2,3,1) → Flatten /        Flatten, then Linear with the weight's columns
+Reshape(N, −1) → Gemm / MatMul        reordered from (h, w, c) to (c, h, w)
 BatchNormalization (inference)        BatchNorm2d
 Gemm (transA=0, alpha, beta, transB)  Linear: W = α·B (transB=1) or α·Bᵀ, b = β·C
 MatMul, then Add of a constant        one Linear (the Add is its bias)
@@ -39,6 +42,14 @@ the ``Shape → Gather → Unsqueeze → Concat`` chain PyTorch writes for
 here while the graph is read.  A target (n, F) with F the number of features is read as
 a flatten that keeps the batch, whatever batch size n the exporter wrote in.
 
+Files that tf2onnx writes for Keras / TensorFlow take channels-last images (N, H, W, C)
+and begin with a Transpose to (N, C, H, W) (``input_layout(model)`` is then ``"NHWC"``):
+``from_onnx`` drops that Transpose, so the Graph takes (N, C, H, W) images — its
+``input_shape`` (C, H, W) is the transposed one — and ``crosscheck_onnx`` /
+``onnxruntime_outputs`` transpose the (N, C, H, W) images they are given to (N, H, W, C)
+for onnxruntime.  The Transpose back to channels-last before a dense layer is folded
+into that layer's weight (see ``onnx_layouts``); any other Transpose is refused.
+
 Weights (initializers and ``Constant`` nodes, ``onnx.numpy_helper.to_array``) keep their
 dtype.  Any other operation — or one of these with options minideconv's layer does not
 have (padding larger on one side, a pooling's indices output, training mode) — raises a
@@ -50,8 +61,9 @@ are left out.
 
 Where the code lives: this module has ``from_onnx`` and the cross-check against
 onnxruntime; ``onnx_reader`` walks the graph and keeps the book (``GraphReader``);
-``onnx_layer_ops``, ``onnx_mean_ops`` and ``onnx_shape_ops`` translate the operations
-(one function each); ``onnx_values`` says what a tensor is while the graph is read.
+``onnx_layer_ops``, ``onnx_mean_ops``, ``onnx_shape_ops`` and ``onnx_layouts`` (the
+NHWC Transposes) translate the operations (one function each); ``onnx_values`` says what
+a tensor is while the graph is read.
 """
 
 from __future__ import annotations
@@ -65,6 +77,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .. import nn
+from .onnx_layouts import images_for_model, input_layout
 from .onnx_reader import SUPPORTED, convert
 from .onnx_values import BATCH, INSTALL, import_onnx
 
@@ -103,7 +116,10 @@ def from_onnx(path_or_model,
     """The ONNX network at ``path_or_model`` (a file path or an ``onnx.ModelProto``) as an
     ``nn.Graph`` (see the module docstring for what each operation becomes).
 
-    ``input_shape`` (C, H, W) is needed only when the file's input has no fixed size."""
+    ``input_shape`` (C, H, W) is needed only when the file's input has no fixed size.
+    The Graph takes images (N, C, H, W), also from a file whose input is NHWC
+    (``input_layout``): its Transpose to NCHW is dropped, ``input_shape`` is the
+    transposed (C, H, W)."""
     return _convert(path_or_model, input_shape)[0]
 
 
@@ -136,6 +152,7 @@ class OnnxCrosscheckReport:
     n_images: int
     nodes: List[NodeCheck] = field(default_factory=list)
     tolerance: float = TOLERANCE
+    layout: str = "NCHW"             # the file's input: "NHWC" had the images transposed
 
     @property
     def worst(self) -> float:
@@ -147,7 +164,9 @@ class OnnxCrosscheckReport:
 
     def __str__(self):
         lines = [f"{self.source}: minideconv ({self.dtype}) against onnxruntime (float32 "
-                 f"on the CPU), {self.n_images} image(s), max relative error per node",
+                 f"on the CPU), {self.n_images} image(s), max relative error per node"
+                 + (" (the file's input is NHWC: onnxruntime got the images transposed "
+                    "to (N, H, W, C))" if self.layout == "NHWC" else ""),
                  f"  {'#':>3}  {'node':<32} {'layer':<18} {'shape':<16} {'rel. error':>10}"]
         for c in self.nodes:
             lines.append(f"  {c.index:>3}  {c.name[:32]:<32} {c.kind:<18} "
@@ -191,7 +210,9 @@ def _session(model, tensors):
 
 def onnxruntime_outputs(path_or_model, x, tensors=()):
     """onnxruntime's values of the ONNX tensors ``tensors`` (default: the output) for
-    the images ``x``, as a dict; ``x`` is cast to the model's input dtype.  A model
+    the images ``x`` (N, C, H, W), as a dict; ``x`` is cast to the model's input dtype
+    and, for a model whose input is NHWC (``input_layout``), transposed to
+    (N, H, W, C).  A model
     exported with a fixed batch size b runs on chunks of b images (the last one filled
     up with copies of its first image, whose results are dropped)."""
     model = load_model(path_or_model)
@@ -199,7 +220,7 @@ def onnxruntime_outputs(path_or_model, x, tensors=()):
     session = _session(model, tensors)
     feed = session.get_inputs()[0]
     dtype = np.float64 if feed.type == "tensor(double)" else np.float32
-    x = np.ascontiguousarray(x, dtype=dtype)
+    x = np.ascontiguousarray(images_for_model(model, x), dtype=dtype)
     batch = feed.shape[0] if isinstance(feed.shape[0], int) and feed.shape[0] > 0 \
         else len(x)
     parts = []
@@ -215,7 +236,8 @@ def onnxruntime_outputs(path_or_model, x, tensors=()):
 def crosscheck_onnx(path_or_model, x, dtype=None, tolerance=None,
                     source=None) -> OnnxCrosscheckReport:
     """Run ``from_onnx(path_or_model)`` and onnxruntime on the images ``x`` (N, C, H, W)
-    and compare the activation of every node that has an ONNX tensor of its own.
+    and compare the activation of every node that has an ONNX tensor of its own (a file
+    whose input is NHWC gets the images transposed to (N, H, W, C), see ``input_layout``).
     ``dtype``: minideconv's (default the weights'); onnxruntime runs the file as it is
     (float32: its CPU Conv has no float64 kernel).  ``tolerance`` defaults to
     ``TOLERANCE``."""
@@ -234,7 +256,8 @@ def crosscheck_onnx(path_or_model, x, dtype=None, tolerance=None,
         source = os.fspath(path_or_model) if isinstance(path_or_model, (str, os.PathLike)) \
             else "the ONNX model"
     report = OnnxCrosscheckReport(source, dtype.name, len(x),
-                                  tolerance=TOLERANCE if tolerance is None else tolerance)
+                                  tolerance=TOLERANCE if tolerance is None else tolerance,
+                                  layout=input_layout(model))
     for i, name in checked:
         ours, theirs = trace.outputs[i], reference[tensor_of[name]]
         if ours.shape != theirs.shape:
@@ -284,5 +307,5 @@ def run_crosscheck(path, n_images=2, dtype="float64", seed=0, log=print) -> int:
 
 
 __all__ = ["run_crosscheck", "from_onnx", "crosscheck_onnx", "onnxruntime_outputs",
-           "load_model",
+           "load_model", "input_layout",
            "OnnxCrosscheckReport", "NodeCheck", "SUPPORTED", "TOLERANCE", "BATCH"]

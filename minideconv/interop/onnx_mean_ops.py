@@ -41,13 +41,15 @@ def reduce_mean(reader, node, attrs):
                           f"(H, W) only")
     if keepdims:
         return reader.add_layer(node, nn.AdaptiveAvgPool2d(1), [x])
-    pooled = reader.add_layer(node, nn.AdaptiveAvgPool2d(1), [x], tensor=None)
+    pooled = reader.add_layer(node, nn.AdaptiveAvgPool2d(1), [x])
+    reader.tensor_of[pooled.node] = None     # (N, C, 1, 1): no ONNX tensor holds it
     reader.add_layer(node, nn.Flatten(), [pooled])
 
 
 def transpose(reader, node, attrs):
     """Transpose: of a constant, evaluated; of an activation, a step of the gather
-    chain (the only Transpose of an activation that is read)."""
+    chain (``onnx_layouts.transpose``, the op's translation, hands these here and reads
+    the NHWC ones itself)."""
     value = reader.value(node, 0)
     perm = list(attrs.get("perm", []))
     name = node.name or node.output[0]

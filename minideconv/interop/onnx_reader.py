@@ -2,9 +2,11 @@
 
 ``GraphReader`` goes through the ONNX nodes in their (topological) order and hands each
 one to the translation of its ``op_type`` (``OPERATIONS``, gathered from
-``onnx_shape_ops``, ``onnx_layer_ops`` and ``onnx_mean_ops``).  It keeps the book a
-translation reads and writes:
+``onnx_shape_ops``, ``onnx_layer_ops``, ``onnx_mean_ops`` and ``onnx_layouts``).  It keeps
+the book a translation reads and writes:
 
+* ``layout`` — the input's layout, ``"NCHW"`` or tf2onnx's ``"NHWC"`` (``onnx_layouts``);
+  ``input_shape`` is (C, H, W) either way;
 * ``values`` — what each ONNX tensor is so far (see ``onnx_values``);
 * ``nodes`` / ``layers`` — the minideconv nodes built so far, and their layers by name;
 * ``tensor_of`` — the ONNX tensor each minideconv node computes (for the cross-check);
@@ -22,8 +24,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import nn
-from . import onnx_layer_ops, onnx_mean_ops, onnx_shape_ops
-from .onnx_values import Activation, PendingPool, attributes, import_onnx
+from . import onnx_layer_ops, onnx_layouts, onnx_mean_ops, onnx_shape_ops
+from .onnx_values import PENDING, Activation, PendingPool, attributes, import_onnx
 
 #: the operations ``from_onnx`` reads (besides the shape operations evaluated on constants)
 SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean",
@@ -33,7 +35,7 @@ SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Red
 
 #: ONNX op_type → its translation ``f(reader, node, attrs)``
 OPERATIONS = {**onnx_shape_ops.OPERATIONS, **onnx_layer_ops.OPERATIONS,
-              **onnx_mean_ops.OPERATIONS}
+              **onnx_mean_ops.OPERATIONS, **onnx_layouts.OPERATIONS}   # (its Transpose)
 
 
 class GraphReader:
@@ -50,6 +52,7 @@ class GraphReader:
             raise ValueError(f"the ONNX graph must have one input (the images), got "
                              f"{[v.name for v in inputs]}")
         self.input = inputs[0]
+        self.layout = onnx_layouts.input_layout(model)
         self.input_dtype = onnx.helper.tensor_dtype_to_np_dtype(
             self.input.type.tensor_type.elem_type)
         self.input_shape = self._input_shape(input_shape)
@@ -74,10 +77,12 @@ class GraphReader:
             return given
         known = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims[1:])
         if len(dims) != 4 or None in known or min(known) < 1:
+            nhwc = " (of the images in NCHW: the input is NHWC, read through a " \
+                "Transpose)" if self.layout == "NHWC" else ""
             raise ValueError(f"the ONNX input {self.input.name!r} has shape "
                              f"{[d.dim_value or d.dim_param for d in dims]}: pass "
-                             f"input_shape=(C, H, W)")
-        return known
+                             f"input_shape=(C, H, W){nhwc}")
+        return (known[2],) + known[:2] if self.layout == "NHWC" else known
 
     # ------------------------------------------------------------ what translations use
 
@@ -107,6 +112,8 @@ class GraphReader:
         """Input i of ``node``, which must be an ``Activation`` (of ``ndim`` axes with the
         batch, when given)."""
         value = self.value(node, i)
+        if onnx_layouts.refusal(value):
+            self.fail(node, onnx_layouts.refusal(value))
         if isinstance(value, PendingPool):
             self.fail(node, "reads a step of the Transpose → GatherND → Transpose → "
                             "ReduceMean chain of an adaptive pool; only that chain is "
@@ -173,7 +180,7 @@ class GraphReader:
 
     def set_value(self, node, value):
         """The first output of ``node`` is ``value`` (a constant or a pending step)."""
-        if not isinstance(value, (Activation, PendingPool, np.ndarray)):
+        if not isinstance(value, (Activation, np.ndarray) + PENDING):
             value = np.asarray(value)        # e.g. a scalar taken out of a shape
         self.values[node.output[0]] = value
 
@@ -194,6 +201,8 @@ class GraphReader:
             raise ValueError(f"the ONNX graph must have one output, got "
                              f"{[v.name for v in self.graph.output]}")
         out = self.values.get(self.graph.output[0].name)
+        if onnx_layouts.output_refusal(out):
+            raise ValueError(onnx_layouts.output_refusal(out))
         if not isinstance(out, Activation) or out.node is None:
             raise ValueError(f"the ONNX output {self.graph.output[0].name!r} is not "
                              f"computed by a layer from the network's input")

@@ -6,7 +6,9 @@ Reading walks the ONNX nodes in order and keeps, for each tensor name, one of:
   from them); a shape read off an activation holds the marker ``BATCH`` for its batch size;
 * an ``Activation`` — a value that depends on the images: the output of a minideconv node;
 * a ``PendingPool`` — a step of the Transpose → GatherND → Transpose → ReduceMean chain
-  that PyTorch writes for an adaptive average pool, not yet a layer.
+  that PyTorch writes for an adaptive average pool, not yet a layer;
+* a ``ChannelsLast`` / ``FlatChannelsLast`` — an activation transposed to (N, H, W, C),
+  then flattened, on its way into a dense layer (``onnx_layouts``), not yet a layer.
 
 ``import_onnx`` imports onnx when a function needs it (``import minideconv.interop.onnx``
 works without it); ``attributes`` reads a node's attributes as Python values.
@@ -79,3 +81,29 @@ class PendingPool:
     source: Activation
     names: List[str]
     indices: Optional[np.ndarray] = None
+
+
+@dataclass
+class ChannelsLast:
+    """The output of a Transpose(perm 0,2,3,1) of ``source`` (N, C, H, W): the same
+    values in (N, H, W, C), not yet a layer.  It is read only by a Flatten / Reshape to
+    (N, −1), which then feeds a Gemm or MatMul (``onnx_layouts``); ``names`` are the ONNX
+    nodes read so far."""
+
+    source: Activation
+    names: List[str]
+
+
+@dataclass
+class FlatChannelsLast:
+    """A ``ChannelsLast`` value flattened to (N, H·W·C): ``flat`` is minideconv's Flatten
+    of the (C, H, W) activation — the same features in (C, H, W) order — and the Gemm or
+    MatMul that reads it takes its weight's columns in that order (``onnx_layouts``)."""
+
+    flat: Activation
+    chw: Tuple[int, int, int]
+    names: List[str]
+
+
+#: the values that are a step of a chain, not yet a layer nor a constant
+PENDING = (PendingPool, ChannelsLast, FlatChannelsLast)
