@@ -57,7 +57,8 @@ def main(argv=None):
     from minideconv.backends import load_cpu_backend
     load_cpu_backend()  # picks the threading layer before Numba starts its threads (README "Threads")
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    from minideconv.interop.torch import builtin_model, to_torch
+    from minideconv.interop.torch import to_torch
+    from minideconv.models import builtin_model
 
     print(f"float32, batch {args.batch}, {args.threads} threads, median of {args.repeats} "
           f"rounds; torch {torch.__version__}")

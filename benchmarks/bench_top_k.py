@@ -60,6 +60,7 @@ def main(argv=None):
     load_cpu_backend()  # picks the threading layer before Numba starts its threads
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     from minideconv import visualize
+    from minideconv.compile import warm_up
     from minideconv.data import load_dataset, load_model
     from minideconv.interop.torch import to_torch
 
@@ -69,7 +70,7 @@ def main(argv=None):
     channels = net.layer_shapes(images.shape[1:])[layer][0]
     model = to_torch(net).eval()
     leaves = [m for m in model.modules() if not list(m.children())]
-    visualize.warm_up(net)
+    warm_up(net)
 
     def ours():
         return visualize.top_k(net, images, layer, k=k)

@@ -18,8 +18,10 @@ import time
 
 import numpy as np
 
-from minideconv import nn, plots, sanity
+from minideconv import nn, plots
 from minideconv import visualize as vis
+from minideconv.compile import warm_up
+from minideconv.visualize import sanity
 from minideconv.data import CLASSES, load_dataset, load_model
 
 plt = plots.setup()
@@ -49,7 +51,7 @@ def quoted(value, number):
 
 # %%
 net = load_model()
-vis.warm_up(net, rules=RULES)
+warm_up(net, rules=RULES)
 images, labels = load_dataset("test", n=16)
 LAYER = 7
 activation = net.trace(images, upto=LAYER).outputs[LAYER]          # (16, 32, 7, 7)
@@ -85,7 +87,7 @@ for rule in RULES:
 # %% [markdown]
 # Comparing two maps: inside the receptive field
 # ----------------------------------------------
-# ``minideconv.sanity`` compares a map with the trained one by Spearman's rank
+# ``minideconv.visualize.sanity`` compares a map with the trained one by Spearman's rank
 # correlation (signed, and of ``|map|``) and by SSIM, all computed inside the unit's
 # receptive field, clipped to the image.  Outside it every projection is exactly zero
 # (lesson 7), and that shared zero region alone makes unrelated maps look alike to the

@@ -20,7 +20,8 @@ import time
 
 import numpy as np
 
-from minideconv import invert, matrices, plots
+from minideconv import matrices, plots
+from minideconv.visualize import invert
 from minideconv import visualize as vis
 from minideconv.data import CLASSES, load_dataset, load_model
 

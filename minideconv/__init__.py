@@ -5,6 +5,30 @@ max-pooling with switches and the true unpooling; average pooling and its transp
 linear operator also available as an explicit sparse matrix (``minideconv.matrices``).
 
 Nothing is compiled at import: the kernels load on first use.
+
+The package, bottom up (each layer imports only from those below it):
+
+================  ========================================================================
+``shapes``        output sizes and window positions: the arithmetic of every operator
+``checks``        argument checks (``check_int`` & co.): each error names the parameter
+``padding``       zero / reflect / replicate / circular padding and its adjoint
+``rules``         the ONE table of backward rules at the ReLUs: backprop, deconvnet, guided
+``dottest``       ⟨A x, y⟩ = ⟨x, Aᵀ y⟩, the test every transpose passes
+``geometry``      a layer's validated geometry, resolved once
+``backends``      the kernels: ``reference.py`` (read it first), the CPU's Numba loops
+``ops``           the operators, each forward beside its transpose
+``compile``       the first run: warm-up, the "compiling…" notice, the helper process
+``nn``            layers and networks with a forward pass that remembers the way back
+``matrices``      every linear operator as an explicit sparse matrix
+``models``        the built-in architectures
+``train``         training the shipped network with these operators
+``data``          the drawn dataset, the shipped weights, the one image pipeline
+``plots``         every figure, one convention for signed maps
+``visualize``     one unit back to pixels: projections, Figure 2, occlusion, sanity checks,
+                  feature inversion
+``interop``       PyTorch and ONNX: conversions and cross-checks
+``cli``           the ``minideconv`` command (``__main__``: ``python -m minideconv``)
+================  ========================================================================
 """
 
 from . import geometry, rules, shapes
@@ -17,8 +41,8 @@ __version__ = "0.1.0"
 
 # Submodules that pull in heavier dependencies (Numba, scipy.sparse, matplotlib) load on
 # first attribute access, so `import minideconv` stays fast (PEP 562).
-_LAZY_SUBMODULES = ("matrices", "nn", "visualize", "data", "plots", "interop", "sanity",
-                    "invert")
+_LAZY_SUBMODULES = ("matrices", "nn", "visualize", "data", "plots", "interop", "models",
+                    "train", "compile")
 
 
 def __getattr__(name):

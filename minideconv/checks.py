@@ -162,11 +162,9 @@ def _window_lines(o, k, s, p, d, size) -> list:
     return [i for i in shapes.window_positions(o, k, s, p, d) if 0 <= i < size]
 
 
-def switch_outside_window(switches, position: int, geom,
-                          kernel_may_be_a_size: bool = False) -> ValueError:
+def switch_outside_window(switches, position: int, geom) -> ValueError:
     """The error for the switch at flat ``position`` of ``switches`` that does not lie in
-    its own pooling window.  ``kernel_may_be_a_size``: the call looked like the old
-    ``max_unpool2d(y, switches, (H, W))``, so say where the size goes now."""
+    its own pooling window."""
     n, c, oh, ow = (int(i) for i in np.unravel_index(position, switches.shape))
     switch = int(switches[n, c, oh, ow])
     (height, width), (kh, kw) = geom.in_hw, geom.kernel
@@ -179,8 +177,4 @@ def switch_outside_window(switches, position: int, geom,
                f"columns {_window_lines(ow, kw, sw, pw, dw, width)} (kernel_size "
                f"{geom.kernel}, stride {geom.stride}, padding {geom.padding}, dilation "
                f"{geom.dilation}); switches must come from max_pool2d with this geometry")
-    if kernel_may_be_a_size:
-        message += (f". If {geom.kernel} is the pooled input's size: max_unpool2d takes the "
-                    "pooling's kernel_size, stride and padding (as "
-                    "torch.nn.functional.max_unpool2d), and that size as output_size=")
     return ValueError(message)

@@ -254,11 +254,6 @@ def max_unpool2d(y, switches, kernel_size, stride=None, padding=0, output_size=N
     [0, H), and s % W one of the columns ow·sw − pw + j·dw, j in [0, kw), inside [0, W).
     That is what keeps a wrong size from silently scrambling the result (switches are
     flat indices h·W + w: another W reads them as other positions).
-
-    The old call ``max_unpool2d(y, switches, (H, W))`` now reads (H, W) as kernel_size,
-    as torch does.  A 4-tuple there is a TypeError; a pair is a valid kernel size, so it
-    is not guessed at: whenever y has two or more rows, the switches of its second row
-    fail the window check, whose message then says where the size goes.
     """
     checks.check_same_device(y=y, switches=switches)
     checks.check_float_array(y, "y", ndim=4)
@@ -271,9 +266,7 @@ def max_unpool2d(y, switches, kernel_size, stride=None, padding=0, output_size=N
     with backend.kernel_lock:
         bad = backend.first_switch_outside_window(switches, geom)
     if bad >= 0:
-        old_call = isinstance(kernel_size, (tuple, list)) and stride is None \
-            and output_size is None
-        raise checks.switch_outside_window(switches, bad, geom, kernel_may_be_a_size=old_call)
+        raise checks.switch_outside_window(switches, bad, geom)
     with backend.kernel_lock:
         return backend.max_unpool2d(_contiguous(y), switches, geom)
 

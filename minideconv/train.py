@@ -29,42 +29,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import nn
+from .models import build_model
 
 DEFAULTS = dict(epochs=3, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, seed=0,
                 n_train=20000)
-
-
-def build_model(seed: int = 0, num_classes: int = 10) -> nn.Sequential:
-    """A small ZF-like network for 3×32×32 images, He-initialised (std = √(2 / fan_in)):
-
-    conv 5×5 3→16 (no padding) → ReLU → max-pool 3×3/2 (pad 1)    32×32 → 28×28 → 14×14
-    conv 3×3 16→32 (pad 1) → ReLU → max-pool 3×3/2 (pad 1)        14×14 → 7×7
-    conv 3×3 32→32 (pad 1) → ReLU → flatten → linear 1568→classes
-
-    The first convolution has no padding so that shifting the input by a constant is
-    exactly a change of its bias (see ``fit``).  Its weights start 10× smaller than He's
-    rule: with a short training run the learned oriented, coloured edges would otherwise
-    stay buried under the random initial pattern (the filters still grow to their size).
-    """
-    rng = np.random.default_rng(seed)
-
-    def he(*shape, gain=1.0):
-        fan_in = int(np.prod(shape[1:]))
-        return (rng.standard_normal(shape) * gain * np.sqrt(2.0 / fan_in)).astype(np.float32)
-
-    def zeros(n):
-        return np.zeros(n, np.float32)
-
-    return nn.Sequential(
-        nn.Conv2d(he(16, 3, 5, 5, gain=0.1), zeros(16), padding=0), nn.ReLU(),
-        nn.MaxPool2d(3, stride=2, padding=1),
-        nn.Conv2d(he(32, 16, 3, 3), zeros(32), padding=1), nn.ReLU(),
-        nn.MaxPool2d(3, stride=2, padding=1),
-        nn.Conv2d(he(32, 32, 3, 3), zeros(32), padding=1), nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(he(num_classes, 32 * 7 * 7, gain=0.5), zeros(num_classes)),
-        input_shape=(3, 32, 32),
-    )
 
 
 def softmax_cross_entropy(logits, labels):

@@ -13,6 +13,7 @@ import pytest
 matplotlib.use("Agg")
 
 from minideconv import cli, nn  # noqa: E402
+from minideconv.cli import demo as cli_demo  # noqa: E402
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["project"], ["train"], ["crosscheck"]])
@@ -98,7 +99,7 @@ def test_project_says_when_the_projection_is_zero(tmp_path, capsys, position, no
 def test_demo_notes_features_that_never_fire():
     values = {3: np.zeros(9), 4: np.r_[0.5, np.zeros(8)], 5: np.zeros(9)}
     feats = [(c, SimpleNamespace(values=v)) for c, v in values.items()]
-    assert cli.inactive_features(feats) == [3, 5]
+    assert cli_demo.inactive_features(feats) == [3, 5]
 
 
 def test_train_command(tmp_path, capsys):

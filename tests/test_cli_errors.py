@@ -17,7 +17,10 @@ matplotlib.use("Agg")
 
 import matplotlib.backend_bases  # noqa: E402,F401  (imported here, not timed in the cases)
 
-from minideconv import (cli, cli_checks, cli_demo, cli_outputs, data, nn, plots,  # noqa: E402
+from minideconv import compile as compiling  # noqa: E402
+from minideconv.cli import checks as cli_checks, demo as cli_demo  # noqa: E402
+from minideconv.cli import outputs as cli_outputs  # noqa: E402
+from minideconv import (cli, data, nn, plots,  # noqa: E402
                         train, visualize)
 
 CASES = [
@@ -203,7 +206,7 @@ def no_work(monkeypatch):
         pytest.fail("the work started before the command line was checked")
     for module, name in [(cli_demo, "demo"), (visualize, "project"), (train, "train_default"),
                          (train, "fit"), (data, "load_dataset"), (plots, "save"),
-                         (visualize, "rank_top_k"), (visualize, "warm_up")]:
+                         (visualize, "rank_top_k"), (compiling, "warm_up")]:
         monkeypatch.setattr(module, name, started)
 
 

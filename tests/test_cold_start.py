@@ -12,9 +12,10 @@ import json, sys
 import numba
 import numpy as np
 from minideconv.backends import loops, window_check
-from minideconv.backends.compile_notice import notify_on_compile
+from minideconv.compile import notify_on_compile
 from minideconv.data import load_model
-from minideconv.visualize import project, warm_up
+from minideconv.compile import warm_up
+from minideconv.visualize import project
 
 from numba.core import event
 

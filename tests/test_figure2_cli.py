@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import tracemalloc
+from importlib.util import find_spec
 
 import matplotlib
 import numpy as np
@@ -16,8 +17,9 @@ matplotlib.use("Agg")
 
 from PIL import Image  # noqa: E402
 
-from minideconv import cli, data, image_folder, nn, plots, visualize  # noqa: E402
-from minideconv.image_folder import ImageFolder  # noqa: E402
+from minideconv import cli, data, nn, plots, visualize
+from minideconv.data import images as image_folder  # noqa: E402
+from minideconv.data.images import ImageFolder  # noqa: E402
 
 
 def write_images(folder, rng, count=10):
@@ -154,6 +156,8 @@ def folders(mixed, tmp_path):
     return {"photos": str(folder), "tmp": str(tmp_path)}
 
 
+HAS_ONNX = find_spec("onnx") is not None
+
 ERRORS = [
     # (args after figure2, exit code, flag, a substring of the error line)
     (["--images", "{tmp}/missing"], 2, "--images", "no such folder"),
@@ -174,7 +178,9 @@ ERRORS = [
     (["--rule", "lrp"], 2, "--rule", "invalid choice: 'lrp'"),
     (["--model", "{tmp}/missing.onnx"], 2, "--model", "no such file"),
     (["--model", "{tmp}/missing.npz"], 2, "--model", "no such file"),
-    (["--model", "{tmp}/text.onnx"], 1, "--model", "is not a readable ONNX file"),
+    # a newcomer without onnx is told what to install before the file is read
+    (["--model", "{tmp}/text.onnx"], 1, "--model",
+     "is not a readable ONNX file" if HAS_ONNX else "needs the onnx package"),
     (["--out", "{tmp}/afile"], 2, "--out", "is a file; give a folder"),
     (["--images", "{tmp}/broken"], 1, "--images",
      "0 of the 9 files could be read as images; --k 9 needs at least 9"),

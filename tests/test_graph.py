@@ -390,7 +390,7 @@ def test_shape_errors_name_the_node():
 def test_sanity_and_inversion_run_on_graphs(graph_and_images):
     """Redrawing weights keeps the wiring (with_layers); the network-wide redraw of every
     weight layer changes the projection, the backward-only redraw keeps the forward pass."""
-    from minideconv import invert, sanity
+    from minideconv.visualize import invert, sanity
     graph, x = graph_and_images
     redrawn = sanity.randomize(graph, [graph.index("block.conv2")], seed=3)
     assert isinstance(redrawn, nn.Graph) and redrawn.names == graph.names

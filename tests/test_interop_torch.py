@@ -10,8 +10,9 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed: interop t
 pytest.importorskip("captum", reason="Captum is not installed: interop tests skipped")
 
 from minideconv import nn, rules  # noqa: E402
-from minideconv.interop.torch import (builtin_model, compare, crosscheck,  # noqa: E402
-                                      crosscheck_builtin, from_torch, to_torch)
+from minideconv.cli.crosscheck import crosscheck_builtin  # noqa: E402
+from minideconv.interop.torch import compare, crosscheck, from_torch, to_torch  # noqa: E402
+from minideconv.models import builtin_model  # noqa: E402
 
 pytestmark = pytest.mark.torch
 tnn = torch.nn

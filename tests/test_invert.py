@@ -1,4 +1,4 @@
-"""minideconv.invert against independent computations: its gradient against central
+"""minideconv.visualize.invert against independent computations: its gradient against central
 finite differences, its answer on a linear layer against LSQR on the explicit matrix
 (``matrices.conv2d_matrix``), determinism, the regularisers, and the argument checks."""
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.sparse.linalg import lsqr
 
-from minideconv import invert, matrices, nn
+from minideconv import matrices, nn
+from minideconv.visualize import invert
 from minideconv.data import load_dataset, load_image, load_model
 
 SHAPE = (2, 8, 8)

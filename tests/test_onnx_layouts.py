@@ -29,7 +29,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import minideconv as md  # noqa: E402
 from minideconv import cli, nn, visualize  # noqa: E402
-from minideconv.interop import onnx_layouts  # noqa: E402
+from minideconv.interop.onnx import layouts as onnx_layouts  # noqa: E402
 from minideconv.interop.onnx import (TOLERANCE, crosscheck_onnx, from_onnx,  # noqa: E402
                                      input_layout, onnxruntime_outputs)
 

@@ -175,7 +175,7 @@ def _randomization_result(spearman, zero_steps=(), steps=("trained", "layer 3 (C
                                                             "layer 0 (Conv2d)")):
     """A RandomizationResult with the given signed rank correlations (the other two
     measures follow from it) and zero maps at ``zero_steps``."""
-    from minideconv import sanity
+    from minideconv.visualize import sanity
     n = len(steps)
     maps = np.ones((n, 1, 4, 4))
     maps[list(zero_steps)] = 0.0

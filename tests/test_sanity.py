@@ -1,4 +1,4 @@
-"""minideconv.sanity: model randomization and the switch swap, against independent
+"""minideconv.visualize.sanity: model randomization and the switch swap, against independent
 computations — a tiny network written out by hand in NumPy loops (forward, switches,
 the three ReLU rules, the transposed convolutions), the documented law of the redrawn
 weights, SciPy's rank correlation on the receptive field, and ``visualize.project``."""
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from minideconv import nn, sanity
+from minideconv import nn
+from minideconv.visualize import sanity
 from minideconv.visualize import project, strongest
 
 RULES = ("deconvnet", "guided", "backprop")

@@ -83,18 +83,6 @@ def test_a_wrong_output_size_is_refused_where_it_used_to_scramble_silently():
         md.max_unpool2d(g, s, 2, output_size=(4, 8))
 
 
-def test_a_the_old_positional_call_fails_with_a_hint():
-    """max_unpool2d(y, s, (H, W)) now reads (H, W) as kernel_size (as torch does): with two
-    or more rows of windows the second row's switches lie outside, and the message says
-    where the size goes; (N, C, H, W) there is a TypeError."""
-    x = np.random.default_rng(0).standard_normal((2, 3, 8, 9))
-    y, s = md.max_pool2d(x, 3, 2)
-    with pytest.raises(ValueError, match=r"If \(8, 9\) is the pooled input's size"):
-        md.max_unpool2d(y, s, x.shape[2:])
-    with pytest.raises(TypeError, match="kernel_size.*output_size="):
-        md.max_unpool2d(y, s, x.shape)
-
-
 def test_a_the_check_runs_before_the_scatter(monkeypatch):
     """A bad switch raises before the backend's unpooling kernel is called."""
     called = []

@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from minideconv import nn, sanity
+from minideconv import nn
+from minideconv.visualize import sanity
 from minideconv import visualize as vis
 from minideconv.data import load_dataset, load_model
 

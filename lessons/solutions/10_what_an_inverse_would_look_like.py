@@ -2,7 +2,7 @@
 # Lesson 10, solutions to the exercises
 # =====================================
 #
-# Each answer is computed with ``minideconv.invert`` and asserted: the pre-images against
+# Each answer is computed with ``minideconv.visualize.invert`` and asserted: the pre-images against
 # each other, the gradient against central finite differences (which see only the
 # forward pass), the regulariser against its own definition.  Run it as a script
 # (``python lessons/solutions/10_what_an_inverse_would_look_like.py``); it fails loudly
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from minideconv import invert
+from minideconv.visualize import invert
 from minideconv.data import load_image, load_model
 
 start = time.perf_counter()

@@ -9,9 +9,10 @@
 ``image_threads``   chunks of images on worker threads (used by ``cpu``)
 ``threading_layer`` which Numba threading layer runs the loops; making TBB loadable
 ``reference``       the whole-array reference backend, NumPy or CuPy
-``precompile``      a second process that compiles the way back on a first run
-``compile_notice``  telling the user when Numba compiles
 =================== =========================================================
+
+Backends import nothing above them (no ``ops``, no networks): the first run's
+compiling, the warm-up and its notice are ``minideconv.compile``.
 
 ``minideconv.ops`` loads a backend on its first call (``load_cpu_backend``,
 ``load_reference_backend``), never at ``import minideconv``.

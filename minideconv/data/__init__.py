@@ -1,12 +1,16 @@
 """The embedded default: a dataset drawn in code, a network trained on it, and images.
 
 * ``load_dataset(split)`` — ten classes of coloured shapes and textures (``CLASSES``),
-  generated deterministically (``minideconv.data.drawn_dataset``): nothing is downloaded.
-* ``load_model()`` — the small ZF-like network of ``minideconv.train.build_model``, trained
+  generated deterministically (``drawn_dataset``): nothing is downloaded.
+* ``load_model()`` — the small ZF-like network of ``minideconv.models.build_model``, trained
   on ``load_dataset("train")`` by ``minideconv train`` and shipped as ``model.npz``.
 * ``sample_image(name)`` — natural photographs that ship with matplotlib.
 * ``load_image(source)`` — any of these by name, ``"test:17"`` for a dataset image, or the
   path of your own image file, as a (3, 32, 32) float32 array in [0, 1].
+
+``images`` is the one image pipeline — your files read, oriented, composited, resized
+and cropped to a network's input (``ImageFolder``) — which ``load_image``, ``minideconv
+project --image`` and ``minideconv figure2`` all use.
 """
 
 from __future__ import annotations

@@ -64,12 +64,7 @@ def max_pool2d_geometry(x_shape, kernel_size, stride, padding, dilation,
 # --------------------------------------------------------------------------- unpooling
 
 def _unpool_kernel_pair(kernel_size) -> Tuple[int, int]:
-    """``kernel_size`` as for max_pool2d; a 4-tuple is the old ``output_size`` argument."""
-    if isinstance(kernel_size, (tuple, list)) and len(kernel_size) == 4:
-        raise TypeError(f"kernel_size must be an int or a pair of ints, got {kernel_size!r}: "
-                        "max_unpool2d takes the pooling's kernel_size, stride and padding "
-                        "(as torch.nn.functional.max_unpool2d); pass the pooled input's "
-                        "size as output_size=")
+    """``kernel_size`` as for max_pool2d."""
     return to_pair(kernel_size, "kernel_size", 1)
 
 

@@ -36,7 +36,8 @@ signals where a value fanned out).  Layers are addressed by index or by ``net.na
 ``network``    ``Network`` and ``Trace``: indices and names, shapes, receptive fields
 ``sequential`` ``Sequential``
 ``graph``      ``Graph`` and ``Node``
-``files``      ``save`` / ``load``: .npz files of plain arrays and a JSON architecture
+``files``      ``load`` (and ``save``, which is ``Network.save``): .npz files of plain
+               arrays and a JSON architecture
 =============  =========================================================================
 """
 
@@ -48,12 +49,9 @@ from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .network import NETWORK_INPUT, Network, Trace
 from .sequential import Sequential
 
-#: the file format of a Sequential (kept under its old name)
-FORMAT = SEQUENTIAL_FORMAT
-
 __all__ = [
     "Layer", "Conv2d", "ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d",
     "Dropout", "Identity", "Flatten", "Linear", "Add", "Concat", "LAYER_TYPES",
     "Network", "Trace", "NETWORK_INPUT", "Sequential", "Graph", "Node", "save", "load",
-    "SEQUENTIAL_FORMAT", "GRAPH_FORMAT", "FORMAT",
+    "SEQUENTIAL_FORMAT", "GRAPH_FORMAT",
 ]

@@ -1,4 +1,7 @@
-"""Networks as ``.npz`` files of plain arrays (read with ``allow_pickle=False``).
+"""Reading networks back from ``.npz`` files of plain arrays (``allow_pickle=False``).
+
+The writer is ``Network.save`` (it needs no layer class); the loader here knows every
+layer class, so it sits above them all and nothing in ``nn`` imports it.
 
 The architecture is one JSON string, ``architecture``: the format, the input shape and,
 per layer, its type, hyper-parameters, the names of its weight arrays — and for a
@@ -19,36 +22,14 @@ from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReL
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sequential import Sequential
 
-SEQUENTIAL_FORMAT = "minideconv.Sequential/1"
-GRAPH_FORMAT = "minideconv.Graph/1"
+SEQUENTIAL_FORMAT = Sequential.FILE_FORMAT
+GRAPH_FORMAT = Graph.FILE_FORMAT
 #: the one-input layer types, by the name a file gives them
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
                                              Identity, Dropout, BatchNorm2d, AvgPool2d,
                                              AdaptiveAvgPool2d)}
 #: every layer type a file may name
 FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat)
-
-
-def save(net, path) -> None:
-    """Write ``net`` (a ``Sequential`` or a ``Graph``) to ``path`` as an .npz."""
-    graph = isinstance(net, Graph)
-    specs = []
-    for i, layer in enumerate(net.layers):
-        spec = {"type": type(layer).__name__, "config": layer.config(),
-                "params": sorted(layer.params())}
-        if graph:
-            spec.update(name=net.names[i], inputs=list(net.nodes[i].inputs))
-        specs.append(spec)
-    architecture = {
-        "format": GRAPH_FORMAT if graph else SEQUENTIAL_FORMAT,
-        "input_shape": None if net.input_shape is None else list(net.input_shape),
-        "layers": specs,
-    }
-    if not graph and net.has_given_names:
-        architecture["names"] = list(net.names)
-    arrays = {f"layers.{i}.{name}": value for i, layer in enumerate(net.layers)
-              for name, value in layer.params().items()}
-    np.savez(path, architecture=np.array(json.dumps(architecture)), **arrays)
 
 
 def load(path):
@@ -104,3 +85,8 @@ def load(path):
         raise ValueError(f"{path!r}: a graph layer lacks its {err} entry") from None
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path!r}: {err}") from None
+
+
+def save(net, path) -> None:
+    """``net.save(path)``: write a ``Sequential`` or a ``Graph`` as an .npz."""
+    net.save(path)

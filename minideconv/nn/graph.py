@@ -46,6 +46,13 @@ class Graph(Network):
 
     #: the name by which nodes read the network's input
     INPUT = "input"
+    #: the format a file of a Graph names (``minideconv.nn.files``)
+    FILE_FORMAT = "minideconv.Graph/1"
+
+    def layer_spec(self, i) -> dict:
+        """A layer's file entry, with its node name and the names it reads."""
+        return dict(super().layer_spec(i), name=self.names[i],
+                    inputs=list(self.nodes[i].inputs))
 
     def __init__(self, nodes, input_shape=None):
         nodes = [node if isinstance(node, Node) else Node(*node) for node in nodes]

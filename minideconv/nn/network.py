@@ -8,6 +8,7 @@ layer i reads layer i − 1; a ``Graph`` says which.  Everything here walks that
 
 from __future__ import annotations
 
+import json
 import numbers
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -35,6 +36,9 @@ class Trace:
 class Network:
     """The base of ``Sequential`` and ``Graph``: ``layers`` and ``names`` in forward order,
     and ``inputs_of(i)``, the indices of the layers whose outputs layer i reads."""
+
+    #: the format its files name, set by each kind of network (``Network.save``)
+    FILE_FORMAT: str = ""
 
     layers: list
     names: List[str]
@@ -131,15 +135,31 @@ class Network:
         return self.with_layers([layer.astype(dtype) for layer in self.layers])
 
     def save(self, path) -> None:
-        """Write an .npz of plain arrays (``minideconv.nn.files``)."""
-        from .files import save
-        save(self, path)
+        """Write ``path``: an .npz of plain arrays, read back by ``minideconv.nn.load``.
 
-    @staticmethod
-    def load(path) -> "Network":
-        """``Network.load(path)`` is ``minideconv.nn.load(path)``."""
-        from .files import load
-        return load(path)
+        The architecture is one JSON string, ``architecture``: the format, the input shape
+        and, per layer, its type, hyper-parameters and the names of its weight arrays
+        (``layer_spec``).  The weights are ``layers.<i>.<name>`` (e.g. ``layers.0.weight``),
+        i the layer's index in forward order."""
+        architecture = {
+            "format": self.FILE_FORMAT,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "layers": [self.layer_spec(i) for i in range(len(self.layers))],
+        }
+        architecture.update(self.file_extras())
+        arrays = {f"layers.{i}.{name}": value for i, layer in enumerate(self.layers)
+                  for name, value in layer.params().items()}
+        np.savez(path, architecture=np.array(json.dumps(architecture)), **arrays)
+
+    def layer_spec(self, i) -> dict:
+        """What a file says of layer ``i``: its type, hyper-parameters, weight names."""
+        layer = self.layers[i]
+        return {"type": type(layer).__name__, "config": layer.config(),
+                "params": sorted(layer.params())}
+
+    def file_extras(self) -> dict:
+        """Entries of the architecture beyond the layers (a Sequential's given names)."""
+        return {}
 
 
 def check_names(names, count):

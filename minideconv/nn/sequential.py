@@ -45,6 +45,12 @@ class Sequential(Network):
         lines = [f"  ({name}) {layer!r}" for name, layer in zip(self.names, self.layers)]
         return "Sequential(\n" + "\n".join(lines) + f"\n  input_shape={self.input_shape})"
 
+    #: the format a file of a Sequential names (``minideconv.nn.files``)
+    FILE_FORMAT = "minideconv.Sequential/1"
+
+    def file_extras(self) -> dict:
+        return {"names": list(self.names)} if self.has_given_names else {}
+
     def describe(self, i: int) -> str:
         if self.has_given_names:
             return super().describe(i)

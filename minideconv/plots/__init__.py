@@ -1,14 +1,16 @@
 """Figures for the command line and the lessons (matplotlib, imported on first use;
 headless with ``MPLBACKEND=Agg``).
 
-* ``plots.style``: the one convention for signed maps (centred on zero, ±m from
+* ``style``: the one convention for signed maps (centred on zero, ±m from
   ``symmetric_limit``; ``signed_rgb`` for pixel-space maps, ``imshow_signed`` with a
   colour bar for one-channel maps), ``colorbar``, ``draw_window_box`` and ``save``;
-* ``plots.figures``: the command line's figures (the top-9 grid, the three rules, a
+* ``figures``: the command line's figures (the top-9 grid, the three rules, a
   projection, occlusion, the first-layer filters);
-* ``plots.sanity_figures``: randomization cascades and switch swaps (``minideconv.sanity``);
-* ``plots.inversion_figures``: feature inversion beside the projection (``minideconv.invert``);
-* ``plots.lessons``: the lessons' helpers (matrices, small images, spectra, singular
+* ``sanity_figures``: randomization cascades and switch swaps
+  (``minideconv.visualize.sanity``);
+* ``inversion_figures``: feature inversion beside the projection
+  (``minideconv.visualize.invert``);
+* ``lessons``: the lessons' helpers (matrices, small images, spectra, singular
   values, bars) and where they save.
 
 Everything public is importable from ``minideconv.plots`` directly.

@@ -1,22 +1,28 @@
 """The command line's checks, run before any work: each failure is one line that names the
-flag and what it accepts.  ``minideconv.cli.explain`` turns them into exit codes:
+flag and what it accepts.  ``minideconv.cli.program.explain`` turns them into exit codes:
 
 * ``UsageError`` (exit 2): a value is wrong in itself — malformed, out of range, or a path
   that does not exist or is the wrong kind of thing.  Fixing the command line fixes it.
 * ``RunError`` (exit 1): the command line is fine but the run cannot go on — a file's
   content, a permission, the memory of the machine, a missing optional package.
 
-Where the output goes (``--out``) is checked in ``minideconv.cli_outputs``.
+Where the output goes (``--out``) is checked in ``minideconv.cli.outputs``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 import zipfile
 import zlib
 
 ZIP_MAGIC = b"PK\x03\x04"      # an .npz is a zip archive
+
+
+def paragraph(text):
+    """A --help description, wrapped to 79 columns."""
+    return textwrap.fill(text, width=79)
 
 
 class UsageError(Exception):
@@ -69,8 +75,8 @@ def position(text):
 
 def load_network(path):
     """The network of ``--model`` (the shipped one when None), its file checked first."""
-    from .data import load_model
-    from .nn import load
+    from ..data import load_model
+    from ..nn import load
     if path is None:
         return load_model()
     _existing_model_file(path, "a network file (.npz)")
@@ -115,8 +121,8 @@ def load_any_network(path, input_hw=None):
         return load_network(path)
     _existing_model_file(path, "an .onnx file")
     try:
-        from .interop.onnx import from_onnx
-        from .interop.onnx import load_model as load_onnx
+        from ..interop.onnx import from_onnx
+        from ..interop.onnx import load_model as load_onnx
         model = load_onnx(path)
     except ImportError:
         raise RunError("--model: reading an .onnx file needs the onnx package, which is "
@@ -222,7 +228,7 @@ def check_network_input(net, image_shape):
 
 
 def _sources():
-    from .data import SAMPLE_IMAGES, SPLITS
+    from ..data import SAMPLE_IMAGES, SPLITS
     names = ", ".join(SAMPLE_IMAGES)
     indices = " / ".join(f"{split}:<i>" for split in SPLITS)
     return f"an image file, a sample name ({names}) or {indices}"
@@ -231,8 +237,8 @@ def _sources():
 def load_image(text):
     """The image of ``--image``: a sample name, ``<split>:<i>`` within the split, or an
     image file (not a folder)."""
-    from .data import SAMPLE_IMAGES, SPLITS
-    from .data import load_image as load
+    from ..data import SAMPLE_IMAGES, SPLITS
+    from ..data import load_image as load
     split, sep, _ = text.partition(":")
     if text in SAMPLE_IMAGES or (split in SPLITS and sep):
         try:

@@ -1,15 +1,9 @@
-"""PyTorch ↔ minideconv, and a cross-check report against PyTorch autograd and Captum.
+"""The cross-check against PyTorch: ``crosscheck`` and ``compare`` return a report.
 
 Someone with a PyTorch model — or a deconvnet written by hand — can compare it, layer by
 layer, with an independent implementation whose every step is readable:
 
->>> net = from_torch(torch_model)                       # doctest: +SKIP
 >>> print(crosscheck(torch_model, images))              # doctest: +SKIP
-
-``from_torch`` reads a (nested) ``nn.Sequential`` of torch layers as an ``nn.Sequential``
-and any other module that ``torch.fx.symbolic_trace`` can trace — torchvision's AlexNet,
-VGG, ResNet — as an ``nn.Graph`` whose nodes are named after the modules
-(``"layer1.0.conv1"``); ``minideconv.interop.torch_fx`` has the rules.
 
 ``crosscheck`` compares, per layer: the forward activations; the projection of that
 layer's strongest activation back to the input under the three ReLU rules against
@@ -20,12 +14,9 @@ For a graph the deconvnet and guided references are autograd through an fx copy 
 model whose ReLUs are autograd Functions with the rule's backward (Captum hooks ReLU
 modules, and a ResNet calls one ReLU module twice), and the unpooling variant is left out.
 
-Here: the conversions and the comparison.  The report's classes live in
-``torch_report``, the torch side of each comparison (autograd, Captum, the unpooling
-variant) in ``torch_autograd``, the layer-by-layer translation in ``torch_layers`` and the
-tracing in ``torch_fx``.
-
-PyTorch (and Captum, for the report) are imported here only, when a function runs.
+The report's classes live in ``report``, torch's side of each comparison (autograd,
+Captum, the unpooling variant) in ``reference``.  PyTorch (and Captum, for the report)
+are imported only when a function runs.
 """
 
 from __future__ import annotations
@@ -34,71 +25,14 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import nn, visualize
-from ..rules import NAMES as RULE_NAMES, get_rule
-from . import torch_fx
-from .torch_autograd import (sequential_outputs, sequential_projection, torch_projections,
-                             torch_values, unpool_variant_deconvnet)
-from .torch_layers import (import_torch, layer_from_module, leaf_modules, module_from_layer,
-                           named_leaves, to_numpy)
-from .torch_report import TOLERANCE, CrosscheckReport, Error, LayerCheck
-
-
-# --------------------------------------------------------------------------- conversion
-
-def _is_torch_layer(module) -> bool:
-    """A module of torch.nn itself (a layer), not a user's module with its own forward."""
-    return type(module).__module__.startswith("torch.nn.")
-
-
-def from_torch(module, input_shape: Optional[Tuple[int, int, int]] = None) -> nn.Network:
-    """A minideconv network equivalent to the torch ``module`` at inference (eval mode).
-
-    * A (nested) ``nn.Sequential`` of torch layers becomes an ``nn.Sequential``: nested
-      Sequentials are flattened and layer ``i`` of the result is leaf module ``i``
-      (named by its qualified name, ``"0.1"``, when they nest).  A lone torch layer is a
-      Sequential of one.
-    * Any other module goes through ``torch.fx.symbolic_trace`` and becomes an
-      ``nn.Graph``, one node per operation, named after the module that ran it
-      (``"layer1.0.conv1"``; ``"layer1.0.relu_1"`` for a second call) or after the fx
-      node (``"add"``, ``"cat"``, ``"flatten"``) — the rules are in
-      ``minideconv.interop.torch_fx``, with the supported operations (``SUPPORTED``).
-
-    An operation minideconv does not have raises a ValueError naming it and its fx node.
-    The weights are copied, in the module's dtype (float32 or float64)."""
-    torch = import_torch()
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    leaves = named_leaves(module)
-    if isinstance(module, torch.nn.Sequential) or _is_torch_layer(module):
-        if all(_is_torch_layer(leaf) and not isinstance(leaf, torch.nn.Sequential)
-               for _, leaf in leaves):
-            layers = [layer_from_module(m, f"layer {i} ({type(m).__name__})")
-                      for i, (_, m) in enumerate(leaves)]
-            names = [name for name, _ in leaves]
-            default = [str(i) for i in range(len(layers))]
-            return nn.Sequential(*layers, input_shape=input_shape,
-                                 names=None if names == default or not names[0] else names)
-    return torch_fx.graph_from_fx(module, input_shape).graph
-
-
-def to_torch(net: nn.Network):
-    """The equivalent torch module in eval mode, weights copied, with one (non-in-place)
-    ``nn.ReLU`` module per ReLU, so that Captum's hooks apply to each.
-
-    A ``Sequential`` becomes an ``nn.Sequential``; a ``Graph`` a ``torch.fx.GraphModule``
-    whose modules sit at the paths of the node names (``from_torch`` reads the same names
-    back; a name that cannot be a module path — e.g. ``"a-b"`` — is sanitised), with
-    the modules ``Sum`` and ``ChannelConcat`` (``torch_join_modules``) for ``Add`` and
-    ``Concat``."""
-    torch = import_torch()
-    if not isinstance(net, nn.Network):
-        raise TypeError(f"net must be a minideconv network, got {type(net).__name__}")
-    dtype = torch.float64 if net.dtype() == np.dtype(np.float64) else torch.float32
-    if isinstance(net, nn.Graph):
-        return torch_fx.graph_module(net, dtype)
-    return torch.nn.Sequential(*(module_from_layer(layer, dtype)
-                                 for layer in net.layers)).eval()
+from ... import nn, visualize
+from ...rules import NAMES as RULE_NAMES, get_rule
+from . import fx
+from .reference import (sequential_outputs, sequential_projection, torch_projections,
+                        torch_values, unpool_variant_deconvnet)
+from .convert import from_torch, to_torch
+from .layers import import_torch, leaf_modules, to_numpy
+from .report import TOLERANCE, CrosscheckReport, Error, LayerCheck
 
 
 # --------------------------------------------------------------------------- the comparison
@@ -210,7 +144,7 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules) -> CrosscheckReport:
     x, dtype = _check_inputs(x, rules)
     net = net.astype(dtype)
     model = model.eval().to(torch.float64 if dtype == np.float64 else torch.float32)
-    conversion = torch_fx.graph_from_fx(model)
+    conversion = fx.graph_from_fx(model)
     paths = getattr(model, "minideconv_paths", {})     # to_torch's sanitised names
     counterpart = {name: paths.get(name, name) for name in net.names}
     missing = [name for name in net.names if counterpart[name] not in conversion.fx_nodes]
@@ -246,70 +180,3 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules) -> CrosscheckReport:
                                                     reference[fx_name[net.names[i]]])
     return CrosscheckReport(str(dtype), TOLERANCE[dtype], checks,
                             reference="PyTorch (autograd; rule ReLUs as autograd Functions)")
-
-
-# --------------------------------------------------------------------------- built-in models
-
-def builtin_model(name: str, seed: int = 0) -> Tuple[nn.Sequential, Tuple[int, int, int]]:
-    """Seeded random-weight feature stacks (no downloads) and the embedded trained model.
-
-    ``"zfnet"``: ZFNet's layer pattern (7×7/2 conv, 3×3/2 overlapping pools, 5×5/2 conv,
-    three 3×3 convs, a linear head) at reduced width, 3×64×64 input; ``"vgg"``: three VGG
-    blocks (two 3×3 convs and a 2×2/2 pool each) at reduced width, 3×32×32 input;
-    ``"embedded"``: ``minideconv.data.load_model()``.  Returns (net, input_shape)."""
-    if name == "embedded":
-        from ..data import load_model
-        net = load_model()
-        return net, net.input_shape
-    rng = np.random.default_rng(seed)
-
-    def conv(c_in, c_out, k, **kw):  # He initialisation keeps activations O(1)
-        w = rng.standard_normal((c_out, c_in, k, k)) * np.sqrt(2.0 / (c_in * k * k))
-        return nn.Conv2d(w, 0.1 * rng.standard_normal(c_out), **kw)
-
-    if name == "zfnet":
-        layers = [conv(3, 12, 7, stride=2, padding=1), nn.ReLU(),
-                  nn.MaxPool2d(3, 2, padding=1),
-                  conv(12, 24, 5, stride=2), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1),
-                  conv(24, 32, 3, padding=1), nn.ReLU(),
-                  conv(32, 32, 3, padding=1), nn.ReLU(),
-                  conv(32, 24, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
-                  nn.Flatten()]
-        shape = (3, 64, 64)
-        features = int(np.prod(nn.Sequential(*layers).layer_shapes(shape)[-1]))
-        layers.append(nn.Linear(rng.standard_normal((10, features)) / np.sqrt(features)))
-        return nn.Sequential(*layers, input_shape=shape), shape
-    if name == "vgg":
-        layers, c_in = [], 3
-        for width in (8, 16, 32):
-            layers += [conv(c_in, width, 3, padding=1), nn.ReLU(),
-                       conv(width, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2)]
-            c_in = width
-        return nn.Sequential(*layers, input_shape=(3, 32, 32)), (3, 32, 32)
-    raise ValueError(f"name must be 'zfnet', 'vgg' or 'embedded', got {name!r}")
-
-
-def crosscheck_builtin(models: Sequence[str] = ("zfnet", "vgg", "embedded"),
-                       dtype: str = "float64", n_images: int = 2, seed: int = 0,
-                       tolerance: Optional[float] = None, log=print) -> int:
-    """Cross-check the built-in models; print each report; return the exit status
-    (0 when every error is within tolerance, 1 otherwise).  ``minideconv crosscheck``."""
-    failed = []
-    for name in models:
-        net, shape = builtin_model(name, seed)
-        rng = np.random.default_rng(seed)
-        if name == "embedded":
-            from ..data import load_dataset
-            x = load_dataset("test", n=n_images)[0].astype(dtype)
-        else:
-            x = rng.standard_normal((n_images,) + tuple(shape)).astype(dtype)
-        report = crosscheck(net, x)
-        if tolerance is not None:
-            report.tolerance = tolerance
-        log(f"\n== {name} ({len(net.layers)} layers, input {tuple(shape)}, "
-            f"{n_images} images)")
-        log(str(report))
-        if not report.passed:
-            failed.append(name)
-    log(f"\n{'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}")
-    return 1 if failed else 0

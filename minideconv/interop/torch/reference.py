@@ -21,9 +21,9 @@ from typing import Dict
 
 import numpy as np
 
-from ..rules import get_rule
-from .torch_fx_nodes import torch_callables
-from .torch_layers import import_torch, leaf_modules, to_numpy
+from ...rules import get_rule
+from .fx_nodes import torch_callables
+from .layers import import_torch, leaf_modules, to_numpy
 
 
 def _captum_attr():

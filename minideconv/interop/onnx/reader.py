@@ -23,9 +23,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .. import nn
-from . import onnx_layer_ops, onnx_layouts, onnx_mean_ops, onnx_shape_ops
-from .onnx_values import PENDING, Activation, PendingPool, attributes, import_onnx
+from ... import nn
+from . import layer_ops, layouts, mean_ops, shape_ops
+from .values import PENDING, Activation, PendingPool, attributes, import_onnx
 
 #: the operations ``from_onnx`` reads (besides the shape operations evaluated on constants)
 SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean",
@@ -34,8 +34,8 @@ SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Red
              "Cast", "Transpose", "GatherND")
 
 #: ONNX op_type → its translation ``f(reader, node, attrs)``
-OPERATIONS = {**onnx_shape_ops.OPERATIONS, **onnx_layer_ops.OPERATIONS,
-              **onnx_mean_ops.OPERATIONS, **onnx_layouts.OPERATIONS}   # (its Transpose)
+OPERATIONS = {**shape_ops.OPERATIONS, **layer_ops.OPERATIONS,
+              **mean_ops.OPERATIONS, **layouts.OPERATIONS}   # (its Transpose)
 
 
 class GraphReader:
@@ -52,7 +52,7 @@ class GraphReader:
             raise ValueError(f"the ONNX graph must have one input (the images), got "
                              f"{[v.name for v in inputs]}")
         self.input = inputs[0]
-        self.layout = onnx_layouts.input_layout(model)
+        self.layout = layouts.input_layout(model)
         self.input_dtype = onnx.helper.tensor_dtype_to_np_dtype(
             self.input.type.tensor_type.elem_type)
         self.input_shape = self._input_shape(input_shape)
@@ -112,8 +112,8 @@ class GraphReader:
         """Input i of ``node``, which must be an ``Activation`` (of ``ndim`` axes with the
         batch, when given)."""
         value = self.value(node, i)
-        if onnx_layouts.refusal(value):
-            self.fail(node, onnx_layouts.refusal(value))
+        if layouts.refusal(value):
+            self.fail(node, layouts.refusal(value))
         if isinstance(value, PendingPool):
             self.fail(node, "reads a step of the Transpose → GatherND → Transpose → "
                             "ReduceMean chain of an adaptive pool; only that chain is "
@@ -201,8 +201,8 @@ class GraphReader:
             raise ValueError(f"the ONNX graph must have one output, got "
                              f"{[v.name for v in self.graph.output]}")
         out = self.values.get(self.graph.output[0].name)
-        if onnx_layouts.output_refusal(out):
-            raise ValueError(onnx_layouts.output_refusal(out))
+        if layouts.output_refusal(out):
+            raise ValueError(layouts.output_refusal(out))
         if not isinstance(out, Activation) or out.node is None:
             raise ValueError(f"the ONNX output {self.graph.output[0].name!r} is not "
                              f"computed by a layer from the network's input")

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
-from ..geometry import adaptive_windows
-from .onnx_values import Activation, PendingPool
+from ... import nn
+from ...geometry import adaptive_windows
+from .values import Activation, PendingPool
 
 
 def reduce_mean(reader, node, attrs):
@@ -48,7 +48,7 @@ def reduce_mean(reader, node, attrs):
 
 def transpose(reader, node, attrs):
     """Transpose: of a constant, evaluated; of an activation, a step of the gather
-    chain (``onnx_layouts.transpose``, the op's translation, hands these here and reads
+    chain (``layouts.transpose``, the op's translation, hands these here and reads
     the NHWC ones itself)."""
     value = reader.value(node, 0)
     perm = list(attrs.get("perm", []))

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
-from ..geometry import normalise_padding
-from . import onnx_layouts
-from .onnx_values import BATCH, Activation
+from ... import nn
+from ...geometry import normalise_padding
+from . import layouts
+from .values import BATCH, Activation
 
 
 def identity(reader, node, attrs):
@@ -163,7 +163,7 @@ def batch_normalization(reader, node, attrs):
 def gemm(reader, node, attrs):
     """Gemm (transA=0) → Linear: W = α·B (transB=1) or α·Bᵀ, b = β·C (W's columns
     reordered after a channels-last flatten, ``onnx_layouts``)."""
-    x, chw = onnx_layouts.dense_input(reader, node)
+    x, chw = layouts.dense_input(reader, node)
     b = reader.constant(node, 1, "B")
     c = reader.constant(node, 2, "C")
     if attrs.get("transA", 0):
@@ -171,7 +171,7 @@ def gemm(reader, node, attrs):
     alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
     weight = b if attrs.get("transB", 0) else b.T          # (out_features, in_features)
     weight = np.ascontiguousarray(weight if alpha == 1.0 else alpha * weight)
-    weight = onnx_layouts.check_columns(reader, node, weight, chw)
+    weight = layouts.check_columns(reader, node, weight, chw)
     bias = None
     if c is not None:
         if c.size != 1 and c.shape not in ((weight.shape[0],), (1, weight.shape[0])):
@@ -184,11 +184,11 @@ def gemm(reader, node, attrs):
 
 def mat_mul(reader, node, attrs):
     """MatMul by a constant 2-D B → Linear (without a bias; an Add after it adds one)."""
-    x, chw = onnx_layouts.dense_input(reader, node)
+    x, chw = layouts.dense_input(reader, node)
     b = reader.constant(node, 1, "B")
     if b is None or b.ndim != 2:
         reader.fail(node, "needs a 2-D constant B (in_features, out_features)")
-    weight = onnx_layouts.check_columns(reader, node, np.ascontiguousarray(b.T), chw)
+    weight = layouts.check_columns(reader, node, np.ascontiguousarray(b.T), chw)
     reader.add_layer(node, nn.Linear(weight), [x])
 
 
@@ -236,11 +236,11 @@ def _fold_bias(reader, node, x, constant):
 
 def flatten(reader, node, attrs):
     """Flatten (axis=1) → Flatten."""
-    x, channels_last = onnx_layouts.flat_input(reader, node)
+    x, channels_last = layouts.flat_input(reader, node)
     if attrs.get("axis", 1) != 1:
         reader.fail(node, f"axis={attrs['axis']}: minideconv flattens to (N, features) "
                           f"only (axis=1)")
-    onnx_layouts.add_flatten(reader, node, nn.Flatten(), x, channels_last)
+    layouts.add_flatten(reader, node, nn.Flatten(), x, channels_last)
 
 
 def reshape(reader, node, attrs):
@@ -250,7 +250,7 @@ def reshape(reader, node, attrs):
     shape = reader.constant(node, 1, "shape")
     if isinstance(data, np.ndarray):
         return reader.set_value(node, data.reshape([int(v) for v in shape]))
-    x, channels_last = onnx_layouts.flat_input(reader, node)
+    x, channels_last = layouts.flat_input(reader, node)
     features = int(np.prod(x.shape))
     target = list(np.ravel(shape))
     if len(target) == 2:
@@ -259,7 +259,7 @@ def reshape(reader, node, attrs):
             first > 0 or (first == 0 and not attrs.get("allowzero", 0))
             or (first == -1 and second is not BATCH and second == features)))
         if keeps_batch and second is not BATCH and second in (-1, features):
-            return onnx_layouts.add_flatten(reader, node, nn.Flatten(), x, channels_last)
+            return layouts.add_flatten(reader, node, nn.Flatten(), x, channels_last)
     shown = x.shape if channels_last is None else x.shape[1:] + x.shape[:1]  # (H, W, C)
     reader.fail(node, f"reshapes (N, {', '.join(map(str, shown))}) to {target}; "
                       f"minideconv reads a reshape to (N, {features}) = (N, -1) only")

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..rules import NAMES as RULE_NAMES
+from ...rules import NAMES as RULE_NAMES
 
 #: the largest relative error that passes, per dtype of the images
 TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}

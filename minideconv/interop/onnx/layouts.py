@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import onnx_mean_ops
-from .onnx_values import (Activation, ChannelsLast, FlatChannelsLast, PendingPool,
+from . import mean_ops
+from .values import (Activation, ChannelsLast, FlatChannelsLast, PendingPool,
                           attributes)
 
 #: Transpose perms of a 4-D tensor: channels-last to channels-first, and back
@@ -90,7 +90,7 @@ def _name(node):
 def transpose(reader, node, attrs):
     """Transpose: the input's NHWC → NCHW (gone), NCHW → NHWC before a flatten (pending),
     one undoing the other; the gather chain's and a constant's are
-    ``onnx_mean_ops.transpose``; any other is refused."""
+    ``mean_ops.transpose``; any other is refused."""
     value = reader.value(node, 0)
     perm = list(attrs.get("perm", []))
     if perm == TO_NCHW and isinstance(value, Activation) and value.node is None \
@@ -102,7 +102,7 @@ def transpose(reader, node, attrs):
         return reader.set_value(node, ChannelsLast(value, [_name(node)]))
     if isinstance(value, (np.ndarray, PendingPool)) or \
             (isinstance(value, Activation) and perm == [2, 3, 0, 1]):
-        return onnx_mean_ops.transpose(reader, node, attrs)
+        return mean_ops.transpose(reader, node, attrs)
     if perm == TO_NCHW and isinstance(value, Activation) and value.node is None:
         reader.fail(node, f"perm={perm} of the network's input, which other nodes read "
                           f"too: an NHWC input must be read by such Transposes only")

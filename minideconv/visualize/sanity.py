@@ -67,10 +67,10 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
-from . import checks
-from .nn import Conv2d, Linear, Network
-from .rules import get_rule
-from .visualize import check_channel, check_layer, check_position, strongest
+from .. import checks
+from ..nn import Conv2d, Linear, Network
+from ..rules import get_rule
+from .projection import check_channel, check_layer, check_position, strongest
 
 __all__ = ["MODES", "WHERE", "RNG_TAG", "SSIM_WINDOW", "Similarity",
            "RandomizationResult", "randomize", "weight_layers", "receptive_window",
@@ -94,7 +94,7 @@ _WEIGHTED = (Conv2d, Linear)
 def _check_image(net, image, name="image"):
     """One image (C, H, W) of the weights' dtype, from an array or a ``load_image`` source."""
     if not isinstance(image, np.ndarray):
-        from .data import load_image
+        from ..data import load_image
         image = load_image(image)
     checks.check_float_array(image, name, ndim=3, layout="one image (C, H, W)")
     if net.input_shape is not None and tuple(image.shape) != net.input_shape:

@@ -2,7 +2,7 @@
 
 For one feature map of one layer: its maximum in every image, the ``k`` strongest of
 those (at most one per image), and for each the image patch under that unit's receptive
-field beside the projection (``minideconv.seeds``) of that single activation, cropped
+field beside the projection (``minideconv.visualize.projection``) of that single activation, cropped
 the same way (``TopPatches``).
 
 * ``top_k_patches``: one feature, the images in memory (``channel_maxima`` finds every
@@ -11,7 +11,7 @@ the same way (``TopPatches``).
   used apart — ``rank_top_k`` keeps every feature's running top-k over batches of images
   (a ``TopKTable``), ``project_top_k`` projects the table's activations, many at once.
 
-``minideconv.visualize`` re-exports every public name of this module.
+``minideconv.visualize`` is the face that exports these functions.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from . import checks
-from .nn import Network
-from .rules import get_rule
-from .seeds import check_channel, check_layer, project_traced
+from .. import checks
+from ..nn import Network
+from ..rules import get_rule
+from .projection import check_channel, check_layer, project_traced
+
+#: Zeiler & Fergus show each feature's nine strongest activations
+TOP_K = 9
 
 
 # --------------------------------------------------------------------------- top-k patches
@@ -119,7 +122,7 @@ def max_activations(net, images, layer, channel, batch_size=256):
     return positions[:, channel], values[:, channel]
 
 
-def top_k_patches(net: Network, images, layer: int, channel: int, k: int = 9,
+def top_k_patches(net: Network, images, layer: int, channel: int, k: int = TOP_K,
                   rule: str = "deconvnet", batch_size: int = 256,
                   maxima=None) -> TopPatches:
     """Zeiler & Fergus's Figure 2 for one feature: the ``k`` strongest activations of
@@ -260,7 +263,7 @@ def _merge_top_k(table, first, activation, k):
             np.take_along_axis(positions, order[..., None], axis=0))
 
 
-def rank_top_k(net, images, layers, k: int = 9, batch_size: int = TOP_K_BATCH,
+def rank_top_k(net, images, layers, k: int = TOP_K, batch_size: int = TOP_K_BATCH,
                keep_images: bool = True) -> Dict[int, TopKTable]:
     """The first half of Figure 2: one forward pass over ``images``, up to the deepest of
     ``layers``, keeping for every feature of each layer its ``k`` strongest images (one
@@ -385,7 +388,7 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
     return result
 
 
-def top_k(net, images, layer, k: int = 9, channels=None, rule: str = "deconvnet",
+def top_k(net, images, layer, k: int = TOP_K, channels=None, rule: str = "deconvnet",
           batch_size: int = TOP_K_BATCH):
     """Zeiler & Fergus's Figure 2 for many features of one layer, in one forward pass:
     ``top_k_patches`` for every channel of ``channels`` (None: all of ``layer``'s).

@@ -1,7 +1,7 @@
 """``minideconv figure2``: Zeiler & Fergus's Figure 2 on a folder of your own images.
 
 ``cmd_figure2`` checks every flag, streams the folder's images through the network once
-(``minideconv.top_k.rank_top_k``), projects the strongest features of each layer
+(``minideconv.visualize.rank_top_k``), projects the strongest features of each layer
 (``project_top_k``) and writes one figure per layer (``figure2_file``) and an .npz of
 every feature's top-k table (``top_k_rows``).  ``TOP_K`` and ``strongest_channels``, the
 nine activations and the features shown, are the demo's too.
@@ -13,9 +13,10 @@ import os
 
 import numpy as np
 
-from . import cli_checks, cli_outputs
+from .. import rules
+from ..visualize.figure2 import TOP_K
+from . import checks, outputs
 
-TOP_K = 9           # Zeiler & Fergus show each feature's nine strongest activations
 FIGURE2_FEATURES = 12      # figure2's default: features shown per layer
 SKIPPED_SHOWN = 10         # figure2 lists this many skipped files, then counts the rest
 MAX_K = 100                # --k's bound: each figure shows k patches per feature
@@ -78,54 +79,55 @@ def cmd_figure2(args):
     """``minideconv figure2``: check every flag, one pass over the folder, the figures."""
     from tqdm.auto import tqdm
 
-    from . import plots
-    from .image_folder import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
-    from .visualize import project_top_k, rank_top_k, warm_up
+    from .. import plots
+    from ..data.images import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
+    from ..compile import warm_up
+    from ..visualize import project_top_k, rank_top_k
 
     # every flag is checked, and the output folder made, before any image is read
     if args.k > MAX_K:
-        raise cli_checks.UsageError(f"--k: must be at most {MAX_K} (each figure shows k "
+        raise checks.UsageError(f"--k: must be at most {MAX_K} (each figure shows k "
                                     f"patches and k projections per feature), got {args.k}")
     hw = None if args.size is None else (args.size[0], args.size[-1])
     if args.size is not None and len(args.size) > 2:
-        raise cli_checks.UsageError(f"--size: give H or H W (two integers at most), got "
+        raise checks.UsageError(f"--size: give H or H W (two integers at most), got "
                                 f"{' '.join(map(str, args.size))}")
-    net = cli_checks.load_any_network(args.model, hw)
-    shape = cli_checks.network_input_shape(net, hw)
-    shapes = cli_checks.check_network_input(net, shape)
-    layers = cli_checks.layer_indices(net, args.layer)
+    net = checks.load_any_network(args.model, hw)
+    shape = checks.network_input_shape(net, hw)
+    shapes = checks.check_network_input(net, shape)
+    layers = checks.layer_indices(net, args.layer)
     normalize = args.normalize or ("imagenet" if (args.model or "").lower()
                                    .endswith(".onnx") else "none")
     if normalize == "imagenet" and shape[0] != 3:
-        raise cli_checks.UsageError(f"--normalize: imagenet needs a network of 3 input "
+        raise checks.UsageError(f"--normalize: imagenet needs a network of 3 input "
                                 f"channels (RGB); this one takes {shape[0]}; give "
                                 f"--normalize none")
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if normalize == "imagenet" else (None, None)
     if args.resize is not None and args.resize < max(shape[1:]):
-        raise cli_checks.UsageError(f"--resize: must be >= {max(shape[1:])}, the crop's "
+        raise checks.UsageError(f"--resize: must be >= {max(shape[1:])}, the crop's "
                                     f"longer side (the network takes {shape[1]}x{shape[2]}), "
                                     f"got {args.resize}")
     if args.resize is not None:     # one square image, as bytes, floats and a copy
-        cli_checks.check_memory(3 * args.resize ** 2 * 9, "--resize", args.resize)
+        checks.check_memory(3 * args.resize ** 2 * 9, "--resize", args.resize)
     if args.size is not None:       # a single image's trace already too big
-        cli_checks.check_memory(cli_checks.traced_bytes(shapes, shape, 1,
+        checks.check_memory(checks.traced_bytes(shapes, shape, 1,
                                                         net.dtype().itemsize),
                                 "--size", " ".join(map(str, args.size)))
-    cli_checks.image_folder(args.images)
+    checks.image_folder(args.images)
     folder = ImageFolder(args.images, shape[1:], channels=shape[0], resize=args.resize,
                          mean=mean, std=std, recursive=args.recursive, dtype=net.dtype())
     if len(folder) < args.k:
         where = "in it or below it" if args.recursive else "in it (--recursive: also below)"
         found = f"{args.images!r} has {len(folder)} .jpg/.jpeg/.png files {where}"
         if args.k != TOP_K:         # the --k given is the likelier mistake: named first
-            raise cli_checks.UsageError(f"--k: must be at most the number of images, "
+            raise checks.UsageError(f"--k: must be at most the number of images, "
                                         f"got {args.k}; --images {found}")
-        raise cli_checks.UsageError(f"--images: {found}; --k {args.k} needs at least "
+        raise checks.UsageError(f"--images: {found}; --k {args.k} needs at least "
                                     f"{args.k}")
-    cli_checks.check_memory(cli_checks.traced_bytes(shapes, shape, args.batch_size,
+    checks.check_memory(checks.traced_bytes(shapes, shape, args.batch_size,
                                             net.dtype().itemsize),
                         "--batch-size", args.batch_size)
-    out = cli_outputs.output_folder(args.out)
+    out = outputs.output_folder(args.out)
 
     if net.input_shape is not None:
         warm_up(net, [args.rule])   # compiles (first run only) before the progress bar
@@ -137,7 +139,7 @@ def cmd_figure2(args):
             paths.extend(batch_paths)
             yield batch
 
-    print(f"reading {len(folder)} images from {cli_outputs.printable(args.images)} "
+    print(f"reading {len(folder)} images from {outputs.printable(args.images)} "
           f"({shape[1]}x{shape[2]}, normalisation: {normalize}) for {len(layers)} layer(s)")
     with tqdm(total=len(folder), desc="images", unit="image",
               disable=args.no_progress) as bar:
@@ -147,11 +149,11 @@ def cmd_figure2(args):
         except ValueError as err:
             if paths and len(paths) >= args.k:
                 raise
-            raise cli_checks.RunError(f"--images: {len(paths)} of the {len(folder)} files "
+            raise checks.RunError(f"--images: {len(paths)} of the {len(folder)} files "
                                   f"could be read as images; --k {args.k} needs at least "
                                   f"{args.k}") from err
     for path, reason in folder.skipped[:SKIPPED_SHOWN]:
-        print(f"skipped {cli_outputs.printable(path)}: {reason}")
+        print(f"skipped {outputs.printable(path)}: {reason}")
     if len(folder.skipped) > SKIPPED_SHOWN:
         print(f"skipped {len(folder.skipped) - SKIPPED_SHOWN} more (every skipped file and "
               f"its reason: skipped_path and skipped_reason in the .npz)")
@@ -180,5 +182,61 @@ def cmd_figure2(args):
              skipped_reason=np.array([r for _, r in folder.skipped], dtype=str))
     written.append(table_path)
     for path in written:
-        print(f"  written: {cli_outputs.printable(path)}")
+        print(f"  written: {outputs.printable(path)}")
 
+
+def add_parser(sub, **common):
+    """The ``figure2`` sub-command's flags; its parser runs ``cmd_figure2``."""
+    p = sub.add_parser("figure2", help="Zeiler & Fergus's Figure 2 on a folder of your "
+                                       "own images",
+                       description=checks.paragraph("For each --layer, the --k images where each "
+                                         "feature fires most, found in one streamed pass "
+                                         "over the .jpg/.jpeg/.png files of --images, and "
+                                         "their projections: one PNG per layer showing its "
+                                         "--features strongest features, and an .npz of "
+                                         "the top-k table of every feature (columns "
+                                         "layer, layer_name, channel, rank, image_index, "
+                                         "path, position, value; skipped_path, "
+                                         "skipped_reason). Each image: the shorter side "
+                                         "scaled to --resize, the centre cropped to the "
+                                         "network's input size, values in [0, 1], then "
+                                         "--normalize (minideconv.image_folder). Files "
+                                         "that cannot be read are skipped and listed."),
+                       **common)
+    p.add_argument("--images", required=True, metavar="DIR",
+                   help="folder of .jpg/.jpeg/.png images (any size; grey, RGB, RGBA or "
+                        "palette), read in sorted order")
+    p.add_argument("--layer", action="append", required=True, metavar="NAME_OR_INDEX",
+                   help="a layer name (net.names) or index in [-n, n); repeat the flag or "
+                        "separate by commas for several layers (one figure each)")
+    p.add_argument("--out", required=True,
+                   help="folder for the figures and the table (created with its parents)")
+    p.add_argument("--model", help="a network: minideconv .npz or .onnx (needs onnx; "
+                                   "default: the shipped network)")
+    p.add_argument("--k", type=checks.integer(1), default=TOP_K,
+                   help=f"images per feature, in [1, {MAX_K}] and at most the images of "
+                        f"--images: each figure shows k patches and k projections per "
+                        f"feature (default %(default)s)")
+    p.add_argument("--features", type=checks.integer(1), default=FIGURE2_FEATURES,
+                   metavar="N",
+                   help="features shown per layer, those with the largest mean top-k "
+                        "activation (all when the layer has fewer; default %(default)s)")
+    p.add_argument("--batch-size", type=checks.integer(1), default=64, metavar="B",
+                   help="images per forward pass, >= 1: the memory used grows with B, "
+                        "not with the number of images (default %(default)s)")
+    p.add_argument("--normalize", choices=["imagenet", "none"], default=None,
+                   help="(x - mean) / std with ImageNet's mean and std, or none (default: "
+                        "imagenet for .onnx models, none for .npz and the shipped network)")
+    p.add_argument("--size", type=checks.integer(1), nargs="+", metavar="H [W]",
+                   help="input size H W (W = H if left out), for a network that does not "
+                        "fix its own; else it must match it")
+    p.add_argument("--resize", type=checks.integer(1), metavar="S",
+                   help="length of the shorter side before the centre crop, >= the crop's "
+                        "longer side (default: that side, the largest centred crop; "
+                        "ImageNet models often use 256 for 224)")
+    p.add_argument("--rule", choices=rules.NAMES, default="deconvnet",
+                   help="ReLU backward rule (default deconvnet)")
+    p.add_argument("--recursive", action="store_true", help="also read the subfolders")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_figure2)
+    return p

@@ -67,8 +67,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nn import Network
-from .visualize import check_layer
+from ..nn import Network
+from .projection import check_layer
 
 #: The ways ``x_init`` may name a start (besides an array).
 STARTS = ("random", "zeros")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cli_checks, cli_outputs
+from .. import rules
+from . import checks, outputs
 
 
 def layer_name(net, i):
     """'MaxPool2d of block 2': the layer's type and the conv block it belongs to — or, in a
     Graph (where blocks are not a chain), 'ReLU layer2.1.relu_1': its type and name."""
-    from .nn import Conv2d, Graph
+    from ..nn import Conv2d, Graph
     if isinstance(net, Graph):
         return f"{type(net.layers[i]).__name__} {net.names[i]}"
     block = sum(isinstance(layer, Conv2d) for layer in net.layers[:i + 1])
@@ -42,20 +43,20 @@ def _figure_suffixes():
 
 def cmd_project(args):
     """``minideconv project``: check every flag, project, save the figure."""
-    from . import plots
-    from .visualize import check_channel, project, strongest
+    from .. import plots
+    from ..visualize import check_channel, project, strongest
 
     # every flag is checked, and the output made, before the projection is computed
-    net = cli_checks.load_network(args.model)
-    image = cli_checks.load_image(args.image)
-    shapes = cli_checks.check_network_input(net, image.shape)
-    layers = cli_checks.layer_indices(net, [args.layer])
+    net = checks.load_network(args.model)
+    image = checks.load_image(args.image)
+    shapes = checks.check_network_input(net, image.shape)
+    layers = checks.layer_indices(net, [args.layer])
     if len(layers) != 1:
-        raise cli_checks.UsageError(f"--layer: project takes one layer, got {args.layer!r}")
+        raise checks.UsageError(f"--layer: project takes one layer, got {args.layer!r}")
     layer = layers[0]
-    cli_checks.channel_index(net, shapes, layer, args.channel)
-    cli_checks.position_in(net, shapes, layer, args.position)
-    out = cli_outputs.output_file(args.out, "--out", _figure_suffixes(), ".png",
+    checks.channel_index(net, shapes, layer, args.channel)
+    checks.position_in(net, shapes, layer, args.position)
+    out = outputs.output_file(args.out, "--out", _figure_suffixes(), ".png",
                              ignore_case=True)
 
     projection = project(net, image, layer, args.channel, args.position, rule=args.rule)
@@ -77,8 +78,41 @@ def cmd_project(args):
         f"activation {value:.3g}; image {args.image}", window=window)
     path = plots.save(fig, out)
     print(f"activation {value:.4g} at {where}; figure written to "
-          f"{cli_outputs.printable(path)}")
+          f"{outputs.printable(path)}")
     if not np.any(projection):
         print(zero_projection_note(net, layer, channel, value, where,
                                    chosen=args.position is not None))
 
+
+def add_parser(sub, **common):
+    """The ``project`` sub-command's flags; its parser runs ``cmd_project``."""
+    from ..data import SAMPLE_IMAGES, SPLITS
+    test_size, train_size = SPLITS["test"][1], SPLITS["train"][1]
+    p = sub.add_parser("project", help="project one activation back to pixel space",
+                       description=checks.paragraph("Project the strongest activation (or the one "
+                                         "at --position) of feature --channel at the "
+                                         "output of net.layers[--layer] back to the "
+                                         "image, and save a figure."), **common)
+    p.add_argument("--image", required=True,
+                   help=f"an image file, a sample name ({', '.join(SAMPLE_IMAGES)}), or "
+                        f"test:<i> (0 <= i < {test_size}) / train:<i> (0 <= i < "
+                        f"{train_size}) for a dataset image")
+    p.add_argument("--layer", required=True, metavar="L",
+                   help="a layer name (net.names) or an index into net.layers, in [-n, n) "
+                        "for n layers (10 for the shipped network); negative counts from "
+                        "the end")
+    p.add_argument("--channel", type=checks.integer(0), required=True, metavar="C",
+                   help="feature map of that layer, in [0, its channels)")
+    p.add_argument("--position", type=checks.position, default=None, metavar="H,W",
+                   help="unit position in the feature map, each in [0, its size) "
+                        "(default: its maximum)")
+    p.add_argument("--rule", choices=rules.NAMES, default="deconvnet",
+                   help="ReLU backward rule (default deconvnet)")
+    p.add_argument("--out", required=True,
+                   help="the figure file, created with its folder: '.png' is added when "
+                        "the name has no suffix; .pdf, .svg, .jpg … choose another "
+                        "format; an existing folder, and a name that is only a suffix "
+                        "('.png'), are refused. The path written is printed")
+    p.add_argument("--model", help="a network .npz (default: the shipped one)")
+    p.set_defaults(func=cmd_project)
+    return p

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import operator
 
-from .. import nn
-from .torch_layers import SUPPORTED, as_pair, import_torch, layer_from_module
+from ... import nn
+from .layers import SUPPORTED, as_pair, import_torch, layer_from_module
 
 
 def describe_node(node, modules) -> str:

@@ -17,8 +17,8 @@ from typing import List
 
 import numpy as np
 
-from .. import nn
-from ..geometry import PADDING_MODES
+from ... import nn
+from ...geometry import PADDING_MODES
 
 #: what ``from_torch`` converts — modules (here) and fx operations (``torch_fx_nodes``)
 SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
@@ -118,7 +118,7 @@ def layer_from_module(module, where: str):
         return nn.Dropout(module.p)        # the identity at inference (eval mode)
     if isinstance(module, tnn.Identity):
         return nn.Identity()
-    from .torch_join_modules import ChannelConcat, Sum
+    from .join_modules import ChannelConcat, Sum
     if isinstance(module, Sum):
         return nn.Add()
     if isinstance(module, ChannelConcat):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_values import BATCH, Activation, import_onnx
+from .values import BATCH, Activation, import_onnx
 
 
 def constant(reader, node, attrs):

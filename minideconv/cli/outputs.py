@@ -1,14 +1,14 @@
 """The command line's output locations, checked before any work: the exact file or
 folder ``--out`` names, created with its parents and proved writable, and paths printed
-on one line.  Each failure is one line naming the flag (``cli_checks.UsageError``, exit 2,
-or ``cli_checks.RunError``, exit 1)."""
+on one line.  Each failure is one line naming the flag (``checks.UsageError``, exit 2,
+or ``checks.RunError``, exit 1)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 
-from .cli_checks import RunError, UsageError, regular_file
+from .checks import RunError, UsageError, regular_file
 
 
 def output_folder(path, flag="--out"):

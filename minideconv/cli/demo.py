@@ -12,16 +12,16 @@ import os
 
 import numpy as np
 
-from . import cli_checks, cli_outputs
-from . import rules
-from .cli_figure2 import TOP_K, strongest_channels
-from .cli_project import layer_name
+from . import checks, outputs
+from .. import rules
+from .figure2 import TOP_K, strongest_channels
+from .project import layer_name
 
 
 def _load_net(model):
     """``model``: a network, the path of a network file, or None for the shipped one."""
-    from .data import load_model
-    from .nn import Network, load
+    from ..data import load_model
+    from ..nn import Network, load
     if isinstance(model, Network):
         return model
     return load_model() if model is None else load(model)
@@ -29,14 +29,14 @@ def _load_net(model):
 
 def dataset_image_shape():
     """(C, H, W) of the embedded dataset's images: what the shipped network takes."""
-    from .data import SIZE
+    from ..data import SIZE
     return (3, SIZE, SIZE)
 
 
 def block_outputs(net):
     """The last layer of each conv block (conv → ReLU [→ pool]): the layer just before the
     next Conv2d or Flatten, or the last layer."""
-    from .nn import Conv2d, Flatten, Linear
+    from ..nn import Conv2d, Flatten, Linear
     ends = []
     for i, layer in enumerate(net.layers):
         nxt = net.layers[i + 1] if i + 1 < len(net.layers) else None
@@ -49,7 +49,7 @@ def block_outputs(net):
 
 def describe_block(net, last):
     """'conv 3×3 16→32 → ReLU → max-pool 3×3/2': the layers of the block ending at ``last``."""
-    from .nn import Conv2d, MaxPool2d
+    from ..nn import Conv2d, MaxPool2d
     first = max(i for i in range(last + 1) if isinstance(net.layers[i], Conv2d))
     names = []
     for layer in net.layers[first:last + 1]:
@@ -84,10 +84,11 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     a network file, or None for the shipped one."""
     from tqdm.auto import tqdm
 
-    from . import plots
-    from .data import CLASSES, load_dataset
-    from .visualize import (occlusion_map, project, project_top_k, rank_top_k, score,
-                            strongest, warm_up)
+    from .. import plots
+    from ..data import CLASSES, load_dataset
+    from ..compile import warm_up
+    from ..visualize import (occlusion_map, project, project_top_k, rank_top_k, score,
+                             strongest)
 
     os.makedirs(out, exist_ok=True)
     net = _load_net(model)
@@ -98,7 +99,7 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     def save(fig, name, what):
         path = plots.save(fig, os.path.join(out, name))
         written.append(path)
-        log(f"  {what}: {cli_outputs.printable(path)}")
+        log(f"  {what}: {outputs.printable(path)}")
 
     # Figure 2 of Zeiler & Fergus, one figure per conv block: one pass over the images
     # finds every feature's top 9 in every block, then the shown features' 9 activations
@@ -157,36 +158,64 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
 
 def _check_demo_network(net, shapes, features):
     """demo draws per conv block, the first layer's filters and class probabilities."""
-    from .data import CLASSES
-    from .nn import Conv2d
+    from ..data import CLASSES
+    from ..nn import Conv2d
     blocks = block_outputs(net)
     if not blocks or not isinstance(net.layers[0], Conv2d):
-        raise cli_checks.RunError("--model: demo needs a network whose first layer is a "
+        raise checks.RunError("--model: demo needs a network whose first layer is a "
                                   "Conv2d")
     if shapes[-1] != (len(CLASSES),):
-        raise cli_checks.RunError(f"--model: demo needs {len(CLASSES)} outputs, one per class "
+        raise checks.RunError(f"--model: demo needs {len(CLASSES)} outputs, one per class "
                               f"of the dataset; the network gives {shapes[-1]}")
     fewest, block = min((shapes[layer][0], b) for b, layer in enumerate(blocks, 1))
     if features > fewest:
-        raise cli_checks.UsageError(f"--features: must be in [1, {fewest}] (block {block} has "
+        raise checks.UsageError(f"--features: must be in [1, {fewest}] (block {block} has "
                                 f"{fewest} feature maps), got {features}")
 
 
 def cmd_demo(args):
     """``minideconv demo``: check every flag and the network, then ``demo``."""
-    net = cli_checks.load_network(args.model)
-    from .nn import Graph
+    net = checks.load_network(args.model)
+    from ..nn import Graph
     if isinstance(net, Graph):   # its figures follow the conv blocks of a chain
-        raise cli_checks.UsageError("--model: demo shows the conv blocks of a Sequential "
+        raise checks.UsageError("--model: demo shows the conv blocks of a Sequential "
                                 "network; for a graph network (residual or concatenating) "
                                 "use `minideconv figure2 --layer NAME` and `minideconv "
                                 "project`")
-    shapes = cli_checks.check_network_input(net, dataset_image_shape())
+    shapes = checks.check_network_input(net, dataset_image_shape())
     _check_demo_network(net, shapes, args.features)
-    needed = (cli_checks.dataset_bytes(args.images, dataset_image_shape())
-              + cli_checks.traced_bytes(shapes, dataset_image_shape(), args.images))
-    cli_checks.check_memory(needed, "--images", args.images)
-    out = cli_outputs.output_folder(args.out)
-    print(f"writing the demo figures to {cli_outputs.printable(out)}")
+    needed = (checks.dataset_bytes(args.images, dataset_image_shape())
+              + checks.traced_bytes(shapes, dataset_image_shape(), args.images))
+    checks.check_memory(needed, "--images", args.images)
+    out = outputs.output_folder(args.out)
+    print(f"writing the demo figures to {outputs.printable(out)}")
     demo(out, n_images=args.images, features=args.features, model=net,
          progress=not args.no_progress)
+
+
+def add_parser(sub, **common):
+    """The ``demo`` sub-command's flags; its parser runs ``cmd_demo``."""
+    from ..data import SPLITS
+    test_size = SPLITS["test"][1]
+    p = sub.add_parser("demo", help="write Zeiler & Fergus-style figures for the shipped "
+                                    "network",
+                       description=checks.paragraph("Top-9 patches and deconvnet projections per "
+                                         "conv block, the three ReLU rules compared, an "
+                                         "occlusion map and the first-layer filters, as "
+                                         "PNG files in --out."), **common)
+    p.add_argument("--out", required=True,
+                   help="folder for the figures (created with its parents; existing "
+                        "figures of the same name are replaced)")
+    p.add_argument("--images", type=checks.integer(TOP_K, test_size,
+                                                  f"top-{TOP_K} needs {TOP_K}; the test "
+                                                  f"split has {test_size}"),
+                   default=1000, metavar="N",
+                   help=f"test images searched for top activations, in [{TOP_K}, "
+                        f"{test_size}] (default %(default)s)")
+    p.add_argument("--features", type=checks.integer(1), default=6, metavar="K",
+                   help="features shown per block, from 1 to the fewest feature maps of a "
+                        "block (16 for the shipped network; default %(default)s)")
+    p.add_argument("--model", help="a network .npz (default: the shipped one)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
+    return p

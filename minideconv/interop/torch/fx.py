@@ -50,10 +50,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict
 
-from .. import nn
-from .torch_autograd import rule_copy, torch_projections, torch_values
-from .torch_fx_nodes import describe_node, is_shape_node, node_layer
-from .torch_layers import SUPPORTED, import_torch, layer_from_module, module_from_layer
+from ... import nn
+from .reference import rule_copy, torch_projections, torch_values
+from .fx_nodes import describe_node, is_shape_node, node_layer
+from .layers import SUPPORTED, import_torch, layer_from_module, module_from_layer
 
 
 # --------------------------------------------------------------------------- fx → Graph
@@ -74,7 +74,7 @@ def trace_module(module):
     torch = import_torch()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    from .torch_join_modules import ChannelConcat, Sum   # they import torch
+    from .join_modules import ChannelConcat, Sum   # they import torch
 
     class Tracer(torch.fx.Tracer):
         """fx's tracer, which also keeps to_torch's join modules as single calls."""
@@ -236,7 +236,7 @@ def graph_module(net: nn.Graph, dtype):
     graph = torch.fx.Graph()
     values = {nn.Graph.INPUT: graph.placeholder("x")}
     used = set()
-    from .torch_join_modules import ChannelConcat, Sum
+    from .join_modules import ChannelConcat, Sum
     for node in net.nodes:
         if isinstance(node.layer, nn.Add):
             module = Sum()

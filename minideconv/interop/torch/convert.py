@@ -1,0 +1,75 @@
+"""PyTorch → minideconv and back: ``from_torch`` and ``to_torch``.
+
+``from_torch`` reads a (nested) ``nn.Sequential`` of torch layers as an ``nn.Sequential``
+and any other module that ``torch.fx.symbolic_trace`` can trace — torchvision's AlexNet,
+VGG, ResNet — as an ``nn.Graph`` whose nodes are named after the modules
+(``"layer1.0.conv1"``); ``fx`` has the rules, ``layers`` the one-to-one translation of
+each torch layer.  ``to_torch`` builds the torch module of a minideconv network.
+
+PyTorch is imported only when a function runs.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ... import nn
+from . import fx
+from .layers import import_torch, layer_from_module, module_from_layer, named_leaves
+
+
+def _is_torch_layer(module) -> bool:
+    """A module of torch.nn itself (a layer), not a user's module with its own forward."""
+    return type(module).__module__.startswith("torch.nn.")
+
+
+def from_torch(module, input_shape: Optional[Tuple[int, int, int]] = None) -> nn.Network:
+    """A minideconv network equivalent to the torch ``module`` at inference (eval mode).
+
+    * A (nested) ``nn.Sequential`` of torch layers becomes an ``nn.Sequential``: nested
+      Sequentials are flattened and layer ``i`` of the result is leaf module ``i``
+      (named by its qualified name, ``"0.1"``, when they nest).  A lone torch layer is a
+      Sequential of one.
+    * Any other module goes through ``torch.fx.symbolic_trace`` and becomes an
+      ``nn.Graph``, one node per operation, named after the module that ran it
+      (``"layer1.0.conv1"``; ``"layer1.0.relu_1"`` for a second call) or after the fx
+      node (``"add"``, ``"cat"``, ``"flatten"``) — the rules are in
+      ``minideconv.interop.torch.fx``, with the supported operations (``SUPPORTED``).
+
+    An operation minideconv does not have raises a ValueError naming it and its fx node.
+    The weights are copied, in the module's dtype (float32 or float64)."""
+    torch = import_torch()
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    leaves = named_leaves(module)
+    if isinstance(module, torch.nn.Sequential) or _is_torch_layer(module):
+        if all(_is_torch_layer(leaf) and not isinstance(leaf, torch.nn.Sequential)
+               for _, leaf in leaves):
+            layers = [layer_from_module(m, f"layer {i} ({type(m).__name__})")
+                      for i, (_, m) in enumerate(leaves)]
+            names = [name for name, _ in leaves]
+            default = [str(i) for i in range(len(layers))]
+            return nn.Sequential(*layers, input_shape=input_shape,
+                                 names=None if names == default or not names[0] else names)
+    return fx.graph_from_fx(module, input_shape).graph
+
+
+def to_torch(net: nn.Network):
+    """The equivalent torch module in eval mode, weights copied, with one (non-in-place)
+    ``nn.ReLU`` module per ReLU, so that Captum's hooks apply to each.
+
+    A ``Sequential`` becomes an ``nn.Sequential``; a ``Graph`` a ``torch.fx.GraphModule``
+    whose modules sit at the paths of the node names (``from_torch`` reads the same names
+    back; a name that cannot be a module path — e.g. ``"a-b"`` — is sanitised), with
+    the modules ``Sum`` and ``ChannelConcat`` (``join_modules``) for ``Add`` and
+    ``Concat``."""
+    torch = import_torch()
+    if not isinstance(net, nn.Network):
+        raise TypeError(f"net must be a minideconv network, got {type(net).__name__}")
+    dtype = torch.float64 if net.dtype() == np.dtype(np.float64) else torch.float32
+    if isinstance(net, nn.Graph):
+        return fx.graph_module(net, dtype)
+    return torch.nn.Sequential(*(module_from_layer(layer, dtype)
+                                 for layer in net.layers)).eval()

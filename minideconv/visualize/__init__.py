@@ -1,0 +1,36 @@
+"""From one unit of a network back to pixels, and the experiments on what that shows.
+
+A projection picks one activation a = A_L[c, h, w] (a *unit*), seeds the layer's output
+with it alone, and passes that signal down the layers, each by its transpose — with one
+of the three ReLU rules of ``minideconv.rules``.  Everything here is built on that chain:
+
+================  =======================================================================
+``projection``    one unit → its seed → down the transposes: ``project``, and the checks
+                  that name a unit (``check_layer``, ``check_channel``, ``check_position``)
+``figure2``       Zeiler & Fergus's Figure 2: each feature's top-k images and their
+                  projections (``top_k``, streamed: ``rank_top_k`` then ``project_top_k``)
+``occlusion``     occlusion sensitivity (§4.2): ``occlusion_map`` and its ``score``
+``sanity``        what the picture depends on: weight randomization, switch swaps,
+                  similarity measures (Adebayo et al. 2018)
+``invert``        an actual inverse beside the projection: feature inversion
+                  (Mahendran & Vedaldi 2015)
+================  =======================================================================
+
+The face: ``project``, ``occlusion_map``, ``score`` and Figure 2's functions are
+importable from ``minideconv.visualize``; ``sanity`` and ``invert`` are its submodules.
+"""
+
+from . import invert, sanity
+from .figure2 import (TOP_K, TOP_K_BATCH, TopKTable, TopPatches, channel_maxima,
+                      max_activations, project_top_k, rank_top_k, top_k, top_k_patches,
+                      window_patch)
+from .occlusion import occlusion_map, score
+from .projection import check_channel, check_layer, check_position, project, strongest
+
+__all__ = [
+    "project", "check_layer", "check_channel", "check_position", "strongest",
+    "occlusion_map", "score",
+    "TOP_K", "TOP_K_BATCH", "TopPatches", "TopKTable", "window_patch", "channel_maxima",
+    "max_activations", "top_k_patches", "rank_top_k", "project_top_k", "top_k",
+    "sanity", "invert",
+]

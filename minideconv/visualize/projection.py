@@ -1,0 +1,184 @@
+"""Mapping one activation back to pixel space: deconvnet, backprop and guided backprop.
+
+``project`` follows Zeiler & Fergus (2014, §2.1).  Pick one activation a = A_L[c, h, w]
+at the output of layer L, set every other activation of that layer to zero, and pass
+this signal r down the layers that produced it, each by its *transpose*:
+
+* a convolution y = W x + b:   r ↦ Wᵀ r   (``conv_transpose2d`` with the same weights; the
+  bias is not subtracted — it is a constant, and the way back is linear);
+* a max-pool y = P(s) x:      r ↦ P(s)ᵀ r (``max_unpool2d`` into the recorded switches s);
+* a linear layer y = x Wᵀ + b: r ↦ r W;
+* a ReLU y = max(x, 0), the only place where the three methods differ: by one of the
+  rules of ``minideconv.rules`` — the gradient's ("backprop", Simonyan et al. 2013),
+  Zeiler & Fergus's ("deconvnet", rectify the signal) or both ("guided").
+
+Scale and sign.  The signal starts as the activation's own value a (not 1), and every step
+is linear in r, so the result scales with a.  With ``rule="backprop"`` it is exactly
+``a · ∂a/∂x``: the gradient of the activation times its value.  Deconvnet and guided
+projections are not gradients; they are ≥ 0 just above every ReLU, but the first layer's
+filters are signed, so in pixel space every method gives positive *and* negative values.
+A projection is a direction in pixel space (what to add to the image to raise the
+activation, for backprop), not an image: ``minideconv.plots`` shows it symmetric about
+zero, 0 ↦ mid-grey.
+
+Here: the checks that name a unit (``check_layer``, ``check_channel``,
+``check_position``), its seed (``strongest``, ``seed``), the way down
+(``project_traced``) and ``project``, which does the three in turn.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .. import checks
+from ..rules import get_rule
+from ..nn import Network
+
+__all__ = ["check_layer", "check_channel", "check_position", "strongest", "seed",
+           "project_traced", "as_images", "project"]
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_layer(net, layer) -> int:
+    """``layer`` must index ``net.layers`` (negative counts from the end) or be one of
+    ``net.names``; returns the index in [0, n)."""
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a minideconv.nn.Sequential or nn.Graph (an "
+                        f"nn.Network), got {type(net).__name__}")
+    if isinstance(layer, str):
+        return net.index(layer)
+    if not isinstance(layer, numbers.Integral) or isinstance(layer, bool):
+        raise TypeError(f"layer must be an int index into net.layers or a name from "
+                        f"net.names, got {layer!r}")
+    n = len(net.layers)
+    if not -n <= layer < n:
+        raise ValueError(f"layer must be in [0, {n}) (the network has {n} layers), "
+                         f"got {layer}")
+    return int(layer) % n
+
+
+def check_channel(shape, channel, layer_name):
+    """``channel`` as an int; it must index the first axis of a layer output of ``shape``
+    (without N), else a TypeError or ValueError naming ``layer_name``."""
+    if not isinstance(channel, numbers.Integral) or isinstance(channel, bool):
+        raise TypeError(f"channel must be an int, got {channel!r}")
+    channels = shape[0]
+    if not 0 <= channel < channels:
+        raise ValueError(f"channel must be in [0, {channels}): {layer_name} has {channels} "
+                         f"{'feature maps' if len(shape) == 3 else 'outputs'}, "
+                         f"got {channel}")
+    return int(channel)
+
+
+def check_position(activation, position, layer_name):
+    """``position`` as (h, w) inside the feature map of ``activation`` (N, C, H, W), or
+    None (each image's maximum); a TypeError or ValueError naming ``layer_name``."""
+    if position is None:
+        return None
+    if activation.ndim == 2:
+        raise ValueError(f"position must be None: {layer_name} has no spatial positions "
+                         "(its output is (N, features))")
+    if not (isinstance(position, (tuple, list)) and len(position) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                    for v in position)):
+        raise TypeError(f"position must be None or a pair of ints (h, w), got {position!r}")
+    height, width = activation.shape[2:]
+    h, w = position
+    if not (0 <= h < height and 0 <= w < width):
+        raise ValueError(f"position must lie in the {height}x{width} feature map of "
+                         f"{layer_name}, got {tuple(position)}")
+    return int(h), int(w)
+
+
+# --------------------------------------------------------------------------- the seed
+
+def strongest(activation, channel):
+    """Per image: the position (h, w) and value of the maximum of feature map ``channel``
+    (the first maximum in scan order); positions are (0, 0) for (N, F) activations."""
+    if activation.ndim == 2:
+        values = activation[:, channel]
+        return np.zeros((len(values), 2), np.int64), values
+    maps = activation[:, channel].reshape(activation.shape[0], -1)
+    flat = maps.argmax(axis=1)
+    positions = np.stack(np.unravel_index(flat, activation.shape[2:]), axis=1)
+    return positions, maps[np.arange(len(flat)), flat]
+
+
+def seed(activation, channel, positions):
+    """``activation`` (N, C, H, W) or (N, F) zeroed everywhere except A[n, channel, h_n,
+    w_n] (``positions[n]`` = (h_n, w_n), ignored for (N, F)), which keeps its value."""
+    signal = np.zeros_like(activation)
+    n = np.arange(activation.shape[0])
+    if activation.ndim == 2:
+        signal[n, channel] = activation[n, channel]
+    else:
+        h, w = positions[:, 0], positions[:, 1]
+        signal[n, channel, h, w] = activation[n, channel, h, w]
+    return signal
+
+
+def project_traced(net, trace, layer, channel, positions, rule):
+    """Seed one activation per image (``seed``) in ``trace`` (``net.trace``, at least up to
+    ``layer``) and pass it down to the input under ``rule`` (``Network.backward``)."""
+    signal = seed(trace.outputs[layer], channel, positions)
+    return net.backward(signal, trace, start=layer, rule=rule)
+
+
+# --------------------------------------------------------------------------- the input
+
+def as_images(x, name="x"):
+    """(N, C, H, W) float array from an array of 3 or 4 dims, a sample name or a path;
+    also says whether the caller gave a single (C, H, W) image."""
+    if not isinstance(x, np.ndarray):
+        from ..data import load_image
+        x = load_image(x)
+    checks.check_float_array(x, name)
+    if x.ndim == 3:
+        return x[None], True
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be an image (C, H, W) or a batch (N, C, H, W), "
+                         f"got shape {x.shape}")
+    return x, False
+
+
+# --------------------------------------------------------------------------- projection
+
+def project(net: Network, x, layer: int, channel: int,
+            position: Optional[Tuple[int, int]] = None, rule: str = "deconvnet"):
+    """Project one activation of ``net.layers[layer]``'s output back to the input.
+
+    Parameters
+    ----------
+    net : a ``minideconv.nn`` network (``Sequential`` or ``Graph``)
+    x : an image (C, H, W) or a batch (N, C, H, W), float32/float64 like the weights
+        (or a sample name / file path, see ``minideconv.data.load_image``)
+    layer : an index into ``net.layers`` or a name of ``net.names``; the activation is taken
+        at that layer's OUTPUT
+    channel : feature map (or output unit, after ``Flatten``) of that layer
+    position : (h, w) in the feature map; ``None`` takes each image's maximum
+    rule : ``"backprop"``, ``"deconvnet"`` or ``"guided"`` — the ReLU backward rule
+        (``minideconv.rules``)
+
+    Returns
+    -------
+    An array of x's shape.  With ``rule="backprop"`` it is ``a · ∂a/∂x`` (a = the chosen
+    activation); see the module docstring for scale and sign.
+    """
+    rule = get_rule(rule)  # resolved once here; the layers below pass it on
+    layer = check_layer(net, layer)
+    images, single = as_images(x)
+    trace = net.trace(images, upto=layer)
+    activation = trace.outputs[layer]
+    name = net.describe(layer)
+    channel = check_channel(activation.shape[1:], channel, name)
+    position = check_position(activation, position, name)
+    if position is None:
+        positions, _ = strongest(activation, channel)
+    else:
+        positions = np.tile(np.array(position, np.int64), (len(images), 1))
+    result = project_traced(net, trace, layer, channel, positions, rule)
+    return result[0] if single else result
