@@ -196,19 +196,25 @@ def check_quote(printed: str, pattern: str, value, tolerance) -> str:
         f"printed {measured:g}, quoted {value:g} ± {tolerance:g}"
 
 
-def test_the_synthesis_quotes_what_the_lessons_print(tmp_path):
-    texts = synthesis_texts()
-    wrong = []
-    for name, pattern, value, tolerance, text in SYNTHESIS:
-        script = _script(name)
-        if script not in PRINTED:        # run alone (-k): run the lesson here
-            _assert_exit_0(script, _run_as_a_student(script, tmp_path))
-        problem = check_quote(PRINTED[script], pattern, value, tolerance)
-        if problem:
-            wrong.append(f"{name}: {problem}")
-        for where, synthesis in texts.items():
-            if text is not None and text not in synthesis:
-                wrong.append(f"{where} does not quote {text!r} (from {name})")
+#: what a lesson prints where it skips a snippet that needs PyTorch
+TORCH_SKIPPED = "PyTorch is not installed: skipping"
+
+
+@pytest.mark.parametrize("name, pattern, value, tolerance, text", SYNTHESIS,
+                         ids=[f"{row[0]}: {row[4] or row[1][:30]}" for row in SYNTHESIS])
+def test_the_synthesis_quotes_what_the_lessons_print(name, pattern, value, tolerance, text,
+                                                     tmp_path):
+    script = _script(name)
+    if script not in PRINTED:        # run alone (-k): run the lesson here
+        _assert_exit_0(script, _run_as_a_student(script, tmp_path))
+    printed = PRINTED[script]
+    problem = check_quote(printed, pattern, value, tolerance)
+    if problem and TORCH_SKIPPED in printed and re.search(pattern, printed, re.M) is None:
+        pytest.skip(f"lesson {name} measures this with PyTorch, which is not installed")
+    wrong = [f"{name}: {problem}"] if problem else []
+    for where, synthesis in synthesis_texts().items():
+        if text is not None and text not in synthesis:
+            wrong.append(f"{where} does not quote {text!r} (from {name})")
     assert wrong == []
 
 

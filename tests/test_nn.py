@@ -142,7 +142,7 @@ def test_save_load_round_trip(tmp_path, rng):
     path = tmp_path / "net.npz"
     net.save(path)
     loaded = nn.load(path)
-    assert np.array_equal(nn.Sequential.load(path).layers[0].weight, net.layers[0].weight)
+    assert np.array_equal(loaded.layers[0].weight, net.layers[0].weight)
     x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
     assert np.array_equal(loaded(x), net(x))
     assert [type(a) for a in loaded.layers] == [type(b) for b in net.layers]

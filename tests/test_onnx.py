@@ -424,7 +424,7 @@ def test_cli_crosscheck_onnx_passes(handmade_file, capsys):
 
 
 def test_cli_crosscheck_onnx_fails_beyond_tolerance(handmade_file, capsys, monkeypatch):
-    monkeypatch.setattr(md_onnx, "TOLERANCE", -1.0)
+    monkeypatch.setattr(md_onnx.comparison, "TOLERANCE", -1.0)
     status, out, err = _main(["crosscheck", "--onnx", handmade_file, "--dtype", "float32"],
                              capsys)
     assert status == 1

@@ -98,7 +98,8 @@ def test_one_package_and_no_private_names_across_modules():
                 assert not private, f"{module.name} imports {private}"
     for name in plots.__all__:
         assert hasattr(plots, name), name
-    users = [PACKAGE.parent / "cli.py", *sorted((PACKAGE.parents[1] / "lessons").glob("*.py"))]
+    users = [*sorted((PACKAGE.parent / "cli").glob("*.py")),
+             *sorted((PACKAGE.parents[1] / "lessons").glob("*.py"))]
     for user in users:
         text = user.read_text()
         assert "plots._" not in text and "lesson_plots" not in text, user.name

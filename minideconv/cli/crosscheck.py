@@ -133,19 +133,17 @@ def add_parser(sub, **common):
     """The ``crosscheck`` sub-command's flags; its parser runs ``cmd_crosscheck``."""
     from ..data import SPLITS
     test_size = SPLITS["test"][1]
+    description = checks.paragraph(
+        "Forward activations and the backprop / deconvnet / guided projections "
+        "of every layer, against PyTorch autograd and Captum, on built-in "
+        "architectures with seeded random weights and on the shipped network. "
+        "Exits 1 when an error exceeds the tolerance (float64: 1e-10 relative, "
+        "float32: 1e-4), or when torch or captum is not installed. With --onnx "
+        "FILE: that network's forward activations, node by node, against "
+        "onnxruntime's (exits 1 beyond 1e-5 relative). With --model M.npz: a "
+        "saved network (a Graph too) against its own PyTorch conversion.")
     p = sub.add_parser("crosscheck", help="compare minideconv with PyTorch and Captum",
-                       description=checks.paragraph("Forward activations and the backprop / deconvnet "
-                                         "/ guided projections of every layer, against "
-                                         "PyTorch autograd and Captum, on built-in "
-                                         "architectures with seeded random weights and on "
-                                         "the shipped network. Exits 1 when an error "
-                                         "exceeds the tolerance (float64: 1e-10 relative, "
-                                         "float32: 1e-4), or when torch or captum is not "
-                                         "installed. With --onnx FILE: that network's "
-                                         "forward activations, node by node, against "
-                                         "onnxruntime's (exits 1 beyond 1e-5 relative). "
-                                         "With --model M.npz: a saved network (a Graph "
-                                         "too) against its own PyTorch conversion."),
+                       description=description,
                        **common)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--models", nargs="+", choices=BUILTIN,

@@ -197,12 +197,13 @@ def add_parser(sub, **common):
     """The ``demo`` sub-command's flags; its parser runs ``cmd_demo``."""
     from ..data import SPLITS
     test_size = SPLITS["test"][1]
+    description = checks.paragraph(
+        "Top-9 patches and deconvnet projections per conv block, the three ReLU"
+        " rules compared, an occlusion map and the first-layer filters, as PNG "
+        "files in --out.")
     p = sub.add_parser("demo", help="write Zeiler & Fergus-style figures for the shipped "
                                     "network",
-                       description=checks.paragraph("Top-9 patches and deconvnet projections per "
-                                         "conv block, the three ReLU rules compared, an "
-                                         "occlusion map and the first-layer filters, as "
-                                         "PNG files in --out."), **common)
+                       description=description, **common)
     p.add_argument("--out", required=True,
                    help="folder for the figures (created with its parents; existing "
                         "figures of the same name are replaced)")

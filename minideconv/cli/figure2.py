@@ -187,21 +187,19 @@ def cmd_figure2(args):
 
 def add_parser(sub, **common):
     """The ``figure2`` sub-command's flags; its parser runs ``cmd_figure2``."""
+    description = checks.paragraph(
+        "For each --layer, the --k images where each feature fires most, found "
+        "in one streamed pass over the .jpg/.jpeg/.png files of --images, and "
+        "their projections: one PNG per layer showing its --features strongest "
+        "features, and an .npz of the top-k table of every feature (columns "
+        "layer, layer_name, channel, rank, image_index, path, position, value; "
+        "skipped_path, skipped_reason). Each image: the shorter side scaled to "
+        "--resize, the centre cropped to the network's input size, values in "
+        "[0, 1], then --normalize (minideconv.image_folder). Files that cannot "
+        "be read are skipped and listed.")
     p = sub.add_parser("figure2", help="Zeiler & Fergus's Figure 2 on a folder of your "
                                        "own images",
-                       description=checks.paragraph("For each --layer, the --k images where each "
-                                         "feature fires most, found in one streamed pass "
-                                         "over the .jpg/.jpeg/.png files of --images, and "
-                                         "their projections: one PNG per layer showing its "
-                                         "--features strongest features, and an .npz of "
-                                         "the top-k table of every feature (columns "
-                                         "layer, layer_name, channel, rank, image_index, "
-                                         "path, position, value; skipped_path, "
-                                         "skipped_reason). Each image: the shorter side "
-                                         "scaled to --resize, the centre cropped to the "
-                                         "network's input size, values in [0, 1], then "
-                                         "--normalize (minideconv.image_folder). Files "
-                                         "that cannot be read are skipped and listed."),
+                       description=description,
                        **common)
     p.add_argument("--images", required=True, metavar="DIR",
                    help="folder of .jpg/.jpeg/.png images (any size; grey, RGB, RGBA or "

@@ -88,11 +88,12 @@ def add_parser(sub, **common):
     """The ``project`` sub-command's flags; its parser runs ``cmd_project``."""
     from ..data import SAMPLE_IMAGES, SPLITS
     test_size, train_size = SPLITS["test"][1], SPLITS["train"][1]
+    description = checks.paragraph(
+        "Project the strongest activation (or the one at --position) of feature"
+        " --channel at the output of net.layers[--layer] back to the image, and"
+        " save a figure.")
     p = sub.add_parser("project", help="project one activation back to pixel space",
-                       description=checks.paragraph("Project the strongest activation (or the one "
-                                         "at --position) of feature --channel at the "
-                                         "output of net.layers[--layer] back to the "
-                                         "image, and save a figure."), **common)
+                       description=description, **common)
     p.add_argument("--image", required=True,
                    help=f"an image file, a sample name ({', '.join(SAMPLE_IMAGES)}), or "
                         f"test:<i> (0 <= i < {test_size}) / train:<i> (0 <= i < "

@@ -32,10 +32,11 @@ def add_parser(sub, **common):
     from ..data import SPLITS
     from ..train import DEFAULTS
     train_size = SPLITS["train"][1]
+    description = checks.paragraph(
+        "Softmax cross-entropy, SGD with momentum, on load_dataset('train'); "
+        "prints the test accuracy.")
     p = sub.add_parser("train", help="train the shipped network from scratch",
-                       description=checks.paragraph("Softmax cross-entropy, SGD with momentum, on "
-                                         "load_dataset('train'); prints the test "
-                                         "accuracy."), **common)
+                       description=description, **common)
     p.add_argument("--out", default="model.npz",
                    help="the weights file, created with its folder and checked before "
                         "training: '.npz' is added when the name has no suffix, a name "

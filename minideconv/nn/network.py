@@ -127,7 +127,7 @@ class Network:
 
     def with_layers(self, layers) -> "Network":
         """The same network (wiring, names, input shape) with ``layers`` in place of its
-        own — e.g. some weights redrawn (``minideconv.sanity``)."""
+        own — e.g. some weights redrawn (``minideconv.visualize.sanity``)."""
         raise NotImplementedError
 
     def astype(self, dtype) -> "Network":

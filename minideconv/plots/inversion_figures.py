@@ -1,5 +1,5 @@
-"""Figures of feature inversion (``minideconv.invert``): the pre-image beside the image
-and the deconvnet projection of the same activation.
+"""Figures of feature inversion (``minideconv.visualize.invert``): the pre-image beside the
+image and the deconvnet projection of the same activation.
 
 Conventions (``plots.style``): images are drawn as they are (clipped to [0, 1]); every
 signed map is centred on zero with ``signed_rgb`` (mid-grey = 0).  The differences

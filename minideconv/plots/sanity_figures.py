@@ -1,6 +1,6 @@
-"""Figures of the sanity experiments (``minideconv.sanity``): randomization cascades and
-switch swaps, in the style of Adebayo et al. (2018), Fig. 2 — the maps along the cascade
-in a row per method, the similarity curves below.
+"""Figures of the sanity experiments (``minideconv.visualize.sanity``): randomization
+cascades and switch swaps, in the style of Adebayo et al. (2018), Fig. 2 — the maps along
+the cascade in a row per method, the similarity curves below.
 
 Every map is a signed pixel-space projection cropped to the unit's receptive field and
 drawn centred on zero on its own scale (``style.signed_rgb``, ±m with m the 99th

@@ -34,7 +34,7 @@ index only, so one seed gives the same numbers on every run, and a layer gets th
 random weights in the cascade and in the independent test.  The fixed tag keeps them off
 the streams a network is initialised from: NumPy's ``default_rng((0, 0))`` *is*
 ``default_rng(0)`` (trailing zeros do not change the seed), which draws the first layer of
-``train.build_model(seed=0)``: the initial pattern of the shipped network's first layer,
+``models.build_model(seed=0)``: the initial pattern of the shipped network's first layer,
 whose trained weights still correlate 0.19 with it (Pearson's r over its 1 200
 weights).  (The biases never enter the way back, so they matter for ``where="network"``
 only.)

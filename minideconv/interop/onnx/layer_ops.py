@@ -1,5 +1,5 @@
 """The ONNX operations that become a minideconv layer (all but the averages over (H, W),
-which are in ``onnx_mean_ops``).
+which are in ``mean_ops``).
 
 Conv → Conv2d, Relu → ReLU, MaxPool / AveragePool / GlobalAveragePool → MaxPool2d /
 AvgPool2d / AdaptiveAvgPool2d(1), BatchNormalization → BatchNorm2d, Gemm / MatMul →
@@ -9,7 +9,7 @@ Identity.  An option minideconv's layer does not have (padding larger on one sid
 pooling's indices output, training mode) is refused with ``reader.fail``.
 
 Each translation is ``f(reader, node, attrs)`` with ``reader`` the
-``onnx_reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
+``reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def batch_normalization(reader, node, attrs):
 
 def gemm(reader, node, attrs):
     """Gemm (transA=0) → Linear: W = α·B (transB=1) or α·Bᵀ, b = β·C (W's columns
-    reordered after a channels-last flatten, ``onnx_layouts``)."""
+    reordered after a channels-last flatten, ``layouts``)."""
     x, chw = layouts.dense_input(reader, node)
     b = reader.constant(node, 1, "B")
     c = reader.constant(node, 2, "C")

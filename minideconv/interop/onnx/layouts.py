@@ -20,12 +20,12 @@ The Transpose back to channels-last makes the flattened features come in Keras's
   the cross-check skips it;
 * a Transpose(perm 0,3,1,2) right after a Transpose(perm 0,2,3,1) undoes it.
 
-Any other Transpose of an activation (besides the gather chain of ``onnx_mean_ops``), or
+Any other Transpose of an activation (besides the gather chain of ``mean_ops``), or
 a channels-last value read by anything but a flatten into a dense layer, is refused with
 ``reader.fail``.
 
 Each translation is ``f(reader, node, attrs)`` with ``reader`` the
-``onnx_reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
+``reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ checks that the indices are exactly the pool's windows and adds one
 ``AdaptiveAvgPool2d(output size)``.  A Transpose of a constant is evaluated.
 
 Each translation is ``f(reader, node, attrs)`` with ``reader`` the
-``onnx_reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
+``reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 ``GraphReader`` goes through the ONNX nodes in their (topological) order and hands each
 one to the translation of its ``op_type`` (``OPERATIONS``, gathered from
-``onnx_shape_ops``, ``onnx_layer_ops``, ``onnx_mean_ops`` and ``onnx_layouts``).  It keeps
+``shape_ops``, ``layer_ops``, ``mean_ops`` and ``layouts``).  It keeps
 the book a translation reads and writes:
 
-* ``layout`` — the input's layout, ``"NCHW"`` or tf2onnx's ``"NHWC"`` (``onnx_layouts``);
+* ``layout`` — the input's layout, ``"NCHW"`` or tf2onnx's ``"NHWC"`` (``layouts``);
   ``input_shape`` is (C, H, W) either way;
-* ``values`` — what each ONNX tensor is so far (see ``onnx_values``);
+* ``values`` — what each ONNX tensor is so far (see ``values``);
 * ``nodes`` / ``layers`` — the minideconv nodes built so far, and their layers by name;
 * ``tensor_of`` — the ONNX tensor each minideconv node computes (for the cross-check);
 * ``readers`` — how many ONNX nodes (and graph outputs) read each tensor.

@@ -5,10 +5,10 @@ constants — mostly the target shape of a ``Reshape`` from the activation's own
 the ``Shape → Gather → Unsqueeze → Concat`` chain PyTorch writes for
 ``x.view(x.size(0), -1)``.  A shape read off an activation holds ``BATCH`` for its batch
 size.  (Identity, Add, Concat, Reshape and Transpose of constants are evaluated too, by
-their translations in ``onnx_layer_ops`` / ``onnx_mean_ops``.)
+their translations in ``layer_ops`` / ``mean_ops``.)
 
 Each translation is ``f(reader, node, attrs)`` with ``reader`` the
-``onnx_reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
+``reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
 """
 
 from __future__ import annotations

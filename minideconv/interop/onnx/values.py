@@ -8,7 +8,7 @@ Reading walks the ONNX nodes in order and keeps, for each tensor name, one of:
 * a ``PendingPool`` — a step of the Transpose → GatherND → Transpose → ReduceMean chain
   that PyTorch writes for an adaptive average pool, not yet a layer;
 * a ``ChannelsLast`` / ``FlatChannelsLast`` — an activation transposed to (N, H, W, C),
-  then flattened, on its way into a dense layer (``onnx_layouts``), not yet a layer.
+  then flattened, on its way into a dense layer (``layouts``), not yet a layer.
 
 ``import_onnx`` imports onnx when a function needs it (``import minideconv.interop.onnx``
 works without it); ``attributes`` reads a node's attributes as Python values.
@@ -87,7 +87,7 @@ class PendingPool:
 class ChannelsLast:
     """The output of a Transpose(perm 0,2,3,1) of ``source`` (N, C, H, W): the same
     values in (N, H, W, C), not yet a layer.  It is read only by a Flatten / Reshape to
-    (N, −1), which then feeds a Gemm or MatMul (``onnx_layouts``); ``names`` are the ONNX
+    (N, −1), which then feeds a Gemm or MatMul (``layouts``); ``names`` are the ONNX
     nodes read so far."""
 
     source: Activation
@@ -98,7 +98,7 @@ class ChannelsLast:
 class FlatChannelsLast:
     """A ``ChannelsLast`` value flattened to (N, H·W·C): ``flat`` is minideconv's Flatten
     of the (C, H, W) activation — the same features in (C, H, W) order — and the Gemm or
-    MatMul that reads it takes its weight's columns in that order (``onnx_layouts``)."""
+    MatMul that reads it takes its weight's columns in that order (``layouts``)."""
 
     flat: Activation
     chw: Tuple[int, int, int]

@@ -36,11 +36,10 @@ statistics and dropout is the identity, whatever mode the model is in.  A functi
 
 Where the rest lives
 --------------------
-``torch_layers``: one torch module ↔ one layer (``layer_from_module``,
-``module_from_layer``) and ``SUPPORTED``; ``torch_fx_nodes``: one fx node → one layer
-(``describe_node``); ``torch_autograd``: torch's values and rule projections at every fx
-node (``torch_values``, ``rule_copy``, ``torch_projections``).  Their names are importable
-from here too.
+``layers``: one torch module ↔ one layer (``layer_from_module``, ``module_from_layer``)
+and ``SUPPORTED``; ``fx_nodes``: one fx node → one layer (``describe_node``);
+``reference``: torch's values and rule projections at every fx node (``torch_values``,
+``rule_copy``, ``torch_projections``).
 
 PyTorch is imported only when a function here runs.
 """
@@ -51,9 +50,8 @@ from dataclasses import dataclass
 from typing import Dict
 
 from ... import nn
-from .reference import rule_copy, torch_projections, torch_values
 from .fx_nodes import describe_node, is_shape_node, node_layer
-from .layers import SUPPORTED, import_torch, layer_from_module, module_from_layer
+from .layers import import_torch, module_from_layer
 
 
 # --------------------------------------------------------------------------- fx → Graph
@@ -230,7 +228,7 @@ def graph_module(net: nn.Graph, dtype):
     """``net`` as a ``torch.fx.GraphModule``: one fresh module per layer at the path of
     its name — a non-in-place ``nn.ReLU`` per ReLU, so that Captum's hooks apply to each,
     and for Add and Concat the modules ``Sum`` and ``ChannelConcat``
-    (``torch_join_modules``: ``x₁ + x₂ + …`` and ``torch.cat(xs, dim=1)``)."""
+    (``join_modules``: ``x₁ + x₂ + …`` and ``torch.cat(xs, dim=1)``)."""
     torch = import_torch()
     root = torch.nn.Module()
     graph = torch.fx.Graph()
@@ -255,7 +253,4 @@ def graph_module(net: nn.Graph, dtype):
     return module
 
 
-# with what moved to torch_layers, torch_fx_nodes and torch_autograd, still importable here
-__all__ = ["SUPPORTED", "FxConversion", "graph_from_fx", "graph_module", "trace_module",
-           "layer_from_module", "module_from_layer", "describe_node", "torch_values",
-           "rule_copy", "torch_projections"]
+__all__ = ["FxConversion", "graph_from_fx", "graph_module", "trace_module"]

@@ -1,7 +1,7 @@
 """One torch.fx node → one minideconv layer: how each operation is recognised.
 
 A traced ``forward`` is a list of fx nodes, each a ``call_module`` (a submodule, read by
-``torch_layers.layer_from_module``), a ``call_function`` (``torch.relu``, ``F.max_pool2d``,
+``layers.layer_from_module``), a ``call_function`` (``torch.relu``, ``F.max_pool2d``,
 ``operator.add``, ``torch.cat``, …) or a ``call_method`` (``x.relu()``, ``x.view(…)``).
 fx keeps a call as it was written — positional or keyword arguments, defaults left out —
 so ``node_layer`` binds the arguments by name before it reads them, and refuses any it
@@ -10,7 +10,7 @@ does not understand with a ValueError that names the node (``describe_node``).
 ``x.view(x.size(0), -1)`` is a flatten: the nodes that compute the batch size
 (``x.size(0)``, ``x.shape[0]``) are consumed by the view (``is_shape_node``), not layers.
 An in-place operation (``F.relu(x, inplace=True)``, ``x += y``) is an ordinary layer with
-the flag ``in_place``; ``torch_fx.graph_from_fx`` rewires the later readers.  A
+the flag ``in_place``; ``fx.graph_from_fx`` rewires the later readers.  A
 functional ``F.dropout`` traced with ``training=True`` is random and is refused.
 
 PyTorch is imported only when a function here runs.

@@ -2,7 +2,7 @@
 sum or a concatenation has a module path — the node's name, which ``from_torch`` reads
 back (fx would name a plain ``operator.add`` after the operation: ``"add"``, ``"add_1"``).
 
-Imported by ``torch_layers`` (reading them back) and ``torch_fx`` (writing them, and
+Imported by ``layers`` (reading them back) and ``fx`` (writing them, and
 tracing them as single calls) once PyTorch is needed.  A ``torch.save``'d model pickles
 these classes by this module's path.
 """

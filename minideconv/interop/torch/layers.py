@@ -6,7 +6,7 @@ the minideconv layer that computes the same at inference; ``module_from_layer`` 
 a minideconv layer as a fresh torch module.  ``named_leaves`` lists the layers of a
 (nested) ``nn.Sequential``, the route that needs no tracing.  The operations that are
 not modules (``torch.relu``, ``+``, ``torch.cat``, ``x.view``) are read by
-``torch_fx_nodes``; ``SUPPORTED`` lists both, for error messages.
+``fx_nodes``; ``SUPPORTED`` lists both, for error messages.
 
 PyTorch is imported only when a function here runs (``import_torch``).
 """
@@ -20,7 +20,7 @@ import numpy as np
 from ... import nn
 from ...geometry import PADDING_MODES
 
-#: what ``from_torch`` converts — modules (here) and fx operations (``torch_fx_nodes``)
+#: what ``from_torch`` converts — modules (here) and fx operations (``fx_nodes``)
 SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
              "not), MaxPool2d and F.max_pool2d, AvgPool2d and F.avg_pool2d, "
              "AdaptiveAvgPool2d and F.adaptive_avg_pool2d, BatchNorm2d (running "
