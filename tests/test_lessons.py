@@ -173,9 +173,25 @@ def _script(name: str) -> Path:
 
 
 def synthesis_texts():
-    """The two syntheses as running text: README's section, and lesson 10's cell."""
+    """The two syntheses as running text: README's section, and lesson 10's cell.
+
+    The README's section runs from its heading "The question, answered" (any level) to
+    the next heading of the same or a higher level outside a code block, or to the end."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### The question, answered"):readme.index("## Layout")]
+    lines = readme.splitlines()
+    heading = [i for i, line in enumerate(lines)
+               if re.fullmatch(r"(#+) The question, answered\s*", line)]
+    assert len(heading) == 1, "README.md needs one heading 'The question, answered'"
+    start = heading[0]
+    level = len(lines[start]) - len(lines[start].lstrip("#"))
+    end, fenced = len(lines), False
+    for i in range(start + 1, len(lines)):
+        if lines[i].lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(rf"#{{1,{level}}} ", lines[i]):
+            end = i
+            break
+    section = "\n".join(lines[start:end])
     lesson = _script("10").read_text(encoding="utf-8")
     cell = lesson[lesson.index("# Synthesis: the seed question"):]
     cell = cell[:cell.index("# %%")]
