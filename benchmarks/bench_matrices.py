@@ -133,7 +133,7 @@ def main(argv=None):
     import numba
     from minideconv.backends import load_cpu_backend
     load_cpu_backend()   # picks the threading layer before Numba starts its threads; see
-    # the README's "Threads"
+    # docs/layout.md, "Threads"
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
     weight = make_weight(args.dtype)

@@ -161,7 +161,7 @@ def main(argv=None):
         print("torch is not installed: the torch column is empty (pip install torch)")
     import numba
     from minideconv.backends import load_cpu_backend
-    load_cpu_backend()  # picks the threading layer before Numba starts its threads (README "Threads")
+    load_cpu_backend()  # picks the threading layer before Numba starts its threads (docs/layout.md, "Threads")
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
     rng = np.random.default_rng(0)

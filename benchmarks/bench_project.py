@@ -55,7 +55,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     import numba
     from minideconv.backends import load_cpu_backend
-    load_cpu_backend()  # picks the threading layer before Numba starts its threads (README "Threads")
+    load_cpu_backend()  # picks the threading layer before Numba starts its threads (docs/layout.md, "Threads")
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     from minideconv.interop.torch import to_torch
     from minideconv.models import builtin_model

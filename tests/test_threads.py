@@ -77,7 +77,7 @@ LAYER_CHILD = ("import numpy as np, numba, minideconv as md; "
 
 
 def test_threading_layer_is_tbb_when_installed_else_workqueue():
-    """The documented choice (README "Threads"): with no NUMBA_THREADING_LAYER set, the
+    """The documented choice (docs/layout.md, "Threads"): with no NUMBA_THREADING_LAYER set, the
     kernels run on TBB if the ``tbb`` package is there, on workqueue if not — never on
     OpenMP, whose spinning workers slow the BLAS calls that follow.  No LD_LIBRARY_PATH:
     in a venv the tbb wheel's library is outside the linker's search path, and

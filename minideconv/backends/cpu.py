@@ -12,7 +12,7 @@ the work into pieces, and hands them to the loops and to BLAS:
   fewer columns, as the equal convolution (``geometry.transpose_as_convolution``);
 * element-wise kernels run in parallel blocks, sized so every thread gets as many.
 
-The README's "Benchmarks" section has the measurements behind each choice.
+benchmarks/README.md has the measurements behind each choice.
 """
 
 from __future__ import annotations

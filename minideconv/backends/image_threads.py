@@ -12,8 +12,8 @@ that thread only*.  No pool waits for another.  Each image is the same GEMM as b
 only on one thread, which can round differently in the last bits (the tests hold the
 routes to 1e-12 in float64).  ``backends.cpu`` hands out chunks of images, bands of
 output rows (large images, or fewer images than threads) and fixed shares of chunks or
-bands (the weight gradient, so that it sums in a fixed order).  The README's
-"Benchmarks" section has the measurements.
+bands (the weight gradient, so that it sums in a fixed order).  benchmarks/README.md has
+the measurements.
 
 It needs two things, else ``run_chunks`` runs the chunks one after the other:
 
@@ -53,7 +53,7 @@ def blas_thread_setters():
 
 
 #: The least GEMM work (multiply-adds × 2) worth a thread of its own: below it, handing
-#: chunks to threads costs more than it saves (measured in the README's "Benchmarks").
+#: chunks to threads costs more than it saves (measured in benchmarks/README.md).
 MIN_FLOPS_PER_THREAD = 8e6
 
 
