@@ -1,7 +1,7 @@
-"""Figure 2 for a whole layer: minideconv's ``top_k`` vs torch + Captum vs the old loop.
+"""Figure 2 for a whole layer: minideconv's ``top_k`` vs torch + Captum vs a per-feature loop.
 
     python benchmarks/bench_top_k.py [--images 2000] [--layer 5] [--k 9] [--repeats 3]
-                                     [--threads 2] [--torch-threads T] [--old-repeats 1]
+                                     [--threads 2] [--torch-threads T] [--loop-repeats 1]
 
 For every feature of ``net.layers[--layer]`` of the shipped network (``data.load_model``),
 over the first ``--images`` test images (``data.load_dataset("test")``, as the demo), find
@@ -14,12 +14,12 @@ those activations to the pixels with the deconvnet rule:
 - torch + Captum: the recipe a practitioner runs — one torch forward pass to rank
   (``interop.torch.to_torch``), then one ``captum.attr.NeuronDeconvolution`` call per unit
   (features × k calls), each on its one image;
-- the old loop: ``visualize.top_k_patches`` once per feature, each with its own forward
-  pass over all images (what the demo did before ``top_k``).
+- the per-feature loop: ``visualize.top_k_patches`` once per feature, each with its own
+  forward pass over all images.
 
 The script first checks that all three pick the same images and that Captum's maps, times
 the activation, equal minideconv's projections.  Rounds alternate between the recipes;
-each time is the median over ``--repeats`` rounds (the old loop: ``--old-repeats``),
+each time is the median over ``--repeats`` rounds (the per-feature loop: ``--loop-repeats``),
 after one untimed call of each.  float32, ``--threads`` for everyone, unless
 ``--torch-threads`` gives torch its own: on a busy 2-core machine torch's intra-op threads
 make Captum's many small calls several times slower than one thread does.
@@ -42,8 +42,8 @@ def main(argv=None):
     parser.add_argument("--layer", type=int, default=5)
     parser.add_argument("--k", type=int, default=9)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--old-repeats", type=int, default=1,
-                        help="rounds of the old per-feature loop (0: leave it out)")
+    parser.add_argument("--loop-repeats", type=int, default=1,
+                        help="rounds of the per-feature loop (0: leave it out)")
     parser.add_argument("--threads", type=int,
                         default=int(os.environ.get("NUMBA_NUM_THREADS", 2)))
     parser.add_argument("--torch-threads", type=int, default=None,
@@ -75,7 +75,7 @@ def main(argv=None):
     def ours():
         return visualize.top_k(net, images, layer, k=k)
 
-    def old_loop():
+    def per_feature_loop():
         return [visualize.top_k_patches(net, images, layer, c, k=k) for c in range(channels)]
 
     def torch_captum():
@@ -117,20 +117,20 @@ def main(argv=None):
         worst = max(worst, float(np.abs(top.projections[rank] - expected).max() / scale))
     if worst > 1e-3:
         raise SystemExit(f"minideconv and Captum disagree: max relative difference {worst:.1e}")
-    if args.old_repeats:
-        for top, old in zip(tops, old_loop()):
+    if args.loop_repeats:
+        for top, looped in zip(tops, per_feature_loop()):
             for name in ("values", "indices", "positions", "projections"):
-                assert np.array_equal(getattr(top, name), getattr(old, name)), name
+                assert np.array_equal(getattr(top, name), getattr(looped, name)), name
 
     recipes = {"top_k": (ours, args.repeats), "torch + Captum": (torch_captum, args.repeats),
-               "old per-feature loop": (old_loop, args.old_repeats),
+               "per-feature loop": (per_feature_loop, args.loop_repeats),
                "forward to the layer (minideconv)": (forward_ours, args.repeats),
                "forward to the layer (torch)": (forward_torch, args.repeats)}
     times = {name: [] for name, (_, rounds) in recipes.items() if rounds}
     for f, rounds in recipes.values():
         if rounds:
             f()                                         # untimed: caches, allocator
-    for round_ in range(max(args.repeats, args.old_repeats)):
+    for round_ in range(max(args.repeats, args.loop_repeats)):
         for name, (f, rounds) in recipes.items():
             if round_ < rounds:
                 start = time.perf_counter()

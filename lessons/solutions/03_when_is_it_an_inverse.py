@@ -58,7 +58,7 @@ assert np.abs(lost).max() < 1e-12
 # and the transpose inverts it exactly.
 #
 # Scale one filter by 1.1: WᵀW = I + (1.21 − 1) Σ (its 25 footprints), so 25 eigenvalues
-# become 1.21 and **‖WᵀW − I‖_F = 0.21 · √25 = 1.05**; the transpose no longer inverts.
+# become 1.21 and **‖WᵀW − I‖_F = 0.21 · √25 = 1.05**; the transpose does not invert it.
 # W is still square and invertible, so least squares still does (checked against
 # ``numpy.linalg.solve`` on the dense W).
 
