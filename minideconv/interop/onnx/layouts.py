@@ -151,30 +151,23 @@ def check_columns(reader, node, weight, chw):
     return weight_columns_to_chw(weight, chw)
 
 
-def refusal(value):
-    """Why an operation may not read the pending channels-last ``value`` (None when it is
-    none)."""
-    if isinstance(value, ChannelsLast):
-        return (f"reads the output of the NCHW → NHWC Transpose {value.names[0]!r} "
-                f"(perm [0, 2, 3, 1]); {READ}")
-    if isinstance(value, FlatChannelsLast):
+def refusal(value, as_output=False):
+    """Why an operation may not read the pending channels-last ``value`` — or, with
+    ``as_output``, why it cannot be the network's output, naming the Transpose as
+    ``reader.fail`` names a node.  None when ``value`` is not channels-last."""
+    if not isinstance(value, (ChannelsLast, FlatChannelsLast)):
+        return None
+    flat = isinstance(value, FlatChannelsLast)
+    dense_only = "minideconv reads them only in a Gemm or MatMul"
+    if as_output:
+        gives = (f"and {value.names[-1]!r} give the network's output as channels-last "
+                 f"features; {dense_only}" if flat else f"gives the network's output; {READ}")
+        return f"ONNX node {value.names[0]!r} (Transpose): perm=[0, 2, 3, 1] {gives}"
+    if flat:
         return (f"reads the channels-last features of {' → '.join(value.names)}; "
-                f"minideconv reads them only in a Gemm or MatMul (the dense layer whose "
-                f"weight columns it reorders)")
-    return None
-
-
-def output_refusal(value):
-    """Why the pending channels-last ``value`` cannot be the network's output (None when
-    it is none), naming the Transpose as ``reader.fail`` names a node."""
-    if isinstance(value, ChannelsLast):
-        return (f"ONNX node {value.names[0]!r} (Transpose): perm=[0, 2, 3, 1] gives the "
-                f"network's output; {READ}")
-    if isinstance(value, FlatChannelsLast):
-        return (f"ONNX node {value.names[0]!r} (Transpose): perm=[0, 2, 3, 1] and "
-                f"{value.names[-1]!r} give the network's output as channels-last "
-                f"features; minideconv reads them only in a Gemm or MatMul")
-    return None
+                f"{dense_only} (the dense layer whose weight columns it reorders)")
+    return (f"reads the output of the NCHW → NHWC Transpose {value.names[0]!r} "
+            f"(perm [0, 2, 3, 1]); {READ}")
 
 
 OPERATIONS = {"Transpose": transpose}

@@ -201,8 +201,8 @@ class GraphReader:
             raise ValueError(f"the ONNX graph must have one output, got "
                              f"{[v.name for v in self.graph.output]}")
         out = self.values.get(self.graph.output[0].name)
-        if layouts.output_refusal(out):
-            raise ValueError(layouts.output_refusal(out))
+        if layouts.refusal(out, as_output=True):
+            raise ValueError(layouts.refusal(out, as_output=True))
         if not isinstance(out, Activation) or out.node is None:
             raise ValueError(f"the ONNX output {self.graph.output[0].name!r} is not "
                              f"computed by a layer from the network's input")
