@@ -26,7 +26,7 @@ CHILD = textwrap.dedent(r"""
     from minideconv.backends import loops, window_check
     from numba.core.dispatcher import Dispatcher
     sys.path.insert(0, sys.argv[3])
-    from test_nojit import run_every_op
+    from test_backends_nojit import run_every_op
 
     out = run_every_op(dict(np.load(sys.argv[1])))
     # every kernel really ran as plain Python

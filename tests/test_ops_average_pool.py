@@ -421,7 +421,7 @@ CHILD = textwrap.dedent(r"""
     from numba.core.dispatcher import Dispatcher
     from minideconv.backends import average_loops
     sys.path.insert(0, sys.argv[2])
-    from test_average_pool import run_average_ops
+    from test_ops_average_pool import run_average_ops
 
     out = run_average_ops()
     jitted = [name for name, obj in vars(average_loops).items() if isinstance(obj, Dispatcher)]
