@@ -14,7 +14,7 @@ import pytest
 
 import minideconv as md
 
-from strategies import assert_close
+from support.strategies import assert_close
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,7 @@ from hypothesis import given, strategies as st
 from minideconv import geometry, matrices, ops
 from minideconv.dottest import DotTestError, dottest
 
-from strategies import assert_close, dot
+from support.strategies import assert_close, dot
 from test_ops_properties import dottest_at_rounding_scale
 
 try:

@@ -20,7 +20,7 @@ from hypothesis import given, strategies as st
 import minideconv as md
 from minideconv import shapes
 
-from strategies import (DTYPES, RTOL, ConvCase, assert_close, conv_cases, dot, pool_cases,
+from support.strategies import (DTYPES, RTOL, ConvCase, assert_close, conv_cases, dot, pool_cases,
                         elementwise_arrays, orthonormal_columns, rel_err)
 
 

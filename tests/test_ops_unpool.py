@@ -20,7 +20,7 @@ from minideconv import backends
 
 cpu, reference = backends.load_cpu_backend(), backends.load_reference_backend()
 
-from strategies import DTYPES, PoolCase, as_arg, assert_close, pool_cases
+from support.strategies import DTYPES, PoolCase, as_arg, assert_close, pool_cases
 
 BACKENDS = ["cpu", "reference"]
 
