@@ -15,11 +15,8 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
@@ -30,6 +27,7 @@ from minideconv import geometry, matrices, ops
 from minideconv.dottest import DotTestError, dottest
 
 from support.strategies import assert_close, dot
+from support.subprocesses import run_without_jit
 from test_ops_properties import dottest_at_rounding_scale
 
 try:
@@ -40,8 +38,6 @@ except ImportError:  # pragma: no cover - torch is in the test environment
 
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: the "
                                  "cross-checks against torch.nn.functional are skipped")
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def T(a, requires_grad=False):
@@ -420,7 +416,6 @@ CHILD = textwrap.dedent(r"""
     assert numba.config.DISABLE_JIT, "NUMBA_DISABLE_JIT was not honoured"
     from numba.core.dispatcher import Dispatcher
     from minideconv.backends import average_loops
-    sys.path.insert(0, sys.argv[2])
     from test_ops_average_pool import run_average_ops
 
     out = run_average_ops()
@@ -431,14 +426,7 @@ CHILD = textwrap.dedent(r"""
 
 
 def test_the_loops_run_as_plain_python(tmp_path):
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1",
-               PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in os.environ.get(
-                   "PYTHONPATH", "").split(os.pathsep) if p]))
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "out.npz"),
-                           str(Path(__file__).parent)], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_without_jit(CHILD, str(tmp_path / "out.npz"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     plain = dict(np.load(tmp_path / "out.npz"))
     jitted = run_average_ops()

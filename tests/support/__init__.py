@@ -10,6 +10,8 @@
 ``torchvision_layouts``    torchvision's AlexNet, VGG-16(-BN), ResNet-18 and a concat
                            network, written out (PyPI's torchvision does not import
                            beside the CPU torch)
+``subprocesses``           ``run_without_jit``: code in a fresh Python with
+                           ``NUMBA_DISABLE_JIT=1``, the kernels as plain Python
 =========================  ===============================================================
 
 ``tests/`` is on ``sys.path`` (``tests/conftest.py`` puts it there, and so does pytest's
