@@ -3,9 +3,9 @@ ResNet-18 and a two-branch concat network (tests/support/torchvision_layouts.py)
 become ``nn.Graph``s whose logits and projections (all three rules, every node — or for
 VGG every conv, pool and the logits) equal an independent torch reference
 (tests/support/torch_reference.py: autograd, rule ReLUs as autograd Functions, and
-Captum where its module hooks apply) to 1e-10 in float64.  Also: the naming rule, the forms of ReLU,
-flatten and sum fx records, in-place aliasing, errors that name the node, to_torch round
-trips, save/load and receptive fields through residual blocks.
+Captum where its module hooks apply) to 1e-10 in float64.  Also: the naming rule, the
+forms of ReLU, flatten and sum fx records, in-place aliasing, errors that name the node,
+to_torch round trips, save/load and receptive fields through residual blocks.
 
 Each model is built once per module (VGG-16 holds 134M float64 weights, about 1 GB).
 """

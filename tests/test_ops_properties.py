@@ -20,8 +20,8 @@ from hypothesis import given, strategies as st
 import minideconv as md
 from minideconv import shapes
 
-from support.strategies import (DTYPES, RTOL, ConvCase, assert_close, conv_cases, dot, pool_cases,
-                        elementwise_arrays, orthonormal_columns, rel_err)
+from support.strategies import (DTYPES, RTOL, ConvCase, assert_close, conv_cases, dot,
+                                elementwise_arrays, orthonormal_columns, pool_cases, rel_err)
 
 
 # --------------------------------------------------------------------------- helpers

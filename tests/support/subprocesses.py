@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"
 
 
-def run_without_jit(code: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_without_jit(code: str, *args: str,
+                    timeout: float = 300) -> subprocess.CompletedProcess:
     """``python -c code *args`` with ``NUMBA_DISABLE_JIT=1``: every Numba kernel runs as
     plain Python.
 
