@@ -23,6 +23,8 @@ from minideconv.cli import outputs as cli_outputs  # noqa: E402
 from minideconv import (cli, data, nn, plots,  # noqa: E402
                         train, visualize)
 
+from support.cli import main_status  # noqa: E402
+
 CASES = [
     # (args, exit code, flag, a substring of the error line); {tmp} is a folder of bad
     # inputs (see bad_inputs); project's required flags are filled in by the test
@@ -238,10 +240,7 @@ def test_bad_command_line(args, code, flag, text, bad_inputs, no_work, capsys):
     args = [a.format(tmp=bad_inputs) for a in _with_defaults(args)]
     text = text.format(tmp=bad_inputs)
     start = time.perf_counter()
-    try:
-        status = cli.main(args)
-    except SystemExit as exit_:             # argparse's own errors
-        status = exit_.code
+    status = main_status(args)
     seconds = time.perf_counter() - start
     captured = capsys.readouterr()
     assert status == code

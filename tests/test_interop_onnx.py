@@ -34,14 +34,13 @@ torch = pytest.importorskip("torch")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from minideconv import cli, nn  # noqa: E402
+from minideconv import nn  # noqa: E402
 from minideconv.interop import onnx as md_onnx  # noqa: E402
 from minideconv.interop.onnx import (crosscheck_onnx, from_onnx,  # noqa: E402
                                      onnxruntime_outputs)
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from support import torch_reference  # noqa: E402
-from support import torchvision_layouts  # noqa: E402
+from support import torch_reference, torchvision_layouts  # noqa: E402
+from support.cli import main_status  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -401,10 +400,7 @@ def test_bad_argument_and_missing_onnx(monkeypatch):
 # --------------------------------------------------------------------------- the command
 
 def _main(argv, capsys):
-    try:
-        status = cli.main(argv)
-    except SystemExit as stop:              # argparse's own errors
-        status = stop.code
+    status = main_status(argv)
     out, err = capsys.readouterr()
     return status, out, err
 

@@ -26,9 +26,10 @@ from hypothesis import given, strategies as st
 from minideconv import geometry, matrices, ops
 from minideconv.dottest import DotTestError, dottest
 
+from support.adjoints import dottest_at_rounding_scale
+from support.gpu import cupy_or_skip, on_reference_backend
 from support.strategies import assert_close, dot
 from support.subprocesses import run_without_jit
-from test_ops_properties import dottest_at_rounding_scale
 
 try:
     import torch
@@ -319,14 +320,6 @@ def test_the_matrices_rows_sum_to_one_without_padding_or_override():
 
 # --------------------------------------------------------------------------- backends
 
-def on_reference_backend(function, *args, **kwargs):
-    ops.CPU_BACKEND = "reference"
-    try:
-        return function(*args, **kwargs)
-    finally:
-        ops.CPU_BACKEND = "cpu"
-
-
 @given(avg_cases())
 def test_avg_pool2d_reference_backend_matches_the_cpu_backend(case):
     x = case.x()
@@ -365,13 +358,7 @@ def test_non_contiguous_input_gives_the_contiguous_result():
 
 @pytest.mark.gpu
 def test_cupy_arrays_give_the_cpu_results():
-    cupy = pytest.importorskip("cupy",
-                               reason="cupy is not installed (pip install -e '.[gpu]')")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except cupy.cuda.runtime.CUDARuntimeError as error:  # pragma: no cover
-        pytest.skip(f"no usable CUDA device: {error}")
+    cupy = cupy_or_skip()
     for case in PICKED:
         x = case.x()
         y = ops.avg_pool2d(cupy.asarray(x), **case.kwargs())

@@ -20,18 +20,10 @@ from minideconv import backends
 
 cpu, reference = backends.load_cpu_backend(), backends.load_reference_backend()
 
+from support.adjoints import brute_unpool
 from support.strategies import DTYPES, PoolCase, as_arg, assert_close, pool_cases
 
 BACKENDS = ["cpu", "reference"]
-
-
-def brute_unpool(g, switches, hw):
-    """P(s)ᵀ g by np.add.at (accumulates duplicate indices)."""
-    out = np.zeros(g.shape[:2] + (hw[0] * hw[1],), g.dtype)
-    for n in range(g.shape[0]):
-        for c in range(g.shape[1]):
-            np.add.at(out[n, c], switches[n, c].ravel(), g[n, c].ravel())
-    return out.reshape(g.shape[:2] + tuple(hw))
 
 
 def unpool_args(case):
