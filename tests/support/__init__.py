@@ -12,6 +12,9 @@
 ``subprocesses``           ``run_without_jit``: code in a fresh Python with
                            ``NUMBA_DISABLE_JIT=1``, the kernels as plain Python
 ``cli``                    ``main_status``: the command's exit status, argparse's included
+``networks``               ``small_net``: the conv → ReLU → pool → conv → ReLU → linear
+                           network on 3×9×9 inputs that the nn, train and visualize
+                           tests build
 ``torch_reference``        an independent PyTorch reference for projections at any node
                            of any traceable model (autograd, rule ReLUs, Captum); it uses
                            nothing from minideconv
