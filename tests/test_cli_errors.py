@@ -122,7 +122,7 @@ CASES = [
     (["crosscheck", "--models", "resnet"], 2, "--models", "invalid choice: 'resnet'"),
     (["crosscheck", "--dtype", "float16"], 2, "--dtype", "invalid choice: 'float16'"),
 
-    # issue 14: an existing path that is not a regular file (a device, a pipe)
+    # an existing path that is not a regular file (a device, a pipe)
     (["project", "--image", "/dev/null"], 2, "--image", "'/dev/null' is not a regular file"),
     (["project", "--image", "{tmp}/fifo"], 2, "--image", "is not a regular file"),
     (["project", "--model", "/dev/null"], 2, "--model", "is not a regular file"),
@@ -416,7 +416,7 @@ def test_no_traceback_reaches_the_terminal(bad_inputs, args, code, text):
 
 def test_a_path_the_terminal_cannot_encode(tmp_path):
     """The work succeeds and its one-line report shows the path with backslash escapes;
-    an error naming such a path stays one line that names the flag (issue 14)."""
+    an error naming such a path stays one line that names the flag."""
     env = dict(os.environ, PYTHONIOENCODING="ascii")
     base = ["project", "--image", "test:0", "--layer", "5", "--channel", "0", "--out"]
     result = subprocess.run([sys.executable, "-m", "minideconv", *base, "ünï2/x.png"],
