@@ -6,6 +6,7 @@ NumPy give when the same steps are done by hand."""
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 
@@ -20,7 +21,7 @@ from PIL import Image  # noqa: E402
 from minideconv import cli, data  # noqa: E402
 from minideconv.cli import checks  # noqa: E402
 from minideconv.data import images  # noqa: E402
-from minideconv.data.images import ImageFolder, ImageReadError  # noqa: E402
+from minideconv.data.images import SUFFIXES, ImageFolder, ImageReadError  # noqa: E402
 
 GREY = 0.5          # the documented background without normalisation
 ORIENTATION = 0x0112
@@ -290,10 +291,37 @@ def test_large_jpeg_reads_close_to_its_full_decode():
     wanted = np.asarray(full.resize((32, 32), Image.Resampling.BOX, box=box)) / 255.0
     x = data.sample_image("grace_hopper")
     assert np.abs(x - chw(wanted)).max() <= 4 / 255
-    assert np.array_equal(x, ImageFolder(path.rsplit("/", 1)[0], (32, 32)).read(path))
+    assert np.array_equal(x, ImageFolder(os.path.dirname(path), (32, 32)).read(path))
 
 
 # --------------------------------------------------------------------------- files
+
+def test_the_suffixes_pillow_reads_are_listed_and_read(tmp_path):
+    """.bmp, .gif, .tif, .tiff and .webp are images to figure2, not ignored, in any case;
+    the lossless ones read as their pixels."""
+    from PIL import features
+    assert SUFFIXES == (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    lossless = {"a.bmp": {}, "b.TIF": {}, "c.tiff": {}, "d.png": {}}
+    if features.check("webp"):              # Pillow built with libwebp
+        lossless["e.WebP"] = {"lossless": True}
+    for name, options in lossless.items():
+        save(tmp_path, name, Image.fromarray(pixels), **options)
+    palette = Image.fromarray(pixels).quantize(16)
+    save(tmp_path, "f.gif", palette)
+    save(tmp_path, "g.jpg", Image.fromarray(pixels))
+    (tmp_path / "notes.txt").write_text("not an image\n")
+    folder = ImageFolder(tmp_path, (32, 32))          # what figure2 lists
+    assert [os.path.basename(p) for p in folder.paths] == list(lossless) + ["f.gif",
+                                                                            "g.jpg"]
+    assert [os.path.basename(p) for p in folder.ignored] == ["notes.txt"]
+    for name in lossless:
+        assert np.array_equal(read_both_ways(tmp_path / name), chw(pixels / 255.0)), name
+    gif = np.asarray(palette.convert("RGB")) / 255.0
+    assert np.array_equal(read_both_ways(tmp_path / "f.gif"), chw(gif))
+    assert read_both_ways(tmp_path / "g.jpg").shape == (3, 32, 32)
+
 
 def zero_width_png():
     """A PNG whose header says 0 × 5 pixels (Pillow will not write one)."""

@@ -13,11 +13,12 @@ and ``visualize.sanity`` — and ``ImageFolder`` — so ``minideconv figure2``. 
 therefore gives one array, whichever command reads it.
 
 Which files.  ``find_images`` lists the files of the folder (and of its subfolders, with
-``recursive=True``) whose names end in one of ``SUFFIXES`` — .jpg, .jpeg or .png — in
-any case, sorted by their path relative to the folder; the other files are listed apart,
-as ignored.  A listed file that Pillow cannot read (damaged, truncated, empty, a text file
-named .png, no permission) is skipped when its turn comes and recorded with the reason,
-never fatal.
+``recursive=True``) whose names end in one of ``SUFFIXES`` — .jpg .jpeg .png .bmp .gif
+.tif .tiff .webp, the common formats Pillow opens — in any case, sorted by their path
+relative to the folder; the other files are listed apart, as ignored.  A listed file that
+Pillow cannot read (damaged, truncated, empty, a text file named .png, no permission, a
+.webp where Pillow was built without libwebp) is skipped when its turn comes and recorded
+with the reason, never fatal.  (A GIF or a multi-page TIFF is read by its first frame.)
 
 From a file to an array (C, H, W), in this order:
 
@@ -72,7 +73,7 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-SUFFIXES = (".jpg", ".jpeg", ".png")
+SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LUMA = (0.299, 0.587, 0.114)            # ITU-R 601, Pillow's convert("L")
