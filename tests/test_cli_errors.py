@@ -159,7 +159,7 @@ CASES = [
     (["figure2", "--k", "nan"], 2, "--k", "got 'nan'"),
     (["figure2", "--images", "{tmp}/few", "--k", "5"], 2, "--k",
      "--k: must be at most the number of images, got 5; --images"),
-    (["figure2", "--images", "{tmp}/few"], 2, "--images", "has 3 .jpg/.jpeg/.png files"),
+    (["figure2", "--images", "{tmp}/few"], 2, "--images", "has 3 image files (.jpg/"),
     (["figure2", "--resize", "10000000"], 1, "--resize", "of memory but"),
     (["figure2", "--features", "99999999999", "--batch-size", "99999999999"], 1,
      "--batch-size", "give a smaller --batch-size"),

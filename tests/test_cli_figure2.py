@@ -78,8 +78,8 @@ def test_mixed_folder(mixed, tmp_path, capsys):
                      if line.startswith("skipped "))
     assert skipped == sorted(str(folder / name) for name in
                              ("truncated.png", "notes.png", "empty.JPG"))
-    assert ("read 10 images; skipped 3 unreadable file(s); ignored 1 file(s) without a "
-            ".jpg/.jpeg/.png suffix") in lines
+    assert ("read 10 images; skipped 3 unreadable file(s); ignored 1 file(s) without an "
+            "image suffix (.jpg/.jpeg/.png/.bmp/.gif/.tif/.tiff/.webp)") in lines
     names = {"figure2_layer2_top4.png", "figure2_layer5_top4.png", "figure2_top4.npz"}
     assert {p.name for p in out.iterdir()} == names
     for name in names:
@@ -160,7 +160,7 @@ ERRORS = [
     # (args after figure2, exit code, flag, a substring of the error line)
     (["--images", "{tmp}/missing"], 2, "--images", "no such folder"),
     (["--images", "{tmp}/afile"], 2, "--images", "is a file; give a folder"),
-    (["--images", "{tmp}/textonly"], 2, "--images", "has 0 .jpg/.jpeg/.png files"),
+    (["--images", "{tmp}/textonly"], 2, "--images", "has 0 image files (.jpg/"),
     (["--images", "{tmp}/few"], 2, "--images", "--k 9 needs at least 9"),
     (["--layer", "conv9"], 2, "--layer", "no layer named 'conv9'; give an index in [-10, 10)"),
     (["--layer", "10"], 2, "--layer", "must be in [-10, 10)"),

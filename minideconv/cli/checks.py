@@ -205,11 +205,12 @@ def _layer_forms(net):
 
 def image_folder(path, flag="--images"):
     """A folder that exists (its images are listed later)."""
+    from ..data.images import SUFFIXES
     if not os.path.exists(path):
         raise UsageError(f"{flag}: no such folder: {path!r}")
     if not os.path.isdir(path):
-        raise UsageError(f"{flag}: {path!r} is a file; give a folder of .jpg/.jpeg/.png "
-                         f"images")
+        raise UsageError(f"{flag}: {path!r} is a file; give a folder of "
+                         f"{'/'.join(SUFFIXES)} images")
     if not os.access(path, os.R_OK | os.X_OK):
         raise RunError(f"{flag}: cannot read the folder {path!r}: permission denied")
     return path

@@ -80,7 +80,7 @@ def cmd_figure2(args):
     from tqdm.auto import tqdm
 
     from .. import plots
-    from ..data.images import IMAGENET_MEAN, IMAGENET_STD, ImageFolder
+    from ..data.images import IMAGENET_MEAN, IMAGENET_STD, SUFFIXES, ImageFolder
     from ..compile import warm_up
     from ..visualize import project_top_k, rank_top_k
 
@@ -118,7 +118,8 @@ def cmd_figure2(args):
                          mean=mean, std=std, recursive=args.recursive, dtype=net.dtype())
     if len(folder) < args.k:
         where = "in it or below it" if args.recursive else "in it (--recursive: also below)"
-        found = f"{args.images!r} has {len(folder)} .jpg/.jpeg/.png files {where}"
+        found = (f"{args.images!r} has {len(folder)} image files ({'/'.join(SUFFIXES)}) "
+                 f"{where}")
         if args.k != TOP_K:         # the --k given is the likelier mistake: named first
             raise checks.UsageError(f"--k: must be at most the number of images, "
                                         f"got {args.k}; --images {found}")
@@ -158,7 +159,8 @@ def cmd_figure2(args):
         print(f"skipped {len(folder.skipped) - SKIPPED_SHOWN} more (every skipped file and "
               f"its reason: skipped_path and skipped_reason in the .npz)")
     print(f"read {len(paths)} images; skipped {len(folder.skipped)} unreadable file(s); "
-          f"ignored {len(folder.ignored)} file(s) without a .jpg/.jpeg/.png suffix")
+          f"ignored {len(folder.ignored)} file(s) without an image suffix "
+          f"({'/'.join(SUFFIXES)})")
 
     written = []
     display = (None, None) if mean is None else (np.array(mean), np.array(std))
@@ -187,23 +189,27 @@ def cmd_figure2(args):
 
 def add_parser(sub, **common):
     """The ``figure2`` sub-command's flags; its parser runs ``cmd_figure2``."""
+    from ..data.images import SUFFIXES
+    suffixes = "/".join(SUFFIXES)
     description = checks.paragraph(
         "For each --layer, the --k images where each feature fires most, found "
-        "in one streamed pass over the .jpg/.jpeg/.png files of --images, and "
+        f"in one streamed pass over the image files ({suffixes}) of --images, and "
         "their projections: one PNG per layer showing its --features strongest "
         "features, and an .npz of the top-k table of every feature (columns "
         "layer, layer_name, channel, rank, image_index, path, position, value; "
         "skipped_path, skipped_reason). Each image: the shorter side scaled to "
         "--resize, the centre cropped to the network's input size, values in "
-        "[0, 1], then --normalize (minideconv.image_folder). Files that cannot "
-        "be read are skipped and listed.")
+        "[0, 1], then --normalize: the pipeline of minideconv.data.images, the one "
+        "project --image uses too. Files that cannot be read are skipped and listed.")
     p = sub.add_parser("figure2", help="Zeiler & Fergus's Figure 2 on a folder of your "
                                        "own images",
                        description=description,
                        **common)
     p.add_argument("--images", required=True, metavar="DIR",
-                   help="folder of .jpg/.jpeg/.png images (any size; grey, RGB, RGBA or "
-                        "palette), read in sorted order")
+                   help=f"folder of {suffixes} images (any size; grey, 16-bit grey, RGB, "
+                        f"RGBA, palette or CMYK; turned upright by their EXIF orientation; "
+                        f"transparent pixels over mid-grey, or over the mean colour with "
+                        f"--normalize imagenet), read in sorted order")
     p.add_argument("--layer", action="append", required=True, metavar="NAME_OR_INDEX",
                    help="a layer name (net.names) or index in [-n, n); repeat the flag or "
                         "separate by commas for several layers (one figure each)")

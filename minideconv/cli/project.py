@@ -97,7 +97,9 @@ def add_parser(sub, **common):
     p.add_argument("--image", required=True,
                    help=f"an image file, a sample name ({', '.join(SAMPLE_IMAGES)}), or "
                         f"test:<i> (0 <= i < {test_size}) / train:<i> (0 <= i < "
-                        f"{train_size}) for a dataset image")
+                        f"{train_size}) for a dataset image; a file is read as figure2 "
+                        f"reads it (minideconv.data.images: upright by its EXIF tag, "
+                        f"transparency over mid-grey, the centre of its shorter side)")
     p.add_argument("--layer", required=True, metavar="L",
                    help="a layer name (net.names) or an index into net.layers, in [-n, n) "
                         "for n layers (10 for the shipped network); negative counts from "

@@ -8,9 +8,11 @@
 * ``load_image(source)`` — any of these by name, ``"test:17"`` for a dataset image, or the
   path of your own image file, as a (3, 32, 32) float32 array in [0, 1].
 
-``images`` is the one image pipeline — your files read, oriented, composited, resized
-and cropped to a network's input (``ImageFolder``) — which ``load_image``, ``minideconv
-project --image`` and ``minideconv figure2`` all use.
+``images`` is the one image pipeline — a file read, turned upright by its EXIF tag, its
+transparency laid over mid-grey, its shorter side scaled and its centre cropped to a
+network's input (``images.read_file``) — which ``read_image`` (so ``sample_image``,
+``load_image`` and ``minideconv project --image``) and ``images.ImageFolder`` (so
+``minideconv figure2``) both call: one file gives one array, whichever command reads it.
 """
 
 from __future__ import annotations
@@ -57,19 +59,6 @@ def _sample_path(filename: str) -> str:
     return os.path.join(matplotlib.get_data_path(), "sample_data", filename)
 
 
-def _to_array(pil_image, size: int):
-    """Centre-crop to a square and resize to size × size (area averaging): (3, s, s)."""
-    from PIL import Image
-    image = pil_image.convert("RGB")
-    w, h = image.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    image = image.crop((left, top, left + side, top + side))
-    image = image.resize((size, size), Image.Resampling.BOX if side >= size
-                         else Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / np.float32(255)
-
-
 def sample_image(name: str = "grace_hopper", size: int = SIZE):
     """A photograph shipped with matplotlib, centre-cropped and resized to
     (3, size, size) float32 in [0, 1].  Names: ``SAMPLE_IMAGES``."""
@@ -80,15 +69,16 @@ def sample_image(name: str = "grace_hopper", size: int = SIZE):
 
 
 def read_image(path, size: int = SIZE):
-    """An image file (PNG, JPEG, … anything Pillow reads) as (3, size, size) float32."""
-    from PIL import Image, UnidentifiedImageError
+    """An image file (PNG, JPEG, … anything Pillow reads) as (3, size, size) float32 in
+    [0, 1]: ``images.read_file`` for a 3-channel size × size network, without
+    normalisation — the array ``minideconv figure2`` reads from the same file."""
+    from .images import ImageReadError, read_file
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image file not found: {path!r}")
     try:
-        with Image.open(path) as image:
-            return _to_array(image, size)
-    except (UnidentifiedImageError, OSError) as err:
+        return read_file(path, (size, size))
+    except ImageReadError as err:
         raise ValueError(f"could not read {path!r} as an image: {err}") from None
 
 
