@@ -183,3 +183,50 @@ def test_to_torch_round_trip_of_a_reused_module_network():
     x = torch.from_numpy(images())
     with torch.no_grad():
         torch.testing.assert_close(back(x), model(x), rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- the unpooling variant
+
+def pools_then_averages(max_pool, average):
+    torch.manual_seed(5)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
+                               torch.nn.ReLU(), max_pool, torch.nn.Conv2d(4, 4, 3, padding=1),
+                               torch.nn.ReLU(), average, torch.nn.Flatten()).eval().double()
+
+
+@pytest.mark.parametrize("average", [torch.nn.AvgPool2d(2), torch.nn.AdaptiveAvgPool2d(1),
+                                     torch.nn.AdaptiveAvgPool2d(3)],
+                         ids=["AvgPool2d", "AdaptiveAvgPool2d(1)", "AdaptiveAvgPool2d(3)"])
+def test_the_unpool_variant_walks_back_through_every_layer(average):
+    """Windows that do not overlap (2×2/2) share no switch, so F.max_unpool2d is then the
+    true transpose: the variant must equal minideconv's deconvnet to rounding — through
+    BatchNorm and the average pools, which it used to pass unchanged or skip."""
+    x = np.random.default_rng(2).standard_normal((2, 3, 12, 12))
+    report = crosscheck(pools_then_averages(torch.nn.MaxPool2d(2), average), x)
+    assert report.passed, str(report)
+    variants = [c.unpool_variant for c in report.layers if c.index >= 3]
+    assert variants and all(v is not None and v.rel < 1e-12 for v in variants), str(report)
+
+
+@pytest.mark.parametrize("max_pool", [torch.nn.MaxPool2d(3, 2), torch.nn.MaxPool2d(3, 2,
+                                                                                  dilation=2)],
+                         ids=["3x3/2", "3x3/2 dilation 2"])
+def test_the_unpool_variant_of_overlapping_windows_differs_and_does_not_crash(max_pool):
+    x = np.random.default_rng(3).standard_normal((2, 3, 16, 16))
+    report = crosscheck(pools_then_averages(max_pool, torch.nn.AdaptiveAvgPool2d(1)), x)
+    assert report.passed, str(report)
+    pooled = [c.unpool_variant.rel for c in report.layers if c.index >= 3]
+    assert max(pooled) > 1e-3      # shared switches keep one value instead of the sum
+
+
+def test_the_assignment_at_switches_is_what_max_unpool2d_does():
+    """The written-out assignment (used where F.max_unpool2d refuses dilation) equals
+    F.max_unpool2d where the latter runs, overlapping windows included."""
+    from minideconv.interop.torch.reference import assign_at_switches
+    F = torch.nn.functional
+    x = torch.randn(2, 3, 13, 13, dtype=torch.float64)
+    y, idx = F.max_pool2d(x, 3, 2, return_indices=True)
+    r = torch.randn_like(y)
+    torch.testing.assert_close(assign_at_switches(r, idx, x.shape),
+                               F.max_unpool2d(r, idx, 3, 2, output_size=x.shape[2:]),
+                               rtol=0, atol=0)
