@@ -1,4 +1,4 @@
-"""pytest configuration: hypothesis profiles, and the shared strategies on sys.path.
+"""pytest configuration: hypothesis profiles, and tests/ on sys.path for ``support``.
 
 Profiles
 --------
@@ -25,7 +25,7 @@ import sys
 import pytest
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # `import strategies`
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # `import support`
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, derandomize=True, database=None,

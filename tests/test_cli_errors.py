@@ -23,6 +23,8 @@ from minideconv.cli import outputs as cli_outputs  # noqa: E402
 from minideconv import (cli, data, nn, plots,  # noqa: E402
                         train, visualize)
 
+from support.cli import main_status  # noqa: E402
+
 CASES = [
     # (args, exit code, flag, a substring of the error line); {tmp} is a folder of bad
     # inputs (see bad_inputs); project's required flags are filled in by the test
@@ -120,7 +122,7 @@ CASES = [
     (["crosscheck", "--models", "resnet"], 2, "--models", "invalid choice: 'resnet'"),
     (["crosscheck", "--dtype", "float16"], 2, "--dtype", "invalid choice: 'float16'"),
 
-    # issue 14: an existing path that is not a regular file (a device, a pipe)
+    # an existing path that is not a regular file (a device, a pipe)
     (["project", "--image", "/dev/null"], 2, "--image", "'/dev/null' is not a regular file"),
     (["project", "--image", "{tmp}/fifo"], 2, "--image", "is not a regular file"),
     (["project", "--model", "/dev/null"], 2, "--model", "is not a regular file"),
@@ -238,10 +240,7 @@ def test_bad_command_line(args, code, flag, text, bad_inputs, no_work, capsys):
     args = [a.format(tmp=bad_inputs) for a in _with_defaults(args)]
     text = text.format(tmp=bad_inputs)
     start = time.perf_counter()
-    try:
-        status = cli.main(args)
-    except SystemExit as exit_:             # argparse's own errors
-        status = exit_.code
+    status = main_status(args)
     seconds = time.perf_counter() - start
     captured = capsys.readouterr()
     assert status == code
@@ -417,7 +416,7 @@ def test_no_traceback_reaches_the_terminal(bad_inputs, args, code, text):
 
 def test_a_path_the_terminal_cannot_encode(tmp_path):
     """The work succeeds and its one-line report shows the path with backslash escapes;
-    an error naming such a path stays one line that names the flag (issue 14)."""
+    an error naming such a path stays one line that names the flag."""
     env = dict(os.environ, PYTHONIOENCODING="ascii")
     base = ["project", "--image", "test:0", "--layer", "5", "--channel", "0", "--out"]
     result = subprocess.run([sys.executable, "-m", "minideconv", *base, "ünï2/x.png"],

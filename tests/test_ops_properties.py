@@ -8,7 +8,8 @@
 * max_pool2d / max_unpool2d / relu / relu_backward against brute-force NumPy references.
 
 Relative errors of dot products are measured against the natural rounding scale
-<|W| |x|, |y|> (float32 <= 1e-5, float64 <= 1e-12): ``dottest_at_rounding_scale``.
+<|W| |x|, |y|> (float32 <= 1e-5, float64 <= 1e-12): ``dottest_at_rounding_scale``
+(``support.adjoints``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from hypothesis import given, strategies as st
 import minideconv as md
 from minideconv import shapes
 
-from strategies import (DTYPES, RTOL, ConvCase, assert_close, conv_cases, dot, pool_cases,
-                        elementwise_arrays, orthonormal_columns, rel_err)
+from support.adjoints import brute_unpool, dottest_at_rounding_scale
+from support.strategies import (DTYPES, RTOL, ConvCase, assert_close, conv_cases, dot,
+                                elementwise_arrays, orthonormal_columns, pool_cases, rel_err)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -63,52 +65,11 @@ def brute_max_pool(x, case):
     return y, idx
 
 
-def dottest_at_rounding_scale(forward, adjoint, x_shape, y_shape, dtype, rounding_scale,
-                              seed=0):
-    """``md.dottest`` with its tolerance at the rounding scale of the inner product:
-
-        |<A x, y> − <x, Aᵀ y>| <= RTOL[dtype] · rounding_scale(x, y)
-
-    for dottest's random x and y.  dottest itself measures the difference against the
-    larger side, max |<A x, y>|, |<x, Aᵀ y>|, which cancellation makes small now and then
-    (for float32 a true adjoint then misses 1e-5 in about one case in 500);
-    ``rounding_scale`` (<|A| |x|, |y|>) cannot cancel.  A first dottest, not raising,
-    records the x and y it draws; the second, with the same seed and so the same x and y,
-    is the check: it raises DotTestError when the adjoint is wrong.
-    """
-    drawn = {}
-
-    def forward_recording(x):
-        drawn["x"] = x
-        return forward(x)
-
-    def adjoint_recording(y):
-        drawn["y"] = y
-        return adjoint(y)
-
-    probe = md.dottest(forward_recording, adjoint_recording, x_shape, y_shape, dtype=dtype,
-                       seed=seed, raise_error=False)
-    larger_side = max(abs(probe.forward_side), abs(probe.adjoint_side))
-    tolerance = RTOL[np.dtype(dtype)] * max(rounding_scale(drawn["x"], drawn["y"]), 1e-300)
-    rtol = tolerance / larger_side if larger_side > 0 else RTOL[np.dtype(dtype)]
-    return md.dottest(forward, adjoint, x_shape, y_shape, dtype=dtype, seed=seed, rtol=rtol)
-
-
 def gather_at_switches(x, switches):
     """P(s) x: the value of x at every switch (what max_pool2d returns, for x itself)."""
     n, c = switches.shape[:2]
     return np.take_along_axis(x.reshape(n, c, -1), switches.reshape(n, c, -1),
                               axis=2).reshape(switches.shape)
-
-
-def brute_unpool(g, switches, hw):
-    """P(s)ᵀ g by np.add.at (accumulates duplicate indices)."""
-    N, C = g.shape[:2]
-    out = np.zeros((N, C, hw[0] * hw[1]), g.dtype)
-    for n in range(N):
-        for c in range(C):
-            np.add.at(out[n, c], switches[n, c].ravel(), g[n, c].ravel())
-    return out.reshape(N, C, hw[0], hw[1])
 
 
 # --------------------------------------------------------------------------- adjointness

@@ -16,8 +16,8 @@ F = torch.nn.functional
 
 import minideconv as md  # noqa: E402
 
-from strategies import (ConvCase, assert_close, conv_cases, conv_transpose_cases,  # noqa: E402
-                        elementwise_arrays, pool_cases)
+from support.strategies import (ConvCase, assert_close, conv_cases,  # noqa: E402
+                                conv_transpose_cases, elementwise_arrays, pool_cases)
 
 pytestmark = pytest.mark.torch
 

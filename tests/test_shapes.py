@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 import minideconv as md
 from minideconv import shapes
 
-from strategies import _axis_conv, conv_cases, conv_transpose_cases, pool_cases
+from support.strategies import _axis_conv, conv_cases, conv_transpose_cases, pool_cases
 
 
 def _torch():

@@ -23,8 +23,8 @@ What the caller (``minideconv.ops``) has already done, so that no backend does i
 * the bias is added by the caller; the caller holds ``kernel_lock`` around every call.
 
 Adding an operator means: a function here, one in each backend, and the ``ops``
-function that validates and calls it; ``tests/test_backends.py`` checks that every
-backend provides every function of ``Backend`` with these parameters.
+function that validates and calls it; ``tests/test_backends_contract.py`` checks that
+every backend provides every function of ``Backend`` with these parameters.
 """
 
 from __future__ import annotations

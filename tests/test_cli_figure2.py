@@ -21,6 +21,8 @@ from minideconv import cli, data, nn, plots, visualize
 from minideconv.data import images as image_folder  # noqa: E402
 from minideconv.data.images import ImageFolder  # noqa: E402
 
+from support.cli import main_status  # noqa: E402
+
 
 def write_images(folder, rng, count=10):
     """``count`` small images in every mode figure2 reads, of several sizes."""
@@ -60,11 +62,7 @@ def mixed(tmp_path):
 
 
 def run(args, capsys):
-    try:
-        code = cli.main(args)
-    except SystemExit as exit_:         # argparse's own errors
-        code = exit_.code
-    return code, capsys.readouterr()
+    return main_status(args), capsys.readouterr()
 
 
 def test_mixed_folder(mixed, tmp_path, capsys):

@@ -16,8 +16,8 @@ from hypothesis import given, strategies as st
 import minideconv as md
 from minideconv import matrices as mx
 
-from strategies import (DTYPES, ConvCase, assert_close, conv_cases, elementwise_arrays,
-                        pool_cases)
+from support.strategies import (DTYPES, ConvCase, assert_close, conv_cases,
+                                elementwise_arrays, pool_cases)
 
 SMALL = dict(max_size=10, max_channels=4)
 

@@ -4,19 +4,15 @@ the flag is read at import) a small case of every op runs and gives the jitted r
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import minideconv as md
 
-from strategies import assert_close
-
-REPO = Path(__file__).resolve().parents[1]
+from support.strategies import assert_close
+from support.subprocesses import run_without_jit
 
 CHILD = textwrap.dedent(r"""
     import sys
@@ -25,8 +21,7 @@ CHILD = textwrap.dedent(r"""
     assert numba.config.DISABLE_JIT, "NUMBA_DISABLE_JIT was not honoured"
     from minideconv.backends import loops, window_check
     from numba.core.dispatcher import Dispatcher
-    sys.path.insert(0, sys.argv[3])
-    from test_nojit import run_every_op
+    from test_backends_nojit import run_every_op
 
     out = run_every_op(dict(np.load(sys.argv[1])))
     # every kernel really ran as plain Python
@@ -79,15 +74,7 @@ def run_every_op(inp):
 def test_every_op_runs_as_plain_python_with_numba_disabled(tmp_path):
     inp = _inputs()
     np.savez(tmp_path / "in.npz", **inp)
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1",
-               PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in os.environ.get(
-                   "PYTHONPATH", "").split(os.pathsep) if p]))
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "in.npz"),
-                           str(tmp_path / "out.npz"), str(Path(__file__).parent)],
-                          env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_without_jit(CHILD, str(tmp_path / "in.npz"), str(tmp_path / "out.npz"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     plain = dict(np.load(tmp_path / "out.npz"))
     jitted = run_every_op(inp)

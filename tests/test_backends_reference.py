@@ -12,16 +12,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 import minideconv as md
-from minideconv import ops
 
-
-def array_backend(fn, *args, **kwargs):
-    """Call the public function ``fn`` with NumPy arrays routed to the reference backend."""
-    ops.CPU_BACKEND = "reference"
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        ops.CPU_BACKEND = "cpu"
+from support.gpu import cupy_or_skip, on_reference_backend
 
 
 @st.composite
@@ -51,16 +43,17 @@ def conv_cases(draw):
 def test_convolutions_match_the_cpu_backend(case):
     x, weight, kwargs, rng = case
     y = md.conv2d(x, weight, **kwargs)
-    np.testing.assert_allclose(array_backend(md.conv2d, x, weight, **kwargs), y,
+    np.testing.assert_allclose(on_reference_backend(md.conv2d, x, weight, **kwargs), y,
                                rtol=1e-12, atol=1e-12)
     g = rng.standard_normal(y.shape)
     back = md.conv_transpose2d(g, weight, output_size=x.shape[2:], **kwargs)
     np.testing.assert_allclose(
-        array_backend(md.conv_transpose2d, g, weight, output_size=x.shape[2:], **kwargs),
+        on_reference_backend(md.conv_transpose2d, g, weight, output_size=x.shape[2:],
+                             **kwargs),
         back, rtol=1e-12, atol=1e-12)
     dw = md.conv2d_weight_grad(x, g, weight.shape, **kwargs)
     np.testing.assert_allclose(
-        array_backend(md.conv2d_weight_grad, x, g, weight.shape, **kwargs), dw,
+        on_reference_backend(md.conv2d_weight_grad, x, g, weight.shape, **kwargs), dw,
         rtol=1e-12, atol=1e-12)
 
 
@@ -84,15 +77,15 @@ def test_pooling_matches_the_cpu_backend(kernel, stride, dilation, ceil_mode, se
         y, s = md.max_pool2d(x, **args)
     except ValueError:  # a window entirely in padding: rejected by both backends alike
         with pytest.raises(ValueError):
-            array_backend(md.max_pool2d, x, **args)
+            on_reference_backend(md.max_pool2d, x, **args)
         return
-    y2, s2 = array_backend(md.max_pool2d, x, **args)
+    y2, s2 = on_reference_backend(md.max_pool2d, x, **args)
     np.testing.assert_array_equal(y2, y)
     np.testing.assert_array_equal(s2, s)
     g = rng.standard_normal(y.shape).astype(np.float32)
     unpool = dict(kernel_size=kernel, stride=stride, padding=args["padding"],
                   output_size=x.shape[2:], dilation=dilation)
-    np.testing.assert_allclose(array_backend(md.max_unpool2d, g, s, **unpool),
+    np.testing.assert_allclose(on_reference_backend(md.max_unpool2d, g, s, **unpool),
                                md.max_unpool2d(g, s, **unpool), rtol=1e-6, atol=1e-6)
 
 
@@ -102,8 +95,8 @@ def test_relu_rules_match_the_cpu_backend(rule):
     x, g = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 3, 5, 5))
     x[0, 0, 0, :2] = [np.nan, 0.0]
     g[0, 0, 1, :2] = [np.nan, 0.0]
-    np.testing.assert_array_equal(array_backend(md.relu, x), md.relu(x))
-    np.testing.assert_array_equal(array_backend(md.relu_backward, g, x, rule),
+    np.testing.assert_array_equal(on_reference_backend(md.relu, x), md.relu(x))
+    np.testing.assert_array_equal(on_reference_backend(md.relu_backward, g, x, rule),
                                   md.relu_backward(g, x, rule))
 
 
@@ -119,20 +112,10 @@ def test_mixed_numpy_and_cupy_is_a_type_error():
 
 # ------------------------------------------------------------------ real GPU (skipped here)
 
-def _cupy_or_skip():
-    cupy = pytest.importorskip("cupy", reason="cupy is not installed (pip install -e '.[gpu]')")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except cupy.cuda.runtime.CUDARuntimeError as error:  # pragma: no cover
-        pytest.skip(f"no usable CUDA device: {error}")
-    return cupy
-
-
 @pytest.mark.gpu
 @given(conv_cases())
 def test_cupy_arrays_give_the_cpu_results(case):
-    cupy = _cupy_or_skip()
+    cupy = cupy_or_skip()
     x, weight, kwargs, rng = case
     y = md.conv2d(cupy.asarray(x), cupy.asarray(weight), **kwargs)
     assert isinstance(y, cupy.ndarray)

@@ -117,9 +117,10 @@ def test_in_a_venv_tbb_loads_only_because_minideconv_loads_it():
 
 
 def test_warns_once_with_the_remedy_when_tbb_cannot_load():
-    """With the tbb library unloadable (as in a venv before this fix), the kernels fall
-    back to workqueue, give the same results, and say so once, with the remedy.  The
-    child refuses every ctypes load of a TBB library, minideconv's and Numba's alike."""
+    """With the tbb library unloadable (as in a venv where neither minideconv nor Numba
+    can find it), the kernels fall back to workqueue, give the same results, and say so
+    once, with the remedy.  The child refuses every ctypes load of a TBB library,
+    minideconv's and Numba's alike."""
     child = ("import ctypes, warnings, numpy as np, numba\n"
              "real_cdll = ctypes.CDLL\n"
              "def no_tbb(name, *args, **kwargs):\n"

@@ -13,21 +13,15 @@ from minideconv import nn, visualize
 from minideconv.visualize import (TopKTable, TopPatches, project, project_top_k,
                                   rank_top_k, top_k, top_k_patches, window_patch)
 
+from support.networks import small_net
+
 FIELDS = ("values", "indices", "positions", "windows", "patches", "projections", "inside")
 LINEAR = 6      # make_net's (N, F) output after Flatten → Linear
 
 
 def make_net(rng, dtype=np.float64):
-    """conv 3×3 (pad 1) → ReLU → pool 3×3/2 (pad 1) → conv 3×3 → ReLU → flatten → linear,
-    on 3×9×9 inputs; negative biases, so that many maxima are exactly 0 (ties)."""
-    def w(*shape):
-        return (rng.standard_normal(shape) * np.sqrt(2 / np.prod(shape[1:]))).astype(dtype)
-    return nn.Sequential(
-        nn.Conv2d(w(4, 3, 3, 3), np.full(4, -0.4, dtype), padding=1), nn.ReLU(),
-        nn.MaxPool2d(3, stride=2, padding=1),
-        nn.Conv2d(w(5, 4, 3, 3), np.full(5, -0.6, dtype)), nn.ReLU(),
-        nn.Flatten(), nn.Linear(w(6, 45), np.zeros(6, dtype)),
-        input_shape=(3, 9, 9))
+    """``small_net`` with negative biases, so that many maxima are exactly 0 (ties)."""
+    return small_net(rng, dtype, biases=(-0.4, -0.6, 0.0))
 
 
 @pytest.fixture

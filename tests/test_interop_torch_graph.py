@@ -1,11 +1,11 @@
 """from_torch for any fx-traceable module: torchvision's AlexNet, VGG-16, VGG-16-BN,
-ResNet-18 and a two-branch concat network (tests/torchvision_layouts.py) become
-``nn.Graph``s whose logits and projections (all three rules, every node — or for VGG
-every conv, pool and the logits) equal an independent torch reference
-(tests/torch_reference.py: autograd, rule ReLUs as autograd Functions, and Captum where
-its module hooks apply) to 1e-10 in float64.  Also: the naming rule, the forms of ReLU,
-flatten and sum fx records, in-place aliasing, errors that name the node, to_torch round
-trips, save/load and receptive fields through residual blocks.
+ResNet-18 and a two-branch concat network (tests/support/torchvision_layouts.py)
+become ``nn.Graph``s whose logits and projections (all three rules, every node — or for
+VGG every conv, pool and the logits) equal an independent torch reference
+(tests/support/torch_reference.py: autograd, rule ReLUs as autograd Functions, and
+Captum where its module hooks apply) to 1e-10 in float64.  Also: the naming rule, the
+forms of ReLU, flatten and sum fx records, in-place aliasing, errors that name the node,
+to_torch round trips, save/load and receptive fields through residual blocks.
 
 Each model is built once per module (VGG-16 holds 134M float64 weights, about 1 GB).
 """
@@ -20,8 +20,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: interop tests skipped")
 pytest.importorskip("captum", reason="Captum is not installed: interop tests skipped")
 
-import torchvision_layouts as layouts  # noqa: E402
-from torch_reference import RULES, TorchReference, strongest_unit  # noqa: E402
+from support import torchvision_layouts as layouts  # noqa: E402
+from support.torch_reference import RULES, TorchReference, strongest_unit  # noqa: E402
 
 from minideconv import nn, visualize  # noqa: E402
 from minideconv.interop.torch import compare, crosscheck, from_torch, to_torch  # noqa: E402

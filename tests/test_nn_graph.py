@@ -57,9 +57,10 @@ def small_graph(seed=0, bias=True):
 
 
 def _rule_relu(rule):
-    """A torch ReLU whose backward is the rule's (tests/torch_reference.py: plain autograd
-    for backprop, an autograd.Function with the rule's backward for the others)."""
-    from torch_reference import RULE_RELUS
+    """A torch ReLU whose backward is the rule's (tests/support/torch_reference.py: plain
+    autograd for backprop, an autograd.Function with the rule's backward for the
+    others)."""
+    from support.torch_reference import RULE_RELUS
     return RULE_RELUS[rule]
 
 

@@ -2,10 +2,10 @@
 and refuses a switch that does not lie in its own pooling window.
 
 Switches are flat indices h·W + w: unpooled into a plane of another width they point at
-other positions.  Before the geometry was an argument, a wrong ``output_size`` scattered
-the values there without a word; now the size must be one that max_pool2d maps to y's
-size, and every switch must lie in its own window — checked by a Numba kernel on the CPU
-and by whole-array code on the reference (GPU) backend, before anything is written.
+other positions, and a wrong ``output_size`` would scatter the values there without a
+word.  So the size must be one that max_pool2d maps to y's size, and every switch must
+lie in its own window — checked by a Numba kernel on the CPU and by whole-array code on
+the reference (GPU) backend, before anything is written.
 """
 
 from __future__ import annotations
@@ -20,18 +20,10 @@ from minideconv import backends
 
 cpu, reference = backends.load_cpu_backend(), backends.load_reference_backend()
 
-from strategies import DTYPES, PoolCase, as_arg, assert_close, pool_cases
+from support.adjoints import brute_unpool
+from support.strategies import DTYPES, PoolCase, as_arg, assert_close, pool_cases
 
 BACKENDS = ["cpu", "reference"]
-
-
-def brute_unpool(g, switches, hw):
-    """P(s)ᵀ g by np.add.at (accumulates duplicate indices)."""
-    out = np.zeros(g.shape[:2] + (hw[0] * hw[1],), g.dtype)
-    for n in range(g.shape[0]):
-        for c in range(g.shape[1]):
-            np.add.at(out[n, c], switches[n, c].ravel(), g[n, c].ravel())
-    return out.reshape(g.shape[:2] + tuple(hw))
 
 
 def unpool_args(case):
@@ -55,12 +47,12 @@ def first_outside(backend, switches, geom):
 
 # --------------------------------------------------------------------------- (a) scrambling
 
-def test_a_wrong_output_size_is_refused_where_it_used_to_scramble_silently():
+def test_a_wrong_output_size_is_refused_instead_of_scrambling_silently():
     """A 4x6 input pooled 2x2: every maximum at its window's bottom-right.  (5, 7) is a
-    size max_pool2d(2) also maps to (2, 3), and the old range check [0, H*W) passes, so
-    the old path — that check, then the scatter — returned values at other positions
-    without a word.  Now the switches of the second row of windows fail the window check,
-    and a size max_pool2d cannot map to (2, 3) fails the size check."""
+    size max_pool2d(2) also maps to (2, 3), and the range check [0, H*W) alone passes it,
+    so that check followed by the scatter would return values at other positions without
+    a word.  The switches of the second row of windows fail the window check, and a size
+    max_pool2d cannot map to (2, 3) fails the size check."""
     x = np.arange(24.0).reshape(1, 1, 4, 6)
     y, s = md.max_pool2d(x, 2)
     g = np.arange(1.0, 7.0).reshape(1, 1, 2, 3)
@@ -68,10 +60,10 @@ def test_a_wrong_output_size_is_refused_where_it_used_to_scramble_silently():
     np.testing.assert_array_equal(right, brute_unpool(g, s, (4, 6)))
     np.testing.assert_array_equal(right[0, 0, 1::2, 1::2], g[0, 0])   # bottom-right each
 
-    checks.check_switches(s, y, (5, 7))                  # the old check lets it through
+    checks.check_switches(s, y, (5, 7))                  # the range check lets it through
     as_5x7 = geometry.PoolGeometry(kernel=(2, 2), stride=(2, 2), padding=(0, 0),
                                    dilation=(1, 1), in_hw=(5, 7), out_hw=(2, 3))
-    scrambled = cpu.max_unpool2d(g, s, as_5x7)            # ... and the scatter ran
+    scrambled = cpu.max_unpool2d(g, s, as_5x7)            # ... and the bare scatter runs
     assert scrambled.shape == (1, 1, 5, 7)
     assert scrambled[0, 0, 1, 0] == g[0, 0, 0, 0]          # switch 7 read as (1, 0)
     assert scrambled[0, 0, 2, 5] == g[0, 0, 1, 0]          # switch 19 read as (2, 5)

@@ -5,26 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minideconv import nn
 from minideconv.visualize import (TopPatches, channel_maxima, occlusion_map, project,
                                   strongest, top_k_patches, window_patch)
 
-
-def make_net(rng, *, weight_sign=None, bias=0.0, dtype=np.float64):
-    """conv 3×3 (pad 1) → ReLU → pool 3×3/2 (pad 1) → conv 3×3 → ReLU → flatten → linear,
-    on 3×9×9 inputs.  ``weight_sign=+1`` makes every weight ≥ 0."""
-    def w(*shape):
-        value = rng.standard_normal(shape) * np.sqrt(2 / np.prod(shape[1:]))
-        return (np.abs(value) if weight_sign == 1 else value).astype(dtype)
-
-    def b(n):
-        return np.full(n, bias, dtype)
-    return nn.Sequential(
-        nn.Conv2d(w(4, 3, 3, 3), b(4), padding=1), nn.ReLU(),
-        nn.MaxPool2d(3, stride=2, padding=1),
-        nn.Conv2d(w(5, 4, 3, 3), b(5)), nn.ReLU(),
-        nn.Flatten(), nn.Linear(w(6, 45), b(6)),
-        input_shape=(3, 9, 9))
+from support.networks import small_net
 
 
 @pytest.fixture
@@ -56,7 +40,7 @@ def numerical_gradient(f, x, eps=1e-6):
 ])
 def test_backprop_rule_is_activation_times_gradient(rng, layer, channel, position):
     """rule='backprop' returns a · ∂a/∂x, checked by central finite differences (float64)."""
-    net = make_net(rng, bias=0.1)
+    net = small_net(rng, biases=0.1)
     x = rng.standard_normal((3, 9, 9))
     if position == "max":
         activation = net.trace(x[None], upto=layer).outputs[layer]
@@ -91,7 +75,7 @@ def test_backprop_on_the_shipped_model_matches_directional_derivatives(rng):
 
 def test_guided_equals_deconvnet_where_every_relu_input_is_positive(rng):
     """A large positive bias keeps every ReLU input > 0: the mask [x > 0] is all ones."""
-    net = make_net(rng, bias=20.0)
+    net = small_net(rng, biases=20.0)
     net.layers[3].bias[:] = 1000.0
     x = rng.uniform(-1, 1, (2, 3, 9, 9))
     trace = net.trace(x)
@@ -105,7 +89,7 @@ def test_guided_equals_deconvnet_where_every_relu_input_is_positive(rng):
 def test_guided_equals_backprop_where_every_signal_is_positive(rng):
     """With weights ≥ 0, the signal from a positive activation stays ≥ 0 on its way down,
     so max(r, 0) = r and the guided rule is the backprop rule."""
-    net = make_net(rng, weight_sign=1, bias=-0.6)
+    net = small_net(rng, biases=-0.6, weight_sign=1)
     x = rng.uniform(-1, 1, (2, 3, 9, 9))
     trace = net.trace(x)
     assert (trace.outputs[0] <= 0).any()           # some ReLU inputs are negative
@@ -119,7 +103,7 @@ def test_guided_equals_backprop_where_every_signal_is_positive(rng):
 def test_project_is_linear_in_the_chosen_activation(rng):
     """Scale convention: the projection is proportional to the activation's value —
     scaling the input scales the deconvnet projection (bias-free net) by c²."""
-    net = make_net(rng, bias=0.0)
+    net = small_net(rng, biases=0.0)
     x = rng.standard_normal((3, 9, 9))
     p1 = project(net, x, 4, 1, (1, 1))
     p2 = project(net, 2 * x, 4, 1, (1, 1))
@@ -127,7 +111,7 @@ def test_project_is_linear_in_the_chosen_activation(rng):
 
 
 def test_project_shapes_and_batches(rng):
-    net = make_net(rng, bias=0.1)
+    net = small_net(rng, biases=0.1)
     x = rng.standard_normal((4, 3, 9, 9))
     batch = project(net, x, 2, 1)
     assert batch.shape == x.shape
@@ -138,7 +122,7 @@ def test_project_shapes_and_batches(rng):
 
 def test_projection_lives_in_the_receptive_field(rng):
     """Every pixel outside the unit's receptive field gets exactly zero."""
-    net = make_net(rng, bias=0.1)
+    net = small_net(rng, biases=0.1)
     x = rng.standard_normal((3, 9, 9))
     for layer, position in [(2, (0, 0)), (2, (3, 2)), (4, (2, 1))]:
         p = project(net, x, layer, 0, position, rule="backprop")
@@ -151,7 +135,7 @@ def test_projection_lives_in_the_receptive_field(rng):
 # --------------------------------------------------------------------------- top-k
 
 def test_top_k_patches(rng):
-    net = make_net(rng, bias=0.1)
+    net = small_net(rng, biases=0.1)
     images = rng.standard_normal((12, 3, 9, 9))
     top = top_k_patches(net, images, 2, 3, k=5)
     assert isinstance(top, TopPatches)
@@ -169,7 +153,7 @@ def test_top_k_patches(rng):
 
 
 def test_top_k_after_flatten_uses_whole_images(rng):
-    net = make_net(rng, bias=0.1)
+    net = small_net(rng, biases=0.1)
     images = rng.standard_normal((4, 3, 9, 9))
     top = top_k_patches(net, images, 6, 0, k=2)
     assert top.patches.shape == (2, 3, 9, 9)
@@ -180,7 +164,7 @@ def test_channel_maxima_of_several_layers_in_one_pass(rng):
     """Every feature's per-image maximum, position and value, against a brute-force scan
     of the whole activation — for a conv layer, a pool layer and a (N, F) layer, over
     batches smaller than the image count."""
-    net = make_net(rng, bias=0.1)
+    net = small_net(rng, biases=0.1)
     images = rng.standard_normal((7, 3, 9, 9))
     found = channel_maxima(net, images, [4, 2, 6], batch_size=3)
     assert sorted(found) == [2, 4, 6]
@@ -200,7 +184,7 @@ def test_channel_maxima_of_several_layers_in_one_pass(rng):
 
 
 def test_top_k_patches_with_precomputed_maxima_is_the_same(rng):
-    net = make_net(rng, bias=0.1)
+    net = small_net(rng, biases=0.1)
     images = rng.standard_normal((12, 3, 9, 9))
     maxima = channel_maxima(net, images, [2])[2]
     for channel in range(4):
@@ -225,7 +209,7 @@ def test_crop_pads_outside_the_image():
 # --------------------------------------------------------------------------- occlusion
 
 def test_occlusion_map(rng):
-    net = make_net(rng, bias=0.1)
+    net = small_net(rng, biases=0.1)
     x = rng.standard_normal((3, 9, 9))
     scores = occlusion_map(net, x, 2, patch=3, stride=2)
     assert scores.shape == (5, 5)
@@ -259,14 +243,14 @@ def test_occlusion_map(rng):
     (dict(rule="saliency"), ValueError, "rule must be one of"),
 ])
 def test_project_errors(rng, kwargs, error, message):
-    net = make_net(rng)
+    net = small_net(rng, biases=0.0)
     args = dict(layer=1, channel=0, position=None, rule="deconvnet") | kwargs
     with pytest.raises(error, match=message):
         project(net, rng.standard_normal((3, 9, 9)), **args)
 
 
 def test_input_errors(rng, tmp_path):
-    net = make_net(rng)
+    net = small_net(rng, biases=0.0)
     with pytest.raises(FileNotFoundError, match="image file not found"):
         project(net, str(tmp_path / "missing.png"), 1, 0)
     with pytest.raises(TypeError, match="x must have dtype float32 or float64"):

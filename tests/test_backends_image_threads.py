@@ -18,7 +18,7 @@ import minideconv as md
 from minideconv import matrices
 from minideconv.backends import image_threads
 
-from strategies import conv_cases, conv_transpose_cases
+from support.strategies import conv_cases, conv_transpose_cases
 
 
 @pytest.fixture(scope="module")

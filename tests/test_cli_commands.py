@@ -119,7 +119,7 @@ def test_train_command(tmp_path, capsys):
     ("project", "a name that is only a suffix ('.png'), are refused"),
 ])
 def test_help_documents_the_bounds(command, documented, capsys):
-    """The upper bounds on what scales run time, and the refused names (issue 14)."""
+    """The upper bounds on what scales run time, and the refused names."""
     with pytest.raises(SystemExit):
         cli.main([command, "--help"])
     assert documented in " ".join(capsys.readouterr().out.split())

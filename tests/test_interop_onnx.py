@@ -7,9 +7,10 @@
   implementations that sum in different orders round differently).
 * The same network in float64 (the float32 weights cast exactly) against the torch model
   in float64 with those same weights: logits and every rule's projection, from several
-  ReLUs and the logits, against the independent torch reference (tests/torch_reference.py)
-  to 1e-10 — or to 1e-6 where the exporter folded BatchNorm into the convolutions' weights
-  in float32 (then the file's network is not exactly torch's: a float32 rounding apart).
+  ReLUs and the logits, against the independent torch reference
+  (tests/support/torch_reference.py) to 1e-10 — or to 1e-6 where the exporter folded
+  BatchNorm into the convolutions' weights in float32 (then the file's network is not
+  exactly torch's: a float32 rounding apart).
 * A hand-built model (onnx.helper) with the options torch does not write; errors.
 
 Exports: the default exporter (``dynamo=True`` since torch 2.9, which needs onnxscript) —
@@ -33,14 +34,13 @@ torch = pytest.importorskip("torch")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from minideconv import cli, nn  # noqa: E402
+from minideconv import nn  # noqa: E402
 from minideconv.interop import onnx as md_onnx  # noqa: E402
 from minideconv.interop.onnx import (crosscheck_onnx, from_onnx,  # noqa: E402
                                      onnxruntime_outputs)
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-import torch_reference  # noqa: E402
-import torchvision_layouts  # noqa: E402
+from support import torch_reference, torchvision_layouts  # noqa: E402
+from support.cli import main_status  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -400,10 +400,7 @@ def test_bad_argument_and_missing_onnx(monkeypatch):
 # --------------------------------------------------------------------------- the command
 
 def _main(argv, capsys):
-    try:
-        status = cli.main(argv)
-    except SystemExit as stop:              # argparse's own errors
-        status = stop.code
+    status = main_status(argv)
     out, err = capsys.readouterr()
     return status, out, err
 

@@ -15,11 +15,8 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
@@ -29,8 +26,10 @@ from hypothesis import given, strategies as st
 from minideconv import geometry, matrices, ops
 from minideconv.dottest import DotTestError, dottest
 
-from strategies import assert_close, dot
-from test_ops_properties import dottest_at_rounding_scale
+from support.adjoints import dottest_at_rounding_scale
+from support.gpu import cupy_or_skip, on_reference_backend
+from support.strategies import assert_close, dot
+from support.subprocesses import run_without_jit
 
 try:
     import torch
@@ -40,8 +39,6 @@ except ImportError:  # pragma: no cover - torch is in the test environment
 
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: the "
                                  "cross-checks against torch.nn.functional are skipped")
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def T(a, requires_grad=False):
@@ -323,14 +320,6 @@ def test_the_matrices_rows_sum_to_one_without_padding_or_override():
 
 # --------------------------------------------------------------------------- backends
 
-def on_reference_backend(function, *args, **kwargs):
-    ops.CPU_BACKEND = "reference"
-    try:
-        return function(*args, **kwargs)
-    finally:
-        ops.CPU_BACKEND = "cpu"
-
-
 @given(avg_cases())
 def test_avg_pool2d_reference_backend_matches_the_cpu_backend(case):
     x = case.x()
@@ -369,13 +358,7 @@ def test_non_contiguous_input_gives_the_contiguous_result():
 
 @pytest.mark.gpu
 def test_cupy_arrays_give_the_cpu_results():
-    cupy = pytest.importorskip("cupy",
-                               reason="cupy is not installed (pip install -e '.[gpu]')")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except cupy.cuda.runtime.CUDARuntimeError as error:  # pragma: no cover
-        pytest.skip(f"no usable CUDA device: {error}")
+    cupy = cupy_or_skip()
     for case in PICKED:
         x = case.x()
         y = ops.avg_pool2d(cupy.asarray(x), **case.kwargs())
@@ -420,8 +403,7 @@ CHILD = textwrap.dedent(r"""
     assert numba.config.DISABLE_JIT, "NUMBA_DISABLE_JIT was not honoured"
     from numba.core.dispatcher import Dispatcher
     from minideconv.backends import average_loops
-    sys.path.insert(0, sys.argv[2])
-    from test_average_pool import run_average_ops
+    from test_ops_average_pool import run_average_ops
 
     out = run_average_ops()
     jitted = [name for name, obj in vars(average_loops).items() if isinstance(obj, Dispatcher)]
@@ -431,14 +413,7 @@ CHILD = textwrap.dedent(r"""
 
 
 def test_the_loops_run_as_plain_python(tmp_path):
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1",
-               PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in os.environ.get(
-                   "PYTHONPATH", "").split(os.pathsep) if p]))
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "out.npz"),
-                           str(Path(__file__).parent)], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_without_jit(CHILD, str(tmp_path / "out.npz"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     plain = dict(np.load(tmp_path / "out.npz"))
     jitted = run_average_ops()

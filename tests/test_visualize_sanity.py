@@ -294,7 +294,7 @@ def test_randomize_keeps_each_layers_scale_shape_and_dtype():
     # module docstring says, to half its last quoted digit
     quoted = re.search(r"whose trained weights\s+still correlate (\d+\.\d+) with it",
                        sanity.__doc__)
-    assert quoted, "the module docstring no longer quotes the correlation"
+    assert quoted, "the module docstring does not quote the correlation"
     initial = train.build_model(seed=0).layers[0].weight
     measured = np.corrcoef(net.layers[0].weight.ravel(), initial.ravel())[0, 1]
     half_a_digit = 0.5 * 10.0 ** -len(quoted.group(1).split(".")[1])

@@ -21,7 +21,7 @@ from minideconv import geometry, matrices
 from minideconv import backends
 from minideconv.backends import image_threads
 
-from strategies import conv_cases, conv_transpose_cases
+from support.strategies import conv_cases, conv_transpose_cases
 
 cpu = backends.load_cpu_backend()
 

@@ -1,6 +1,6 @@
 """An independent PyTorch reference for projections at any node of any traceable model.
 
-Shared by the torch (``test_interop_graph.py``) and ONNX import tests.  It uses nothing
+Shared by the torch (``test_interop_torch_graph.py``) and ONNX import tests.  It uses nothing
 from minideconv: only torch.fx, autograd and (optionally) Captum.
 
 For a model, an input x (N, C, H, W), a node and a unit u of that node's output, the

@@ -12,7 +12,7 @@ import pytest
 import minideconv as md
 from minideconv import shapes
 
-from strategies import assert_close
+from support.strategies import assert_close
 
 rng = np.random.default_rng(12345)
 X = rng.standard_normal((2, 4, 8, 9))          # float64 (N, C, H, W)

@@ -24,7 +24,7 @@ import minideconv as md
 from minideconv import backends, geometry, matrices, nn, ops, rules
 from minideconv.backends import contract
 
-from strategies import conv_cases
+from support.strategies import conv_cases
 
 PACKAGE = Path(md.__file__).parent
 BACKENDS = {"cpu": backends.load_cpu_backend(), "reference": backends.load_reference_backend()}
