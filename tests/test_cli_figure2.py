@@ -120,6 +120,17 @@ def test_recursive_and_names(mixed, tmp_path, capsys):
     assert len(table["value"]) == 10 * 2                     # all 10 outputs, 2 each
 
 
+def test_a_list_of_layers_may_start_with_a_negative_index(mixed, tmp_path, capsys):
+    """``--layer -1,5`` (not only ``--layer=-1,5``): argparse would take '-1,5' for a flag."""
+    folder, _ = mixed
+    out = tmp_path / "fig2"
+    code, printed = run(["figure2", "--images", str(folder), "--layer", "-1,5", "--out",
+                         str(out), "--k", "2", "--no-progress"], capsys)
+    assert code == 0, printed.err
+    assert {p.name for p in out.iterdir()} == {"figure2_layer9_top2.png",
+                                               "figure2_layer5_top2.png", "figure2_top2.npz"}
+
+
 def test_graph_network_by_node_name(tmp_path, capsys):
     rng = np.random.default_rng(3)
     readable = write_images(tmp_path / "photos", rng, count=4)

@@ -65,6 +65,9 @@ def test_crosscheck_a_saved_graph_against_its_torch_conversion(graph_file, capsy
     out = capsys.readouterr().out
     assert code == 0, out
     assert "layer 8 'add' (Add)" in out and "PASSED" in out
+    # and it says what it compares: the file against its own conversion, not a torch model
+    assert "against its own PyTorch conversion (to_torch)" in out
+    assert "not the conversion from your torch model" in out
 
 
 def test_crosscheck_a_graph_without_an_input_shape_is_refused(tmp_path, capsys):

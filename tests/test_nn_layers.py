@@ -120,3 +120,36 @@ def test_sequential_backward_is_the_gradient(rng):
     slope = (np.sum(pool(net.layers[1](net.layers[0](x + eps * v))) * r2)
              - np.sum(pool(net.layers[1](net.layers[0](x - eps * v))) * r2)) / (2 * eps)
     assert np.sum(inner * v) == pytest.approx(slope, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- what a network takes
+
+def _two_networks(dtype=np.float32):
+    rng = np.random.default_rng(0)
+    conv = nn.Conv2d(rng.standard_normal((4, 3, 3, 3)).astype(dtype), padding=1)
+    seq = nn.Sequential(conv, nn.ReLU(), input_shape=(3, 8, 8))
+    graph = nn.Graph([("conv", conv, "input"), ("relu", nn.ReLU(), "conv"),
+                      ("sum", nn.Add(), ("relu", "conv"))])       # no input_shape
+    return seq, graph
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["Sequential", "Graph"])
+def test_images_of_another_dtype_are_refused_saying_how_to_convert(which):
+    net = _two_networks()[which]
+    for call in (net, net.trace):
+        with pytest.raises(TypeError, match=r"weights are float32, the images float64: "
+                                            r"give float32 images .*net\.astype\(np\.float64\)"):
+            call(np.zeros((1, 3, 8, 8)))
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["Sequential", "Graph"])
+def test_channels_last_images_are_refused_naming_what_the_network_takes(which):
+    net = _two_networks()[which]
+    shape = r"\(3, 8, 8\)" if which == 0 else r"\(3, H, W\)"
+    with pytest.raises(ValueError, match=rf"takes images \(N, C, H, W\) with \(C, H, W\) = "
+                                         rf"{shape} \(layer 0 .*Conv2d\) reads 3 channels\).*"
+                                         rf"channels-last.*transpose\(0, 3, 1, 2\)"):
+        net(np.zeros((2, 8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match="reads 3 channels"):
+        net.trace(np.zeros((2, 1, 8, 8), np.float32))
+    assert net(np.zeros((2, 3, 8, 8), np.float32)).shape == (2, 4, 8, 8)

@@ -37,6 +37,23 @@ def test_signed_rgb_is_centred_on_zero():
     assert np.all(plots.signed_rgb(np.zeros((3, 2, 2))) == 0.5)
 
 
+def test_a_one_channel_image_and_map_are_drawn_in_grey():
+    """A grey network's image and projection are drawn grey (R = G = B), as the captions
+    ('grey = 0') say, not through imshow's default colour map."""
+    rng = np.random.default_rng(0)
+    image, projection = rng.random((1, 6, 7)), rng.standard_normal((1, 6, 7))
+    for rgb, expected in [(plots.as_rgb(image), image[0]),
+                          (plots.signed_rgb(projection, limit=3.0),
+                           np.clip(0.5 + projection[0] / 6.0, 0, 1))]:
+        assert rgb.shape == (6, 7, 3)
+        for channel in range(3):
+            np.testing.assert_allclose(rgb[..., channel], expected)
+    fig = plots.projection_figure(image, projection, "grey")
+    drawn = [ax.get_images()[0].get_array() for ax in fig.axes]
+    assert all(np.ndim(a) == 3 and a.shape[2] == 3 for a in drawn)   # no colour map
+    plt.close(fig)
+
+
 def test_one_channel_maps_share_the_limit_and_mark_clipping():
     fig, ax = plt.subplots()
     values = np.array([[-1.0, 0.5], [0.25, 4.0]])

@@ -125,6 +125,9 @@ def _crosscheck_saved(args):
     report = crosscheck(net, x.astype(args.dtype))
     print(f"== {outputs.printable(args.model)} ({len(net.layers)} layers, input {shape}, "
           f"{args.images} images)")
+    print("   the saved network against its own PyTorch conversion (to_torch): this checks "
+          "minideconv's operators on these layers, not the conversion from your torch "
+          "model; for that, run minideconv.interop.torch.crosscheck(model, x) on the model")
     print(report)
     return 0 if report.passed else 1
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import sys
 import zipfile
 import zlib
@@ -75,6 +76,20 @@ def _debugging():
     return os.environ.get("MINIDECONV_DEBUG", "") not in ("", "0")
 
 
+def negative_layers_attached(argv=None):
+    """``--layer -1,pool`` as ``--layer=-1,pool``: argparse takes a value that starts with
+    '-' for another flag unless it is a plain number, and the help offers negative layer
+    indices (which count from the end)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = []
+    while argv:
+        token = argv.pop(0)
+        if token == "--layer" and argv and re.match(r"-\d", argv[0]):
+            token = f"--layer={argv.pop(0)}"
+        out.append(token)
+    return out
+
+
 def main(argv=None):
     """Run one command; returns its exit status (argparse exits 2 itself on a malformed
     option).  Every error becomes one line on stderr: ``EXIT_STATUS``."""
@@ -85,7 +100,7 @@ def main(argv=None):
     for stream in streams:
         stream.reconfigure(errors="backslashreplace")
     try:
-        return _run(build_parser().parse_args(argv))
+        return _run(build_parser().parse_args(negative_layers_attached(argv)))
     finally:
         for stream, handler in zip(streams, handlers):
             stream.reconfigure(errors=handler)

@@ -117,6 +117,7 @@ class Graph(Network):
 
     def __call__(self, x):
         """The output; each value is dropped as soon as the last node reading it has run."""
+        self.check_input(x)
         values = {NETWORK_INPUT: x}
         last_reader = {}
         for k, inputs in enumerate(self._inputs):
@@ -132,6 +133,7 @@ class Graph(Network):
     def trace(self, x, upto=None) -> Trace:
         """Run nodes ``0 … upto`` (all by default; an index or a name) in forward order,
         keeping every output and record."""
+        self.check_input(x)
         last = len(self.layers) - 1 if upto is None else self.index(upto)
         trace = Trace(input=x)
         for i in range(last + 1):

@@ -48,6 +48,11 @@ class Layer:
         ``None`` for element-wise layers."""
         return None
 
+    def input_channels(self) -> Optional[int]:
+        """The channels an input must have (a convolution's, a batch norm's); None when
+        the layer takes any."""
+        return None
+
     def config(self) -> dict:
         """The hyper-parameters, JSON-serialisable (weights not included)."""
         return {}
@@ -83,6 +88,9 @@ class Conv2d(Layer):
     ``"zeros"`` or ``"circular"`` — as ``torch.nn.Conv2d``."""
 
     param_names = ("weight", "bias")
+
+    def input_channels(self) -> int:
+        return int(self.weight.shape[1]) * self.groups
 
     def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                  padding_mode="zeros"):
@@ -259,6 +267,9 @@ class BatchNorm2d(Layer):
     ``bias`` (β) may be ``None`` (PyTorch's ``affine=False``: γ = 1, β = 0)."""
 
     param_names = ("weight", "bias", "running_mean", "running_var")
+
+    def input_channels(self) -> int:
+        return len(self.running_mean)
 
     def __init__(self, weight=None, bias=None, running_mean=None, running_var=None,
                  eps=1e-5):

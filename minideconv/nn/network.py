@@ -123,6 +123,43 @@ class Network:
         return next((a.dtype for layer in self.layers for a in layer.params().values()),
                     np.dtype(np.float32))
 
+    def input_channels(self) -> Optional[int]:
+        """The channels C of the images (N, C, H, W) the network takes: from
+        ``input_shape``, else from the first layer reading the input that fixes them (a
+        convolution or a batch norm); None when nothing says."""
+        if self.input_shape is not None:
+            return int(self.input_shape[0])
+        for i, layer in enumerate(self.layers):
+            if NETWORK_INPUT in self.inputs_of(i) and layer.input_channels() is not None:
+                return layer.input_channels()
+        return None
+
+    def check_input(self, x) -> None:
+        """Refuse, before any layer runs, images the network cannot take — saying what it
+        takes and how to convert: another float dtype than the weights', or another
+        channel count than the first layer's (channels-last (N, H, W, C) images, say)."""
+        dtype = getattr(x, "dtype", None)
+        if dtype is None or getattr(x, "ndim", 0) != 4:
+            return          # the operators check anything else
+        weights = self.dtype()
+        if np.dtype(dtype).kind == "f" and np.dtype(dtype) != weights and \
+                any(layer.params() for layer in self.layers):
+            raise TypeError(f"the network's weights are {weights}, the images {dtype}: give "
+                            f"{weights} images (x.astype(np.{weights})) or convert the "
+                            f"network (net.astype(np.{np.dtype(dtype)}))")
+        channels = self.input_channels()
+        if channels is not None and x.shape[1] != channels:
+            hint = (f"; these look channels-last (N, H, W, C): x.transpose(0, 3, 1, 2)"
+                    if x.shape[3] == channels else "")
+            shape = str(tuple(self.input_shape)) if self.input_shape is not None else \
+                f"({channels}, H, W)"
+            raise ValueError(f"the network takes images (N, C, H, W) with (C, H, W) = "
+                             f"{shape} ({self.describe(self._first_reader())} reads "
+                             f"{channels} channels), got x of shape {tuple(x.shape)}{hint}")
+
+    def _first_reader(self) -> int:
+        return next(i for i in range(len(self.layers)) if NETWORK_INPUT in self.inputs_of(i))
+
     # ------------------------------------------------------------ copies and files
 
     def with_layers(self, layers) -> "Network":

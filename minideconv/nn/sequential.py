@@ -37,6 +37,7 @@ class Sequential(Network):
         return (i - 1,) if i > 0 else (NETWORK_INPUT,)
 
     def __call__(self, x):
+        self.check_input(x)
         for layer in self.layers:
             x = layer(x)
         return x
@@ -59,6 +60,7 @@ class Sequential(Network):
     def trace(self, x, upto=None) -> Trace:
         """Run layers ``0 … upto`` (all by default; an index or a name), keeping every
         output and record."""
+        self.check_input(x)
         last = len(self.layers) - 1 if upto is None else self.index(upto)
         trace = Trace(input=x)
         for layer in self.layers[:last + 1]:

@@ -66,19 +66,26 @@ def symmetric_limit(*arrays, percentile=100.0) -> float:
     return limit if limit > 0 else 1.0
 
 
+def _three_channels(hwc):
+    """(H, W, 1) → (H, W, 3), the grey repeated: ``imshow`` would draw one channel
+    through a colour map (viridis), not as grey."""
+    return np.repeat(hwc, 3, axis=2) if hwc.shape[2] == 1 else hwc
+
+
 def signed_rgb(p, limit=None, percentile=PROJECTION_PERCENTILE):
-    """(C, H, W) signed pixel-space map → (H, W, C) in [0, 1] for ``imshow``, centred on
+    """(C, H, W) signed pixel-space map → (H, W, 3) in [0, 1] for ``imshow``, centred on
     zero: 0 ↦ mid-grey 0.5, ±m ↦ 0 / 1 (clipped beyond), m = ``limit`` or
-    ``symmetric_limit(p, percentile=percentile)``."""
+    ``symmetric_limit(p, percentile=percentile)``.  One channel (a grey network) is drawn
+    in grey."""
     p = np.asarray(p, dtype=float)
     m = symmetric_limit(p, percentile=percentile) if limit is None else float(limit)
-    return np.clip(0.5 + p / (2 * m), 0, 1).transpose(1, 2, 0)
+    return _three_channels(np.clip(0.5 + p / (2 * m), 0, 1).transpose(1, 2, 0))
 
 
 def as_rgb(image, inside=None):
-    """(C, H, W) image in [0, 1] → (H, W, C) for ``imshow``; pixels where ``inside`` is
-    False are drawn light grey (``OUTSIDE``)."""
-    rgb = np.clip(image, 0, 1).transpose(1, 2, 0)
+    """(C, H, W) image in [0, 1] → (H, W, 3) for ``imshow`` (one channel: grey); pixels
+    where ``inside`` is False are drawn light grey (``OUTSIDE``)."""
+    rgb = _three_channels(np.clip(image, 0, 1).transpose(1, 2, 0))
     if inside is not None:
         rgb = np.where(inside[..., None], rgb, OUTSIDE)
     return rgb

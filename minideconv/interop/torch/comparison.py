@@ -21,6 +21,7 @@ are imported only when a function runs.
 
 from __future__ import annotations
 
+import copy
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -31,7 +32,7 @@ from . import fx
 from .reference import (sequential_outputs, sequential_projection, torch_projections,
                         torch_values, unpool_variant_deconvnet)
 from .convert import from_torch, to_torch
-from .layers import import_torch, leaf_modules, to_numpy
+from .layers import import_torch, leaf_modules, reused_leaves, to_numpy
 from .report import TOLERANCE, CrosscheckReport, Error, LayerCheck
 
 
@@ -58,6 +59,10 @@ def crosscheck(module_or_net, x, layers: Optional[Sequence] = None,
     Captum's module hooks do not apply) with autograd through an fx copy of the model
     whose every ReLU is an autograd Function with the rule's backward.  The
     ``F.max_unpool2d`` variant is reported for Sequentials only.
+
+    The torch module is not changed: the check runs on a copy, in eval mode and ``x``'s
+    dtype (a module in training mode is checked at inference, with ``from_torch``'s
+    warning).
     """
     torch = import_torch()
     if isinstance(module_or_net, nn.Network):
@@ -85,14 +90,25 @@ def compare(net: nn.Network, model, x, layers: Optional[Sequence] = None,
     """Like ``crosscheck``, for a minideconv ``net`` and a torch ``model`` built
     independently — e.g. to check your own PyTorch port against minideconv's.  For a
     ``Sequential``, layer ``i`` of ``net`` ↔ leaf module ``i`` of ``model``; for a
-    ``Graph``, node ``name`` ↔ the fx node ``from_torch`` would give that name."""
-    if isinstance(net, nn.Graph):
-        return _compare_graph(net, model, x, layers, rules)
+    ``Graph``, node ``name`` ↔ the fx node ``from_torch`` would give that name.
+
+    Both run in ``x``'s dtype at inference, on copies: ``model`` and ``net`` are left as
+    they were (dtype, mode, parameters)."""
     torch = import_torch()
-    model = model.eval()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     x, dtype = _check_inputs(x, rules)
+    paths = getattr(model, "minideconv_paths", {})     # to_torch's sanitised names
+    model = copy.deepcopy(model).eval().to(torch.float64 if dtype == np.float64
+                                            else torch.float32)   # (a copy loses them)
+    if isinstance(net, nn.Graph):
+        return _compare_graph(net, model, x, layers, rules, paths)
+    reused = reused_leaves(model)
+    if reused:
+        raise ValueError(f"model reuses a module at {', '.join(reused[:3])}: a Sequential "
+                         f"net cannot say which call a layer is; crosscheck(model, x) "
+                         f"converts it through torch.fx, which names every call")
     net = net.astype(dtype)
-    model = model.to(torch.float64 if dtype == np.float64 else torch.float32)
     n_layers = len(net.layers)
     if len(leaf_modules(model)) != n_layers:
         raise ValueError(f"model has {len(leaf_modules(model))} leaf modules but net "
@@ -134,18 +150,17 @@ def compare(net: nn.Network, model, x, layers: Optional[Sequence] = None,
     return CrosscheckReport(str(dtype), TOLERANCE[dtype], checks)
 
 
-def _compare_graph(net: nn.Graph, model, x, layers, rules) -> CrosscheckReport:
+def _compare_graph(net: nn.Graph, model, x, layers, rules, paths) -> CrosscheckReport:
     """``compare`` for a Graph: torch's values of every fx node (``torch_values``) and
     its projections (``torch_projections``: one forward pass per rule) beside
     minideconv's — one trace, and one ``net.backward`` per node and rule from the node's
     strongest unit of image 0, seeded with each image's activation there (what
-    ``visualize.project`` does, without tracing again per node)."""
+    ``visualize.project`` does, without tracing again per node).  ``paths``: node name →
+    module path where ``to_torch`` had to sanitise a name."""
     torch = import_torch()
-    x, dtype = _check_inputs(x, rules)
+    dtype = np.dtype(x.dtype)      # compare made x and model float32 or float64 alike
     net = net.astype(dtype)
-    model = model.eval().to(torch.float64 if dtype == np.float64 else torch.float32)
     conversion = fx.graph_from_fx(model)
-    paths = getattr(model, "minideconv_paths", {})     # to_torch's sanitised names
     counterpart = {name: paths.get(name, name) for name in net.names}
     missing = [name for name in net.names if counterpart[name] not in conversion.fx_nodes]
     if missing:

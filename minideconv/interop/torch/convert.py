@@ -11,13 +11,24 @@ PyTorch is imported only when a function runs.
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Tuple
 
 import numpy as np
 
 from ... import nn
 from . import fx
-from .layers import import_torch, layer_from_module, module_from_layer, named_leaves
+from .layers import (import_torch, layer_from_module, module_from_layer, named_leaves,
+                     reused_leaves)
+
+
+def _has_train_behaviour(module) -> bool:
+    """Whether ``module`` computes something else in training mode (BatchNorm, Dropout)."""
+    torch = import_torch()
+    nn_ = torch.nn
+    return isinstance(module, (nn_.BatchNorm1d, nn_.BatchNorm2d, nn_.BatchNorm3d,
+                               nn_.SyncBatchNorm, nn_.Dropout, nn_.Dropout1d, nn_.Dropout2d,
+                               nn_.Dropout3d, nn_.AlphaDropout, nn_.FeatureAlphaDropout))
 
 
 def _is_torch_layer(module) -> bool:
@@ -38,13 +49,27 @@ def from_torch(module, input_shape: Optional[Tuple[int, int, int]] = None) -> nn
       node (``"add"``, ``"cat"``, ``"flatten"``) — the rules are in
       ``minideconv.interop.torch.fx``, with the supported operations (``SUPPORTED``).
 
+    A Sequential that places one module object more than once (one ``nn.ReLU()`` after
+    every convolution, or a shared convolution) takes the fx route, which sees each call:
+    every place becomes a layer of its own.
+
     An operation minideconv does not have raises a ValueError naming it and its fx node.
-    The weights are copied, in the module's dtype (float32 or float64)."""
+    The weights are copied, in the module's dtype (float32 or float64); ``module`` itself
+    is not changed.  A module in training mode is converted at inference — BatchNorm with
+    its running statistics, Dropout as the identity — with one warning saying so."""
     torch = import_torch()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    training = [name or type(module).__name__ for name, m in module.named_modules()
+                if m.training and _has_train_behaviour(m)]
+    if training:
+        warnings.warn(f"{type(module).__name__} is in training mode ({', '.join(training[:3])}"
+                      f"{', …' if len(training) > 3 else ''}): from_torch converts its "
+                      f"inference behaviour, as after model.eval() (BatchNorm with its "
+                      f"running statistics, Dropout the identity)", UserWarning, stacklevel=2)
     leaves = named_leaves(module)
-    if isinstance(module, torch.nn.Sequential) or _is_torch_layer(module):
+    if (isinstance(module, torch.nn.Sequential) or _is_torch_layer(module)) \
+            and not reused_leaves(module):
         if all(_is_torch_layer(leaf) and not isinstance(leaf, torch.nn.Sequential)
                for _, leaf in leaves):
             layers = [layer_from_module(m, f"layer {i} ({type(m).__name__})")

@@ -52,14 +52,35 @@ def as_pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else value
 
 
-def named_leaves(module, prefix="") -> List:
+def named_leaves(module) -> List:
     """(qualified name, module) of the leaves of nested ``nn.Sequential`` containers, in
-    order (``"0.1"`` when they nest); a module that is not a Sequential is its own leaf."""
+    the order they run (``"0.1"`` when they nest); a module that is not a Sequential is
+    its own leaf.  A module placed twice (one ``nn.ReLU()`` object used after every
+    convolution) is listed at each place: torch's ``named_children`` would list it once."""
     torch = import_torch()
-    if isinstance(module, torch.nn.Sequential):
-        return [leaf for name, child in module.named_children()
-                for leaf in named_leaves(child, f"{prefix}{name}.")]
-    return [(prefix[:-1], module)]
+    if not isinstance(module, torch.nn.Sequential):
+        return [("", module)]
+    containers, leaves = {""}, []
+    for name, child in module.named_modules(remove_duplicate=False):
+        if name == "" or name.rpartition(".")[0] not in containers:
+            continue            # the root, or inside a leaf that is not a Sequential
+        if isinstance(child, torch.nn.Sequential):
+            containers.add(name)
+        else:
+            leaves.append((name, child))
+    return leaves
+
+
+def reused_leaves(module) -> List[str]:
+    """The names of the leaves of ``named_leaves(module)`` whose module object is placed
+    more than once (each place after the first names it again)."""
+    seen, reused = {}, []
+    for name, leaf in named_leaves(module):
+        if id(leaf) in seen:
+            reused.append(f"{name!r} (= {seen[id(leaf)]!r})")
+        else:
+            seen[id(leaf)] = name
+    return reused
 
 
 def leaf_modules(module) -> List:

@@ -16,6 +16,8 @@ PyTorch (and Captum, for the Sequential rules) are imported only when a function
 
 from __future__ import annotations
 
+import warnings
+
 import operator
 from typing import Dict
 
@@ -67,7 +69,9 @@ def sequential_projection(model, layer_module, x, unit, value, rule) -> np.ndarr
         attr = _captum_attr()
         # Captum's two rules that rectify the signal: with the forward mask, and without
         cls = attr.NeuronGuidedBackprop if rule.masks_by_input else attr.NeuronDeconvolution
-        grad = cls(model, layer_module).attribute(x, neuron_selector=neuron)
+        with warnings.catch_warnings():   # Captum narrates the hooks it sets, every call
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
+            grad = cls(model, layer_module).attribute(x, neuron_selector=neuron)
     return to_numpy(grad) * abs(value)
 
 
@@ -80,39 +84,50 @@ def _outputs_upto(model, layer_module, x):
 
 
 def unpool_variant_deconvnet(model, x, layer_index, unit, value) -> np.ndarray:
-    """The deconvnet as often hand-written in PyTorch: F.max_unpool2d at the pools,
-    relu at the ReLUs, conv_transpose2d at the convolutions."""
+    """The deconvnet as often hand-written in PyTorch: ``F.max_unpool2d`` at the max-pools
+    (it *assigns* at the switches, so where windows overlap a shared switch keeps one of
+    its values instead of their sum), relu at the ReLUs, and every other layer — Conv2d,
+    Linear, BatchNorm2d, average pools, Flatten, Dropout — by its exact transpose
+    (autograd's vector-Jacobian product of that layer; a bias does not enter)."""
     torch = import_torch()
     F = torch.nn.functional
-    modules = leaf_modules(model)
-    inputs, records = [], []
+    modules = leaf_modules(model)[:layer_index + 1]
+    inputs, switches = [], []
     with torch.no_grad():
         h = x
-        for module in modules[:layer_index + 1]:
-            inputs.append(h)
+        for module in modules:
+            inputs.append(h.clone())          # an in-place ReLU would overwrite it
             if isinstance(module, torch.nn.MaxPool2d):
                 h, idx = F.max_pool2d(h, module.kernel_size, module.stride, module.padding,
                                       module.dilation, module.ceil_mode, return_indices=True)
-                records.append(idx)
+                switches.append(idx)
             else:
                 h = module(h)
-                records.append(None)
-        signal = torch.zeros_like(h)
-        signal[(0,) + tuple(unit)] = value
-        for module, inp, idx in reversed(list(zip(modules[:layer_index + 1], inputs, records))):
-            if isinstance(module, torch.nn.MaxPool2d):
-                signal = F.max_unpool2d(signal, idx, module.kernel_size, module.stride,
-                                        module.padding, output_size=inp.shape[2:])
-            elif isinstance(module, torch.nn.ReLU):
-                signal = F.relu(signal)
-            elif isinstance(module, torch.nn.Conv2d):
-                grad = torch.autograd.functional.vjp(module, inp, signal)[1]
-                signal = grad  # Wᵀ r, exactly (the bias does not enter)
-            elif isinstance(module, torch.nn.Linear):
-                signal = signal @ module.weight
-            elif isinstance(module, torch.nn.Flatten):
-                signal = signal.reshape(inp.shape)
+                switches.append(None)
+    signal = torch.zeros_like(h)
+    signal[(0,) + tuple(unit)] = value
+    for module, inp, idx in reversed(list(zip(modules, inputs, switches))):
+        if isinstance(module, torch.nn.MaxPool2d) and module.dilation in (1, (1, 1)):
+            signal = F.max_unpool2d(signal, idx, module.kernel_size, module.stride,
+                                    module.padding, output_size=inp.shape[2:])
+        elif isinstance(module, torch.nn.MaxPool2d):
+            signal = assign_at_switches(signal, idx, inp.shape)
+        elif isinstance(module, torch.nn.ReLU):
+            signal = F.relu(signal)
+        else:
+            signal = torch.autograd.functional.vjp(module, inp, signal)[1]
     return to_numpy(signal[:1])
+
+
+def assign_at_switches(signal, idx, shape):
+    """What ``F.max_unpool2d(signal, idx, …, output_size=shape[2:])`` computes, written out:
+    each value of ``signal`` assigned at its switch in a zero plane of ``shape``'s
+    (H, W) (where two share a switch, one of them is kept).  ``F.max_unpool2d`` refuses
+    the pooled input's size of a dilated pool (it works sizes out without dilation)."""
+    torch = import_torch()
+    flat = torch.zeros(tuple(shape[:2]) + (shape[2] * shape[3],), dtype=signal.dtype)
+    flat.scatter_(2, idx.flatten(2), signal.flatten(2))
+    return flat.reshape(tuple(shape))
 
 
 # --------------------------------------------------------------------------- fx graphs
