@@ -13,7 +13,8 @@ milliseconds.  Three pieces make that first run short and visible:
   child's kernels from the cache.  The child only ever saves time: if it fails, or the
   cache cannot be written, the parent compiles the kernels itself.
 * ``notify_on_compile(notify)`` calls ``notify()`` when compiling really starts: Numba's
-  ``numba:compile`` event fires on a compile, never on a cache load.
+  ``numba:compile`` event fires on a compile, never on a cache load.  (The line the user
+  sees at that moment is ``backends.first_compile``'s, printed for every caller.)
 
 It sits above ``ops`` (it calls the operators) and below the methods and the CLI.
 """
@@ -75,20 +76,8 @@ def notify_on_compile(notify):
     minideconv's kernels (not when it loads one from its cache)."""
     from numba.core import event
 
-    class FirstCompile(event.Listener):
-        told = False
-
-        def on_start(self, ev):
-            dispatcher = ev.data.get("dispatcher")
-            module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
-            if not self.told and module.startswith("minideconv."):
-                self.told = True
-                notify()
-
-        def on_end(self, ev):
-            pass
-
-    listener = FirstCompile()
+    from .backends.first_compile import FirstCompile
+    listener = FirstCompile(notify)
     event.register("numba:compile", listener)
     try:
         yield

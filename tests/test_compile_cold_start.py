@@ -81,3 +81,23 @@ def test_the_command_line_says_once_that_it_compiles_and_only_the_first_time(tmp
         said.append([line for line in proc.stderr.splitlines() if "compiling" in line])
     assert len(said[0]) == 1 and "first run only" in said[0][0]
     assert said[1] == []
+
+
+def test_the_python_api_says_once_that_it_compiles_and_only_the_first_time(tmp_path):
+    """A projection from Python compiles for many seconds on a cold cache: one line on
+    stderr says so (as the command line's), none on a warm cache, none when asked quiet."""
+    code = ("import numpy as np, minideconv as md\n"
+            "md.relu(np.ones((1, 1, 2, 2), np.float32))\n"
+            "md.relu(np.ones((1, 1, 2, 2), np.float64))\n")     # two compiles, one line
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("MINIDECONV_QUIET", None)
+    said = []
+    for extra in ({}, {}, {"MINIDECONV_QUIET": "1"}):
+        if extra:
+            env["NUMBA_CACHE_DIR"] = str(tmp_path / "cold again")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=600, env=dict(env, **extra))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        said.append(proc.stderr.splitlines())
+    assert len(said[0]) == 1 and "compiling the CPU kernels" in said[0][0], said[0]
+    assert said[1] == [] and said[2] == []

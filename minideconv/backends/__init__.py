@@ -9,10 +9,11 @@
 ``image_threads``   chunks of images on worker threads (used by ``cpu``)
 ``threading_layer`` which Numba threading layer runs the loops; making TBB loadable
 ``reference``       the whole-array reference backend, NumPy or CuPy
+``first_compile``   one line on stderr when Numba first compiles a kernel
 =================== =========================================================
 
-Backends import nothing above them (no ``ops``, no networks): the first run's
-compiling, the warm-up and its notice are ``minideconv.compile``.
+Backends import nothing above them (no ``ops``, no networks): the warm-up of the
+first run and its helper process are ``minideconv.compile``.
 
 ``minideconv.ops`` loads a backend on its first call (``load_cpu_backend``,
 ``load_reference_backend``), never at ``import minideconv``.
@@ -25,8 +26,9 @@ def load_cpu_backend():
     """``backends.cpu``, with Numba's threading layer prepared first
     (``threading_layer.prepare``: TBB made loadable and preferred, before the first
     parallel loop, unless the user chose a layer)."""
-    from . import threading_layer
+    from . import first_compile, threading_layer
     threading_layer.prepare()
+    first_compile.announce_on_stderr()    # the first compile says so, once
     from . import cpu
     return cpu
 

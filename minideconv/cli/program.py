@@ -67,11 +67,6 @@ def build_parser():
     return parser
 
 
-def _say_compiling():
-    print("minideconv: compiling the CPU kernels (first run only; later runs load them "
-          "from Numba's cache) ...", file=sys.stderr, flush=True)
-
-
 def _debugging():
     return os.environ.get("MINIDECONV_DEBUG", "") not in ("", "0")
 
@@ -107,10 +102,8 @@ def main(argv=None):
 
 
 def _run(args):
-    from ..compile import notify_on_compile
-    try:
-        with notify_on_compile(_say_compiling):
-            return args.func(args) or 0
+    try:            # the first compile says so on stderr (backends.first_compile)
+        return args.func(args) or 0
     except KeyboardInterrupt:
         print(f"minideconv {args.command}: interrupted", file=sys.stderr)
         return 130
