@@ -397,3 +397,92 @@ def test_non_contiguous_and_fortran_inputs_give_the_same_answer(op, layout, dtyp
         else:
             assert got.dtype == expected.dtype
             assert_close(got, expected, dtype=dtype, what=f"{op}: argument {i} {layout}")
+
+
+# --------------------------------------------------------------------------- the check family
+
+from minideconv import checks  # noqa: E402
+
+
+@pytest.mark.parametrize("check", [
+    lambda v: checks.check_int(v, "count", 1, 9),
+    lambda v: checks.check_index(v, "count", 9),
+], ids=["check_int", "check_index"])
+@pytest.mark.parametrize("value", [True, False, 2.0, 2.5, "2", None, np.float64(2),
+                                   np.bool_(True), [2]])
+def test_int_checks_refuse_what_is_not_an_int_naming_the_parameter(check, value):
+    with pytest.raises(TypeError, match=r"^count must be an int, got "):
+        check(value)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: checks.check_int(0, "count", 1, 9), r"^count must be in \[1, 9\], got 0$"),
+    (lambda: checks.check_int(10, "count", 1, 9), r"^count must be in \[1, 9\], got 10$"),
+    (lambda: checks.check_int(-1, "seed", 0), r"^seed must be >= 0, got -1$"),
+    (lambda: checks.check_int(5, "k", maximum=4), r"^k must be <= 4, got 5$"),
+    (lambda: checks.check_int(0, "k", 1, 3, why="one per image"),
+     r"^k must be in \[1, 3\] \(one per image\), got 0$"),
+    (lambda: checks.check_index(9, "channel", 9), r"^channel must be in \[0, 9\), got 9$"),
+    (lambda: checks.check_index(-1, "channel", 9, why="layer 1 has 9"),
+     r"^channel must be in \[0, 9\) \(layer 1 has 9\), got -1$"),
+])
+def test_int_checks_say_the_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_int_checks_give_back_python_ints():
+    for value in (np.int64(3), np.int32(3), np.uint8(3), 3):
+        for got in (checks.check_int(value, "n", 0, 3), checks.check_index(value, "n", 4),
+                    checks.check_int(value, "n")):
+            assert got == 3 and type(got) is int
+    assert checks.check_int(-5, "n") == -5                 # no bound: any int
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(False), "1.5", None, [1.0],
+                                   np.ones(1), 1j])
+def test_check_real_refuses_what_is_not_a_real_number(value):
+    with pytest.raises(TypeError, match=r"^tol must be a real number, got "):
+        checks.check_real(value, "tol")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: checks.check_real(float("nan"), "eps"), r"^eps must be finite, got nan$"),
+    (lambda: checks.check_real(-np.inf, "eps", 0), r"^eps must be finite, got -inf$"),
+    (lambda: checks.check_real(1.5, "p", 0, 1), r"^p must be in \[0, 1\], got 1.5$"),
+    (lambda: checks.check_real(-0.1, "w", 0), r"^w must be >= 0, got -0.1$"),
+    (lambda: checks.check_real(0, "tol", above=0), r"^tol must be > 0, got 0.0$"),
+    (lambda: checks.check_real(2.5, "x", maximum=2), r"^x must be <= 2, got 2.5$"),
+    (lambda: checks.check_real(0.5, "tv_beta", 1, why="TV^β"),
+     r"^tv_beta must be >= 1 \(TV\^β\), got 0.5$"),
+])
+def test_check_real_says_the_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_check_real_gives_back_floats_and_takes_ints():
+    for value in (2, np.float32(2.0), np.int64(2), 2.0):
+        got = checks.check_real(value, "x", 0, 2)
+        assert got == 2.0 and type(got) is float
+    assert checks.check_real(1e-12, "tol", above=0) == 1e-12
+    assert checks.check_real(0, "w", 0) == 0.0             # the bound itself is in range
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "True", 1.0, np.int64(1)])
+def test_check_bool_refuses_what_is_not_a_bool(value):
+    with pytest.raises(TypeError, match=r"^ceil_mode must be a bool, got "):
+        checks.check_bool(value, "ceil_mode")
+
+
+def test_check_bool_gives_back_python_bools():
+    for value in (True, np.bool_(True)):
+        assert checks.check_bool(value, "b") is True
+    assert checks.check_bool(np.bool_(False), "b") is False
+
+
+@pytest.mark.parametrize("value", ["Guided", "", None, 1, ("a",), np.array(["a"])])
+def test_check_choice_refuses_others_listing_the_choices(value):
+    with pytest.raises(ValueError, match=r"^mode must be one of \('a', 'b'\), got "):
+        checks.check_choice(value, "mode", ("a", "b"))
+    assert checks.check_choice("b", "mode", ["a", "b"]) == "b"
