@@ -486,3 +486,68 @@ def test_check_choice_refuses_others_listing_the_choices(value):
     with pytest.raises(ValueError, match=r"^mode must be one of \('a', 'b'\), got "):
         checks.check_choice(value, "mode", ("a", "b"))
     assert checks.check_choice("b", "mode", ["a", "b"]) == "b"
+
+
+# Every converted call site refuses a bool where it wants a number, and names the
+# parameter: a check that let True through (True == 1 is a valid stride, seed, count…)
+# fails here.
+
+def _net():
+    r = np.random.default_rng(0)
+    return md.nn.Sequential(md.nn.Conv2d(r.standard_normal((2, 1, 3, 3)), np.zeros(2)),
+                            md.nn.ReLU(), md.nn.MaxPool2d(2), input_shape=(1, 6, 6))
+
+
+def _image():
+    return np.random.default_rng(1).standard_normal((1, 6, 6))
+
+
+BOOL_CASES = [
+    ("Network.index", lambda: _net().index(True), "layer"),
+    ("check_layer", lambda: md.visualize.check_layer(_net(), False), "layer"),
+    ("check_channel", lambda: md.visualize.check_channel((2, 4, 4), True, "layer 1"),
+     "channel"),
+    ("project position", lambda: md.visualize.project(_net(), _image(), 1, 0, (True, 0)),
+     "position"),
+    ("top_k_patches k", lambda: md.visualize.top_k_patches(_net(), _image()[None], 1, 0,
+                                                           k=True), r"\bk\b"),
+    ("rank_top_k batch_size", lambda: md.visualize.rank_top_k(_net(), _image()[None], 1,
+                                                              batch_size=True),
+     "batch_size"),
+    ("occlusion patch", lambda: md.visualize.occlusion_map(_net(), _image(), (1, 0),
+                                                           patch=True), "patch"),
+    ("occlusion stride", lambda: md.visualize.occlusion_map(_net(), _image(), (1, 0),
+                                                            patch=3, stride=True), "stride"),
+    ("occlusion target", lambda: md.visualize.occlusion_map(_net(), _image(), True,
+                                                            patch=3), "target"),
+    ("randomize seed", lambda: md.visualize.sanity.randomize(_net(), [0], seed=True),
+     "seed"),
+    ("invert seed", lambda: md.visualize.invert.invert_representation(
+        _net(), _image(), 1, seed=True), "seed"),
+    ("invert max_iter", lambda: md.visualize.invert.invert_representation(
+        _net(), _image(), 1, max_iter=True), "max_iter"),
+    ("invert tol", lambda: md.visualize.invert.invert_representation(
+        _net(), _image(), 1, tol=True), "tol"),
+    ("invert tv_weight", lambda: md.visualize.invert.invert_representation(
+        _net(), _image(), 1, tv_weight=True), "tv_weight"),
+    ("Dropout p", lambda: md.nn.Dropout(True), r"\bp\b"),
+    ("BatchNorm2d eps", lambda: md.nn.BatchNorm2d(running_mean=np.zeros(2),
+                                                  running_var=np.ones(2), eps=True), "eps"),
+    ("conv2d groups", lambda: md.conv2d(X, W1, groups=True), "groups"),
+    ("MaxPool2d ceil_mode", lambda: md.nn.MaxPool2d(2, ceil_mode=1), "ceil_mode"),
+    ("AvgPool2d count_include_pad", lambda: md.nn.AvgPool2d(2, count_include_pad=1),
+     "count_include_pad"),
+    ("AvgPool2d divisor_override", lambda: md.nn.AvgPool2d(2, divisor_override=True),
+     "divisor_override"),
+    ("dottest shape", lambda: md.dottest(lambda x: x, lambda y: y, True, 1), "x_shape"),
+    ("singular_values k", lambda: md.matrices.singular_values(np.eye(3), k=True), r"\bk\b"),
+    ("relu_rule_factors", lambda: md.matrices.relu_rule_factors(
+        [np.eye(2), np.eye(2)], [True], np.ones(2)), "relu_positions"),
+]
+
+
+@pytest.mark.parametrize("call, name", [c[1:] for c in BOOL_CASES],
+                         ids=[c[0] for c in BOOL_CASES])
+def test_every_converted_check_refuses_a_bool(call, name):
+    with pytest.raises(TypeError, match=name):
+        call()

@@ -284,7 +284,7 @@ def test_dropout_is_the_identity_at_inference():
     y, record = layer.forward(x)
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(layer.backward(x, record), x)
-    with pytest.raises(ValueError, match="p must be a probability"):
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\] \(a probability\)"):
         nn.Dropout(1.5)
 
 

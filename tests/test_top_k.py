@@ -198,7 +198,7 @@ def test_float32(rng, images):
     (dict(batch_size=None), TypeError, "batch_size must be an int"),
     (dict(channels=3), TypeError, "channels must be None or a sequence of ints"),
     (dict(channels=[]), ValueError, "channels must name at least one channel"),
-    (dict(channels=[0, 5]), ValueError, r"channel must be in \[0, 5\): layer 4 \(ReLU\)"),
+    (dict(channels=[0, 5]), ValueError, r"channel must be in \[0, 5\) \(layer 4 \(ReLU\)"),
     (dict(channels=["a"]), TypeError, "channel must be an int"),
     (dict(layer=7), ValueError, r"layer must be in \[0, 7\)"),
     (dict(layer=1.5), TypeError, "layer must be an int index into net.layers"),

@@ -277,7 +277,7 @@ def test_input_errors(rng, tmp_path):
         top_k_patches(net, np.zeros((3, 3, 9, 9)), 1, 0, k=4)
     with pytest.raises(ValueError, match="patch must be in"):
         occlusion_map(net, np.zeros((3, 9, 9)), 0, patch=10)
-    with pytest.raises(ValueError, match=r"target must be a class index in \[0, 6\)"):
+    with pytest.raises(ValueError, match=r"target must be in \[0, 6\) \(a class index\)"):
         occlusion_map(net, np.zeros((3, 9, 9)), 6)
     with pytest.raises(TypeError, match="net must be a minideconv.nn.Sequential"):
         project(lambda x: x, np.zeros((3, 9, 9)), 0, 0)

@@ -268,13 +268,13 @@ def layer_index(net, layer):
 
 
 def channel_index(net, shapes, layer, channel):
-    """``--channel`` in [0, channels of that layer's output)."""
-    count = shapes[layer][0]
-    kind = "feature maps" if len(shapes[layer]) == 3 else "outputs"
-    if not 0 <= channel < count:
-        raise UsageError(f"--channel: must be in [0, {count}) ({net.describe(layer)} has "
-                         f"{count} {kind}), got {channel}")
-    return channel
+    """``--channel`` in [0, channels of that layer's output), as
+    ``visualize.check_channel`` checks it."""
+    from ..visualize.projection import check_channel
+    try:
+        return check_channel(shapes[layer], channel, net.describe(layer))
+    except ValueError as err:
+        raise UsageError(f"--channel: {str(err).removeprefix('channel ')}") from None
 
 
 def position_in(net, shapes, layer, position):

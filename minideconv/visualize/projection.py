@@ -64,14 +64,9 @@ def check_layer(net, layer) -> int:
 def check_channel(shape, channel, layer_name):
     """``channel`` as an int; it must index the first axis of a layer output of ``shape``
     (without N), else a TypeError or ValueError naming ``layer_name``."""
-    if not isinstance(channel, numbers.Integral) or isinstance(channel, bool):
-        raise TypeError(f"channel must be an int, got {channel!r}")
-    channels = shape[0]
-    if not 0 <= channel < channels:
-        raise ValueError(f"channel must be in [0, {channels}): {layer_name} has {channels} "
-                         f"{'feature maps' if len(shape) == 3 else 'outputs'}, "
-                         f"got {channel}")
-    return int(channel)
+    kind = "feature maps" if len(shape) == 3 else "outputs"
+    return checks.check_index(channel, "channel", shape[0],
+                              why=f"{layer_name} has {shape[0]} {kind}")
 
 
 def check_position(activation, position, layer_name):
@@ -83,8 +78,7 @@ def check_position(activation, position, layer_name):
         raise ValueError(f"position must be None: {layer_name} has no spatial positions "
                          "(its output is (N, features))")
     if not (isinstance(position, (tuple, list)) and len(position) == 2
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                    for v in position)):
+            and all(map(checks.is_int, position))):
         raise TypeError(f"position must be None or a pair of ints (h, w), got {position!r}")
     height, width = activation.shape[2:]
     h, w = position

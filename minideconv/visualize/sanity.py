@@ -61,7 +61,6 @@ the pixels — has similarity 0 with every map on all three measures (not NaN).
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Iterable, Optional, Tuple
 
@@ -107,20 +106,6 @@ def _check_image(net, image, name="image"):
     return image
 
 
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
-def _check_seed(seed):
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return int(seed)
-
-
 # --------------------------------------------------------------------------- weights
 
 def weight_layers(net: Network, layer: Optional[int] = None) -> Tuple[int, ...]:
@@ -135,7 +120,7 @@ def randomize(net: Network, layers: Iterable[int], seed: int = 0) -> Network:
     docstring: i.i.d. normal, mean 0, each array's own trained standard deviation, from
     ``numpy.random.default_rng((RNG_TAG, seed, i))`` for layer i).  The other layers are
     the same objects as in ``net``; ``net`` itself is not changed."""
-    seed = _check_seed(seed)
+    seed = checks.check_int(seed, "seed", 0)
     if not isinstance(net, Network):
         raise TypeError(f"net must be a minideconv.nn network (Sequential or Graph), got "
                         f"{type(net).__name__}")
@@ -365,9 +350,9 @@ def randomization_test(net: Network, image, layer: int, channel: int,
     """
     rule = get_rule(rule)
     layer = check_layer(net, layer)
-    mode = _check_choice(mode, "mode", MODES)
-    where = _check_choice(where, "where", WHERE)
-    seed = _check_seed(seed)
+    mode = checks.check_choice(mode, "mode", MODES)
+    where = checks.check_choice(where, "where", WHERE)
+    seed = checks.check_int(seed, "seed", 0)
     image = _check_image(net, image)
     below = weight_layers(net, layer)
     if not below:
