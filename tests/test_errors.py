@@ -551,3 +551,28 @@ BOOL_CASES = [
 def test_every_converted_check_refuses_a_bool(call, name):
     with pytest.raises(TypeError, match=name):
         call()
+
+
+def test_one_message_for_a_wrong_layer():
+    """Network.index, visualize.check_layer and the CLI's --layer say the same thing (the
+    CLI with its flag in front): the accepted forms, an index in [-n, n) or a name."""
+    from minideconv.cli import checks as cli_checks
+    net = _net()
+    forms = net.accepted_layers()
+    assert forms.startswith("an index in [-3, 3) (the network has 3 layers; negative "
+                            "counts from the end) or a name of net.names ('0', '1', '2')")
+    for bad, text in ((3, "3"), (-4, "-4"), ("conv", "conv")):
+        errors = []
+        for call in (net.index, lambda layer: md.visualize.check_layer(net, layer)):
+            with pytest.raises(ValueError) as info:
+                call(bad)
+            errors.append(str(info.value))
+        with pytest.raises(cli_checks.UsageError) as info:
+            cli_checks.layer_index(net, text)
+        assert errors[0] == errors[1] and forms in errors[0]
+        assert str(info.value) == "--layer: " + errors[0].removeprefix("layer ")
+    assert str(info.value).startswith("--layer: no layer named 'conv'; layer must be")
+    with pytest.raises(TypeError, match=re.escape(f"layer must be {forms}, got 1.0")):
+        net.index(1.0)
+    assert cli_checks.layer_index(net, "-1") == net.index(-1) == 2
+    assert cli_checks.layer_indices(net, ["2,0", "2"]) == [2, 0]

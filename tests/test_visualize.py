@@ -248,9 +248,9 @@ def test_occlusion_map(rng):
 # --------------------------------------------------------------------------- errors
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(layer=7), ValueError, r"layer must be in \[0, 7\)"),
-    (dict(layer=-8), ValueError, "layer must be in"),
-    (dict(layer=1.0), TypeError, "layer must be an int"),
+    (dict(layer=7), ValueError, r"layer must be an index in \[-7, 7\)"),
+    (dict(layer=-8), ValueError, "layer must be an index in"),
+    (dict(layer=1.0), TypeError, "layer must be an index in"),
     (dict(channel=4), ValueError, r"channel must be in \[0, 4\).*layer 1 \(ReLU\)"),
     (dict(channel="1"), TypeError, "channel must be an int"),
     (dict(position=(9, 0)), ValueError, "position must lie in the 9x9 feature map"),

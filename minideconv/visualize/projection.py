@@ -28,7 +28,6 @@ Here: the checks that name a unit (``check_layer``, ``check_channel``,
 
 from __future__ import annotations
 
-import numbers
 from typing import Optional, Tuple
 
 import numpy as np
@@ -43,22 +42,13 @@ __all__ = ["check_layer", "check_channel", "check_position", "strongest", "seed"
 
 # --------------------------------------------------------------------------- checks
 
-def check_layer(net, layer) -> int:
-    """``layer`` must index ``net.layers`` (negative counts from the end) or be one of
-    ``net.names``; returns the index in [0, n)."""
+def check_layer(net, layer: int | str) -> int:
+    """``net`` must be a network, and ``layer`` one of its layers (``Network.index``: an
+    index in [-n, n) or a name of ``net.names``); returns the index in [0, n)."""
     if not isinstance(net, Network):
         raise TypeError(f"net must be a minideconv.nn.Sequential or nn.Graph (an "
                         f"nn.Network), got {type(net).__name__}")
-    if isinstance(layer, str):
-        return net.index(layer)
-    if not isinstance(layer, numbers.Integral) or isinstance(layer, bool):
-        raise TypeError(f"layer must be an int index into net.layers or a name from "
-                        f"net.names, got {layer!r}")
-    n = len(net.layers)
-    if not -n <= layer < n:
-        raise ValueError(f"layer must be in [0, {n}) (the network has {n} layers), "
-                         f"got {layer}")
-    return int(layer) % n
+    return net.index(layer)
 
 
 def check_channel(shape, channel, layer_name):

@@ -50,7 +50,7 @@ def crosscheck(module_or_net, x, layers: Optional[Sequence] = None,
 
     ``module_or_net``: a torch module (converted with ``from_torch``) or a minideconv
     network (converted with ``to_torch``).  ``layers``: the layers whose outputs are
-    checked (indices, or names for a graph; default: all).  The computation runs in
+    checked (indices or names, as ``Network.index`` takes them; default: all).  The computation runs in
     ``x``'s dtype; the tolerance is 1e-10 relative for float64 and 1e-4 for float32.
 
     For a ``Sequential`` the deconvnet and guided projections are compared with Captum;
@@ -97,10 +97,7 @@ def compare(net: nn.Network, model, x, layers: Optional[Sequence] = None,
     if len(leaf_modules(model)) != n_layers:
         raise ValueError(f"model has {len(leaf_modules(model))} leaf modules but net "
                          f"has {n_layers} layers: they must correspond one to one")
-    layers = range(n_layers) if layers is None else list(layers)
-    for i in layers:
-        if not 0 <= i < n_layers:
-            raise ValueError(f"layers must be indices in [0, {n_layers}), got {i}")
+    layers = range(n_layers) if layers is None else {net.index(layer) for layer in layers}
 
     xt = torch.from_numpy(np.ascontiguousarray(x))
     modules = leaf_modules(model)
