@@ -150,6 +150,29 @@ def test_projection_lives_in_the_receptive_field(rng):
 
 # --------------------------------------------------------------------------- top-k
 
+def test_one_seed_and_one_strongest_unit(rng):
+    """``seed`` keeps one activation per image (per-image positions, or one (h, w) for
+    all) and zeroes the rest; ``strongest_unit`` is image 0's first maximum over every
+    channel — the lowest such channel, then ``strongest``'s position in it."""
+    from minideconv.visualize import seed, strongest_unit
+    a = rng.standard_normal((3, 4, 5, 6))
+    positions = np.array([[0, 1], [4, 5], [2, 2]])
+    signal = seed(a, 2, positions)
+    for n, (h, w) in enumerate(positions):
+        assert signal[n, 2, h, w] == a[n, 2, h, w]
+        assert np.count_nonzero(signal[n]) == 1
+    np.testing.assert_array_equal(seed(a, 1, (3, 4)), seed(a, 1, np.tile([3, 4], (3, 1))))
+    flat = rng.standard_normal((2, 7))
+    np.testing.assert_array_equal(seed(flat, 3, None), np.where(np.arange(7) == 3, flat, 0))
+
+    a[0, 1, 2, 3] = a[0, 3, 0, 0] = a.max() + 1          # a tie: channel 1 comes first
+    channel, h, w = strongest_unit(a)
+    assert (channel, h, w) == (1, 2, 3)
+    assert channel == int(a[0].reshape(4, -1).max(axis=1).argmax())
+    assert (h, w) == tuple(int(v) for v in strongest(a, channel)[0][0])
+    assert strongest_unit(flat) == (int(flat[0].argmax()),)
+
+
 def test_top_k_patches(rng):
     net = make_net(rng, bias=0.1)
     images = rng.standard_normal((12, 3, 9, 9))

@@ -22,8 +22,10 @@ activation, for backprop), not an image: ``minideconv.plots`` shows it symmetric
 zero, 0 ↦ mid-grey.
 
 Here: the checks that name a unit (``check_layer``, ``check_channel``,
-``check_position``), its seed (``strongest``, ``seed``), the way down
-(``project_traced``) and ``project``, which does the three in turn.
+``check_position``), the choice of the unit and its seed — the one place every method
+and cross-check takes them from (``strongest``, ``strongest_unit``, ``unit_positions``,
+``seed``) — the way down (``project_traced``) and ``project``, which does the three in
+turn.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from .. import checks
 from ..rules import get_rule
 from ..nn import Network
 
-__all__ = ["check_layer", "check_channel", "check_position", "strongest", "seed",
-           "project_traced", "as_images", "project"]
+__all__ = ["check_layer", "check_channel", "check_position", "strongest", "strongest_unit",
+           "unit_positions", "seed", "project_traced", "as_images", "project"]
 
 
 # --------------------------------------------------------------------------- checks
@@ -92,14 +94,39 @@ def strongest(activation, channel):
     return positions, maps[np.arange(len(flat)), flat]
 
 
+def strongest_unit(activation) -> Tuple[int, ...]:
+    """The unit (channel, h, w) — or (unit,) for (N, F) activations — of image 0's
+    largest activation over all channels (the first in scan order: the lowest channel,
+    then ``strongest``'s position in it)."""
+    return tuple(int(i) for i in np.unravel_index(np.argmax(activation[0]),
+                                                 activation.shape[1:]))
+
+
+def unit_positions(activation, channel, position, layer_name):
+    """The unit to seed in each image of ``activation`` (N, C, H, W) or (N, F): the checked
+    ``channel`` and the positions (N, 2) — ``position`` in every image, or each image's
+    maximum of the feature map (``strongest``) when it is None; (0, 0) for (N, F)."""
+    channel = check_channel(activation.shape[1:], channel, layer_name)
+    position = check_position(activation, position, layer_name)
+    if position is None:
+        positions, _ = strongest(activation, channel)
+    else:
+        positions = np.tile(np.array(position, np.int64), (len(activation), 1))
+    return channel, positions
+
+
 def seed(activation, channel, positions):
-    """``activation`` (N, C, H, W) or (N, F) zeroed everywhere except A[n, channel, h_n,
-    w_n] (``positions[n]`` = (h_n, w_n), ignored for (N, F)), which keeps its value."""
+    """The seed of a projection: ``activation`` (N, C, H, W) or (N, F) zeroed everywhere
+    except A[n, channel, h_n, w_n], which keeps its value (the activation's own value, so
+    that the projection scales with it).  ``positions`` is (N, 2), one (h_n, w_n) per
+    image, or one (h, w) for every image; it is ignored for (N, F)."""
     signal = np.zeros_like(activation)
     n = np.arange(activation.shape[0])
     if activation.ndim == 2:
         signal[n, channel] = activation[n, channel]
     else:
+        positions = np.broadcast_to(np.asarray(positions, np.int64).reshape(-1, 2),
+                                    (len(n), 2))
         h, w = positions[:, 0], positions[:, 1]
         signal[n, channel, h, w] = activation[n, channel, h, w]
     return signal
@@ -156,13 +183,7 @@ def project(net: Network, x, layer: int, channel: int,
     layer = check_layer(net, layer)
     images, single = as_images(x)
     trace = net.trace(images, upto=layer)
-    activation = trace.outputs[layer]
-    name = net.describe(layer)
-    channel = check_channel(activation.shape[1:], channel, name)
-    position = check_position(activation, position, name)
-    if position is None:
-        positions, _ = strongest(activation, channel)
-    else:
-        positions = np.tile(np.array(position, np.int64), (len(images), 1))
+    channel, positions = unit_positions(trace.outputs[layer], channel, position,
+                                        net.describe(layer))
     result = project_traced(net, trace, layer, channel, positions, rule)
     return result[0] if single else result

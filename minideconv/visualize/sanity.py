@@ -69,7 +69,8 @@ import numpy as np
 from .. import checks
 from ..nn import Conv2d, Linear, Network
 from ..rules import get_rule
-from .projection import check_channel, check_layer, check_position, strongest
+from . import projection   # its seed(): the parameter `seed` here is the random one
+from .projection import check_layer, unit_positions
 
 __all__ = ["MODES", "WHERE", "RNG_TAG", "SSIM_WINDOW", "Similarity",
            "RandomizationResult", "randomize", "weight_layers", "receptive_window",
@@ -239,25 +240,13 @@ def similarity(reference, other, window=None) -> Similarity:
 
 # --------------------------------------------------------------------------- projections
 
-def _seed(activation, channel, position, value=None):
-    """Zero everywhere except unit (channel, position) of image 0, which gets ``value``
-    (by default its own activation)."""
-    seed = np.zeros_like(activation)
-    index = (0, channel) if activation.ndim == 2 else (0, channel) + tuple(position)
-    seed[index] = activation[index] if value is None else value
-    return seed
-
-
 def _unit(net, trace, layer, channel, position):
-    """The checked channel and position (the image's maximum when None)."""
+    """The checked channel and position of the unit of a one-image ``trace``: ``position``,
+    or the image's maximum when None (``projection.unit_positions``); None after a
+    ``Flatten``."""
     activation = trace.outputs[layer]
-    name = net.describe(layer)
-    channel = check_channel(activation.shape[1:], channel, name)
-    position = check_position(activation, position, name)
-    if position is None and activation.ndim == 4:
-        positions, _ = strongest(activation, channel)
-        position = tuple(int(v) for v in positions[0])
-    return channel, position
+    channel, positions = unit_positions(activation, channel, position, net.describe(layer))
+    return channel, None if activation.ndim == 2 else tuple(int(v) for v in positions[0])
 
 
 def switch_swap(net: Network, image, other, layer: int, channel: int,
@@ -286,8 +275,8 @@ def switch_swap(net: Network, image, other, layer: int, channel: int,
     own = net.trace(image[None], upto=layer)
     channel, position = _unit(net, own, layer, channel, position)
     theirs = own if other is image else net.trace(other[None], upto=layer)
-    seed = _seed(own.outputs[layer], channel, position)
-    return net.backward(seed, theirs, start=layer, rule=rule)[0]
+    signal = projection.seed(own.outputs[layer], channel, position)
+    return net.backward(signal, theirs, start=layer, rule=rule)[0]
 
 
 @dataclass(frozen=True)
@@ -374,7 +363,7 @@ def randomization_test(net: Network, image, layer: int, channel: int,
                                    for i, layer in enumerate(net.layers)]) if chosen else net
         trace = trained if (where == "backward" or not chosen) else \
             changed.trace(image[None], upto=layer)
-        seed_signal = _seed(trace.outputs[layer], channel, position)
+        seed_signal = projection.seed(trace.outputs[layer], channel, position)
         activations.append(seed_signal.sum())
         maps.append(changed.backward(seed_signal, trace, start=layer, rule=rule)[0])
 
