@@ -122,7 +122,7 @@ def max_activations(net, images, layer, channel, batch_size=256):
     return positions[:, channel], values[:, channel]
 
 
-def top_k_patches(net: Network, images, layer: int, channel: int, k: int = TOP_K,
+def top_k_patches(net: Network, images, layer: int | str, channel: int, k: int = TOP_K,
                   rule: str = "deconvnet", batch_size: int = 256,
                   maxima=None) -> TopPatches:
     """Zeiler & Fergus's Figure 2 for one feature: the ``k`` strongest activations of

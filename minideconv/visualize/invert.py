@@ -144,7 +144,7 @@ class InversionObjective:
     Build one with ``InversionObjective.for_image`` (the target is Φ_l(x₀)) or directly
     with a target representation."""
 
-    def __init__(self, net: Network, layer: int, target, image_shape, *,
+    def __init__(self, net: Network, layer: int | str, target, image_shape, *,
                  tv_weight=0.0, tv_beta=2.0, tv_eps=1e-8, alpha=6.0, alpha_weight=0.0,
                  pixel_range=(0.0, 1.0)):
         self.layer = check_layer(net, layer)
@@ -171,7 +171,7 @@ class InversionObjective:
         self.evaluations = 0
 
     @classmethod
-    def for_image(cls, net: Network, x0, layer: int, **kwargs) -> "InversionObjective":
+    def for_image(cls, net: Network, x0, layer: int | str, **kwargs) -> "InversionObjective":
         """The objective whose target is Φ_layer(x0), x0 one image (C, H, W)."""
         layer = check_layer(net, layer)
         x0 = _check_image(x0, "x0")
@@ -247,7 +247,7 @@ class Inversion:
     seconds: float
 
 
-def invert_representation(net: Network, x0, layer: int, *, tv_weight: float = 0.0,
+def invert_representation(net: Network, x0, layer: int | str, *, tv_weight: float = 0.0,
                           tv_beta: float = 2.0, tv_eps: float = 1e-8, alpha: float = 6.0,
                           alpha_weight: float = 0.0, pixel_range=(0.0, 1.0),
                           x_init=None, max_iter: int = 500, tol: float = 1e-12,

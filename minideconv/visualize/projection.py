@@ -158,7 +158,7 @@ def as_images(x, name="x"):
 
 # --------------------------------------------------------------------------- projection
 
-def project(net: Network, x, layer: int, channel: int,
+def project(net: Network, x, layer: int | str, channel: int,
             position: Optional[Tuple[int, int]] = None, rule: str = "deconvnet"):
     """Project one activation of ``net.layers[layer]``'s output back to the input.
 

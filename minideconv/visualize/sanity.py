@@ -109,14 +109,14 @@ def _check_image(net, image, name="image"):
 
 # --------------------------------------------------------------------------- weights
 
-def weight_layers(net: Network, layer: Optional[int] = None) -> Tuple[int, ...]:
+def weight_layers(net: Network, layer: Optional[int | str] = None) -> Tuple[int, ...]:
     """Indices of the layers with weights (``Conv2d``, ``Linear``) at or below ``layer``
     (all of them by default), from the top down — the order of the cascade."""
     last = len(net.layers) - 1 if layer is None else check_layer(net, layer)
     return tuple(i for i in range(last, -1, -1) if isinstance(net.layers[i], _WEIGHTED))
 
 
-def randomize(net: Network, layers: Iterable[int], seed: int = 0) -> Network:
+def randomize(net: Network, layers: Iterable[int | str], seed: int = 0) -> Network:
     """A copy of ``net`` whose layers ``layers`` have redrawn weights (see the module
     docstring: i.i.d. normal, mean 0, each array's own trained standard deviation, from
     ``numpy.random.default_rng((RNG_TAG, seed, i))`` for layer i).  The other layers are
@@ -161,7 +161,7 @@ class Similarity:
     ssim: float           # structural similarity of the maps scaled to max |v| = 1
 
 
-def receptive_window(net: Network, layer: int, position, image_hw) -> Tuple[int, ...]:
+def receptive_window(net: Network, layer: int | str, position, image_hw) -> Tuple[int, ...]:
     """(r0, r1, c0, c1), half-open, of the receptive field of unit ``position`` of
     ``net.layers[layer]``'s output, clipped to an image of ``image_hw`` (the whole image
     after a ``Flatten``, or when ``position`` is None)."""
@@ -249,7 +249,7 @@ def _unit(net, trace, layer, channel, position):
     return channel, None if activation.ndim == 2 else tuple(int(v) for v in positions[0])
 
 
-def switch_swap(net: Network, image, other, layer: int, channel: int,
+def switch_swap(net: Network, image, other, layer: int | str, channel: int,
                 rule: str = "deconvnet", position: Optional[Tuple[int, int]] = None):
     """The projection of ``image``'s unit computed with ``other``'s forward trace.
 
@@ -314,7 +314,7 @@ def _read_only(a):
     return a
 
 
-def randomization_test(net: Network, image, layer: int, channel: int,
+def randomization_test(net: Network, image, layer: int | str, channel: int,
                        rule: str = "deconvnet", position: Optional[Tuple[int, int]] = None,
                        mode: str = "cascade", where: str = "backward",
                        seed: int = 0) -> RandomizationResult:
