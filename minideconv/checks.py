@@ -5,8 +5,11 @@ shape, dtype or index it could misuse.  Each error is a ``TypeError`` (wrong kin
 thing) or ``ValueError`` (right kind, wrong value) whose message names the parameter and
 says what was expected.
 
-The geometry of a layer (stride, padding, sizes) is validated and normalised in
-``minideconv.geometry``, with the scalar checks from here.
+The scalar checks are one family: ``check_int`` (an int, not a bool, in a range),
+``check_index`` (an int in [0, n)), ``check_real`` (a finite number, not a bool, in a
+range), ``check_bool`` and ``check_choice`` (one of some strings); ``is_int`` is their
+predicate for pairs and lists.  The geometry of a layer (stride, padding, sizes) is
+validated and normalised in ``minideconv.geometry``, with the checks from here.
 """
 
 from __future__ import annotations
@@ -98,9 +101,97 @@ def check_weight(weight, name_in: str, dtype) -> None:
 
 # --------------------------------------------------------------------------- scalars
 
+# Each check returns the value as a plain Python int / float / bool (a numpy scalar
+# comes back converted), or raises naming the parameter: a TypeError for the wrong kind
+# of thing (a bool is never a number here: True is not a stride), a ValueError for a value
+# out of range, saying the range.  ``why``, where given, says where the range comes from;
+# it is added in parentheses after the range.
+
 def is_int(v) -> bool:
-    """An integer that is not a bool (True is not a stride)."""
+    """An integer that is not a bool (True is not a stride): the predicate of ``check_int``,
+    for checks of a pair or a list of ints."""
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _range_error(name, value, why, minimum=None, maximum=None, above=None,
+                 below=None) -> ValueError:
+    """``{name} must be in [lo, hi]`` (or ``>= lo``, ``> lo``, ``<= hi``, ``[lo, hi)``)
+    ``(why), got {value}``."""
+    if minimum is not None and maximum is not None:
+        accepted = f"in [{minimum}, {maximum}]"
+    elif minimum is not None and below is not None:
+        accepted = f"in [{minimum}, {below})"
+    elif minimum is not None:
+        accepted = f">= {minimum}"
+    elif above is not None:
+        accepted = f"> {above}"
+    else:
+        accepted = f"<= {maximum}"
+    return ValueError(f"{name} must be {accepted}{f' ({why})' if why else ''}, "
+                      f"got {value}")
+
+
+def check_int(value, name: str, minimum: Optional[int] = None,
+              maximum: Optional[int] = None, why: str = "") -> int:
+    """``value`` as an int in [``minimum``, ``maximum``] (None: no bound on that side).
+
+    A bool, a float (even 2.0) or anything else not integral: ``TypeError("{name} must be
+    an int, got …")``; out of range: ``ValueError("{name} must be in [1, 9] (why), got 0")``
+    (``>= 1`` or ``<= 9`` with one bound)."""
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise _range_error(name, value, why, minimum=minimum, maximum=maximum)
+    return int(value)
+
+
+def check_index(value, name: str, length: int, why: str = "") -> int:
+    """``value`` as an index into something of ``length``: an int in [0, ``length``), as
+    ``check_int`` (``ValueError("{name} must be in [0, 8) (why), got 8")``).  Negative
+    indices are refused: a channel or a class has one number."""
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not 0 <= value < length:
+        raise _range_error(name, value, why, minimum=0, below=length)
+    return int(value)
+
+
+def check_real(value, name: str, minimum: Optional[float] = None,
+               maximum: Optional[float] = None, above: Optional[float] = None,
+               why: str = "") -> float:
+    """``value`` as a finite float in [``minimum``, ``maximum``], or > ``above`` (a strict
+    lower bound, e.g. ``above=0`` for a tolerance); None: no bound.
+
+    An int or a numpy float counts; a bool, a string or an array does not
+    (``TypeError("{name} must be a real number, got …")``); NaN or ±inf:
+    ``ValueError("{name} must be finite, got nan")``; out of range: a ValueError as
+    ``check_int``'s (``> 0`` for ``above``)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum) \
+            or (above is not None and not value > above):
+        raise _range_error(name, value, why, minimum=minimum, maximum=maximum, above=above)
+    return value
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` as a Python bool: True, False or a numpy bool; not 1, 0 or None
+    (``TypeError("{name} must be a bool, got …")``)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def check_choice(value, name: str, choices) -> str:
+    """``value``, one of the strings ``choices``, else ``ValueError("{name} must be one of
+    ('a', 'b'), got …")`` (a ValueError for a non-string too: the message lists the
+    accepted values either way)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
 
 
 def to_pair(value, name: str, minimum: int) -> Tuple[int, int]:

@@ -81,7 +81,7 @@ def dottest(forward, adjoint, x_shape, y_shape, dtype=np.float64, rtol=None, see
 
 
 def _shape(shape, name):
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+    if checks.is_int(shape):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)) or not all(checks.is_int(v) and v >= 0
                                                        for v in shape):

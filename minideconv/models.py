@@ -13,7 +13,7 @@ from typing import Tuple
 
 import numpy as np
 
-from . import nn
+from . import checks, nn
 
 BUILTIN = ("zfnet", "vgg", "embedded")
 
@@ -58,6 +58,7 @@ def builtin_model(name: str, seed: int = 0) -> Tuple[nn.Sequential, Tuple[int, i
     three 3×3 convs, a linear head) at reduced width, 3×64×64 input; ``"vgg"``: three VGG
     blocks (two 3×3 convs and a 2×2/2 pool each) at reduced width, 3×32×32 input;
     ``"embedded"``: ``minideconv.data.load_model()``.  Returns (net, input_shape)."""
+    name = checks.check_choice(name, "name", BUILTIN)
     if name == "embedded":
         from .data import load_model
         net = load_model()
@@ -80,11 +81,9 @@ def builtin_model(name: str, seed: int = 0) -> Tuple[nn.Sequential, Tuple[int, i
         features = int(np.prod(nn.Sequential(*layers).layer_shapes(shape)[-1]))
         layers.append(nn.Linear(rng.standard_normal((10, features)) / np.sqrt(features)))
         return nn.Sequential(*layers, input_shape=shape), shape
-    if name == "vgg":
-        layers, c_in = [], 3
-        for width in (8, 16, 32):
-            layers += [conv(c_in, width, 3, padding=1), nn.ReLU(),
-                       conv(width, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2)]
-            c_in = width
-        return nn.Sequential(*layers, input_shape=(3, 32, 32)), (3, 32, 32)
-    raise ValueError(f"name must be 'zfnet', 'vgg' or 'embedded', got {name!r}")
+    layers, c_in = [], 3                    # "vgg"
+    for width in (8, 16, 32):
+        layers += [conv(c_in, width, 3, padding=1), nn.ReLU(),
+                   conv(width, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2)]
+        c_in = width
+    return nn.Sequential(*layers, input_shape=(3, 32, 32)), (3, 32, 32)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .checks import check_choice
+
 
 @dataclass(frozen=True)
 class ReluRule:
@@ -56,6 +58,4 @@ def get_rule(rule) -> ReluRule:
     accepted names otherwise."""
     if isinstance(rule, ReluRule):
         return rule
-    if isinstance(rule, str) and rule in RULES:
-        return RULES[rule]
-    raise ValueError(f"rule must be one of {NAMES}, got {rule!r}")
+    return RULES[check_choice(rule, "rule", NAMES)]

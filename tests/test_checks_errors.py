@@ -397,3 +397,182 @@ def test_non_contiguous_and_fortran_inputs_give_the_same_answer(op, layout, dtyp
         else:
             assert got.dtype == expected.dtype
             assert_close(got, expected, dtype=dtype, what=f"{op}: argument {i} {layout}")
+
+
+# --------------------------------------------------------------------------- the check family
+
+from minideconv import checks  # noqa: E402
+
+
+@pytest.mark.parametrize("check", [
+    lambda v: checks.check_int(v, "count", 1, 9),
+    lambda v: checks.check_index(v, "count", 9),
+], ids=["check_int", "check_index"])
+@pytest.mark.parametrize("value", [True, False, 2.0, 2.5, "2", None, np.float64(2),
+                                   np.bool_(True), [2]])
+def test_int_checks_refuse_what_is_not_an_int_naming_the_parameter(check, value):
+    with pytest.raises(TypeError, match=r"^count must be an int, got "):
+        check(value)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: checks.check_int(0, "count", 1, 9), r"^count must be in \[1, 9\], got 0$"),
+    (lambda: checks.check_int(10, "count", 1, 9), r"^count must be in \[1, 9\], got 10$"),
+    (lambda: checks.check_int(-1, "seed", 0), r"^seed must be >= 0, got -1$"),
+    (lambda: checks.check_int(5, "k", maximum=4), r"^k must be <= 4, got 5$"),
+    (lambda: checks.check_int(0, "k", 1, 3, why="one per image"),
+     r"^k must be in \[1, 3\] \(one per image\), got 0$"),
+    (lambda: checks.check_index(9, "channel", 9), r"^channel must be in \[0, 9\), got 9$"),
+    (lambda: checks.check_index(-1, "channel", 9, why="layer 1 has 9"),
+     r"^channel must be in \[0, 9\) \(layer 1 has 9\), got -1$"),
+])
+def test_int_checks_say_the_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_int_checks_give_back_python_ints():
+    for value in (np.int64(3), np.int32(3), np.uint8(3), 3):
+        for got in (checks.check_int(value, "n", 0, 3), checks.check_index(value, "n", 4),
+                    checks.check_int(value, "n")):
+            assert got == 3 and type(got) is int
+    assert checks.check_int(-5, "n") == -5                 # no bound: any int
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(False), "1.5", None, [1.0],
+                                   np.ones(1), 1j])
+def test_check_real_refuses_what_is_not_a_real_number(value):
+    with pytest.raises(TypeError, match=r"^tol must be a real number, got "):
+        checks.check_real(value, "tol")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: checks.check_real(float("nan"), "eps"), r"^eps must be finite, got nan$"),
+    (lambda: checks.check_real(-np.inf, "eps", 0), r"^eps must be finite, got -inf$"),
+    (lambda: checks.check_real(1.5, "p", 0, 1), r"^p must be in \[0, 1\], got 1.5$"),
+    (lambda: checks.check_real(-0.1, "w", 0), r"^w must be >= 0, got -0.1$"),
+    (lambda: checks.check_real(0, "tol", above=0), r"^tol must be > 0, got 0.0$"),
+    (lambda: checks.check_real(2.5, "x", maximum=2), r"^x must be <= 2, got 2.5$"),
+    (lambda: checks.check_real(0.5, "tv_beta", 1, why="TV^β"),
+     r"^tv_beta must be >= 1 \(TV\^β\), got 0.5$"),
+])
+def test_check_real_says_the_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_check_real_gives_back_floats_and_takes_ints():
+    for value in (2, np.float32(2.0), np.int64(2), 2.0):
+        got = checks.check_real(value, "x", 0, 2)
+        assert got == 2.0 and type(got) is float
+    assert checks.check_real(1e-12, "tol", above=0) == 1e-12
+    assert checks.check_real(0, "w", 0) == 0.0             # the bound itself is in range
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "True", 1.0, np.int64(1)])
+def test_check_bool_refuses_what_is_not_a_bool(value):
+    with pytest.raises(TypeError, match=r"^ceil_mode must be a bool, got "):
+        checks.check_bool(value, "ceil_mode")
+
+
+def test_check_bool_gives_back_python_bools():
+    for value in (True, np.bool_(True)):
+        assert checks.check_bool(value, "b") is True
+    assert checks.check_bool(np.bool_(False), "b") is False
+
+
+@pytest.mark.parametrize("value", ["Guided", "", None, 1, ("a",), np.array(["a"])])
+def test_check_choice_refuses_others_listing_the_choices(value):
+    with pytest.raises(ValueError, match=r"^mode must be one of \('a', 'b'\), got "):
+        checks.check_choice(value, "mode", ("a", "b"))
+    assert checks.check_choice("b", "mode", ["a", "b"]) == "b"
+
+
+# Every converted call site refuses a bool where it wants a number, and names the
+# parameter: a check that let True through (True == 1 is a valid stride, seed, count…)
+# fails here.
+
+def _net():
+    r = np.random.default_rng(0)
+    return md.nn.Sequential(md.nn.Conv2d(r.standard_normal((2, 1, 3, 3)), np.zeros(2)),
+                            md.nn.ReLU(), md.nn.MaxPool2d(2), input_shape=(1, 6, 6))
+
+
+def _image():
+    return np.random.default_rng(1).standard_normal((1, 6, 6))
+
+
+BOOL_CASES = [
+    ("Network.index", lambda: _net().index(True), "layer"),
+    ("check_layer", lambda: md.visualize.check_layer(_net(), False), "layer"),
+    ("check_channel", lambda: md.visualize.check_channel((2, 4, 4), True, "layer 1"),
+     "channel"),
+    ("project position", lambda: md.visualize.project(_net(), _image(), 1, 0, (True, 0)),
+     "position"),
+    ("top_k_patches k", lambda: md.visualize.top_k_patches(_net(), _image()[None], 1, 0,
+                                                           k=True), r"\bk\b"),
+    ("rank_top_k batch_size", lambda: md.visualize.rank_top_k(_net(), _image()[None], 1,
+                                                              batch_size=True),
+     "batch_size"),
+    ("occlusion patch", lambda: md.visualize.occlusion_map(_net(), _image(), (1, 0),
+                                                           patch=True), "patch"),
+    ("occlusion stride", lambda: md.visualize.occlusion_map(_net(), _image(), (1, 0),
+                                                            patch=3, stride=True), "stride"),
+    ("occlusion target", lambda: md.visualize.occlusion_map(_net(), _image(), True,
+                                                            patch=3), "target"),
+    ("randomize seed", lambda: md.visualize.sanity.randomize(_net(), [0], seed=True),
+     "seed"),
+    ("invert seed", lambda: md.visualize.invert.invert_representation(
+        _net(), _image(), 1, seed=True), "seed"),
+    ("invert max_iter", lambda: md.visualize.invert.invert_representation(
+        _net(), _image(), 1, max_iter=True), "max_iter"),
+    ("invert tol", lambda: md.visualize.invert.invert_representation(
+        _net(), _image(), 1, tol=True), "tol"),
+    ("invert tv_weight", lambda: md.visualize.invert.invert_representation(
+        _net(), _image(), 1, tv_weight=True), "tv_weight"),
+    ("Dropout p", lambda: md.nn.Dropout(True), r"\bp\b"),
+    ("BatchNorm2d eps", lambda: md.nn.BatchNorm2d(running_mean=np.zeros(2),
+                                                  running_var=np.ones(2), eps=True), "eps"),
+    ("conv2d groups", lambda: md.conv2d(X, W1, groups=True), "groups"),
+    ("MaxPool2d ceil_mode", lambda: md.nn.MaxPool2d(2, ceil_mode=1), "ceil_mode"),
+    ("AvgPool2d count_include_pad", lambda: md.nn.AvgPool2d(2, count_include_pad=1),
+     "count_include_pad"),
+    ("AvgPool2d divisor_override", lambda: md.nn.AvgPool2d(2, divisor_override=True),
+     "divisor_override"),
+    ("dottest shape", lambda: md.dottest(lambda x: x, lambda y: y, True, 1), "x_shape"),
+    ("singular_values k", lambda: md.matrices.singular_values(np.eye(3), k=True), r"\bk\b"),
+    ("relu_rule_factors", lambda: md.matrices.relu_rule_factors(
+        [np.eye(2), np.eye(2)], [True], np.ones(2)), "relu_positions"),
+]
+
+
+@pytest.mark.parametrize("call, name", [c[1:] for c in BOOL_CASES],
+                         ids=[c[0] for c in BOOL_CASES])
+def test_every_converted_check_refuses_a_bool(call, name):
+    with pytest.raises(TypeError, match=name):
+        call()
+
+
+def test_one_message_for_a_wrong_layer():
+    """Network.index, visualize.check_layer and the CLI's --layer say the same thing (the
+    CLI with its flag in front): the accepted forms, an index in [-n, n) or a name."""
+    from minideconv.cli import checks as cli_checks
+    net = _net()
+    forms = net.accepted_layers()
+    assert forms.startswith("an index in [-3, 3) (the network has 3 layers; negative "
+                            "counts from the end) or a name of net.names ('0', '1', '2')")
+    for bad, text in ((3, "3"), (-4, "-4"), ("conv", "conv")):
+        errors = []
+        for call in (net.index, lambda layer: md.visualize.check_layer(net, layer)):
+            with pytest.raises(ValueError) as info:
+                call(bad)
+            errors.append(str(info.value))
+        with pytest.raises(cli_checks.UsageError) as info:
+            cli_checks.layer_index(net, text)
+        assert errors[0] == errors[1] and forms in errors[0]
+        assert str(info.value) == "--layer: " + errors[0].removeprefix("layer ")
+    assert str(info.value).startswith("--layer: no layer named 'conv'; layer must be")
+    with pytest.raises(TypeError, match=re.escape(f"layer must be {forms}, got 1.0")):
+        net.index(1.0)
+    assert cli_checks.layer_index(net, "-1") == net.index(-1) == 2
+    assert cli_checks.layer_indices(net, ["2,0", "2"]) == [2, 0]

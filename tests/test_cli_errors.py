@@ -78,10 +78,11 @@ CASES = [
     (["project", "--image", "hopper"], 2, "--image", "is not an image file, a sample name"),
     (["project", "--image", "{tmp}/afile"], 1, "--image", "could not read"),
     (["project", "--layer", "10"], 2, "--layer",
-     "must be in [-10, 10) (the network has 10 layers; negative counts from the end), "
+     "must be an index in [-10, 10) (the network has 10 layers; negative counts from the "
+     "end) or a name of net.names ('0', '1', '2', '3', '4', '5', '6', '7', … 10 in all), "
      "got 10"),
     (["project", "--layer", "-11"], 2, "--layer", "got -11"),
-    (["project", "--layer", "five"], 2, "--layer", "no layer named 'five'; give an index in [-10, 10)"),
+    (["project", "--layer", "five"], 2, "--layer", "no layer named 'five'; layer must be an index in [-10, 10)"),
     (["project", "--channel", "-1"], 2, "--channel", "must be an integer >= 0, got -1"),
     (["project", "--channel", "32"], 2, "--channel",
      "must be in [0, 32) (layer 5 (MaxPool2d) has 32 feature maps), got 32"),
@@ -147,10 +148,11 @@ CASES = [
      "is 257 bytes long"),      # with the .npz it adds
     # --layer: the accepted forms after an empty name
     (["project", "--layer", ""], 2, "--layer",
-     "an empty name in ''; give an index in [-10, 10) or one of '0', '1'"),
+     "an empty name in ''; must be an index in [-10, 10) (the network has 10 layers; "
+     "negative counts from the end) or a name of net.names ('0', '1'"),
     (["figure2", "--layer", "5,,"], 2, "--layer",
-     "an empty name in '5,,'; give an index in [-10, 10) or one of"),
-    (["project", "--layer", "1e3"], 2, "--layer", "no layer named '1e3'; give an index"),
+     "an empty name in '5,,'; must be an index in [-10, 10)"),
+    (["project", "--layer", "1e3"], 2, "--layer", "no layer named '1e3'; layer must be an index"),
     # bounds on what scales run time: --epochs, figure2's --k
     (["train", "--epochs", "99999999999999999999"], 2, "--epochs",
      "must be an integer in [1, 1000] (a bound against typos"),
@@ -378,7 +380,7 @@ def test_debug_shows_the_traceback_of_internal_errors(tmp_path, monkeypatch, cap
         cli.main(project_args(tmp_path))
     # a usage error stays one line
     status, err = run(project_args(tmp_path, "--layer", "10"), capsys)
-    assert status == 2 and "--layer: must be in [-10, 10)" in err
+    assert status == 2 and "--layer: must be an index in [-10, 10)" in err
 
 
 def test_crosscheck_without_torch(monkeypatch, capsys):

@@ -40,7 +40,7 @@ def test_project_takes_a_layer_name(graph_file, tmp_path, capsys):
 @pytest.mark.parametrize("layer, message", [
     ("features.55", "--layer: no layer named 'features.55'"),
     ("3,4", "--layer: project takes one layer"),
-    ("12", r"--layer: must be in \[-9, 9\)"),
+    ("12", r"--layer: must be an index in \[-9, 9\)"),
 ])
 def test_project_layer_errors(graph_file, tmp_path, capsys, layer, message):
     code = cli.main(["project", "--model", str(graph_file), "--image", "test:3",

@@ -285,7 +285,7 @@ def test_dropout_is_the_identity_at_inference():
     y, record = layer.forward(x)
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(layer.backward(x, record), x)
-    with pytest.raises(ValueError, match="p must be a probability"):
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\] \(a probability\)"):
         nn.Dropout(1.5)
 
 
@@ -303,9 +303,9 @@ def test_names_index_and_the_output(graph_and_images):
         graph.consumers_of(16)
     with pytest.raises(ValueError, match="no layer named 'blok'"):
         graph.index("blok")
-    with pytest.raises(ValueError, match=r"layer must be in \[0, 16\)"):
+    with pytest.raises(ValueError, match=r"layer must be an index in \[-16, 16\)"):
         graph.index(16)
-    with pytest.raises(TypeError, match="layer must be an int index"):
+    with pytest.raises(TypeError, match="layer must be an index in"):
         graph.index(2.0)
     np.testing.assert_array_equal(md.visualize.project(graph, x, "fc", 2),
                                   md.visualize.project(graph, x, -1, 2))

@@ -192,10 +192,11 @@ def test_float32(rng, images):
     (dict(batch_size=None), TypeError, "batch_size must be an int"),
     (dict(channels=3), TypeError, "channels must be None or a sequence of ints"),
     (dict(channels=[]), ValueError, "channels must name at least one channel"),
-    (dict(channels=[0, 5]), ValueError, r"channel must be in \[0, 5\): layer 4 \(ReLU\)"),
+    (dict(channels=[0, 5]), ValueError, r"channel must be in \[0, 5\) \(layer 4 \(ReLU\)"),
     (dict(channels=["a"]), TypeError, "channel must be an int"),
-    (dict(layer=7), ValueError, r"layer must be in \[0, 7\)"),
-    (dict(layer=1.5), TypeError, "layer must be an int index into net.layers"),
+    (dict(layer=7), ValueError, r"layer must be an index in \[-7, 7\)"),
+    (dict(layer=1.5), TypeError, r"layer must be an index in \[-7, 7\) .* or a name of "
+                                 r"net.names"),
     (dict(rule="nope"), ValueError, "rule"),
 ])
 def test_errors_before_any_work(net, images, monkeypatch, kwargs, error, message):
@@ -226,8 +227,8 @@ def test_input_errors(net, images, source, error, message):
 
 
 def test_check_layer_keeps_its_messages(net):
-    with pytest.raises(ValueError, match=r"layer must be in \[0, 7\) \(the network has 7 "
-                                         r"layers\), got -8"):
+    with pytest.raises(ValueError, match=r"layer must be an index in \[-7, 7\) \(the network "
+                                         r"has 7 layers; .*\), got -8"):
         visualize.check_layer(net, -8)
     assert visualize.check_layer(net, -1) == 6
     with pytest.raises(TypeError, match="net must be a minideconv.nn.Sequential"):

@@ -134,6 +134,29 @@ def test_projection_lives_in_the_receptive_field(rng):
 
 # --------------------------------------------------------------------------- top-k
 
+def test_one_seed_and_one_strongest_unit(rng):
+    """``seed`` keeps one activation per image (per-image positions, or one (h, w) for
+    all) and zeroes the rest; ``strongest_unit`` is image 0's first maximum over every
+    channel — the lowest such channel, then ``strongest``'s position in it."""
+    from minideconv.visualize import seed, strongest_unit
+    a = rng.standard_normal((3, 4, 5, 6))
+    positions = np.array([[0, 1], [4, 5], [2, 2]])
+    signal = seed(a, 2, positions)
+    for n, (h, w) in enumerate(positions):
+        assert signal[n, 2, h, w] == a[n, 2, h, w]
+        assert np.count_nonzero(signal[n]) == 1
+    np.testing.assert_array_equal(seed(a, 1, (3, 4)), seed(a, 1, np.tile([3, 4], (3, 1))))
+    flat = rng.standard_normal((2, 7))
+    np.testing.assert_array_equal(seed(flat, 3, None), np.where(np.arange(7) == 3, flat, 0))
+
+    a[0, 1, 2, 3] = a[0, 3, 0, 0] = a.max() + 1          # a tie: channel 1 comes first
+    channel, h, w = strongest_unit(a)
+    assert (channel, h, w) == (1, 2, 3)
+    assert channel == int(a[0].reshape(4, -1).max(axis=1).argmax())
+    assert (h, w) == tuple(int(v) for v in strongest(a, channel)[0][0])
+    assert strongest_unit(flat) == (int(flat[0].argmax()),)
+
+
 def test_top_k_patches(rng):
     net = small_net(rng, biases=0.1)
     images = rng.standard_normal((12, 3, 9, 9))
@@ -232,9 +255,9 @@ def test_occlusion_map(rng):
 # --------------------------------------------------------------------------- errors
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(layer=7), ValueError, r"layer must be in \[0, 7\)"),
-    (dict(layer=-8), ValueError, "layer must be in"),
-    (dict(layer=1.0), TypeError, "layer must be an int"),
+    (dict(layer=7), ValueError, r"layer must be an index in \[-7, 7\)"),
+    (dict(layer=-8), ValueError, "layer must be an index in"),
+    (dict(layer=1.0), TypeError, "layer must be an index in"),
     (dict(channel=4), ValueError, r"channel must be in \[0, 4\).*layer 1 \(ReLU\)"),
     (dict(channel="1"), TypeError, "channel must be an int"),
     (dict(position=(9, 0)), ValueError, "position must lie in the 9x9 feature map"),
@@ -261,7 +284,7 @@ def test_input_errors(rng, tmp_path):
         top_k_patches(net, np.zeros((3, 3, 9, 9)), 1, 0, k=4)
     with pytest.raises(ValueError, match="patch must be in"):
         occlusion_map(net, np.zeros((3, 9, 9)), 0, patch=10)
-    with pytest.raises(ValueError, match=r"target must be a class index in \[0, 6\)"):
+    with pytest.raises(ValueError, match=r"target must be in \[0, 6\) \(a class index\)"):
         occlusion_map(net, np.zeros((3, 9, 9)), 6)
     with pytest.raises(TypeError, match="net must be a minideconv.nn.Sequential"):
         project(lambda x: x, np.zeros((3, 9, 9)), 0, 0)

@@ -170,39 +170,6 @@ def network_input_shape(net, hw):
     return (int(channels),) + hw
 
 
-def layer_indices(net, values):
-    """``--layer`` (repeated, or comma-separated): each a name from ``net.names`` or an
-    index in [-n, n) (negative counts from the end); returns the indices, in order, once
-    each."""
-    found = []
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                raise UsageError(f"--layer: an empty name in {value!r}; "
-                                 f"{_layer_forms(net)}")
-            if part in net.names:
-                index = net.index(part)
-            else:
-                try:
-                    number = int(part)
-                except ValueError:
-                    raise UsageError(f"--layer: no layer named {part!r}; "
-                                     f"{_layer_forms(net)}") from None
-                index = layer_index(net, number)
-            if index not in found:
-                found.append(index)
-    return found
-
-
-def _layer_forms(net):
-    """What --layer accepts: 'give an index in [-10, 10) or one of '0', '1', …'."""
-    n = len(net.names)
-    shown = ", ".join(repr(name) for name in net.names[:12])
-    more = f", … ({n} in all)" if n > 12 else ""
-    return f"give an index in [-{n}, {n}) or one of {shown}{more}"
-
-
 def image_folder(path, flag="--images"):
     """A folder that exists (its images are listed later)."""
     from ..data.images import SUFFIXES
@@ -259,23 +226,46 @@ def load_image(text):
 
 # --------------------------------------------------------------------------- layers
 
-def layer_index(net, layer):
-    """``--layer`` in [-n, n): negative counts from the end, as in Python."""
-    n = len(net.layers)
-    if not -n <= layer < n:
-        raise UsageError(f"--layer: must be in [-{n}, {n}) (the network has {n} layers; "
-                         f"negative counts from the end), got {layer}")
-    return layer % n
+def layer_indices(net, values):
+    """``--layer`` (repeated, or comma-separated): each a name from ``net.names`` or an
+    index in [-n, n) (negative counts from the end); returns the indices, in order, once
+    each."""
+    found = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                raise UsageError(f"--layer: an empty name in {value!r}; must be "
+                                 f"{net.accepted_layers()}")
+            index = layer_index(net, part)
+            if index not in found:
+                found.append(index)
+    return found
+
+
+def layer_index(net, text):
+    """``--layer``'s ``text``, a name of ``net.names`` or an integer, as ``net.index``
+    takes it (its ValueError, "layer must be …", becomes "--layer: must be …")."""
+    layer = text
+    if text not in net.names:
+        try:
+            layer = int(text)
+        except ValueError:
+            pass                            # not a number: net.index says no such name
+    try:
+        return net.index(layer)
+    except ValueError as err:
+        raise UsageError(f"--layer: {str(err).removeprefix('layer ')}") from None
 
 
 def channel_index(net, shapes, layer, channel):
-    """``--channel`` in [0, channels of that layer's output)."""
-    count = shapes[layer][0]
-    kind = "feature maps" if len(shapes[layer]) == 3 else "outputs"
-    if not 0 <= channel < count:
-        raise UsageError(f"--channel: must be in [0, {count}) ({net.describe(layer)} has "
-                         f"{count} {kind}), got {channel}")
-    return channel
+    """``--channel`` in [0, channels of that layer's output), as
+    ``visualize.check_channel`` checks it."""
+    from ..visualize.projection import check_channel
+    try:
+        return check_channel(shapes[layer], channel, net.describe(layer))
+    except ValueError as err:
+        raise UsageError(f"--channel: {str(err).removeprefix('channel ')}") from None
 
 
 def position_in(net, shapes, layer, position):

@@ -88,7 +88,7 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     from ..data import CLASSES, load_dataset
     from ..compile import warm_up
     from ..visualize import (occlusion_map, project, project_top_k, rank_top_k, score,
-                             strongest)
+                             strongest_unit)
 
     os.makedirs(out, exist_ok=True)
     net = _load_net(model)
@@ -125,8 +125,8 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     # one activation, three rules: that image's strongest unit in the last conv block
     layer = blocks[-1]
     activation = net.trace(image[None], upto=layer).outputs[layer]
-    channel = int(activation[0].reshape(activation.shape[1], -1).max(axis=1).argmax())
-    position = tuple(int(v) for v in strongest(activation, channel)[0][0])
+    channel, *position = strongest_unit(activation)
+    position = tuple(position)
     projections = {rule: project(net, image, layer, channel, position, rule=rule)
                    for rule in rules.NAMES}
     fig = plots.compare_rules(

@@ -15,7 +15,7 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 
 from .. import shapes
-from ..checks import is_int, to_pair
+from ..checks import check_bool, is_int, to_pair
 
 class Window(NamedTuple):
     """The input positions one output position averages along one axis, ``start ≤ q <
@@ -76,10 +76,16 @@ def avg_pool_windows(i: int, k: int, s: int, p: int, o: int,
     return tuple(windows)
 
 
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
+def check_divisor_override(divisor_override) -> Optional[int]:
+    """None, or a nonzero int (PyTorch's rule): what divides every window's sum."""
+    if divisor_override is None:
+        return None
+    if not is_int(divisor_override):
+        raise TypeError(f"divisor_override must be None or an int, got "
+                        f"{divisor_override!r}")
+    if divisor_override == 0:
+        raise ValueError("divisor_override must not be zero")
+    return int(divisor_override)
 
 
 def avg_pool2d_geometry(x_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -92,15 +98,9 @@ def avg_pool2d_geometry(x_shape, kernel_size, stride=None, padding=0, ceil_mode=
     kernel = to_pair(kernel_size, "kernel_size", 1)
     stride = kernel if stride is None or stride == () else to_pair(stride, "stride", 1)
     padding = to_pair(padding, "padding", 0)
-    ceil_mode = _check_bool(ceil_mode, "ceil_mode")
-    count_include_pad = _check_bool(count_include_pad, "count_include_pad")
-    if divisor_override is not None:
-        if not is_int(divisor_override):
-            raise TypeError(f"divisor_override must be None or an int, got "
-                            f"{divisor_override!r}")
-        if divisor_override == 0:
-            raise ValueError("divisor_override must not be zero")
-        divisor_override = int(divisor_override)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    count_include_pad = check_bool(count_include_pad, "count_include_pad")
+    divisor_override = check_divisor_override(divisor_override)
     for p, k in zip(padding, kernel):
         if p > k // 2:
             raise ValueError(f"padding must be at most half the kernel size "

@@ -16,23 +16,19 @@ from dataclasses import dataclass
 from typing import Tuple
 
 from .. import shapes
-from ..checks import check_float_array, is_int, to_pair
+from ..checks import check_choice, check_float_array, check_int, is_int, to_pair
 
 PADDING_MODES = ("zeros", "circular")
 
 
 def check_groups(groups) -> int:
-    if not is_int(groups):
-        raise TypeError(f"groups must be an int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-    return int(groups)
+    """``groups``: an int >= 1 (whether it divides the channels is checked with them)."""
+    return check_int(groups, "groups", 1)
 
 
 def check_padding_mode(padding_mode: str) -> str:
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-    return padding_mode
+    """``padding_mode``: one of ``PADDING_MODES``."""
+    return check_choice(padding_mode, "padding_mode", PADDING_MODES)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
-import numpy as np
-
 from .. import shapes
-from ..checks import check_output_size, to_pair
+from ..checks import check_bool, check_output_size, to_pair
+
 
 @dataclass(frozen=True)
 class PoolGeometry:
@@ -37,14 +36,13 @@ def max_pool2d_geometry(x_shape, kernel_size, stride, padding, dilation,
     stride = kernel if stride is None or stride == () else to_pair(stride, "stride", 1)
     padding = to_pair(padding, "padding", 0)
     dilation = to_pair(dilation, "dilation", 1)
-    if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
     for p, k in zip(padding, kernel):
         if p > k // 2:
             raise ValueError(f"padding must be at most half the kernel size "
                              f"(kernel_size={kernel}), got padding={padding}")
     in_hw = tuple(x_shape[2:])
-    out_hw = tuple(shapes.max_pool_output_length(i, k, s, p, d, bool(ceil_mode))
+    out_hw = tuple(shapes.max_pool_output_length(i, k, s, p, d, ceil_mode)
                    for i, k, s, p, d in zip(in_hw, kernel, stride, padding, dilation))
     if min(out_hw) < 1:
         raise ValueError(f"kernel_size {kernel} with dilation {dilation} is larger than the "

@@ -47,11 +47,10 @@ def singular_values(matrix, k: Optional[int] = None, which: str = "LM",
     (ARPACK; extra keyword arguments go to it; needs k < min(m, n)).
     """
     matrix = as_csr(matrix, "matrix")
-    if which not in ("LM", "SM"):
-        raise ValueError(f"which must be 'LM' or 'SM', got {which!r}")
+    checks.check_choice(which, "which", ("LM", "SM"))
     m, n = matrix.shape
-    if k is not None and not (checks.is_int(k) and 1 <= k <= min(m, n)):
-        raise ValueError(f"k must be an int in [1, {min(m, n)}], got {k!r}")
+    if k is not None:
+        k = checks.check_int(k, "k", 1, min(m, n))
     if max(m, n) <= dense_limit:
         sigma = np.linalg.svd(matrix.toarray(), compute_uv=False)
         if k is None:

@@ -108,9 +108,7 @@ def relu_rule_factors(factors: Sequence, relu_positions: Iterable[int], top_sign
     rule = rules.get_rule(rule)
     relu_positions = set(relu_positions)
     for k in relu_positions:
-        if not (checks.is_int(k) and 0 <= k < len(factors)):
-            raise ValueError(f"relu_positions must index factors (0..{len(factors) - 1}), "
-                             f"got {k!r}")
+        checks.check_index(k, "relu_positions", len(factors), why="indices into factors")
         if factors[k].shape[0] != factors[k].shape[1]:
             raise ValueError(f"factors[{k}] is listed in relu_positions but is not square "
                              f"(shape {factors[k].shape}); a ReLU factor is diag(x > 0)")

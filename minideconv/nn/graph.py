@@ -144,7 +144,7 @@ class Graph(Network):
             trace.records.append(record)
         return trace
 
-    def backward(self, grad, trace: Trace, start: Optional[int] = None,
+    def backward(self, grad, trace: Trace, start: Optional[int | str] = None,
                  rule: str = "backprop"):
         """Pass ``grad`` (a signal at the output of node ``start``, default the last traced
         one) down to the input: nodes in reverse order, each passing its complete signal

@@ -242,9 +242,7 @@ class Dropout(Layer):
     network converts back to the framework unchanged."""
 
     def __init__(self, p=0.5):
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = checks.check_real(p, "p", 0, 1, why="a probability")
 
     def forward(self, x):
         return x, None
@@ -283,10 +281,9 @@ class BatchNorm2d(Layer):
                 checks.check_bias(value, name, channels, dtype)
         if np.any(running_var < 0):
             raise ValueError("running_var must be ≥ 0")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"eps must be a positive number, got {eps!r}")
+        eps = checks.check_real(eps, "eps", above=0)
         self.weight, self.bias = weight, bias
-        self.running_mean, self.running_var, self.eps = running_mean, running_var, float(eps)
+        self.running_mean, self.running_var, self.eps = running_mean, running_var, eps
 
     @property
     def channels(self):

@@ -9,13 +9,12 @@ layer i reads layer i − 1; a ``Graph`` says which.  Everything here walks that
 from __future__ import annotations
 
 import json
-import numbers
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .. import shapes
+from .. import checks, shapes
 
 #: the index that stands for the network's input in ``inputs_of``
 NETWORK_INPUT = -1
@@ -55,23 +54,32 @@ class Network:
 
     # ------------------------------------------------------------ addressing layers
 
-    def index(self, layer) -> int:
-        """The index of ``layer``: an int (negative counts from the end, so −1 is the
-        network's output) or a name from ``names``."""
+    def index(self, layer: int | str) -> int:
+        """The index in [0, n) of ``layer``: an int in [-n, n) (negative counts from the
+        end, so −1 is the network's output) or a name from ``names``.  The one check of a
+        layer: a TypeError for anything else (a bool, a float), a ValueError for an index
+        out of range or an unknown name, each saying what is accepted
+        (``accepted_layers``)."""
         n = len(self.layers)
         if isinstance(layer, str):
             if layer not in self._positions:
-                shown = ", ".join(repr(name) for name in self.names[:8])
-                more = f", … ({n} in all)" if n > 8 else ""
-                raise ValueError(f"no layer named {layer!r}; net.names holds {shown}{more}")
+                raise ValueError(f"no layer named {layer!r}; layer must be "
+                                 f"{self.accepted_layers()}")
             return self._positions[layer]
-        if not isinstance(layer, numbers.Integral) or isinstance(layer, bool):
-            raise TypeError(f"layer must be an int index into net.layers or a name from "
-                            f"net.names, got {layer!r}")
+        if not checks.is_int(layer):
+            raise TypeError(f"layer must be {self.accepted_layers()}, got {layer!r}")
         if not -n <= layer < n:
-            raise ValueError(f"layer must be in [0, {n}) (the network has {n} layers; "
-                             f"negative indices count from the end), got {layer}")
+            raise ValueError(f"layer must be {self.accepted_layers()}, got {layer}")
         return int(layer) % n
+
+    def accepted_layers(self) -> str:
+        """What ``index`` accepts, in words: "an index in [-10, 10) (the network has 10
+        layers; negative counts from the end) or a name of net.names ('0', '1', …)"."""
+        n = len(self.layers)
+        shown = ", ".join(repr(name) for name in self.names[:8])
+        more = f", … {n} in all" if n > 8 else ""
+        return (f"an index in [-{n}, {n}) (the network has {n} layers; negative counts from "
+                f"the end) or a name of net.names ({shown}{more})")
 
     @property
     def _positions(self):

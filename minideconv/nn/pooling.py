@@ -18,9 +18,7 @@ class MaxPool2d(Layer):
             checks.to_pair(stride, "stride", 1)
         self.padding = checks.to_pair(padding, "padding", 0)
         self.dilation = checks.to_pair(dilation, "dilation", 1)
-        if not isinstance(ceil_mode, bool):
-            raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
-        self.ceil_mode = ceil_mode
+        self.ceil_mode = checks.check_bool(ceil_mode, "ceil_mode")
 
     def forward(self, x):
         y, switches = max_pool2d(x, self.kernel_size, self.stride, self.padding,
@@ -62,16 +60,9 @@ class AvgPool2d(Layer):
         self.stride = self.kernel_size if stride is None else \
             checks.to_pair(stride, "stride", 1)
         self.padding = checks.to_pair(padding, "padding", 0)
-        for name, value in (("ceil_mode", ceil_mode), ("count_include_pad",
-                                                       count_include_pad)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be a bool, got {value!r}")
-        if divisor_override is not None and not (checks.is_int(divisor_override)
-                                                 and divisor_override != 0):
-            raise ValueError(f"divisor_override must be None or a nonzero int (as in "
-                             f"PyTorch), got {divisor_override!r}")
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
-        self.divisor_override = None if divisor_override is None else int(divisor_override)
+        self.ceil_mode = checks.check_bool(ceil_mode, "ceil_mode")
+        self.count_include_pad = checks.check_bool(count_include_pad, "count_include_pad")
+        self.divisor_override = geometry.check_divisor_override(divisor_override)
 
     def call_arguments(self):
         """The keyword arguments of this layer's ``ops`` calls (``avg_pool2d`` and its

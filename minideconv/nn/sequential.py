@@ -69,7 +69,7 @@ class Sequential(Network):
             trace.records.append(record)
         return trace
 
-    def backward(self, grad, trace: Trace, start: Optional[int] = None,
+    def backward(self, grad, trace: Trace, start: Optional[int | str] = None,
                  rule: str = "backprop"):
         """Pass ``grad`` (a signal at the output of layer ``start``, default the last
         traced one) down to the input through each layer's ``backward``."""

@@ -5,8 +5,10 @@ with it alone, and passes that signal down the layers, each by its transpose —
 of the three ReLU rules of ``minideconv.rules``.  Everything here is built on that chain:
 
 ================  =======================================================================
-``projection``    one unit → its seed → down the transposes: ``project``, and the checks
-                  that name a unit (``check_layer``, ``check_channel``, ``check_position``)
+``projection``    one unit → its seed → down the transposes: ``project``, the checks
+                  that name a unit (``check_layer``, ``check_channel``, ``check_position``),
+                  the one choice of a unit and its seed (``strongest``, ``strongest_unit``,
+                  ``seed``)
 ``figure2``       Zeiler & Fergus's Figure 2: each feature's top-k images and their
                   projections (``top_k``, streamed: ``rank_top_k`` then ``project_top_k``)
 ``occlusion``     occlusion sensitivity (§4.2): ``occlusion_map`` and its ``score``
@@ -25,10 +27,12 @@ from .figure2 import (TOP_K, TOP_K_BATCH, TopKTable, TopPatches, channel_maxima,
                       max_activations, project_top_k, rank_top_k, top_k, top_k_patches,
                       window_patch)
 from .occlusion import occlusion_map, score
-from .projection import check_channel, check_layer, check_position, project, strongest
+from .projection import (check_channel, check_layer, check_position, project, seed, strongest,
+                         strongest_unit)
 
 __all__ = [
-    "project", "check_layer", "check_channel", "check_position", "strongest",
+    "project", "check_layer", "check_channel", "check_position", "strongest", "strongest_unit",
+    "seed",
     "occlusion_map", "score",
     "TOP_K", "TOP_K_BATCH", "TopPatches", "TopKTable", "window_patch", "channel_maxima",
     "max_activations", "top_k_patches", "rank_top_k", "project_top_k", "top_k",

@@ -122,7 +122,7 @@ def max_activations(net, images, layer, channel, batch_size=256):
     return positions[:, channel], values[:, channel]
 
 
-def top_k_patches(net: Network, images, layer: int, channel: int, k: int = TOP_K,
+def top_k_patches(net: Network, images, layer: int | str, channel: int, k: int = TOP_K,
                   rule: str = "deconvnet", batch_size: int = 256,
                   maxima=None) -> TopPatches:
     """Zeiler & Fergus's Figure 2 for one feature: the ``k`` strongest activations of
@@ -137,11 +137,7 @@ def top_k_patches(net: Network, images, layer: int, channel: int, k: int = TOP_K
     rule = get_rule(rule)  # resolved once here; the layers below pass it on
     layer = check_layer(net, layer)
     checks.check_float_array(images, "images", ndim=4)
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
-        raise TypeError(f"k must be an int, got {k!r}")
-    if not 1 <= k <= len(images):
-        raise ValueError(f"k must be in [1, {len(images)}] (one activation per image), "
-                         f"got {k}")
+    k = checks.check_int(k, "k", 1, len(images), why="one activation per image")
     if maxima is None:
         positions, values = max_activations(net, images, layer, channel, batch_size)
     else:
@@ -196,14 +192,6 @@ class TopKTable:
     @property
     def k(self) -> int:
         return self.values.shape[1]
-
-
-def _check_count(value, name, low=1):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 def _batches(images, batch_size):
@@ -280,8 +268,8 @@ def rank_top_k(net, images, layers, k: int = TOP_K, batch_size: int = TOP_K_BATC
     layers = sorted({check_layer(net, layer) for layer in layers})
     if not layers:
         raise ValueError("layers must name at least one layer")
-    k = _check_count(k, "k")
-    batch_size = _check_count(batch_size, "batch_size")
+    k = checks.check_int(k, "k", 1)
+    batch_size = checks.check_int(batch_size, "batch_size", 1)
     tables = {layer: None for layer in layers}
     kept = {}
     n_seen, shape, dtype = 0, None, None
@@ -311,13 +299,18 @@ def rank_top_k(net, images, layers, k: int = TOP_K, batch_size: int = TOP_K_BATC
             for layer, (values, indices, positions) in tables.items()}
 
 
+def _channel_list(channels):
+    """``channels`` (not None) as a list: a sequence, not one int or a string."""
+    if isinstance(channels, (numbers.Integral, str)) or not hasattr(channels, "__iter__"):
+        raise TypeError(f"channels must be None or a sequence of ints, got {channels!r}")
+    return list(channels)
+
+
 def _check_channels(channels, count, name):
     """``channels`` (None: all) as a list of ints in [0, count)."""
     if channels is None:
         return list(range(count))
-    if isinstance(channels, (numbers.Integral, str)) or not hasattr(channels, "__iter__"):
-        raise TypeError(f"channels must be None or a sequence of ints, got {channels!r}")
-    channels = list(channels)
+    channels = _channel_list(channels)
     if not channels:
         raise ValueError("channels must name at least one channel (None: all)")
     return [check_channel((count,), c, name) for c in channels]
@@ -342,7 +335,7 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
                         f"{type(table).__name__}")
     layer = check_layer(net, table.layer)
     channels = _check_channels(channels, table.values.shape[0], net.describe(layer))
-    batch_size = _check_count(batch_size, "batch_size")
+    batch_size = checks.check_int(batch_size, "batch_size", 1)
     if load_images is None:
         if table.images is None:
             raise ValueError("the table keeps no images (keep_images=False): give "
@@ -404,23 +397,17 @@ def top_k(net, images, layer, k: int = TOP_K, channels=None, rule: str = "deconv
     ``top_k_patches(net, images, layer, channel, k, rule)`` gives."""
     rule = get_rule(rule)       # every argument is checked before the pass, where it can be
     layer = check_layer(net, layer)
-    k = _check_count(k, "k")
-    batch_size = _check_count(batch_size, "batch_size")
+    k = checks.check_int(k, "k", 1)
+    batch_size = checks.check_int(batch_size, "batch_size", 1)
     shape = net.input_shape
     if isinstance(images, np.ndarray):
         checks.check_float_array(images, "images", ndim=4)
         if len(images) == 0:
             raise ValueError("images is empty: give at least one image")
         shape = images.shape[1:]
-        if not 1 <= k <= len(images):
-            raise ValueError(f"k must be in [1, {len(images)}] (one activation per "
-                             f"image), got {k}")
+        k = checks.check_int(k, "k", 1, len(images), why="one activation per image")
     if channels is not None:
-        if isinstance(channels, (numbers.Integral, str)) or \
-                not hasattr(channels, "__iter__"):
-            raise TypeError(f"channels must be None or a sequence of ints, got "
-                            f"{channels!r}")
-        channels = list(channels)
+        channels = _channel_list(channels)
         if shape is not None:   # else project_top_k checks them, after the pass
             count = net.layer_shapes(shape)[layer][0]
             channels = _check_channels(channels, count, net.describe(layer))

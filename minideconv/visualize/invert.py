@@ -61,12 +61,12 @@ Everything is deterministic: the random start is drawn from
 
 from __future__ import annotations
 
-import numbers
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import checks
 from ..nn import Network
 from .projection import check_layer
 
@@ -108,7 +108,7 @@ def alpha_norm(x, alpha: float = 6.0, pixel_range=(0.0, 1.0)):
     """``(N_α(x), ∇N_α(x))``: the mean of |(x − m)/h|^α, m and h the centre and half-width
     of ``pixel_range``.  Computed in float64."""
     x = np.asarray(x, dtype=np.float64)
-    alpha = _check_alpha(alpha)
+    alpha = checks.check_real(alpha, "alpha", 1)
     low, high = _check_pixel_range(pixel_range)
     centre, half = (low + high) / 2, (high - low) / 2
     u = (x - centre) / half
@@ -144,7 +144,7 @@ class InversionObjective:
     Build one with ``InversionObjective.for_image`` (the target is Φ_l(x₀)) or directly
     with a target representation."""
 
-    def __init__(self, net: Network, layer: int, target, image_shape, *,
+    def __init__(self, net: Network, layer: int | str, target, image_shape, *,
                  tv_weight=0.0, tv_beta=2.0, tv_eps=1e-8, alpha=6.0, alpha_weight=0.0,
                  pixel_range=(0.0, 1.0)):
         self.layer = check_layer(net, layer)
@@ -163,15 +163,15 @@ class InversionObjective:
         if not self.scale > 0:
             raise ValueError(f"the representation to invert is zero at "
                              f"{net.describe(self.layer)}: ‖Φ₀‖ = 0, nothing to match")
-        self.tv_weight = _check_weight(tv_weight, "tv_weight")
+        self.tv_weight = checks.check_real(tv_weight, "tv_weight", 0)
         self.tv_beta, self.tv_eps = _check_beta_eps(tv_beta, tv_eps)
-        self.alpha = _check_alpha(alpha)
-        self.alpha_weight = _check_weight(alpha_weight, "alpha_weight")
+        self.alpha = checks.check_real(alpha, "alpha", 1)
+        self.alpha_weight = checks.check_real(alpha_weight, "alpha_weight", 0)
         self.pixel_range = _check_pixel_range(pixel_range)
         self.evaluations = 0
 
     @classmethod
-    def for_image(cls, net: Network, x0, layer: int, **kwargs) -> "InversionObjective":
+    def for_image(cls, net: Network, x0, layer: int | str, **kwargs) -> "InversionObjective":
         """The objective whose target is Φ_layer(x0), x0 one image (C, H, W)."""
         layer = check_layer(net, layer)
         x0 = _check_image(x0, "x0")
@@ -247,7 +247,7 @@ class Inversion:
     seconds: float
 
 
-def invert_representation(net: Network, x0, layer: int, *, tv_weight: float = 0.0,
+def invert_representation(net: Network, x0, layer: int | str, *, tv_weight: float = 0.0,
                           tv_beta: float = 2.0, tv_eps: float = 1e-8, alpha: float = 6.0,
                           alpha_weight: float = 0.0, pixel_range=(0.0, 1.0),
                           x_init=None, max_iter: int = 500, tol: float = 1e-12,
@@ -283,11 +283,10 @@ def invert_representation(net: Network, x0, layer: int, *, tv_weight: float = 0.
 
     layer = check_layer(net, layer)
     x0 = _check_image(x0, "x0")
-    max_iter = _check_int(max_iter, "max_iter", 1)
-    memory = _check_int(memory, "memory", 1)
-    seed = _check_int(seed, "seed", 0)
-    if not isinstance(tol, numbers.Real) or isinstance(tol, bool) or not tol > 0:
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    max_iter = checks.check_int(max_iter, "max_iter", 1)
+    memory = checks.check_int(memory, "memory", 1)
+    seed = checks.check_int(seed, "seed", 0)
+    tol = checks.check_real(tol, "tol", above=0)
     objective = InversionObjective.for_image(
         net, x0, layer, tv_weight=tv_weight, tv_beta=tv_beta, tv_eps=tv_eps, alpha=alpha,
         alpha_weight=alpha_weight, pixel_range=pixel_range)
@@ -342,41 +341,19 @@ def _check_image(x, name):
     return x.astype(np.float64)
 
 
-def _check_real(value, name):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
-            not np.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
-
-
-def _check_weight(value, name):
-    value = _check_real(value, name)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
 def _check_beta_eps(beta, eps):
-    beta, eps = _check_real(beta, "tv_beta"), _check_real(eps, "tv_eps")
-    if beta < 1:
-        raise ValueError(f"tv_beta must be >= 1 (TV^β, M&V use 1 or 2), got {beta}")
+    beta = checks.check_real(beta, "tv_beta", 1, why="TV^β, M&V use 1 or 2")
+    eps = checks.check_real(eps, "tv_eps")
     if eps < 0 or (beta < 2 and eps == 0):
         raise ValueError(f"tv_eps must be >= 0, and > 0 when tv_beta < 2 (the term is not "
                          f"differentiable at flat pixels otherwise), got {eps}")
     return beta, eps
 
 
-def _check_alpha(alpha):
-    alpha = _check_real(alpha, "alpha")
-    if alpha < 1:
-        raise ValueError(f"alpha must be >= 1, got {alpha}")
-    return alpha
-
-
 def _check_pair(pair, name):
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
         raise TypeError(f"{name} must be a pair (low, high), got {pair!r}")
-    low, high = (_check_real(v, name) for v in pair)
+    low, high = (checks.check_real(v, name) for v in pair)
     if not low < high:
         raise ValueError(f"{name} must have low < high, got {tuple(pair)}")
     return low, high
@@ -388,14 +365,6 @@ def _check_pixel_range(pixel_range):
 
 def _check_bounds(bounds):
     return _check_pair(bounds, "bounds")
-
-
-def _check_int(value, name, minimum):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _start(x_init, x0, pixel_range, seed) -> np.ndarray:

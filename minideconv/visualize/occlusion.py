@@ -7,14 +7,16 @@ score at each position: where it drops, the network was looking.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .. import checks
 from ..nn import Network
 from .projection import as_images, check_channel, check_layer
 
 __all__ = ["score", "occlusion_map"]
+
+#: What ``score`` reports for a class target: its softmax probability or its logit.
+OUTPUTS = ("probability", "logit")
 
 
 def score(net, images, target, output="probability"):
@@ -61,22 +63,18 @@ def occlusion_map(net: Network, image, target, patch: int = 8, stride: int = 2,
         raise ValueError(f"image must be one image (C, H, W), got shape {images.shape}")
     image = images[0]
     channels, height, width = image.shape
-    for name, value, top in (("patch", patch, min(height, width)), ("stride", stride, None)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-            raise TypeError(f"{name} must be an int, got {value!r}")
-        if value < 1 or (top is not None and value > top):
-            raise ValueError(f"{name} must be in [1, {top or 'inf'}], got {value}")
-    if output not in ("probability", "logit"):
-        raise ValueError(f"output must be 'probability' or 'logit', got {output!r}")
+    patch = checks.check_int(patch, "patch", 1, min(height, width),
+                             why=f"the image is {height}x{width}")
+    stride = checks.check_int(stride, "stride", 1)
+    output = checks.check_choice(output, "output", OUTPUTS)
     if isinstance(target, (tuple, list)):
         if len(target) != 2:
             raise ValueError(f"target must be a class index or (layer, channel), "
                              f"got {target!r}")
         target = (check_layer(net, target[0]), target[1])
-    elif isinstance(target, numbers.Integral) and not isinstance(target, bool):
-        classes = net(images).shape[1]
-        if not 0 <= target < classes:
-            raise ValueError(f"target must be a class index in [0, {classes}), got {target}")
+    elif checks.is_int(target):
+        target = checks.check_index(target, "target", net(images).shape[1],
+                                    why="a class index")
     else:
         raise TypeError(f"target must be a class index (int) or (layer, channel), "
                         f"got {target!r}")

@@ -22,13 +22,14 @@ activation, for backprop), not an image: ``minideconv.plots`` shows it symmetric
 zero, 0 ↦ mid-grey.
 
 Here: the checks that name a unit (``check_layer``, ``check_channel``,
-``check_position``), its seed (``strongest``, ``seed``), the way down
-(``project_traced``) and ``project``, which does the three in turn.
+``check_position``), the choice of the unit and its seed — the one place every method
+and cross-check takes them from (``strongest``, ``strongest_unit``, ``unit_positions``,
+``seed``) — the way down (``project_traced``) and ``project``, which does the three in
+turn.
 """
 
 from __future__ import annotations
 
-import numbers
 from typing import Optional, Tuple
 
 import numpy as np
@@ -37,41 +38,27 @@ from .. import checks
 from ..rules import get_rule
 from ..nn import Network
 
-__all__ = ["check_layer", "check_channel", "check_position", "strongest", "seed",
-           "project_traced", "as_images", "project"]
+__all__ = ["check_layer", "check_channel", "check_position", "strongest", "strongest_unit",
+           "unit_positions", "seed", "project_traced", "as_images", "project"]
 
 
 # --------------------------------------------------------------------------- checks
 
-def check_layer(net, layer) -> int:
-    """``layer`` must index ``net.layers`` (negative counts from the end) or be one of
-    ``net.names``; returns the index in [0, n)."""
+def check_layer(net, layer: int | str) -> int:
+    """``net`` must be a network, and ``layer`` one of its layers (``Network.index``: an
+    index in [-n, n) or a name of ``net.names``); returns the index in [0, n)."""
     if not isinstance(net, Network):
         raise TypeError(f"net must be a minideconv.nn.Sequential or nn.Graph (an "
                         f"nn.Network), got {type(net).__name__}")
-    if isinstance(layer, str):
-        return net.index(layer)
-    if not isinstance(layer, numbers.Integral) or isinstance(layer, bool):
-        raise TypeError(f"layer must be an int index into net.layers or a name from "
-                        f"net.names, got {layer!r}")
-    n = len(net.layers)
-    if not -n <= layer < n:
-        raise ValueError(f"layer must be in [0, {n}) (the network has {n} layers), "
-                         f"got {layer}")
-    return int(layer) % n
+    return net.index(layer)
 
 
 def check_channel(shape, channel, layer_name):
     """``channel`` as an int; it must index the first axis of a layer output of ``shape``
     (without N), else a TypeError or ValueError naming ``layer_name``."""
-    if not isinstance(channel, numbers.Integral) or isinstance(channel, bool):
-        raise TypeError(f"channel must be an int, got {channel!r}")
-    channels = shape[0]
-    if not 0 <= channel < channels:
-        raise ValueError(f"channel must be in [0, {channels}): {layer_name} has {channels} "
-                         f"{'feature maps' if len(shape) == 3 else 'outputs'}, "
-                         f"got {channel}")
-    return int(channel)
+    kind = "feature maps" if len(shape) == 3 else "outputs"
+    return checks.check_index(channel, "channel", shape[0],
+                              why=f"{layer_name} has {shape[0]} {kind}")
 
 
 def check_position(activation, position, layer_name):
@@ -83,8 +70,7 @@ def check_position(activation, position, layer_name):
         raise ValueError(f"position must be None: {layer_name} has no spatial positions "
                          "(its output is (N, features))")
     if not (isinstance(position, (tuple, list)) and len(position) == 2
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                    for v in position)):
+            and all(map(checks.is_int, position))):
         raise TypeError(f"position must be None or a pair of ints (h, w), got {position!r}")
     height, width = activation.shape[2:]
     h, w = position
@@ -108,14 +94,39 @@ def strongest(activation, channel):
     return positions, maps[np.arange(len(flat)), flat]
 
 
+def strongest_unit(activation) -> Tuple[int, ...]:
+    """The unit (channel, h, w) — or (unit,) for (N, F) activations — of image 0's
+    largest activation over all channels (the first in scan order: the lowest channel,
+    then ``strongest``'s position in it)."""
+    return tuple(int(i) for i in np.unravel_index(np.argmax(activation[0]),
+                                                 activation.shape[1:]))
+
+
+def unit_positions(activation, channel, position, layer_name):
+    """The unit to seed in each image of ``activation`` (N, C, H, W) or (N, F): the checked
+    ``channel`` and the positions (N, 2) — ``position`` in every image, or each image's
+    maximum of the feature map (``strongest``) when it is None; (0, 0) for (N, F)."""
+    channel = check_channel(activation.shape[1:], channel, layer_name)
+    position = check_position(activation, position, layer_name)
+    if position is None:
+        positions, _ = strongest(activation, channel)
+    else:
+        positions = np.tile(np.array(position, np.int64), (len(activation), 1))
+    return channel, positions
+
+
 def seed(activation, channel, positions):
-    """``activation`` (N, C, H, W) or (N, F) zeroed everywhere except A[n, channel, h_n,
-    w_n] (``positions[n]`` = (h_n, w_n), ignored for (N, F)), which keeps its value."""
+    """The seed of a projection: ``activation`` (N, C, H, W) or (N, F) zeroed everywhere
+    except A[n, channel, h_n, w_n], which keeps its value (the activation's own value, so
+    that the projection scales with it).  ``positions`` is (N, 2), one (h_n, w_n) per
+    image, or one (h, w) for every image; it is ignored for (N, F)."""
     signal = np.zeros_like(activation)
     n = np.arange(activation.shape[0])
     if activation.ndim == 2:
         signal[n, channel] = activation[n, channel]
     else:
+        positions = np.broadcast_to(np.asarray(positions, np.int64).reshape(-1, 2),
+                                    (len(n), 2))
         h, w = positions[:, 0], positions[:, 1]
         signal[n, channel, h, w] = activation[n, channel, h, w]
     return signal
@@ -147,7 +158,7 @@ def as_images(x, name="x"):
 
 # --------------------------------------------------------------------------- projection
 
-def project(net: Network, x, layer: int, channel: int,
+def project(net: Network, x, layer: int | str, channel: int,
             position: Optional[Tuple[int, int]] = None, rule: str = "deconvnet"):
     """Project one activation of ``net.layers[layer]``'s output back to the input.
 
@@ -172,13 +183,7 @@ def project(net: Network, x, layer: int, channel: int,
     layer = check_layer(net, layer)
     images, single = as_images(x)
     trace = net.trace(images, upto=layer)
-    activation = trace.outputs[layer]
-    name = net.describe(layer)
-    channel = check_channel(activation.shape[1:], channel, name)
-    position = check_position(activation, position, name)
-    if position is None:
-        positions, _ = strongest(activation, channel)
-    else:
-        positions = np.tile(np.array(position, np.int64), (len(images), 1))
+    channel, positions = unit_positions(trace.outputs[layer], channel, position,
+                                        net.describe(layer))
     result = project_traced(net, trace, layer, channel, positions, rule)
     return result[0] if single else result

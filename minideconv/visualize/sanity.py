@@ -61,7 +61,6 @@ the pixels — has similarity 0 with every map on all three measures (not NaN).
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Iterable, Optional, Tuple
 
@@ -70,7 +69,8 @@ import numpy as np
 from .. import checks
 from ..nn import Conv2d, Linear, Network
 from ..rules import get_rule
-from .projection import check_channel, check_layer, check_position, strongest
+from . import projection   # its seed(): the parameter `seed` here is the random one
+from .projection import check_layer, unit_positions
 
 __all__ = ["MODES", "WHERE", "RNG_TAG", "SSIM_WINDOW", "Similarity",
            "RandomizationResult", "randomize", "weight_layers", "receptive_window",
@@ -107,35 +107,21 @@ def _check_image(net, image, name="image"):
     return image
 
 
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
-def _check_seed(seed):
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return int(seed)
-
-
 # --------------------------------------------------------------------------- weights
 
-def weight_layers(net: Network, layer: Optional[int] = None) -> Tuple[int, ...]:
+def weight_layers(net: Network, layer: Optional[int | str] = None) -> Tuple[int, ...]:
     """Indices of the layers with weights (``Conv2d``, ``Linear``) at or below ``layer``
     (all of them by default), from the top down — the order of the cascade."""
     last = len(net.layers) - 1 if layer is None else check_layer(net, layer)
     return tuple(i for i in range(last, -1, -1) if isinstance(net.layers[i], _WEIGHTED))
 
 
-def randomize(net: Network, layers: Iterable[int], seed: int = 0) -> Network:
+def randomize(net: Network, layers: Iterable[int | str], seed: int = 0) -> Network:
     """A copy of ``net`` whose layers ``layers`` have redrawn weights (see the module
     docstring: i.i.d. normal, mean 0, each array's own trained standard deviation, from
     ``numpy.random.default_rng((RNG_TAG, seed, i))`` for layer i).  The other layers are
     the same objects as in ``net``; ``net`` itself is not changed."""
-    seed = _check_seed(seed)
+    seed = checks.check_int(seed, "seed", 0)
     if not isinstance(net, Network):
         raise TypeError(f"net must be a minideconv.nn network (Sequential or Graph), got "
                         f"{type(net).__name__}")
@@ -175,7 +161,7 @@ class Similarity:
     ssim: float           # structural similarity of the maps scaled to max |v| = 1
 
 
-def receptive_window(net: Network, layer: int, position, image_hw) -> Tuple[int, ...]:
+def receptive_window(net: Network, layer: int | str, position, image_hw) -> Tuple[int, ...]:
     """(r0, r1, c0, c1), half-open, of the receptive field of unit ``position`` of
     ``net.layers[layer]``'s output, clipped to an image of ``image_hw`` (the whole image
     after a ``Flatten``, or when ``position`` is None)."""
@@ -254,28 +240,16 @@ def similarity(reference, other, window=None) -> Similarity:
 
 # --------------------------------------------------------------------------- projections
 
-def _seed(activation, channel, position, value=None):
-    """Zero everywhere except unit (channel, position) of image 0, which gets ``value``
-    (by default its own activation)."""
-    seed = np.zeros_like(activation)
-    index = (0, channel) if activation.ndim == 2 else (0, channel) + tuple(position)
-    seed[index] = activation[index] if value is None else value
-    return seed
-
-
 def _unit(net, trace, layer, channel, position):
-    """The checked channel and position (the image's maximum when None)."""
+    """The checked channel and position of the unit of a one-image ``trace``: ``position``,
+    or the image's maximum when None (``projection.unit_positions``); None after a
+    ``Flatten``."""
     activation = trace.outputs[layer]
-    name = net.describe(layer)
-    channel = check_channel(activation.shape[1:], channel, name)
-    position = check_position(activation, position, name)
-    if position is None and activation.ndim == 4:
-        positions, _ = strongest(activation, channel)
-        position = tuple(int(v) for v in positions[0])
-    return channel, position
+    channel, positions = unit_positions(activation, channel, position, net.describe(layer))
+    return channel, None if activation.ndim == 2 else tuple(int(v) for v in positions[0])
 
 
-def switch_swap(net: Network, image, other, layer: int, channel: int,
+def switch_swap(net: Network, image, other, layer: int | str, channel: int,
                 rule: str = "deconvnet", position: Optional[Tuple[int, int]] = None):
     """The projection of ``image``'s unit computed with ``other``'s forward trace.
 
@@ -301,8 +275,8 @@ def switch_swap(net: Network, image, other, layer: int, channel: int,
     own = net.trace(image[None], upto=layer)
     channel, position = _unit(net, own, layer, channel, position)
     theirs = own if other is image else net.trace(other[None], upto=layer)
-    seed = _seed(own.outputs[layer], channel, position)
-    return net.backward(seed, theirs, start=layer, rule=rule)[0]
+    signal = projection.seed(own.outputs[layer], channel, position)
+    return net.backward(signal, theirs, start=layer, rule=rule)[0]
 
 
 @dataclass(frozen=True)
@@ -340,7 +314,7 @@ def _read_only(a):
     return a
 
 
-def randomization_test(net: Network, image, layer: int, channel: int,
+def randomization_test(net: Network, image, layer: int | str, channel: int,
                        rule: str = "deconvnet", position: Optional[Tuple[int, int]] = None,
                        mode: str = "cascade", where: str = "backward",
                        seed: int = 0) -> RandomizationResult:
@@ -365,9 +339,9 @@ def randomization_test(net: Network, image, layer: int, channel: int,
     """
     rule = get_rule(rule)
     layer = check_layer(net, layer)
-    mode = _check_choice(mode, "mode", MODES)
-    where = _check_choice(where, "where", WHERE)
-    seed = _check_seed(seed)
+    mode = checks.check_choice(mode, "mode", MODES)
+    where = checks.check_choice(where, "where", WHERE)
+    seed = checks.check_int(seed, "seed", 0)
     image = _check_image(net, image)
     below = weight_layers(net, layer)
     if not below:
@@ -389,7 +363,7 @@ def randomization_test(net: Network, image, layer: int, channel: int,
                                    for i, layer in enumerate(net.layers)]) if chosen else net
         trace = trained if (where == "backward" or not chosen) else \
             changed.trace(image[None], upto=layer)
-        seed_signal = _seed(trace.outputs[layer], channel, position)
+        seed_signal = projection.seed(trace.outputs[layer], channel, position)
         activations.append(seed_signal.sum())
         maps.append(changed.backward(seed_signal, trace, start=layer, rule=rule)[0])
 

@@ -22,11 +22,12 @@ are imported only when a function runs.
 from __future__ import annotations
 
 import copy
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 
 from ... import nn, visualize
+from ...visualize.projection import seed, strongest_unit
 from ...rules import NAMES as RULE_NAMES, get_rule
 from . import fx
 from .reference import (sequential_outputs, sequential_projection, torch_projections,
@@ -38,12 +39,6 @@ from .report import TOLERANCE, CrosscheckReport, Error, LayerCheck
 
 # --------------------------------------------------------------------------- the comparison
 
-def _strongest_unit(activation) -> Tuple[int, ...]:
-    """(channel, h, w) — or (unit,) for (N, F) activations — of image 0's maximum."""
-    return tuple(int(i) for i in np.unravel_index(np.argmax(activation[0]),
-                                                 activation.shape[1:]))
-
-
 def crosscheck(module_or_net, x, layers: Optional[Sequence] = None,
                rules: Sequence[str] = RULE_NAMES, unpool_variant: bool = True
                ) -> CrosscheckReport:
@@ -51,7 +46,7 @@ def crosscheck(module_or_net, x, layers: Optional[Sequence] = None,
 
     ``module_or_net``: a torch module (converted with ``from_torch``) or a minideconv
     network (converted with ``to_torch``).  ``layers``: the layers whose outputs are
-    checked (indices, or names for a graph; default: all).  The computation runs in
+    checked (indices or names, as ``Network.index`` takes them; default: all).  The computation runs in
     ``x``'s dtype; the tolerance is 1e-10 relative for float64 and 1e-4 for float32.
 
     For a ``Sequential`` the deconvnet and guided projections are compared with Captum;
@@ -113,10 +108,7 @@ def compare(net: nn.Network, model, x, layers: Optional[Sequence] = None,
     if len(leaf_modules(model)) != n_layers:
         raise ValueError(f"model has {len(leaf_modules(model))} leaf modules but net "
                          f"has {n_layers} layers: they must correspond one to one")
-    layers = range(n_layers) if layers is None else list(layers)
-    for i in layers:
-        if not 0 <= i < n_layers:
-            raise ValueError(f"layers must be indices in [0, {n_layers}), got {i}")
+    layers = range(n_layers) if layers is None else {net.index(layer) for layer in layers}
 
     xt = torch.from_numpy(np.ascontiguousarray(x))
     modules = leaf_modules(model)
@@ -130,7 +122,7 @@ def compare(net: nn.Network, model, x, layers: Optional[Sequence] = None,
         if i not in layers:
             continue
         ours = trace.outputs[i]
-        unit = _strongest_unit(ours)
+        unit = strongest_unit(ours)
         check = LayerCheck(i, net.describe(i), unit, Error.between(ours, torch_outputs[i]))
         values = ours[(slice(None),) + unit]
         position = unit[1:] if len(unit) == 3 else None
@@ -177,7 +169,7 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules, paths) -> CrosscheckR
     for i in chosen:
         name = net.names[i]
         ours = trace.outputs[i]
-        unit = _strongest_unit(ours)
+        unit = strongest_unit(ours)
         units[i] = unit
         checks.append(LayerCheck(i, net.describe(i), unit,
                                  Error.between(ours, values[fx_name[name]])))
@@ -186,11 +178,8 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules, paths) -> CrosscheckR
             conversion.traced, xt, {fx_name[net.names[i]]: units[i] for i in chosen}, rule)
         for check in checks:
             i, unit = check.index, check.unit
-            activation = trace.outputs[i]
-            index = (slice(None),) + tuple(unit)
-            seed = np.zeros_like(activation)
-            seed[index] = activation[index]
-            projected = net.backward(seed, trace, start=i, rule=rule)
+            signal = seed(trace.outputs[i], unit[0], unit[1:])
+            projected = net.backward(signal, trace, start=i, rule=rule)
             check.projections[rule] = Error.between(projected,
                                                     reference[fx_name[net.names[i]]])
     return CrosscheckReport(str(dtype), TOLERANCE[dtype], checks,
