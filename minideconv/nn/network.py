@@ -157,7 +157,7 @@ class Network:
                             f"network (net.astype(np.{np.dtype(dtype)}))")
         channels = self.input_channels()
         if channels is not None and x.shape[1] != channels:
-            hint = (f"; these look channels-last (N, H, W, C): x.transpose(0, 3, 1, 2)"
+            hint = ("; these look channels-last (N, H, W, C): x.transpose(0, 3, 1, 2)"
                     if x.shape[3] == channels else "")
             shape = str(tuple(self.input_shape)) if self.input_shape is not None else \
                 f"({channels}, H, W)"
