@@ -27,11 +27,11 @@ from .figure2 import (TOP_K, TOP_K_BATCH, TopKTable, TopPatches, channel_maxima,
                       max_activations, project_top_k, rank_top_k, top_k, top_k_patches,
                       window_patch)
 from .occlusion import occlusion_map, score
-from .projection import (check_channel, check_layer, check_position, project, seed, strongest,
-                         strongest_unit)
+from .projection import (SEED_VALUES, check_channel, check_layer, check_position, project,
+                         seed, strongest, strongest_unit)
 
 __all__ = [
-    "project", "check_layer", "check_channel", "check_position", "strongest", "strongest_unit",
+    "project", "SEED_VALUES", "check_layer", "check_channel", "check_position", "strongest", "strongest_unit",
     "seed",
     "occlusion_map", "score",
     "TOP_K", "TOP_K_BATCH", "TopPatches", "TopKTable", "window_patch", "channel_maxima",

@@ -12,11 +12,20 @@ this signal r down the layers that produced it, each by its *transpose*:
   rules of ``minideconv.rules`` — the gradient's ("backprop", Simonyan et al. 2013),
   Zeiler & Fergus's ("deconvnet", rectify the signal) or both ("guided").
 
-Scale and sign.  The signal starts as the activation's own value a (not 1), and every step
-is linear in r, so the result scales with a.  With ``rule="backprop"`` it is exactly
-``a · ∂a/∂x``: the gradient of the activation times its value.  Deconvnet and guided
-projections are not gradients; they are ≥ 0 just above every ReLU, but the first layer's
-filters are signed, so in pixel space every method gives positive *and* negative values.
+Scale and sign: the seed.  The signal starts, at the unit, as ``seed_value``:
+
+* ``"activation"`` (the default, Zeiler & Fergus): the activation's own value a.  With
+  ``rule="backprop"`` the result is exactly ``a · ∂a/∂x``, the gradient of the unit times
+  its value.  The deconvnet and guided rules are positively homogeneous, not linear
+  (rect(c g) = c rect(g) only for c ≥ 0): for a > 0 the result is a times the map of the
+  unit; for a < 0 (a negative logit, say) it is |a| times the map of −a — the map of the
+  unit with its sign turned, not the unit's map scaled by a.
+* ``"one"``: the seed is 1, whatever a — the unit's own map: ``∂a/∂x`` for backprop, and
+  what Captum's ``attribute(x, target=c)`` (or ``neuron_selector``) computes for every rule.
+
+Deconvnet and guided projections are not gradients; they are ≥ 0 just above every ReLU,
+but the first layer's filters are signed, so in pixel space every method gives positive
+*and* negative values.
 A projection is a direction in pixel space (what to add to the image to raise the
 activation, for backprop), not an image: ``minideconv.plots`` shows it symmetric about
 zero, 0 ↦ mid-grey.
@@ -38,8 +47,12 @@ from .. import checks
 from ..rules import get_rule
 from ..nn import Network
 
-__all__ = ["check_layer", "check_channel", "check_position", "strongest", "strongest_unit",
-           "unit_positions", "seed", "project_traced", "as_images", "project"]
+#: what a projection's seed holds at its unit: the activation's own value a (Zeiler &
+#: Fergus), or 1 (the unit's own map: Captum's ``attribute(x, target=c)``)
+SEED_VALUES = ("activation", "one")
+
+__all__ = ["SEED_VALUES", "check_layer", "check_channel", "check_position", "strongest",
+           "strongest_unit", "unit_positions", "seed", "project_traced", "as_images", "project"]
 
 
 # --------------------------------------------------------------------------- checks
@@ -115,27 +128,29 @@ def unit_positions(activation, channel, position, layer_name):
     return channel, positions
 
 
-def seed(activation, channel, positions):
+def seed(activation, channel, positions, value="activation"):
     """The seed of a projection: ``activation`` (N, C, H, W) or (N, F) zeroed everywhere
-    except A[n, channel, h_n, w_n], which keeps its value (the activation's own value, so
-    that the projection scales with it).  ``positions`` is (N, 2), one (h_n, w_n) per
-    image, or one (h, w) for every image; it is ignored for (N, F)."""
+    except A[n, channel, h_n, w_n], which holds the activation's own value (``value=
+    "activation"``, so that the projection scales with it) or 1 (``"one"``; see the module
+    docstring).  ``positions`` is (N, 2), one (h_n, w_n) per image, or one (h, w) for
+    every image; it is ignored for (N, F)."""
+    value = checks.check_choice(value, "seed_value", SEED_VALUES)
     signal = np.zeros_like(activation)
     n = np.arange(activation.shape[0])
     if activation.ndim == 2:
-        signal[n, channel] = activation[n, channel]
+        unit = (n, channel)
     else:
         positions = np.broadcast_to(np.asarray(positions, np.int64).reshape(-1, 2),
                                     (len(n), 2))
-        h, w = positions[:, 0], positions[:, 1]
-        signal[n, channel, h, w] = activation[n, channel, h, w]
+        unit = (n, channel, positions[:, 0], positions[:, 1])
+    signal[unit] = activation[unit] if value == "activation" else 1
     return signal
 
 
-def project_traced(net, trace, layer, channel, positions, rule):
+def project_traced(net, trace, layer, channel, positions, rule, seed_value="activation"):
     """Seed one activation per image (``seed``) in ``trace`` (``net.trace``, at least up to
     ``layer``) and pass it down to the input under ``rule`` (``Network.backward``)."""
-    signal = seed(trace.outputs[layer], channel, positions)
+    signal = seed(trace.outputs[layer], channel, positions, seed_value)
     return net.backward(signal, trace, start=layer, rule=rule)
 
 
@@ -159,7 +174,8 @@ def as_images(x, name="x"):
 # --------------------------------------------------------------------------- projection
 
 def project(net: Network, x, layer: int | str, channel: int,
-            position: Optional[Tuple[int, int]] = None, rule: str = "deconvnet"):
+            position: Optional[Tuple[int, int]] = None, rule: str = "deconvnet",
+            seed_value: str = "activation"):
     """Project one activation of ``net.layers[layer]``'s output back to the input.
 
     Parameters
@@ -173,17 +189,21 @@ def project(net: Network, x, layer: int | str, channel: int,
     position : (h, w) in the feature map; ``None`` takes each image's maximum
     rule : ``"backprop"``, ``"deconvnet"`` or ``"guided"`` — the ReLU backward rule
         (``minideconv.rules``)
+    seed_value : ``"activation"`` (the default, Zeiler & Fergus: the signal starts as the
+        activation a) or ``"one"`` (it starts as 1: Captum's convention)
 
     Returns
     -------
     An array of x's shape.  With ``rule="backprop"`` it is ``a · ∂a/∂x`` (a = the chosen
-    activation); see the module docstring for scale and sign.
+    activation), or ``∂a/∂x`` with ``seed_value="one"``; the deconvnet and guided maps of
+    a negative a are |a| times the map of −a (see the module docstring: scale and sign).
     """
     rule = get_rule(rule)  # resolved once here; the layers below pass it on
+    checks.check_choice(seed_value, "seed_value", SEED_VALUES)
     layer = check_layer(net, layer)
     images, single = as_images(x)
     trace = net.trace(images, upto=layer)
     channel, positions = unit_positions(trace.outputs[layer], channel, position,
                                         net.describe(layer))
-    result = project_traced(net, trace, layer, channel, positions, rule)
+    result = project_traced(net, trace, layer, channel, positions, rule, seed_value)
     return result[0] if single else result

@@ -221,10 +221,11 @@ def rule_copy(traced, rule, wanted):
     return torch.fx.GraphModule(traced, graph)
 
 
-def torch_projections(traced, x, units: Dict[str, tuple], rule) -> Dict[str, np.ndarray]:
+def torch_projections(traced, x, units: Dict[str, tuple], rule,
+                      seed_value="activation") -> Dict[str, np.ndarray]:
     """For each fx node name → unit: every image's projection of its own activation at
-    that unit, a · ∂a/∂x under ``rule``, by autograd on ``rule_copy`` (one forward pass,
-    one backward pass per node)."""
+    that unit, a · ∂a/∂x under ``rule`` (or ∂a/∂x with ``seed_value="one"``), by autograd
+    on ``rule_copy`` (one forward pass, one backward pass per node)."""
     torch = import_torch()
     wanted = list(units)
     module = rule_copy(traced, rule, wanted)
@@ -234,7 +235,7 @@ def torch_projections(traced, x, units: Dict[str, tuple], rule) -> Dict[str, np.
     for name, out in zip(wanted, outputs):
         index = (slice(None),) + tuple(units[name])
         seed = torch.zeros_like(out)
-        seed[index] = out[index].detach()
+        seed[index] = out[index].detach() if seed_value == "activation" else 1
         (grad,) = torch.autograd.grad(out, xt, grad_outputs=seed, retain_graph=True,
                                       allow_unused=True)
         result[name] = np.zeros(x.shape, to_numpy(x).dtype) if grad is None \
