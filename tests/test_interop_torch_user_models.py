@@ -15,6 +15,7 @@ pytest.importorskip("captum")
 
 from minideconv import nn, visualize  # noqa: E402
 from minideconv.interop.torch import compare, crosscheck, from_torch, to_torch  # noqa: E402
+from support.torch_reference import deconvnet_relu, guided_relu  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore::UserWarning:captum")]
 
@@ -53,30 +54,16 @@ def test_a_reused_module_cross_checks_every_rule_against_torch():
 
 @pytest.mark.parametrize("rule", ["backprop", "deconvnet", "guided"])
 def test_the_maps_of_a_reused_relu_equal_torchs_by_hand(rule):
-    """An independent reference: the deconvnet by hand in torch — each ReLU call's
-    backward replaced by the rule, through autograd hooks on the tensors."""
+    """An independent reference: the rule by hand in torch — each ReLU call replaced by
+    an autograd Function whose backward is the rule (support.torch_reference)."""
+    relu = {"backprop": torch.relu, "deconvnet": deconvnet_relu, "guided": guided_relu}[rule]
     model = reused_modules().double()
     net = from_torch(model)
     x = images(1)
     xt = torch.from_numpy(x).requires_grad_(True)
-
-    class Rule(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, inp):
-            ctx.save_for_backward(inp)
-            return inp.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, grad):
-            (inp,) = ctx.saved_tensors
-            if rule == "backprop":
-                return grad * (inp > 0)
-            rectified = grad.clamp(min=0)
-            return rectified * (inp > 0) if rule == "guided" else rectified
-
     h = xt
     for module in model:     # iterating a Sequential gives every occurrence
-        h = Rule.apply(h) if isinstance(module, torch.nn.ReLU) else module(h)
+        h = relu(h) if isinstance(module, torch.nn.ReLU) else module(h)
     unit = int(h[0].argmax())
     (h[0, unit] * h[0, unit].detach()).backward()
     expected = xt.grad.numpy()
