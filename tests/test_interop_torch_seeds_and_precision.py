@@ -142,3 +142,19 @@ def test_a_real_difference_still_fails_in_float32():
     assert not report.passed
     assert report.float32_judged is not None and report.float32_judged.float64_worst > 1e-3
     assert str(report).splitlines()[-2].startswith("FAILED"), str(report)
+
+
+@pytest.mark.slow
+def test_the_float32_check_of_vgg16_at_224_does_not_fail():
+    """torchvision's VGG-16 layout (random weights), one 224×224 image in float32: the
+    maps of the classifier's output move by percents between float32 and float64 in
+    PyTorch itself (ReLU masks flip), so the plain float32 check is beyond 1e-4 — and the
+    judged one agrees, the float64 check being exact (~35 s on 2 cores)."""
+    from support.torchvision_layouts import build
+    model, _ = build("vgg16")
+    x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
+    report = crosscheck(model, x, layers=["features.29", "classifier.6"],
+                        unpool_variant=False)
+    assert report.passed, str(report)
+    if not report.within_tolerance:
+        assert report.float32_judged.float64_worst <= 1e-10, str(report)
