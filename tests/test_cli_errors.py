@@ -101,6 +101,24 @@ CASES = [
     (["project", "--model", "{tmp}/text.npz"], 1, "--model", "not a minideconv network"),
     (["project", "--model", "{tmp}/adir"], 2, "--model", "is a folder"),
     (["project", "--layer"], 2, "--layer", "expected one argument"),
+    # project on a network of another input shape (or an .onnx file)
+    (["project", "--model", "{tmp}/missing.onnx"], 2, "--model", "no such file"),
+    (["project", "--size", "64"], 2, "--size",
+     "the network takes (3, 32, 32) inputs; give --size 32 32 or leave it out"),
+    (["project", "--size", "1", "2", "3"], 2, "--size", "give H or H W"),
+    (["project", "--resize", "16"], 2, "--resize",
+     "must be >= 32, the crop's longer side (the network takes 32x32)"),
+    (["project", "--resize", "40"], 2, "--resize",
+     "'test:0' is a dataset image, already 32x32; --resize applies to image files"),
+    (["project", "--model", "{tmp}/wide.npz"], 2, "--image",
+     "'test:0' is a 3x32x32 dataset image, but the network takes (3, 64, 64) inputs"),
+    (["project", "--model", "{tmp}/grey.npz", "--image", "grace_hopper",
+      "--normalize", "imagenet"], 2, "--normalize",
+     "imagenet needs a network of 3 input channels (RGB); this one takes 1"),
+    (["project", "--model", "{tmp}/two.npz", "--image", "{tmp}/photos/0.png"], 1,
+     "--model", "takes 2-channel inputs; images are read as grey (1) or RGB (3)"),
+    (["figure2", "--model", "{tmp}/two.npz"], 1, "--model", "takes 2-channel inputs"),
+    (["project", "--normalize", "zscore"], 2, "--normalize", "invalid choice: 'zscore'"),
 
     (["train", "--out", "{tmp}/adir"], 2, "--out", "is a folder; give a file name"),
     (["train", "--out", "{tmp}/afile/m.npz"], 2, "--out", "is a file, not a folder"),
@@ -191,6 +209,10 @@ def bad_inputs(tmp_path_factory):
                   input_shape=(3, 32, 32)).save(tmp / "linear.npz")
     nn.Sequential(nn.Conv2d(np.zeros((2, 3, 3, 3), np.float32)),
                   input_shape=(3, 64, 64)).save(tmp / "wide.npz")
+    nn.Sequential(nn.Conv2d(np.zeros((2, 1, 3, 3), np.float32)),
+                  input_shape=(1, 28, 28)).save(tmp / "grey.npz")
+    nn.Sequential(nn.Conv2d(np.zeros((2, 2, 3, 3), np.float32)),
+                  input_shape=(2, 8, 8)).save(tmp / "two.npz")
     if hasattr(os, "mkfifo"):        # a pipe: opening it to read would wait forever
         os.mkfifo(tmp / "fifo")
         os.mkfifo(tmp / "fifo.onnx")
@@ -389,6 +411,19 @@ def test_crosscheck_without_torch(monkeypatch, capsys):
     assert status == 1
     assert "minideconv crosscheck: error: crosscheck needs torch" in err
     assert "pip install" in err
+
+
+def test_project_an_onnx_file_without_the_onnx_package(bad_inputs, monkeypatch, no_work,
+                                                     capsys):
+    """figure2's one line, from project too."""
+    monkeypatch.setitem(sys.modules, "onnx", None)      # import onnx -> ImportError
+    (bad_inputs / "text.onnx").write_text("not a model\n")
+    status, err = run(project_args(bad_inputs, "--model", str(bad_inputs / "text.onnx")),
+                      capsys)
+    assert status == 1
+    assert err.strip() == ("minideconv project: error: --model: reading an .onnx file "
+                           "needs the onnx package, which is not installed: pip install "
+                           "onnx")
 
 
 def test_load_image_checks_the_split_size():

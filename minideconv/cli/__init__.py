@@ -13,6 +13,8 @@ line on stderr and an exit status.
 ``crosscheck``  ``minideconv crosscheck``: beside PyTorch + Captum, or onnxruntime
 ``checks``      the flags' checks: integers, positions, networks, images, memory;
                 ``UsageError`` (exit 2) and ``RunError`` (exit 1)
+``inputs``      what ``figure2`` and ``project`` feed the network: ``--model`` (.npz or
+                .onnx), ``--size``, ``--resize``, ``--normalize``, defined and checked once
 ``outputs``     where ``--out`` writes: the exact file or folder, created, proved writable
 ==============  ===========================================================================
 """

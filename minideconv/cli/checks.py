@@ -202,26 +202,40 @@ def _sources():
     return f"an image file, a sample name ({names}) or {indices}"
 
 
-def load_image(text):
-    """The image of ``--image``: a sample name, ``<split>:<i>`` within the split, or an
-    image file (not a folder)."""
-    from ..data import SAMPLE_IMAGES, SPLITS
+def load_image(text, shape=(3, 32, 32), resize=None, mean=None, std=None, dtype="float32"):
+    """The image of ``--image``, a (C, H, W) array for a network that takes ``shape``: an
+    image file or a sample name, read by ``data.images.read_file`` (``resize``, ``mean``,
+    ``std``), or ``<split>:<i>`` within the split — a 3 × 32 × 32 drawn image, so only
+    for such a network (normalised with ``mean`` and ``std`` too)."""
+    from ..data import SAMPLE_IMAGES, SIZE, SPLITS, sample_path
     from ..data import load_image as load
+    from ..data.images import ImageReadError, normalize, read_file
     split, sep, _ = text.partition(":")
-    if text in SAMPLE_IMAGES or (split in SPLITS and sep):
+    if split in SPLITS and sep:
         try:
-            return load(text)
+            image = load(text)
         except ValueError as err:           # an index out of the split, or not a number
             raise UsageError(f"--image: {str(err).removeprefix('image ')}") from None
-    if os.path.isdir(text):
+        if tuple(shape) != image.shape:
+            raise UsageError(f"--image: {text!r} is a {'x'.join(map(str, image.shape))} "
+                             f"dataset image, but the network takes {tuple(shape)} inputs; "
+                             f"give an image file or a sample name "
+                             f"({', '.join(SAMPLE_IMAGES)})")
+        if resize not in (None, SIZE):
+            raise UsageError(f"--resize: {text!r} is a dataset image, already "
+                             f"{SIZE}x{SIZE}; --resize applies to image files and sample "
+                             f"names; leave it out")
+        return normalize(image, mean, std, dtype)
+    path = sample_path(text) if text in SAMPLE_IMAGES else text
+    if os.path.isdir(path):
         raise UsageError(f"--image: {text!r} is a folder; give {_sources()}")
-    if not os.path.exists(text):
+    if not os.path.exists(path):
         raise UsageError(f"--image: {text!r} is not {_sources()}")
-    regular_file(text, "--image", _sources())
+    regular_file(path, "--image", _sources())
     try:
-        return load(text)
-    except ValueError as err:               # a file Pillow cannot read
-        raise RunError(f"--image: {err}") from None
+        return read_file(path, tuple(shape[1:]), shape[0], resize, mean, std, dtype)
+    except ImageReadError as err:           # a file Pillow cannot read
+        raise RunError(f"--image: could not read {path!r} as an image: {err}") from None
 
 
 # --------------------------------------------------------------------------- layers

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import rules
 from ..visualize.figure2 import TOP_K
-from . import checks, outputs
+from . import checks, inputs, outputs
 
 FIGURE2_FEATURES = 12      # figure2's default: features shown per layer
 SKIPPED_SHOWN = 10         # figure2 lists this many skipped files, then counts the rest
@@ -45,9 +45,9 @@ def _for_display(top, mean, std):
     """``TopPatches`` with the patches back in [0, 1] (the normalisation undone) and
     grey images repeated in R, G, B, for ``plots.feature_grid``."""
     from dataclasses import replace
-    patches, projections = top.patches, top.projections
-    if mean is not None:
-        patches = patches * std[:, None, None] + mean[:, None, None]
+
+    from ..data.images import denormalize
+    patches, projections = denormalize(top.patches, mean, std), top.projections
     if patches.shape[1] == 1:
         patches = np.repeat(patches, 3, axis=1)
         projections = np.repeat(projections, 3, axis=1)
@@ -80,7 +80,7 @@ def cmd_figure2(args):
     from tqdm.auto import tqdm
 
     from .. import plots
-    from ..data.images import IMAGENET_MEAN, IMAGENET_STD, SUFFIXES, ImageFolder
+    from ..data.images import SUFFIXES, ImageFolder
     from ..compile import warm_up
     from ..visualize import project_top_k, rank_top_k
 
@@ -88,31 +88,8 @@ def cmd_figure2(args):
     if args.k > MAX_K:
         raise checks.UsageError(f"--k: must be at most {MAX_K} (each figure shows k "
                                     f"patches and k projections per feature), got {args.k}")
-    hw = None if args.size is None else (args.size[0], args.size[-1])
-    if args.size is not None and len(args.size) > 2:
-        raise checks.UsageError(f"--size: give H or H W (two integers at most), got "
-                                f"{' '.join(map(str, args.size))}")
-    net = checks.load_any_network(args.model, hw)
-    shape = checks.network_input_shape(net, hw)
-    shapes = checks.check_network_input(net, shape)
+    net, shape, shapes, normalize, mean, std = inputs.network_input(args)
     layers = checks.layer_indices(net, args.layer)
-    normalize = args.normalize or ("imagenet" if (args.model or "").lower()
-                                   .endswith(".onnx") else "none")
-    if normalize == "imagenet" and shape[0] != 3:
-        raise checks.UsageError(f"--normalize: imagenet needs a network of 3 input "
-                                f"channels (RGB); this one takes {shape[0]}; give "
-                                f"--normalize none")
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if normalize == "imagenet" else (None, None)
-    if args.resize is not None and args.resize < max(shape[1:]):
-        raise checks.UsageError(f"--resize: must be >= {max(shape[1:])}, the crop's "
-                                    f"longer side (the network takes {shape[1]}x{shape[2]}), "
-                                    f"got {args.resize}")
-    if args.resize is not None:     # one square image, as bytes, floats and a copy
-        checks.check_memory(3 * args.resize ** 2 * 9, "--resize", args.resize)
-    if args.size is not None:       # a single image's trace already too big
-        checks.check_memory(checks.traced_bytes(shapes, shape, 1,
-                                                        net.dtype().itemsize),
-                                "--size", " ".join(map(str, args.size)))
     checks.image_folder(args.images)
     folder = ImageFolder(args.images, shape[1:], channels=shape[0], resize=args.resize,
                          mean=mean, std=std, recursive=args.recursive, dtype=net.dtype())
@@ -163,7 +140,6 @@ def cmd_figure2(args):
           f"({'/'.join(SUFFIXES)})")
 
     written = []
-    display = (None, None) if mean is None else (np.array(mean), np.array(std))
     for layer in tqdm(layers, desc="projections", unit="layer", disable=args.no_progress):
         table = tables[layer]
         channels = strongest_channels(table.values, min(args.features,
@@ -172,7 +148,7 @@ def cmd_figure2(args):
                              batch_size=args.batch_size,
                              load_images=lambda indices: folder.load([paths[i] for i in
                                                                       indices]))
-        feats = [(c, _for_display(top, *display)) for c, top in zip(channels, tops)]
+        feats = [(c, _for_display(top, mean, std)) for c, top in zip(channels, tops)]
         title = (f"{net.describe(layer)}: its {len(channels)} strongest features over "
                  f"{len(paths)} images of {args.images}")
         path = plots.save(plots.feature_grid(feats, title, rule=args.rule),
@@ -215,8 +191,6 @@ def add_parser(sub, **common):
                         "separate by commas for several layers (one figure each)")
     p.add_argument("--out", required=True,
                    help="folder for the figures and the table (created with its parents)")
-    p.add_argument("--model", help="a network: minideconv .npz or .onnx (needs onnx; "
-                                   "default: the shipped network)")
     p.add_argument("--k", type=checks.integer(1), default=TOP_K,
                    help=f"images per feature, in [1, {MAX_K}] and at most the images of "
                         f"--images: each figure shows k patches and k projections per "
@@ -228,16 +202,7 @@ def add_parser(sub, **common):
     p.add_argument("--batch-size", type=checks.integer(1), default=64, metavar="B",
                    help="images per forward pass, >= 1: the memory used grows with B, "
                         "not with the number of images (default %(default)s)")
-    p.add_argument("--normalize", choices=["imagenet", "none"], default=None,
-                   help="(x - mean) / std with ImageNet's mean and std, or none (default: "
-                        "imagenet for .onnx models, none for .npz and the shipped network)")
-    p.add_argument("--size", type=checks.integer(1), nargs="+", metavar="H [W]",
-                   help="input size H W (W = H if left out), for a network that does not "
-                        "fix its own; else it must match it")
-    p.add_argument("--resize", type=checks.integer(1), metavar="S",
-                   help="length of the shorter side before the centre crop, >= the crop's "
-                        "longer side (default: that side, the largest centred crop; "
-                        "ImageNet models often use 256 for 224)")
+    inputs.add_flags(p, normalized="each image of --images", resized="each image")
     p.add_argument("--rule", choices=rules.NAMES, default="deconvnet",
                    help="ReLU backward rule (default deconvnet)")
     p.add_argument("--recursive", action="store_true", help="also read the subfolders")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import rules
-from . import checks, outputs
+from . import checks, inputs, outputs
 
 
 def layer_name(net, i):
@@ -46,10 +46,11 @@ def cmd_project(args):
     from .. import plots
     from ..visualize import check_channel, project, strongest
 
+    from ..data.images import denormalize
+
     # every flag is checked, and the output made, before the projection is computed
-    net = checks.load_network(args.model)
-    image = checks.load_image(args.image)
-    shapes = checks.check_network_input(net, image.shape)
+    net, shape, shapes, normalize, mean, std = inputs.network_input(args)
+    image = checks.load_image(args.image, shape, args.resize, mean, std, net.dtype())
     layers = checks.layer_indices(net, [args.layer])
     if len(layers) != 1:
         raise checks.UsageError(f"--layer: project takes one layer, got {args.layer!r}")
@@ -71,11 +72,12 @@ def cmd_project(args):
     field = net.receptive_field(layer)
     window = field.window(position) if field is not None else None
     where = f"position {position}" if activation.ndim == 4 else "output unit"
+    shown = f"; normalised ({normalize}) for the network" if mean is not None else ""
     fig = plots.projection_figure(
-        image, projection,
+        denormalize(image, mean, std), projection,
         f"{args.rule} projection: layer {layer} ({layer_name(net, layer)}), "
         f"feature {channel}, {where}\n"
-        f"activation {value:.3g}; image {args.image}", window=window)
+        f"activation {value:.3g}; image {args.image}{shown}", window=window)
     path = plots.save(fig, out)
     print(f"activation {value:.4g} at {where}; figure written to "
           f"{outputs.printable(path)}")
@@ -97,9 +99,12 @@ def add_parser(sub, **common):
     p.add_argument("--image", required=True,
                    help=f"an image file, a sample name ({', '.join(SAMPLE_IMAGES)}), or "
                         f"test:<i> (0 <= i < {test_size}) / train:<i> (0 <= i < "
-                        f"{train_size}) for a dataset image; a file is read as figure2 "
-                        f"reads it (minideconv.data.images: upright by its EXIF tag, "
-                        f"transparency over mid-grey, the centre of its shorter side)")
+                        f"{train_size}) for a dataset image (3x32x32: only for a network "
+                        f"that takes 3x32x32); a file or a sample is read as figure2 reads "
+                        f"one (minideconv.data.images) for the network's input: grey for "
+                        f"1 channel, RGB for 3, upright by its EXIF tag, transparency over "
+                        f"mid-grey, the shorter side scaled to --resize and the centre "
+                        f"cropped")
     p.add_argument("--layer", required=True, metavar="L",
                    help="a layer name (net.names) or an index into net.layers, in [-n, n) "
                         "for n layers (10 for the shipped network); negative counts from "
@@ -116,6 +121,7 @@ def add_parser(sub, **common):
                         "the name has no suffix; .pdf, .svg, .jpg … choose another "
                         "format; an existing folder, and a name that is only a suffix "
                         "('.png'), are refused. The path written is printed")
-    p.add_argument("--model", help="a network .npz (default: the shipped one)")
+    inputs.add_flags(p, normalized="the image, a dataset image too (the figure shows it "
+                                   "as read)", resized="an image file or a sample name")
     p.set_defaults(func=cmd_project)
     return p

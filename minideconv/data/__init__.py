@@ -4,15 +4,16 @@
   generated deterministically (``drawn_dataset``): nothing is downloaded.
 * ``load_model()`` — the small ZF-like network of ``minideconv.models.build_model``, trained
   on ``load_dataset("train")`` by ``minideconv train`` and shipped as ``model.npz``.
-* ``sample_image(name)`` — natural photographs that ship with matplotlib.
+* ``sample_image(name)`` — natural photographs that ship with matplotlib (their files:
+  ``sample_path(name)``).
 * ``load_image(source)`` — any of these by name, ``"test:17"`` for a dataset image, or the
   path of your own image file, as a (3, 32, 32) float32 array in [0, 1].
 
 ``images`` is the one image pipeline — a file read, turned upright by its EXIF tag, its
 transparency laid over mid-grey, its shorter side scaled and its centre cropped to a
-network's input (``images.read_file``) — which ``read_image`` (so ``sample_image``,
-``load_image`` and ``minideconv project --image``) and ``images.ImageFolder`` (so
-``minideconv figure2``) both call: one file gives one array, whichever command reads it.
+network's input (``images.read_file``) — which ``read_image`` (so ``sample_image`` and
+``load_image``), ``minideconv project --image`` and ``images.ImageFolder`` (so
+``minideconv figure2``) all call: one file gives one array, whichever command reads it.
 """
 
 from __future__ import annotations
@@ -54,18 +55,19 @@ def load_model():
     return load(model_path())
 
 
-def _sample_path(filename: str) -> str:
+def sample_path(name: str = "grace_hopper") -> str:
+    """The file of a photograph shipped with matplotlib.  Names: ``SAMPLE_IMAGES``."""
     import matplotlib
-    return os.path.join(matplotlib.get_data_path(), "sample_data", filename)
+    if name not in SAMPLE_IMAGES:
+        raise ValueError(f"unknown sample image {name!r}; choose one of "
+                         f"{sorted(SAMPLE_IMAGES)} or give an image file path")
+    return os.path.join(matplotlib.get_data_path(), "sample_data", SAMPLE_IMAGES[name])
 
 
 def sample_image(name: str = "grace_hopper", size: int = SIZE):
     """A photograph shipped with matplotlib, centre-cropped and resized to
     (3, size, size) float32 in [0, 1].  Names: ``SAMPLE_IMAGES``."""
-    if name not in SAMPLE_IMAGES:
-        raise ValueError(f"unknown sample image {name!r}; choose one of "
-                         f"{sorted(SAMPLE_IMAGES)} or give an image file path")
-    return read_image(_sample_path(SAMPLE_IMAGES[name]), size)
+    return read_image(sample_path(name), size)
 
 
 def read_image(path, size: int = SIZE):
@@ -116,5 +118,5 @@ def _dataset_image(split, index):
     return images[i % CHUNK]
 
 
-__all__ = ["CLASSES", "load_dataset", "load_model", "sample_image", "read_image",
-           "load_image", "model_path"]
+__all__ = ["CLASSES", "load_dataset", "load_model", "sample_path", "sample_image",
+           "read_image", "load_image", "model_path"]

@@ -8,9 +8,10 @@
 
 Every way a file of one's own enters minideconv goes through ``read_file`` (one function,
 ``_convert``, does the work): ``minideconv.data.read_image`` / ``load_image`` /
-``sample_image`` — so ``minideconv project --image``, ``visualize.project`` given a path
-and ``visualize.sanity`` — and ``ImageFolder`` — so ``minideconv figure2``.  One file
-therefore gives one array, whichever command reads it.
+``sample_image`` — so ``visualize.project`` given a path and ``visualize.sanity`` —,
+``minideconv project --image`` (``read_file`` for its network's input shape) and
+``ImageFolder`` — so ``minideconv figure2``.  One file therefore gives one array,
+whichever command reads it.
 
 Which files.  ``find_images`` lists the files of the folder (and of its subfolders, with
 ``recursive=True``) whose names end in one of ``SUFFIXES`` — .jpg .jpeg .png .bmp .gif
@@ -52,6 +53,8 @@ From a file to an array (C, H, W), in this order:
 4. Values.  With ``mean`` and ``std`` (one per channel), x ↦ (x − mean) / std per channel;
    ``IMAGENET_MEAN``/``IMAGENET_STD`` are torchvision's, for networks trained on ImageNet.
    The shipped network takes the [0, 1] values as they are (``minideconv.data``).
+   ``normalize`` applies this step to an array read before (a dataset image), and
+   ``denormalize`` undoes it, to show an image as it was read.
 
 The background of transparent pixels is the normalisation's mean colour, or mid-grey 0.5
 without a normalisation — neither white nor black.  A transparent pixel has no colour, so
@@ -254,6 +257,38 @@ def _convert(image, how: Reading) -> np.ndarray:
     if how.mean is not None:
         values = (values - how.mean) / how.std
     return np.ascontiguousarray(values.transpose(2, 0, 1), dtype=how.dtype)
+
+
+# --------------------------------------------------------------------------- values
+
+def _channel_column(values, channels):
+    """One value per channel (or one for all) as a (channels, 1, 1) float64 column."""
+    column = np.asarray(values, dtype=np.float64).reshape(-1, 1, 1)
+    return np.broadcast_to(column, (channels, 1, 1))
+
+
+def normalize(image, mean=None, std=None, dtype=None) -> np.ndarray:
+    """Step 4 on an array already read, (C, H, W) or (N, C, H, W) in [0, 1]: (x − mean) /
+    std per channel, in float64 as ``read_file`` computes it, then ``dtype`` (default: the
+    image's).  Without ``mean`` and ``std``, the image as it is (in ``dtype``)."""
+    image = np.asarray(image)
+    dtype = image.dtype if dtype is None else np.dtype(dtype)
+    if mean is None and std is None:
+        return image.astype(dtype, copy=False)
+    channels = image.shape[-3]
+    values = (image.astype(np.float64) - _channel_column(mean, channels)) / \
+        _channel_column(std, channels)
+    return values.astype(dtype)
+
+
+def denormalize(image, mean=None, std=None) -> np.ndarray:
+    """``normalize``'s inverse, x·std + mean: a normalised array back in [0, 1], as read —
+    for display.  Without ``mean`` and ``std``, the image itself."""
+    if mean is None and std is None:
+        return image
+    channels = np.shape(image)[-3]
+    return np.asarray(image, dtype=np.float64) * _channel_column(std, channels) + \
+        _channel_column(mean, channels)
 
 
 # --------------------------------------------------------------------------- a folder
