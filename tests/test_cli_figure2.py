@@ -80,7 +80,8 @@ def test_mixed_folder(mixed, tmp_path, capsys):
                              ("truncated.png", "notes.png", "empty.JPG"))
     assert ("read 10 images; skipped 3 unreadable file(s); ignored 1 file(s) without an "
             "image suffix (.jpg/.jpeg/.png/.bmp/.gif/.tif/.tiff/.webp)") in lines
-    names = {"figure2_layer2_top4.png", "figure2_layer5_top4.png", "figure2_top4.npz"}
+    names = {"figure2_layer2_top4.png", "figure2_layer5_top4.png", "figure2_top4.npz",
+             "figure2_ranking.npz"}
     assert {p.name for p in out.iterdir()} == names
     for name in names:
         assert f"  written: {out / name}" in lines
@@ -115,7 +116,7 @@ def test_recursive_and_names(mixed, tmp_path, capsys):
     assert code == 0, printed.err
     assert "read 12 images" in printed.out                   # the subfolder's 2 too
     assert {p.name for p in out.iterdir()} == {"figure2_layer9_top2.png",
-                                               "figure2_top2.npz"}
+                                               "figure2_top2.npz", "figure2_ranking.npz"}
     table = np.load(out / "figure2_top2.npz")
     assert len(table["value"]) == 10 * 2                     # all 10 outputs, 2 each
 
@@ -128,7 +129,8 @@ def test_a_list_of_layers_may_start_with_a_negative_index(mixed, tmp_path, capsy
                          str(out), "--k", "2", "--no-progress"], capsys)
     assert code == 0, printed.err
     assert {p.name for p in out.iterdir()} == {"figure2_layer9_top2.png",
-                                               "figure2_layer5_top2.png", "figure2_top2.npz"}
+                                               "figure2_layer5_top2.png", "figure2_top2.npz",
+                                               "figure2_ranking.npz"}
 
 
 def test_graph_network_by_node_name(tmp_path, capsys):

@@ -111,16 +111,19 @@ def test_rule_and_channel_order(net, images):
 
 
 def test_one_pass_and_batched_projections(net, images, monkeypatch):
-    """One trace of the images (in batches of batch_size) up to the layer, then the
-    (channel, rank) pairs traced and sent down ``batch_size`` at a time."""
+    """One forward pass of the images (in batches of batch_size) up to the layer keeping
+    no trace, then the (channel, rank) pairs traced and sent down ``batch_size`` at a
+    time."""
     calls = []
-    trace, backward = net.trace, net.backward
+    trace, backward, forward = net.trace, net.backward, net.forward_outputs
+    monkeypatch.setattr(net, "forward_outputs", lambda x, layers: calls.append(
+        ("forward", len(x), list(layers))) or forward(x, layers))
     monkeypatch.setattr(net, "trace", lambda x, upto=None: calls.append(
         ("trace", len(x), upto)) or trace(x, upto=upto))
     monkeypatch.setattr(net, "backward", lambda g, t, start=None, rule="backprop": calls.append(
         ("backward", len(g), start)) or backward(g, t, start=start, rule=rule))
     top_k(net, images, 4, k=3, batch_size=10)
-    assert calls == [("trace", 10, 4), ("trace", 4, 4),          # the pass: 14 images
+    assert calls == [("forward", 10, [4]), ("forward", 4, [4]),  # the pass: 14 images
                      ("trace", 10, 4), ("backward", 10, 4),      # 5 channels × 3 = 15 pairs
                      ("trace", 5, 4), ("backward", 5, 4)]
 
@@ -259,3 +262,110 @@ def test_graph_network(rng, images, layer):
     assert len(tops) == net.layer_shapes()[index][0]
     for channel, top in enumerate(tops):
         assert_same(top, brute_force(net, images, index, channel, 3), index)
+
+
+# --------------------------------------------------------------------------- no trace, resume
+
+@pytest.mark.parametrize("which", ["sequential", "graph"])
+def test_forward_outputs_are_the_traced_outputs_and_keep_nothing_else(rng, images, which):
+    """``forward_outputs`` gives the trace's outputs of the layers asked for, exactly,
+    and once it has returned no other layer's output or record is alive."""
+    net = make_net(rng) if which == "sequential" else make_graph(rng)
+    layers = [1, len(net) - 1] if which == "sequential" else ["relu1", "cat", "add"]
+    indices = sorted({net.index(layer) for layer in layers})
+    trace = net.trace(images, upto=indices[-1])
+    alive = []
+    forward = type(net.layers[0]).forward
+    original = {type(layer): type(layer).forward for layer in net.layers}
+
+    def remembering(method):
+        def forward(self, *x):
+            y, record = method(self, *x)
+            alive.append(weakref.ref(y))
+            return y, record
+        return forward
+    try:
+        for kind, method in original.items():
+            kind.forward = remembering(method)
+        outputs = net.forward_outputs(images, layers)
+    finally:
+        for kind, method in original.items():
+            kind.forward = method
+    assert forward is type(net.layers[0]).forward
+    assert sorted(outputs) == indices
+    for i in indices:
+        np.testing.assert_array_equal(outputs[i], trace.outputs[i])
+    gc.collect()
+    still = [ref() for ref in alive if ref() is not None]
+    assert len(still) == len(indices)
+    assert all(any(s is outputs[i] for i in indices) for s in still)
+
+
+def checkpoints(net, images, layers, k, batch_size):
+    """The tables ``on_batch`` is given after each batch, and the final result."""
+    seen = []
+    final = rank_top_k(net, images, layers, k=k, batch_size=batch_size, keep_images=True,
+                       on_batch=seen.append)
+    return seen, final
+
+
+def assert_same_tables(got, want):
+    assert sorted(got) == sorted(want)
+    for layer in want:
+        for field in ("values", "indices", "positions"):
+            np.testing.assert_array_equal(getattr(got[layer], field),
+                                          getattr(want[layer], field))
+        assert got[layer].n_images == want[layer].n_images
+        assert sorted(got[layer].images) == sorted(want[layer].images)
+
+
+@pytest.mark.parametrize("stop", [0, 1, 2, 3])
+@pytest.mark.parametrize("keep_images", [True, False])
+def test_a_pass_resumed_from_any_batch_gives_the_uninterrupted_tables(net, images, stop,
+                                                                      keep_images):
+    """The tables after batch ``stop`` (4 images a batch; after batch 0 fewer images than
+    k), given back as ``resume`` with the rest of the images, are the tables of one pass —
+    ties between the duplicated images 2, 9 and 12 included.  The rest goes in batches of
+    the same size: a batch of another size may round a Linear layer's outputs otherwise
+    (by 1 ulp, BLAS blocking), so ``figure2 --resume`` keeps the batch of its run."""
+    layers, k = [2, 4, LINEAR], 5
+    seen, whole = checkpoints(net, images, layers, k, 4)
+    assert [t[2].n_images for t in seen] == [4, 8, 12, 14]
+    assert seen[-1][2].n_images == 14 and seen[0][2].k == 4     # 4 images < k = 5
+    rest = images[seen[stop][2].n_images:]
+    resumed = rank_top_k(net, rest, layers, k=k, batch_size=4, keep_images=keep_images,
+                         resume=seen[stop] if keep_images else {
+                             layer: TopKTable(**{**t.__dict__, "images": None})
+                             for layer, t in seen[stop].items()})
+    if keep_images:
+        assert_same_tables(resumed, whole)
+    else:
+        for layer in whole:
+            np.testing.assert_array_equal(resumed[layer].indices, whole[layer].indices)
+            np.testing.assert_array_equal(resumed[layer].values, whole[layer].values)
+
+
+def test_a_finished_pass_resumed_with_no_images_left(net, images):
+    seen, whole = checkpoints(net, images, [4], 3, 5)
+    assert_same_tables(rank_top_k(net, iter([]), [4], k=3, resume=seen[-1]), whole)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(k=4), "does not continue a pass with k=4"),
+    (dict(layers=[4, 5]), "this pass ranks layers"),
+])
+def test_resume_refuses_tables_of_another_pass(net, images, change, message):
+    seen, _ = checkpoints(net, images, [4], 3, 5)
+    call = dict(layers=[4], k=3)
+    call.update(change)
+    with pytest.raises(ValueError, match=message):
+        rank_top_k(net, images[10:], call["layers"], k=call["k"], resume=seen[1])
+    with pytest.raises(TypeError, match="resume must be"):
+        rank_top_k(net, images[10:], [4], k=3, resume=[seen[1][4]])
+
+
+def test_projection_batches_are_reported(net, images):
+    table = rank_top_k(net, images, [4], k=3)[4]
+    counts = []
+    project_top_k(net, table, [0, 2, 3], batch_size=4, on_batch=counts.append)
+    assert counts == [4, 4, 1]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import textwrap
 import zipfile
 import zlib
@@ -57,6 +58,23 @@ def integer(low=None, high=None, why=""):
 
     parse.__name__ = "integer"      # argparse names the type in some of its messages
     return parse
+
+
+#: ``memory_size``: a number, then K, M, G or T (powers of 1024; "MiB" and "MB" alike)
+MEMORY_AMOUNT = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
+
+
+def memory_size(text):
+    """An argparse ``type=``: an amount of memory, ``"512M"``, ``"1.5G"``, ``"2GiB"`` or
+    bytes (``"4096"``), → the bytes, an int >= 1."""
+    found = MEMORY_AMOUNT.fullmatch(text)
+    value = 0 if found is None else \
+        float(found[1]) * 1024 ** " KMGT".index(found[2].upper() or " ")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an amount of memory of at least 1 byte, "
+                                         f"such as 512M, 1.5G or 2GiB (powers of 1024) or "
+                                         f"bytes, got {text!r}")
+    return int(value)
 
 
 def position(text):
@@ -331,8 +349,8 @@ def check_memory(needed, flag, value):
     """Refuse, before any work, a run that cannot fit in the memory left."""
     available = available_memory()
     if available is not None and needed > available:
-        raise RunError(f"{flag} {value} needs about {_amount(needed)} of memory but "
-                       f"{_amount(available)} is available; give a smaller {flag}")
+        raise RunError(f"{flag} {value} needs about {amount(needed)} of memory but "
+                       f"{amount(available)} is available; give a smaller {flag}")
 
 
 def _size(shape):
@@ -342,7 +360,7 @@ def _size(shape):
     return count
 
 
-def _amount(nbytes):
+def amount(nbytes):
     if nbytes >= 2**30:
         return f"{nbytes / 2**30:.1f} GiB"
     return f"{nbytes / 2**20:.1f} MiB"

@@ -76,6 +76,8 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import checks
+
 SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -333,18 +335,18 @@ class ImageFolder:
         """The files ``paths`` (read before, by ``batches``) as one array (n, C, H, W)."""
         return np.stack([self.read(path) for path in paths])
 
-    def batches(self, batch_size: int = 64, on_file=None) -> Iterator[Tuple[List[str],
-                                                                            np.ndarray]]:
+    def batches(self, batch_size: int = 64, on_file=None,
+                first: int = 0) -> Iterator[Tuple[List[str], np.ndarray]]:
         """``(paths, array)`` of up to ``batch_size`` readable images at a time, in the
-        order of ``paths``; the files that cannot be read are left out and recorded in
+        order of ``paths`` from ``paths[first]`` on (0: all; more: the rest of a pass that
+        stopped there); the files that cannot be read are left out and recorded in
         ``skipped`` as (path, reason).  ``on_file(path)``, if given, is called after each
         file, read or not (e.g. a progress bar's update)."""
-        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or \
-                batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        batch_size = checks.check_int(batch_size, "batch_size", 1)
+        first = checks.check_int(first, "first", 0)
         self.skipped = []
         paths, arrays = [], []
-        for path in self.paths:
+        for path in self.paths[first:]:
             try:
                 arrays.append(self.read(path))
                 paths.append(path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -167,6 +167,36 @@ class Network:
 
     def _first_reader(self) -> int:
         return next(i for i in range(len(self.layers)) if NETWORK_INPUT in self.inputs_of(i))
+
+    def forward_outputs(self, x, layers) -> Dict[int, np.ndarray]:
+        """The outputs of ``layers`` (indices or names) for the images x, in one forward
+        pass up to the deepest of them that keeps nothing else: no record (switches, ReLU
+        inputs) is kept, and each layer's output is dropped once the last layer reading it
+        has run.  ``trace(x).outputs[i]`` for every i of ``layers``, in the memory of a
+        few layers' outputs rather than of all of them (Figure 2's ranking pass).
+
+        Returns ``{i: output}`` with i in [0, n)."""
+        wanted = sorted({self.index(layer) for layer in layers})
+        if not wanted:
+            raise ValueError("layers must name at least one layer")
+        self.check_input(x)
+        last = wanted[-1]
+        last_reader = {}            # value -> the last layer (up to ``last``) that reads it
+        for i in range(last + 1):
+            for j in self.inputs_of(i):
+                last_reader[j] = i
+        live, kept = {NETWORK_INPUT: x}, {}
+        for i in range(last + 1):
+            # [0]: the record (a ReLU's input, the switches) is not kept, not even a step
+            y = self.layers[i].forward(*[live[j] for j in self.inputs_of(i)])[0]
+            for j in set(self.inputs_of(i)):
+                if last_reader[j] == i:     # nothing later reads it: let it go
+                    del live[j]
+            if i in last_reader:
+                live[i] = y
+            if i in wanted:
+                kept[i] = y
+        return kept
 
     # ------------------------------------------------------------ copies and files
 

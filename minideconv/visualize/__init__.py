@@ -11,6 +11,8 @@ of the three ReLU rules of ``minideconv.rules``.  Everything here is built on th
                   ``seed``)
 ``figure2``       Zeiler & Fergus's Figure 2: each feature's top-k images and their
                   projections (``top_k``, streamed: ``rank_top_k`` then ``project_top_k``)
+``batch_memory``  the memory of Figure 2's two passes per image, read off one real
+                  pass, and the largest batches that fit a budget
 ``occlusion``     occlusion sensitivity (§4.2): ``occlusion_map`` and its ``score``
 ``sanity``        what the picture depends on: weight randomization, switch swaps,
                   similarity measures (Adebayo et al. 2018)

@@ -194,13 +194,14 @@ class TopKTable:
         return self.values.shape[1]
 
 
-def _batches(images, batch_size):
+def _batches(images, batch_size, empty_ok=False):
     """``(first, batch)`` pairs: a 4-d array cut into ``batch_size`` slices, or each batch
     of an iterable (cut too when larger), each checked against the first: float, 4-d, the
-    same dtype and (C, H, W).  ``first`` is the stream index of ``batch[0]``."""
+    same dtype and (C, H, W).  ``first`` is the stream index of ``batch[0]``.  No image at
+    all is an error unless ``empty_ok`` (the rest of a resumed stream)."""
     if isinstance(images, np.ndarray):
         checks.check_float_array(images, "images", ndim=4)
-        if len(images) == 0:
+        if len(images) == 0 and not empty_ok:
             raise ValueError("images is empty: give at least one image")
         source = iter([images])
     elif isinstance(images, (str, bytes)) or not hasattr(images, "__iter__"):
@@ -226,7 +227,7 @@ def _batches(images, batch_size):
             piece = batch[start:start + batch_size]
             yield first, piece
             first += len(piece)
-    if reference is None:
+    if reference is None and not empty_ok:
         raise ValueError("images is empty: the iterable gave no batch")
 
 
@@ -252,15 +253,22 @@ def _merge_top_k(table, first, activation, k):
 
 
 def rank_top_k(net, images, layers, k: int = TOP_K, batch_size: int = TOP_K_BATCH,
-               keep_images: bool = True) -> Dict[int, TopKTable]:
+               keep_images: bool = True, resume=None, on_batch=None) -> Dict[int, TopKTable]:
     """The first half of Figure 2: one forward pass over ``images``, up to the deepest of
     ``layers``, keeping for every feature of each layer its ``k`` strongest images (one
     activation per image, that image's maximum of the feature map).
 
     ``images`` is an array (N, C, H, W) or an iterable of such batches (a generator, a
-    list; batches may differ in size).  Memory is one batch of ``batch_size`` at a time,
-    its trace, and the table: k values per feature and, with ``keep_images``, the images
-    the table names (at most k per feature) — an iterable cannot be read twice.
+    list; batches may differ in size).  Memory is one batch of ``batch_size`` at a time
+    through ``Network.forward_outputs`` (no trace is kept), and the table: k values per
+    feature and, with ``keep_images``, the images the table names (at most k per
+    feature) — an iterable cannot be read twice.
+
+    ``on_batch(tables)``, if given, is called after each batch with the tables of the
+    stream so far (``{layer: TopKTable}``, fewer than k ranks while fewer than k images
+    were seen).  Such tables, given back as ``resume``, continue the pass: ``images`` is
+    then the rest of the stream, its first image numbered ``n_images`` of the tables, and
+    the result is what one uninterrupted pass gives (ties stay in stream order).
 
     Returns ``{layer: TopKTable}`` (layers as indices in [0, n))."""
     if isinstance(layers, (str, numbers.Integral)):
@@ -270,33 +278,78 @@ def rank_top_k(net, images, layers, k: int = TOP_K, batch_size: int = TOP_K_BATC
         raise ValueError("layers must name at least one layer")
     k = checks.check_int(k, "k", 1)
     batch_size = checks.check_int(batch_size, "batch_size", 1)
-    tables = {layer: None for layer in layers}
-    kept = {}
-    n_seen, shape, dtype = 0, None, None
-    for first, batch in _batches(images, batch_size):
+    tables, kept, n_seen, shape, dtype = _resumed(resume, layers, k, keep_images)
+    offset = n_seen                 # the stream index of this call's first image
+    for first, batch in _batches(images, batch_size, empty_ok=resume is not None):
+        first += offset
         if shape is None:   # the first batch: does the network take these images?
             shape, dtype = batch.shape[1:], batch.dtype
             net.layer_shapes(shape)
-        outputs = net.trace(batch, upto=layers[-1]).outputs
+        elif batch.shape[1:] != shape or batch.dtype != dtype:
+            raise ValueError(f"images are {batch.dtype} {batch.shape[1:]} but the resumed "
+                             f"tables were made of {dtype} {shape}")
+        outputs = net.forward_outputs(batch, layers)
         for layer in layers:
             tables[layer] = _merge_top_k(tables[layer], first, outputs[layer], k)
-        n_seen = first + len(batch)
+        del outputs                 # before the next batch's pass allocates its own
+        end = first + len(batch)
         if keep_images:     # the images the tables name now, and no others
             wanted = set(np.unique(np.concatenate([t[1].ravel() for t in tables.values()]))
                          .tolist())
             kept = {i: image for i, image in kept.items() if i in wanted}
             for i in wanted:
-                if first <= i < n_seen and i not in kept:
+                if first <= i < end and i not in kept:
                     kept[i] = batch[i - first].copy()
+        n_seen = end
+        if on_batch is not None:
+            on_batch(_tables(tables, n_seen, shape, dtype, kept if keep_images else None))
     if n_seen < k:
         raise ValueError(f"k must be in [1, {n_seen}] (one activation per image, and "
                          f"there are {n_seen} images), got {k}")
-    return {layer: TopKTable(layer=layer, values=values.T.copy(), indices=indices.T.copy(),
-                             positions=positions.transpose(1, 0, 2).copy(),
-                             n_images=n_seen, image_shape=tuple(shape), dtype=dtype,
-                             images={i: kept[i] for i in np.unique(indices).tolist()}
-                             if keep_images else None)
-            for layer, (values, indices, positions) in tables.items()}
+    return _tables(tables, n_seen, shape, dtype, kept if keep_images else None)
+
+
+def _tables(running, n_seen, shape, dtype, kept):
+    """The running tables ``{layer: (values, indices, positions)}`` (ranks × C) as
+    ``TopKTable``s (C × ranks), with the images they name when ``kept`` is not None."""
+    result = {}
+    for layer, (values, indices, positions) in running.items():
+        images = None if kept is None else {i: kept[i] for i in np.unique(indices).tolist()}
+        result[layer] = TopKTable(layer=layer, values=values.T.copy(),
+                                  indices=indices.T.copy(),
+                                  positions=positions.transpose(1, 0, 2).copy(),
+                                  n_images=n_seen, image_shape=tuple(shape), dtype=dtype,
+                                  images=images)
+    return result
+
+
+def _resumed(resume, layers, k, keep_images):
+    """The running state ``(tables, kept images, images seen, (C, H, W), dtype)`` to start
+    a pass from: empty, or ``resume``'s tables, checked against this call."""
+    if resume is None:
+        return {layer: None for layer in layers}, {}, 0, None, None
+    if not isinstance(resume, dict) or \
+            not all(isinstance(t, TopKTable) for t in resume.values()):
+        raise TypeError("resume must be the {layer: TopKTable} that on_batch was given")
+    if sorted(resume) != layers:
+        raise ValueError(f"resume holds the tables of layers {sorted(resume)}, this pass "
+                         f"ranks layers {layers}")
+    first = next(iter(resume.values()))
+    kept = {}
+    for layer, table in resume.items():
+        if table.k > k or (table.k < k and table.k != table.n_images) or \
+                table.n_images != first.n_images:
+            raise ValueError(f"resume's table of layer {layer} does not continue a pass "
+                             f"with k={k}: it holds {table.k} ranks of {table.n_images} "
+                             f"images")
+        if keep_images:
+            if table.images is None:
+                raise ValueError("resume's tables keep no images: resume with "
+                                 "keep_images=False")
+            kept.update(table.images)
+    tables = {layer: (t.values.T.copy(), t.indices.T.copy(),
+                      t.positions.transpose(1, 0, 2).copy()) for layer, t in resume.items()}
+    return tables, kept, first.n_images, tuple(first.image_shape), np.dtype(first.dtype)
 
 
 def _channel_list(channels):
@@ -317,7 +370,7 @@ def _check_channels(channels, count, name):
 
 
 def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
-                  batch_size: int = TOP_K_BATCH, load_images=None):
+                  batch_size: int = TOP_K_BATCH, load_images=None, on_batch=None):
     """The second half of Figure 2: the projections (``rule``) of a ``TopKTable``'s
     activations, and the patches under their receptive fields.
 
@@ -326,7 +379,8 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
     ``net.backward``.  The way back is linear in the seed and each sample keeps its own
     switches and ReLU masks, so ``batch_size`` pairs go down together, whatever their
     channels.  ``load_images(indices)`` gives the images (len, C, H, W) for a table made
-    without ``keep_images`` (e.g. read again from their files).
+    without ``keep_images`` (e.g. read again from their files).  ``on_batch(n)``, if
+    given, is called after each batch with the number n of units it projected.
 
     Returns one ``TopPatches`` per channel of ``channels`` (None: all), in that order."""
     rule = get_rule(rule)
@@ -359,7 +413,10 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
             h, w = table.positions[cs, rs, 0], table.positions[cs, rs, 1]
             seed[n, cs, h, w] = activation[n, cs, h, w]
         full = net.backward(seed, trace, start=layer, rule=rule)
+        del trace, activation, seed     # before the next batch traces its images
         projections.extend(zip(traced, full))
+        if on_batch is not None:
+            on_batch(len(chunk))
 
     field = net.receptive_field(layer)
     height, width = table.image_shape[1:]
