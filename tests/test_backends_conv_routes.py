@@ -30,7 +30,7 @@ def _route(y, weight, kwargs, via_convolution):
     """conv_transpose2d, with the stride-1 route forced (where the relation holds)."""
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu, "convolution_route_is_smaller",
-                  lambda geom, as_conv: via_convolution)
+                  lambda geom, as_conv, itemsize=4: via_convolution)
         return md.conv_transpose2d(y, weight, **kwargs)
 
 
@@ -68,7 +68,8 @@ def _takes_convolution_route(case, weight):
         c.padding_mode)
     geom = geom.as_zero_padded()
     as_conv = geometry.transpose_as_convolution(geom)
-    return as_conv is not None and cpu.convolution_route_is_smaller(geom, as_conv)
+    return as_conv is not None and cpu.convolution_route_is_smaller(geom, as_conv,
+                                                                    weight.itemsize)
 
 
 def test_the_route_with_the_smaller_column_matrix_is_taken():
@@ -80,6 +81,20 @@ def test_the_route_with_the_smaller_column_matrix_is_taken():
                                                  None, "zeros")
         as_conv = geometry.transpose_as_convolution(geom)
         assert cpu.convolution_route_is_smaller(geom, as_conv) == expect_convolution
+
+
+@pytest.mark.parametrize("size, expect_convolution", [(56, False), (224, True)])
+def test_equal_columns_take_the_convolution_when_one_image_exceeds_a_chunk(
+        size, expect_convolution):
+    """64 → 64 channels, 3×3, padding 1: both routes unfold 576 × H·W columns; at 56×56
+    (7.2 MB an image in float32) GEMM + col2im, at 224×224 (116 MB, more than
+    CHUNK_BYTES) the convolution, in bands."""
+    weight = np.ones((64, 64, 3, 3), np.float32)
+    geom = geometry.conv_transpose2d_geometry((1, 64, size, size), weight, 1, 1, 0, 1, 1,
+                                             None, "zeros")
+    as_conv = geometry.transpose_as_convolution(geom)
+    assert (64 * 9 * size * size * 4 > cpu.CHUNK_BYTES) == expect_convolution
+    assert cpu.convolution_route_is_smaller(geom, as_conv, 4) == expect_convolution
 
 
 @pytest.mark.parametrize("stride, padding, expect_route", [
