@@ -44,9 +44,10 @@ def ranking_pass(net, pieces, layers):
 
 
 def projection_pass(net, images, layer):
-    """What ``project_top_k`` does with a batch: the images traced, one unit seeded each,
-    the seeds passed down."""
-    trace = net.trace(images.copy(), upto=layer)
+    """What ``project_top_k`` does with a batch: the images traced, the trace's rows
+    taken for the units, one unit seeded each, the seeds passed down."""
+    trace = net.rows_of_trace(net.trace(images.copy(), upto=layer),
+                              np.arange(len(images)))
     seed = np.zeros_like(trace.outputs[layer])
     seed.reshape(len(images), -1)[:, 0] = 1
     return net.backward(seed, trace, start=layer, rule="deconvnet")

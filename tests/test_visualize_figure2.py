@@ -112,8 +112,9 @@ def test_rule_and_channel_order(net, images):
 
 def test_one_pass_and_batched_projections(net, images, monkeypatch):
     """One forward pass of the images (in batches of batch_size) up to the layer keeping
-    no trace, then the (channel, rank) pairs traced and sent down ``batch_size`` at a
-    time."""
+    no trace, then the (channel, rank) pairs sent down ``batch_size`` at a time, the
+    distinct images of each batch traced once."""
+    in_order = sorted(rank_top_k(net, images, [4], k=3)[4].indices.ravel().tolist())
     calls = []
     trace, backward, forward = net.trace, net.backward, net.forward_outputs
     monkeypatch.setattr(net, "forward_outputs", lambda x, layers: calls.append(
@@ -123,9 +124,13 @@ def test_one_pass_and_batched_projections(net, images, monkeypatch):
     monkeypatch.setattr(net, "backward", lambda g, t, start=None, rule="backprop": calls.append(
         ("backward", len(g), start)) or backward(g, t, start=start, rule=rule))
     top_k(net, images, 4, k=3, batch_size=10)
+    # the 15 pairs (5 channels × 3) in image order, 10 a batch; each batch traces each of
+    # its images once
+    distinct = [len(set(in_order[:10])), len(set(in_order[10:]))]
+    assert distinct[0] < 10             # an image among the top 3 of several features
     assert calls == [("forward", 10, [4]), ("forward", 4, [4]),  # the pass: 14 images
-                     ("trace", 10, 4), ("backward", 10, 4),      # 5 channels × 3 = 15 pairs
-                     ("trace", 5, 4), ("backward", 5, 4)]
+                     ("trace", distinct[0], 4), ("backward", 10, 4),
+                     ("trace", distinct[1], 4), ("backward", 5, 4)]
 
 
 def test_several_layers_in_one_pass(net, images):
@@ -369,3 +374,28 @@ def test_projection_batches_are_reported(net, images):
     counts = []
     project_top_k(net, table, [0, 2, 3], batch_size=4, on_batch=counts.append)
     assert counts == [4, 4, 1]
+
+
+@pytest.mark.parametrize("which", ["sequential", "graph"])
+@pytest.mark.parametrize("rule", ["deconvnet", "guided", "backprop"])
+def test_rows_of_a_trace_are_the_trace_of_those_rows(rng, images, which, rule):
+    """Every layer's record, its rows taken (``Layer.record_rows``), is the record of the
+    batch of those rows: the way back through ``rows_of_trace`` equals the way back
+    through a trace of the repeated images, for every kind of layer these nets have
+    (Conv2d, ReLU, MaxPool2d, Flatten, Linear; Add, Concat)."""
+    net = make_net(rng) if which == "sequential" else make_graph(rng)
+    rows = np.array([3, 0, 3, 3, 1, 0])
+    seed_layer = len(net) - 1
+    direct = net.trace(images[rows], upto=seed_layer)
+    taken = net.rows_of_trace(net.trace(images[:4], upto=seed_layer), rows)
+    assert len(taken.outputs) == len(direct.outputs) == len(taken.records)
+    seed = rng.standard_normal(direct.outputs[-1].shape)
+    # equal to rounding: BLAS may round a Linear layer's rows of a batch of 4 and of 6
+    # differently, by an ulp; a wrong row or a record not taken is off by O(1)
+    np.testing.assert_allclose(taken.outputs[seed_layer], direct.outputs[seed_layer],
+                               rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(net.backward(seed, taken, start=seed_layer, rule=rule),
+                               net.backward(seed, direct, start=seed_layer, rule=rule),
+                               rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match=r"rows must be a 1-d array of indices in \[0, 4\)"):
+        net.rows_of_trace(net.trace(images[:4], upto=1), [4])

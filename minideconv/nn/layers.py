@@ -39,6 +39,16 @@ class Layer:
         """∂⟨y, grad⟩/∂θ for each weight array θ (``{}`` for layers without weights)."""
         return {}
 
+    def record_rows(self, record, rows):
+        """The record this layer would have made of the batch ``x[rows]``, from the one it
+        made of x (``Network.rows_of_trace``): the rows of its arrays, which hold one row
+        per image; what does not depend on the batch (a spatial size, a count) as is."""
+        if hasattr(record, "ndim"):         # a NumPy or CuPy array: (N, ...)
+            return record[rows]
+        if isinstance(record, tuple):       # e.g. MaxPool2d's (switches, input size)
+            return tuple(self.record_rows(part, rows) for part in record)
+        return record
+
     def output_shape(self, input_shape: Tuple[int, ...]) -> Tuple[int, ...]:
         """Output shape (without N) for an input of ``input_shape`` (without N)."""
         return tuple(input_shape)
@@ -184,6 +194,9 @@ class Flatten(Layer):
 
     def backward(self, grad, record, rule="backprop"):
         return grad.reshape(record)
+
+    def record_rows(self, record, rows):
+        return (len(rows),) + tuple(record[1:])     # the input's shape, N included
 
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)

@@ -32,6 +32,21 @@ class Trace:
     records: list = field(default_factory=list)
 
 
+class _RowsOf:
+    """``[take(i, items[i]) for i in range(len(items))]``, each item taken only when it is
+    read: a backward pass reads each layer's record once, so at most one layer's rows
+    are copied at a time."""
+
+    def __init__(self, items, take):
+        self.items, self.take = items, take
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.take(i, self.items[i])
+
+
 class Network:
     """The base of ``Sequential`` and ``Graph``: ``layers`` and ``names`` in forward order,
     and ``inputs_of(i)``, the indices of the layers whose outputs layer i reads."""
@@ -197,6 +212,22 @@ class Network:
             if i in wanted:
                 kept[i] = y
         return kept
+
+    def rows_of_trace(self, trace: Trace, rows) -> Trace:
+        """The trace of the images ``trace.input[rows]`` (rows may repeat), made from
+        ``trace`` without running a layer: each output's and each record's rows
+        (``Layer.record_rows``), taken when ``backward`` reads them.  Several seeds on one
+        image then go down together, each in its own row, while the image was traced once
+        (Figure 2's projections: one image is often among the top k of many features)."""
+        rows = np.asarray(rows, dtype=np.intp)
+        if rows.ndim != 1 or (len(rows) and not 0 <= rows.min() <= rows.max() <
+                                len(trace.input)):
+            raise ValueError(f"rows must be a 1-d array of indices in [0, "
+                             f"{len(trace.input)}), got {rows!r}")
+        return Trace(input=trace.input[rows],
+                     outputs=_RowsOf(trace.outputs, lambda i, y: y[rows]),
+                     records=_RowsOf(trace.records,
+                                     lambda i, r: self.layers[i].record_rows(r, rows)))
 
     # ------------------------------------------------------------ copies and files
 

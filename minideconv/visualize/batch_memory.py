@@ -9,12 +9,17 @@ Figure 2 runs in two passes (``figure2``), and each holds a different amount per
       F(n) = n · max_i ( Σ_{j live at i} |y_j| + |y_i| + |r_i| + Σ_{ranked j < i} |y_j| )
              + min(n, T) · max_i s_i
 
-* the projection pass (``project_top_k``) traces each unit's image to the layer, keeping
-  every output y_i and record r_i, then passes the seed down, two signals alive at a
-  time (the one arriving at layer i and the one it passes on)::
+* the projection pass (``project_top_k``) traces the units' images to the layer,
+  keeping every output y_i and record r_i, then passes the seeds down, two signals
+  alive at a time (the one arriving at layer i and the one it passes on), and one
+  layer's record copied for the units' rows (``Network.rows_of_trace``: a unit whose
+  image another unit of the batch has shares its trace; at worst none does)::
 
-      P(n) = n · ( |x| + Σ_i |y_i| + Σ_i |r_i| + |seed| + max_i ( |y_i| + |x_i| ) )
+      P(n) = n · ( 2 |x| + Σ_i |y_i| + Σ_i |r_i| + 2 |y_L| + max_i ( |y_i| + 2 |x_i| + |r_i| ) )
              + min(n, T) · max_i b_i
+
+  (the images twice: as read, and as the rows the units take; the seed layer's output
+  twice: its rows, and the seed).
 
 |a| is the bytes of one image's share of a; a record that is a view of a layer's input or
 output (a ReLU's input, a convolution's input) costs nothing more.  s_i and b_i are the
@@ -177,8 +182,9 @@ def batch_memory(net, image_shape, layers, rule: str = "deconvnet") -> BatchMemo
             live[i] = sizes[i]
     ranking += image.nbytes         # the batch as read, before the stack the network sees
 
-    way_back = max(sizes[i] + arriving_bytes[i] for i in range(n))
-    projection = image.nbytes + sum(sizes) + sum(kept) + sizes[-1] + way_back
+    # at layer i: the signals at its output and input, and its record's rows
+    way_back = max(sizes[i] + 2 * arriving_bytes[i] + kept[i] for i in range(n))
+    projection = 2 * image.nbytes + sum(sizes) + sum(kept) + 2 * sizes[-1] + way_back
     threads = _threads()
     return BatchMemory(tuple(image_shape),
                        PassMemory(int(ranking), int(max(forward_buffers)), threads),

@@ -378,7 +378,9 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
     ``table.layer`` and the seed — zero but for that one activation — is passed down by
     ``net.backward``.  The way back is linear in the seed and each sample keeps its own
     switches and ReLU masks, so ``batch_size`` pairs go down together, whatever their
-    channels.  ``load_images(indices)`` gives the images (len, C, H, W) for a table made
+    channels.  The pairs go in image order, and the pairs of a batch that share an image
+    share its trace (``Network.rows_of_trace``): one image is often among the top k of
+    several features, and is traced once for them.  ``load_images(indices)`` gives the images (len, C, H, W) for a table made
     without ``keep_images`` (e.g. read again from their files).  ``on_batch(n)``, if
     given, is called after each batch with the number n of units it projected.
 
@@ -397,13 +399,17 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
         load_images = lambda indices: np.stack([table.images[i] for i in indices])  # noqa
     k = table.k
     pairs = [(c, r) for c in channels for r in range(k)]
-    projections = []
+    # the pairs in image order, so that the pairs of one image share a batch and the
+    # image is traced once for all of them (rows_of_trace)
+    by_image = sorted(range(len(pairs)), key=lambda p: table.indices[pairs[p]])
+    projections = [None] * len(pairs)
     for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
-        cs = np.array([c for c, _ in chunk])
-        rs = np.array([r for _, r in chunk])
-        traced = load_images(table.indices[cs, rs].tolist())
-        trace = net.trace(traced, upto=layer)
+        chunk = by_image[start:start + batch_size]
+        cs = np.array([pairs[p][0] for p in chunk])
+        rs = np.array([pairs[p][1] for p in chunk])
+        distinct, rows = np.unique(table.indices[cs, rs], return_inverse=True)
+        traced = load_images(distinct.tolist())
+        trace = net.rows_of_trace(net.trace(traced, upto=layer), rows.ravel())
         activation = trace.outputs[layer]
         seed = np.zeros_like(activation)
         n = np.arange(len(chunk))
@@ -414,7 +420,8 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
             seed[n, cs, h, w] = activation[n, cs, h, w]
         full = net.backward(seed, trace, start=layer, rule=rule)
         del trace, activation, seed     # before the next batch traces its images
-        projections.extend(zip(traced, full))
+        for p, row, projection in zip(chunk, rows.ravel(), full):
+            projections[p] = (traced[row], projection)
         if on_batch is not None:
             on_batch(len(chunk))
 
