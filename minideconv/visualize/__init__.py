@@ -11,6 +11,9 @@ of the three ReLU rules of ``minideconv.rules``.  Everything here is built on th
                   ``seed``)
 ``figure2``       Zeiler & Fergus's Figure 2: each feature's top-k images and their
                   projections (``top_k``, streamed: ``rank_top_k`` then ``project_top_k``)
+``unit_window``   one unit traced and projected in its receptive field alone: the
+                  same numbers for the window's share of the work (Figure 2's route
+                  for units that see a small part of their image)
 ``batch_memory``  the memory of Figure 2's two passes per image, read off one real
                   pass, and the largest batches that fit a budget
 ``occlusion``     occlusion sensitivity (§4.2): ``occlusion_map`` and its ``score``
@@ -21,10 +24,11 @@ of the three ReLU rules of ``minideconv.rules``.  Everything here is built on th
 ================  =======================================================================
 
 The face: ``project``, ``occlusion_map``, ``score`` and Figure 2's functions are
-importable from ``minideconv.visualize``; ``sanity`` and ``invert`` are its submodules.
+importable from ``minideconv.visualize``; ``sanity``, ``invert`` and ``unit_window`` are
+its submodules.
 """
 
-from . import invert, sanity
+from . import invert, sanity, unit_window
 from .figure2 import (TOP_K, TOP_K_BATCH, TopKTable, TopPatches, channel_maxima,
                       max_activations, project_top_k, rank_top_k, top_k, top_k_patches,
                       window_patch)
@@ -38,5 +42,5 @@ __all__ = [
     "occlusion_map", "score",
     "TOP_K", "TOP_K_BATCH", "TopPatches", "TopKTable", "window_patch", "channel_maxima",
     "max_activations", "top_k_patches", "rank_top_k", "project_top_k", "top_k",
-    "sanity", "invert",
+    "sanity", "invert", "unit_window",
 ]

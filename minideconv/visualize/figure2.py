@@ -26,9 +26,15 @@ from .. import checks
 from ..nn import Network
 from ..rules import get_rule
 from .projection import check_channel, check_layer, project_traced
+from .unit_window import project_unit_in_window, unit_window_plan, window_area
 
 #: Zeiler & Fergus show each feature's nine strongest activations
 TOP_K = 9
+
+#: a unit whose receptive field covers at most this share of its image is traced and
+#: projected in that window alone (``unit_window``); the others, through whole images,
+#: many at a time and sharing their images' traces
+WINDOW_SHARE = 0.5
 
 
 # --------------------------------------------------------------------------- top-k patches
@@ -380,9 +386,13 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
     switches and ReLU masks, so ``batch_size`` pairs go down together, whatever their
     channels.  The pairs go in image order, and the pairs of a batch that share an image
     share its trace (``Network.rows_of_trace``): one image is often among the top k of
-    several features, and is traced once for them.  ``load_images(indices)`` gives the images (len, C, H, W) for a table made
-    without ``keep_images`` (e.g. read again from their files).  ``on_batch(n)``, if
-    given, is called after each batch with the number n of units it projected.
+    several features, and is traced once for them.  A unit whose receptive field covers
+    at most ``WINDOW_SHARE`` of its image is traced and projected in that window alone
+    (``minideconv.visualize.unit_window``: the same numbers, to rounding, for the
+    window's share of the work).  ``load_images(indices)`` gives the images (len, C, H,
+    W) for a table made without ``keep_images`` (e.g. read again from their files).
+    ``on_batch(n)``, if given, is called after each batch with the number n of units it
+    projected.
 
     Returns one ``TopPatches`` per channel of ``channels`` (None: all), in that order."""
     rule = get_rule(rule)
@@ -403,25 +413,28 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
     # image is traced once for all of them (rows_of_trace)
     by_image = sorted(range(len(pairs)), key=lambda p: table.indices[pairs[p]])
     projections = [None] * len(pairs)
+    plan = unit_window_plan(net, layer, table.image_shape)
     for start in range(0, len(pairs), batch_size):
         chunk = by_image[start:start + batch_size]
-        cs = np.array([pairs[p][0] for p in chunk])
-        rs = np.array([pairs[p][1] for p in chunk])
-        distinct, rows = np.unique(table.indices[cs, rs], return_inverse=True)
+        distinct, rows = np.unique([table.indices[pairs[p]] for p in chunk],
+                                   return_inverse=True)
         traced = load_images(distinct.tolist())
-        trace = net.rows_of_trace(net.trace(traced, upto=layer), rows.ravel())
-        activation = trace.outputs[layer]
-        seed = np.zeros_like(activation)
-        n = np.arange(len(chunk))
-        if activation.ndim == 2:
-            seed[n, cs] = activation[n, cs]
-        else:
-            h, w = table.positions[cs, rs, 0], table.positions[cs, rs, 1]
-            seed[n, cs, h, w] = activation[n, cs, h, w]
-        full = net.backward(seed, trace, start=layer, rule=rule)
-        del trace, activation, seed     # before the next batch traces its images
-        for p, row, projection in zip(chunk, rows.ravel(), full):
-            projections[p] = (traced[row], projection)
+        together = []
+        for p, row in zip(chunk, rows.ravel()):
+            channel, position = pairs[p][0], table.positions[pairs[p]]
+            if plan is not None and window_area(plan, position) <= WINDOW_SHARE:
+                # a unit that sees a small part of its image is traced and projected
+                # there alone (unit_window); the others go down together
+                projections[p] = (traced[row], _projection_in_window(
+                    plan, traced[row], channel, position, rule))
+            else:
+                together.append((p, row))
+        if together:
+            ps, rows = (np.array(column) for column in zip(*together))
+            full = _project_together(net, table, layer, [pairs[p] for p in ps], traced,
+                                     rows, rule)
+            for p, row, projection in zip(ps, rows, full):
+                projections[p] = (traced[row], projection)
         if on_batch is not None:
             on_batch(len(chunk))
 
@@ -443,6 +456,36 @@ def project_top_k(net, table: TopKTable, channels=None, rule: str = "deconvnet",
             projections=np.stack([window_patch(p, w) for (_, p), w in zip(mine, windows)]),
             inside=np.stack([window_patch(everywhere, w)[0] for w in windows])))
     return result
+
+
+def _projection_in_window(plan, image, channel, position, rule):
+    """The projection of one unit of ``image`` in its window (``project_unit_in_window``),
+    in an array of the image's shape, zero outside the window."""
+    _, (r0, r1, c0, c1), inside = project_unit_in_window(plan, image, channel,
+                                                         tuple(position), rule)
+    projection = np.zeros_like(image)
+    projection[:, r0:r1, c0:c1] = inside
+    return projection
+
+
+def _project_together(net, table, layer, pairs, traced, rows, rule):
+    """The projections of the (channel, rank) ``pairs`` of ``table`` (at ``net``'s layer
+    ``layer``), pair i in image ``traced[rows[i]]``, in one pass down ``net.backward``:
+    the images are traced once and their pairs share the trace
+    (``Network.rows_of_trace``)."""
+    # only the images these pairs need, each once
+    needed, rows = np.unique(rows, return_inverse=True)
+    trace = net.rows_of_trace(net.trace(traced[needed], upto=layer), rows.ravel())
+    activation = trace.outputs[layer]
+    seed = np.zeros_like(activation)
+    n = np.arange(len(pairs))
+    cs, rs = (np.array(column) for column in zip(*pairs))
+    if activation.ndim == 2:
+        seed[n, cs] = activation[n, cs]
+    else:
+        h, w = table.positions[cs, rs, 0], table.positions[cs, rs, 1]
+        seed[n, cs, h, w] = activation[n, cs, h, w]
+    return net.backward(seed, trace, start=layer, rule=rule)
 
 
 def top_k(net, images, layer, k: int = TOP_K, channels=None, rule: str = "deconvnet",
