@@ -202,15 +202,17 @@ def randomization_summary_figure(groups, title=None):
     return fig
 
 
-def switch_swap_figure(image, other, projections, window, title=None, scores=None):
+def switch_swap_figure(image, other, projections, window, title=None, scores=None,
+                       captions=None):
     """The switch swap for one unit: ``projections`` is ``{rule: (own, swapped)}`` — the
     projection with the image's own forward trace and with ``other``'s
     (``sanity.switch_swap``), cropped to ``window`` and each on its own scale; ``scores``,
     if given, ``{rule: sanity.Similarity}`` of swapped with own, captions the swapped
-    tiles."""
+    tiles; ``captions``, if given, ``{rule: (under own, under swapped)}``, captions both
+    tiles (after the score, if any)."""
     plt = pyplot()
     rows = max(len(projections), 2)
-    fig, axes = plt.subplots(rows, 3, figsize=(7.4, 2.25 * rows + 0.9), squeeze=False,
+    fig, axes = plt.subplots(rows, 3, figsize=(7.8, 2.45 * rows + 1.0), squeeze=False,
                              layout="constrained")
     for ax in axes[:, 0]:
         ax.axis("off")
@@ -225,13 +227,19 @@ def switch_swap_figure(image, other, projections, window, title=None, scores=Non
         _show_map(axes[row, 1], _crop(own, window))
         _show_map(axes[row, 2], _crop(swapped, window))
         axes[row, 1].set_ylabel(rule, fontsize=TITLE_SIZE + 1)
+        under = ["", ""]
         if scores is not None and rule in scores:
             s = scores[rule]
-            axes[row, 2].set_xlabel(f"ρ = {s.spearman:+.2f}, SSIM {s.ssim:.2f}", fontsize=9)
-    axes[0, 1].set_title("the image's own\nswitches and masks", fontsize=TITLE_SIZE)
-    axes[0, 2].set_title("the other image's\nswitches and masks", fontsize=TITLE_SIZE)
+            under[1] = f"ρ with the left map {s.spearman:+.2f}, SSIM {s.ssim:.2f}"
+        if captions is not None and rule in captions:
+            under = [("\n".join(filter(None, (u, c))))
+                     for u, c in zip(under, captions[rule])]
+        axes[row, 1].set_xlabel(under[0], fontsize=8.5)
+        axes[row, 2].set_xlabel(under[1], fontsize=8.5)
+    axes[0, 1].set_title("the image's own trace", fontsize=TITLE_SIZE)
+    axes[0, 2].set_title("the other image's trace", fontsize=TITLE_SIZE)
     fig.suptitle(title or "The switch swap: one unit of the image, seeded with its "
                  "activation,\npassed down through two forward traces", fontsize=SUPTITLE_SIZE)
-    fig.supxlabel(GREY_IS_ZERO + "\nρ: signed rank correlation with the left map",
-                  fontsize=9)
+    fig.supxlabel(GREY_IS_ZERO + "\na trace: the switches (deconvnet), the switches and "
+                  "the ReLU masks (guided, backprop)", fontsize=9)
     return fig
