@@ -169,6 +169,7 @@ class InversionObjective:
         self.alpha_weight = checks.check_real(alpha_weight, "alpha_weight", 0)
         self.pixel_range = _check_pixel_range(pixel_range)
         self.evaluations = 0
+        self._last = None          # (x, terms) of the last evaluation with its gradient
 
     @classmethod
     def for_image(cls, net: Network, x0, layer: int | str, **kwargs) -> "InversionObjective":
@@ -209,13 +210,17 @@ class InversionObjective:
         return ObjectiveTerms(total=total, data=data, tv=tv, alpha=alpha), grad
 
     def terms(self, x) -> ObjectiveTerms:
-        """E(x) and its parts."""
+        """E(x) and its parts (those of the last ``objective(x)`` call when x is its x:
+        an optimiser's accepted step is usually the point it evaluated last)."""
+        if self._last is not None and np.array_equal(self._last[0], np.ravel(x)):
+            return self._last[1]
         return self._evaluate(x, gradient=False)[0]
 
     def __call__(self, x):
         """``(E(x), ∇E(x))``, the gradient flattened (what scipy.optimize expects)."""
         self.evaluations += 1
         terms, grad = self._evaluate(x, gradient=True)
+        self._last = (np.array(x, dtype=np.float64).ravel(), terms)
         return terms.total, grad.ravel()
 
 
@@ -226,7 +231,8 @@ class Inversion:
     """A pre-image found by ``invert_representation``.
 
     ``image`` (C, H, W) float64 is the pre-image x̂; ``losses[k]`` is E after k L-BFGS-B
-    iterations (``losses[0]`` at the start, so ``len(losses) == iterations + 1``);
+    iterations (``losses[0]`` at the start, so ``len(losses) == iterations + 1``) and
+    ``data_losses[k]`` its data term ‖Φ(x) − Φ₀‖²/‖Φ₀‖² alone (the regularisers left out);
     ``terms`` are E's parts at x̂; ``feature_error`` = ‖Φ(x̂) − Φ₀‖/‖Φ₀‖;
     ``image_error`` = ‖x̂ − x₀‖/‖x₀‖ (x₀ is known here, the optimiser never sees it);
     ``converged`` is scipy's success flag (a tolerance met, not the iteration limit),
@@ -236,6 +242,7 @@ class Inversion:
 
     image: np.ndarray
     losses: np.ndarray
+    data_losses: np.ndarray
     terms: ObjectiveTerms
     feature_error: float
     image_error: float
@@ -293,10 +300,12 @@ def invert_representation(net: Network, x0, layer: int | str, *, tv_weight: floa
     start = _start(x_init, x0, objective.pixel_range, seed)
     box = None if bounds is None else [_check_bounds(bounds)] * start.size
 
-    losses = [objective.terms(start).total]
+    first = objective.terms(start)
+    losses, data_losses = [first.total], [first.data]
 
     def record(intermediate_result):
         losses.append(float(intermediate_result.fun))
+        data_losses.append(objective.terms(intermediate_result.x).data)
 
     began = time.perf_counter()
     result = minimize(objective, start.ravel(), jac=True, method="L-BFGS-B", bounds=box,
@@ -310,9 +319,10 @@ def invert_representation(net: Network, x0, layer: int | str, *, tv_weight: floa
     norm = np.linalg.norm(x0)
     image_error = float(np.linalg.norm(image - x0) / norm) if norm > 0 else \
         float(np.linalg.norm(image))
-    losses = np.asarray(losses, dtype=np.float64)
+    losses, data_losses = (np.asarray(v, dtype=np.float64) for v in (losses, data_losses))
     losses.setflags(write=False)
-    return Inversion(image=image, losses=losses, terms=terms,
+    data_losses.setflags(write=False)
+    return Inversion(image=image, losses=losses, data_losses=data_losses, terms=terms,
                      feature_error=terms.feature_error, image_error=image_error,
                      layer=layer, iterations=int(result.nit),
                      evaluations=objective.evaluations, converged=bool(result.success),
