@@ -128,7 +128,7 @@ for ax, (title, values_shown) in zip(axes[1:], stages):
     plots.colorbar(ax, shown, "Σ|r|" if ax is axes[1] else None)
 pixel_limit = plots.symmetric_limit(projection, percentile=plots.PROJECTION_PERCENTILE)
 axes[6].imshow(plots.signed_rgb(projection, limit=pixel_limit))
-axes[6].set_title("after layer 0: W₁ᵀ\npixels, 3 × 32 × 32 (grey = 0)", fontsize=10)
+axes[6].set_title("after layer 0: W₀ᵀ\npixels, 3 × 32 × 32 (grey = 0)", fontsize=10)
 axes[7].imshow(plots.signed_rgb(vis.window_patch(projection, (r0, r1, c0, c1)),
                                 limit=pixel_limit))
 axes[7].set_title(f"the same, cropped to the\n{r1 - r0} × {c1 - c0} receptive field",
