@@ -282,11 +282,13 @@ assert corners < on.mean()
 
 # %% [markdown]
 # How each inversion converges says the same.  The figure plots the data term alone,
-# ‖Φ(x) − Φ₀‖²/‖Φ₀‖², not the regulariser, whose own floor (λ TV₂ = 0.005 at x₀) would
-# otherwise look like a stall.  From layer 0 it falls steadily (a well-posed
-# least-squares problem, no regulariser); from the deeper layers it falls fast and then
-# slowly, at a few per cent of the representation's energy or less: many images fit the
-# representation about that well (exercise 1 finds two; above, two fit it exactly).
+# ‖Φ(x) − Φ₀‖²/‖Φ₀‖², not the total, whose regulariser has a floor of its own (λ TV₂ =
+# 0.005 at x₀).  From layer 0 (no regulariser) it falls steadily, to 2·10⁻⁷ after 150
+# steps: a well-posed least-squares problem.  From the deeper layers it falls fast and
+# then levels off between 0.3 and 2 % (printed below).  That is not the regulariser
+# holding it up: without one, the layer-5 run ends no better (feature error 7.4 %
+# against 5.7 %, exercise 3).  Many images fit the representation about that well
+# (exercise 1 finds two; above, two fit it exactly).
 
 # %%
 fig = plots.inversion_losses_figure(
@@ -300,6 +302,8 @@ for layer, r in results.items():
 drops = {layer: r.data_losses[0] / r.data_losses[-1] for layer, r in results.items()}
 print("data term, start / end: " + ", ".join(f"layer {k}: {v:.0f}×" for k, v in drops.items()))
 assert drops[0] > 1000 * max(drops[k] for k in (2, 5, 7))
+assert results[0].data_losses[-1] < 1e-6
+assert all(0.003 <= results[k].data_losses[-1] <= 0.02 for k in (2, 5, 7))   # levels off
 
 # %% [markdown]
 # Synthesis: the seed question, answered
