@@ -84,6 +84,25 @@ def test_compare_rules_titles_come_from_the_rule_table():
     plt.close(fig)
 
 
+def test_compare_rules_boxes_every_panel_and_adds_rows():
+    from matplotlib.patches import Rectangle
+    image = np.full((3, 8, 8), 0.5)
+    rng = np.random.default_rng(0)
+    projections = {name: rng.standard_normal((3, 8, 8)) for name in rules.NAMES}
+    other = {name: rng.standard_normal((3, 8, 8)) for name in rules.NAMES}
+    fig = plots.compare_rules(image, projections, "title", window=(0, 4, 0, 4),
+                              rows=[("least alike", image, other, (2, 6, 2, 6))])
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 2 * (1 + len(rules.NAMES))
+    assert all(any(isinstance(a, Rectangle) for a in ax.patches) for ax in panels)
+    assert [panels[0].get_ylabel(), panels[1 + len(rules.NAMES)].get_ylabel()] == \
+        ["this unit", "least alike"]
+    with pytest.raises(ValueError, match="rules"):
+        plots.compare_rules(image, projections, "t", rows=[("x", image, {"guided": image},
+                                                             None)])
+    plt.close("all")
+
+
 def test_save(tmp_path):
     fig, _ = plt.subplots(layout="constrained")
     path = plots.save(fig, tmp_path / "f.png", close=False)
