@@ -303,7 +303,7 @@ drops = {layer: r.data_losses[0] / r.data_losses[-1] for layer, r in results.ite
 print("data term, start / end: " + ", ".join(f"layer {k}: {v:.0f}×" for k, v in drops.items()))
 assert drops[0] > 1000 * max(drops[k] for k in (2, 5, 7))
 assert results[0].data_losses[-1] < 1e-6
-assert all(0.003 <= results[k].data_losses[-1] <= 0.02 for k in (2, 5, 7))   # levels off
+assert all(0.002 <= results[k].data_losses[-1] <= 0.025 for k in (2, 5, 7))   # levels off
 
 # %% [markdown]
 # Synthesis: the seed question, answered
