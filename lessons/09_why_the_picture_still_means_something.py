@@ -180,7 +180,9 @@ assert all(abs(median(backward[rule])[-1]) <= 0.04 for rule in RULES)
 # the forward pass again, as Adebayo et al. did: the switches, the masks and the
 # activation change too.  We keep projecting the same unit, so a unit that the
 # redrawn network leaves off (a = 0 after the ReLU) has nothing to project: its map is
-# zero, and a zero map counts as similarity 0.
+# zero, and a zero map scores similarity 0.  Counted in a median, those zeros would
+# make the curve *rise* as more layers are redrawn (more units stay on); the figure
+# takes the medians over the maps ≠ 0 and counts them under each step.
 
 # %%
 network = cascade("network")
@@ -195,7 +197,8 @@ for rule, number in zip(RULES, (0.64, 0.73, -0.03)):
 fig = plots.randomization_summary_figure(
     {"on the way back": backward, "whole network": network},
     title="Cascading randomization, median over 16 test images (band: 25th to 75th "
-          "percentile)\nlayer 7, each image's strongest unit; a zero map counts 0")
+          "percentile)\nlayer 7, each image's strongest unit; medians over the maps ≠ 0, "
+          "counted under each step")
 plots.save_lesson_figure(fig, "09_cascade_summary")
 
 # %% [markdown]

@@ -256,6 +256,21 @@ def test_randomization_summary_figure(tmp_path):
         ["trained\n3/3 ≠ 0", "layer 3\n3/3 ≠ 0", "layer 0\n1/3 ≠ 0"]
     _saved_png(fig, tmp_path / "summary_rows.png")
 
+    # a zero map scores 0: left out of the median by default, counted as 0 on request
+    zeros = [_randomization_result([1.0, 0.0 if k < 2 else s], zero_steps=[1] if k < 2
+                                   else [], steps=("trained", "layer 0"))
+             for k, s in enumerate((0.5, 0.6, 0.7, 0.8, 0.9))]
+    median = {}
+    for mode in ("exclude", "count"):
+        fig = plots.randomization_summary_figure({"deconvnet": zeros}, zero_maps=mode)
+        median[mode] = [line for line in fig.axes[0].get_lines()
+                        if line.get_marker() == "o"][0].get_ydata()
+        plt.close(fig)
+    np.testing.assert_allclose(median["exclude"], [1.0, 0.8])     # of 0.7, 0.8, 0.9
+    np.testing.assert_allclose(median["count"], [1.0, 0.7])       # of 0, 0, 0.7, 0.8, 0.9
+    with pytest.raises(ValueError, match="zero_maps"):
+        plots.randomization_summary_figure({"deconvnet": zeros}, zero_maps="drop")
+
     with pytest.raises(ValueError, match="share the steps"):
         plots.randomization_summary_figure(
             {"mixed": [deconvnet[0], _randomization_result([1.0, 0.5], steps=("trained",

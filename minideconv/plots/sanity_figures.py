@@ -157,12 +157,17 @@ def randomization_figure(results, image, title=None):
     return fig
 
 
-def randomization_summary_figure(groups, title=None):
+def randomization_summary_figure(groups, title=None, zero_maps="exclude"):
     """Median (line) and interquartile range (band) of each similarity over many images.
 
     ``groups`` is ``{label: [RandomizationResult, ...]}`` (one line per label), or
     ``{row title: {label: [...]}}`` for one row of panels per experiment.  Within a row
-    the results must share their steps."""
+    the results must share their steps.  A map that is zero (the redrawn network left
+    the unit off) scores 0; ``zero_maps="exclude"`` (the default) leaves such maps out
+    of each step's median and band, ``"count"`` counts them as 0.  Either way the tick
+    labels say how many maps are ≠ 0 where some are not."""
+    if zero_maps not in ("exclude", "count"):
+        raise ValueError(f"zero_maps must be 'exclude' or 'count', got {zero_maps!r}")
     first_value = next(iter(groups.values()))
     nested = groups if isinstance(first_value, dict) else {None: groups}
     plt = pyplot()
@@ -180,8 +185,11 @@ def randomization_summary_figure(groups, title=None):
             ax = axes[row, col]
             ax.axhline(0, color="0.6", linewidth=0.8)
             for label, results in lines.items():
-                values = np.array([getattr(r, metric) for r in results])
-                low, mid, high = np.percentile(values, [25, 50, 75], axis=0)
+                values = np.array([getattr(r, metric) for r in results], dtype=float)
+                if zero_maps == "exclude":
+                    nonzero = np.array([[np.any(m) for m in r.maps] for r in results])
+                    values = np.where(nonzero, values, np.nan)
+                low, mid, high = _percentiles(values)
                 x = np.arange(len(steps))
                 line, = ax.plot(x, mid, marker="o", label=f"{label}")
                 ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18)
@@ -200,6 +208,17 @@ def randomization_summary_figure(groups, title=None):
     fig.suptitle(title or f"Median over {n} images (band: 25th to 75th percentile)",
                  fontsize=SUPTITLE_SIZE)
     return fig
+
+
+def _percentiles(values):
+    """25th, 50th and 75th percentiles over axis 0, ignoring NaN (NaN where a column has
+    no value)."""
+    out = np.full((3, values.shape[1]), np.nan)
+    for k in range(values.shape[1]):
+        column = values[:, k][~np.isnan(values[:, k])]
+        if column.size:
+            out[:, k] = np.percentile(column, [25, 50, 75])
+    return out
 
 
 def switch_swap_figure(image, other, projections, window, title=None, scores=None,
