@@ -168,8 +168,8 @@ def test_inversion_figure(tmp_path):
     assert len(tiles) == 2 * 4 and len(fig.axes) == 2 * 4 + 1
     assert fig.get_suptitle() == "the title"
     assert [ax.get_ylabel() for ax in tiles[::4]] == ["layer 0", "layer 5"]
-    assert tiles[1].get_title().endswith("feature error 0.7%\nimage error 4.5e-04")
-    assert tiles[5].get_title() == "feature error 14%\nimage error 36%"
+    assert tiles[1].get_title().endswith("feature error 0.74 %\nimage error 0.045 %")
+    assert tiles[5].get_title() == "feature error 14 %\nimage error 36 %"
     assert tiles[3].get_title().startswith("guided projection") and \
         tiles[3].get_title().endswith("ch 1 at (2, 3)")
     assert tiles[7].get_title() == "ch 7 at (0, 1)"
@@ -180,7 +180,13 @@ def test_inversion_figure(tmp_path):
     limit = plots.symmetric_limit(small, large, percentile=plots.PROJECTION_PERCENTILE)
     assert limit > 10 * plots.symmetric_limit(small, percentile=plots.PROJECTION_PERCENTILE)
     assert bar.get_xlim() == pytest.approx((-limit, limit))          # horizontal, ±limit
-    assert bar.get_xlabel() == "x̂ − x₀, per channel"
+    assert bar.get_xlabel().startswith("x̂ − x₀ in each colour channel")
+    # each projection on its own scale, printed under it
+    for tile, panel in ((tiles[3], panels[0]), (tiles[7], panels[1])):
+        own = plots.symmetric_limit(panel.projection, percentile=plots.PROJECTION_PERCENTILE)
+        assert tile.get_xlabel() == f"full colour at ±{own:.2g}"
+        np.testing.assert_allclose(tile.get_images()[0].get_array(),
+                                   plots.signed_rgb(panel.projection, limit=own))
     np.testing.assert_allclose(tiles[2].get_images()[0].get_array(),
                                plots.signed_rgb(small, limit=limit))
     np.testing.assert_allclose(tiles[6].get_images()[0].get_array(),
