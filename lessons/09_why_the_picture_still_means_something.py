@@ -229,15 +229,10 @@ quoted(median(alone["deconvnet"])[-1], 0.11)
 # deconvnet essentially do (partial) image recovery, unrelated to what the network
 # decides.  We measure how much a map looks like the image itself: the signed rank
 # correlation, inside the field, between the map and the image, each channel centred
-# on its mean over the field.
+# on its mean over the field (``sanity.likeness``).
 
 # %%
-def likeness(image, m, window):
-    r0, r1, c0, c1 = window
-    patch = image - image[:, r0:r1, c0:c1].mean(axis=(1, 2), keepdims=True)
-    return sanity.similarity(patch, m, window).spearman
-
-
+likeness = sanity.likeness
 for rule, numbers in zip(RULES, ((0.29, 0.01, 0.27), (0.35, 0.02, 0.34),
                                   (0.07, -0.02, 0.02))):
     trained = np.median([likeness(images[i], r.maps[0], r.window)
@@ -433,8 +428,9 @@ plots.save_lesson_figure(fig, "09_switch_swap")
 # numbers compare maps with maps.  Compared with the *image*, the maps of the
 # deconvnet and guided backprop keep their likeness (0.29 and 0.35) when every weight
 # of the network is random (0.27 and 0.34): the resemblance to the image does not
-# depend on what the network learned.  What the unit detects is a separate question,
-# for which lesson 7 puts the top-9 image patches beside the projections.
+# depend on what the network learned; lesson 10 opens the last step of the way back to
+# see why.  What the unit detects is a separate question, for which lesson 7 puts the
+# top-9 image patches beside the projections.
 
 # %%
 print(f"lesson 9 ran in {time.perf_counter() - start:.1f} s")

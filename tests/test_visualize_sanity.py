@@ -535,3 +535,16 @@ def test_without_max_pools_moves_the_stride_to_the_next_convolution():
         sanity.without_max_pools(tiny_net().with_layers(tiny_net().layers[:3]))
     with pytest.raises(ValueError, match=r"would be \(3, 3, 3\), not \(3, 2, 2\)"):
         sanity.without_max_pools(tiny_net())     # 2×2 kernel on 6×6 at stride 2: 3×3
+
+
+def test_likeness_is_the_rank_correlation_with_the_centred_image():
+    rng = np.random.default_rng(2)
+    image, m = rng.uniform(0, 1, (3, 9, 9)), rng.standard_normal((3, 9, 9))
+    window = (2, 7, 1, 6)
+    patch = image[:, 2:7, 1:6]
+    centred = patch - patch.mean(axis=(1, 2), keepdims=True)
+    expected = spearmanr(centred.ravel(), m[:, 2:7, 1:6].ravel()).statistic
+    assert sanity.likeness(image, m, window) == pytest.approx(expected, abs=1e-12)
+    assert sanity.likeness(image, image - image.mean(axis=(1, 2), keepdims=True)) == \
+        pytest.approx(1.0)
+    assert sanity.likeness(image, np.zeros_like(m), window) == 0.0

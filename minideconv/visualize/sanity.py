@@ -85,7 +85,7 @@ from .projection import check_layer, unit_positions
 
 __all__ = ["MODES", "WHERE", "RNG_TAG", "SSIM_WINDOW", "Similarity",
            "RandomizationResult", "randomize", "weight_layers", "receptive_window",
-           "ranks", "similarity", "randomization_test", "switch_swap", "PastedFilters",
+           "ranks", "similarity", "likeness", "randomization_test", "switch_swap", "PastedFilters",
            "pasted_filters", "without_max_pools"]
 
 #: ``randomization_test``'s modes: top layer down, cumulative; or one layer at a time.
@@ -248,6 +248,22 @@ def similarity(reference, other, window=None) -> Similarity:
     return Similarity(spearman=_rank_correlation(a.ravel(), b.ravel()),
                       spearman_abs=_rank_correlation(np.abs(a).ravel(), np.abs(b).ravel()),
                       ssim=_ssim(a, b))
+
+
+def likeness(image, projection, window=None) -> float:
+    """How much a map looks like the image: the signed rank correlation (``similarity``'s
+    ``spearman``), inside ``window``, between ``projection`` and ``image`` with each of
+    its channels centred on its mean over the window (a map is compared with the
+    image's pattern, not with its brightness).  Both (C, H, W)."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 3:
+        raise ValueError(f"image must be (C, H, W), got shape {image.shape}")
+    height, width = image.shape[1:]
+    r0, r1, c0, c1 = (0, height, 0, width) if window is None else (int(v) for v in window)
+    r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, height), min(c1, width)
+    centre = image[:, r0:r1, c0:c1].mean(axis=(1, 2), keepdims=True) if r1 > r0 and \
+        c1 > c0 else 0.0
+    return similarity(image - centre, projection, window).spearman
 
 
 # --------------------------------------------------------------------------- projections
