@@ -1,11 +1,11 @@
 # %% [markdown]
 """
-Lesson 10: What an inverse would look like
+Lesson 11: What an inverse would look like
 ==========================================
 
 The course started from a question: *the transposed convolution is not the inverse of
 the convolution (ct(c(i)) ≠ i), so how can the deconvnet's output represent the internal
-activations?*  Lessons 2–9 took the deconvnet apart.  This one builds what the question
+activations?*  Lessons 2–10 took the deconvnet apart.  This one builds what the question
 has in mind: an actual inverse.  For the first layer it exists — least squares, because
 that layer has full column rank.  Past the first ReLU it does not, on this image, for a
 reason the lesson counts: fewer units are on than the image has pixels, and it builds a
@@ -164,7 +164,7 @@ for ax, picture, title in ((axes[0], plots.as_rgb(x0), "x₀"),
 plots.signed_rgb_colorbar(axes[2], v, limit=np.abs(v).max())
 fig.suptitle(f"Two images, one representation: layer 1 to the logits differ by "
              f"{max(same.values()):.0e} (relative)", fontsize=11)
-plots.save_lesson_figure(fig, "10_same_representation")
+plots.save_lesson_figure(fig, "11_same_representation")
 
 # %% [markdown]
 # The two images differ by 5 % of ‖x₀‖, and every layer's output, the logits included,
@@ -246,7 +246,7 @@ fig = plots.inversion_figure(x0, panels, f"Test image {INDEX} ({CLASSES[labels[I
                              "a pre-image of each layer's whole representation (TV₂, "
                              "λ = 0.03),\nbeside the deconvnet projection of the layer's "
                              "strongest unit")
-plots.save_lesson_figure(fig, "10_inversions", thumbnail="10",   # block 3: x̂ and the map
+plots.save_lesson_figure(fig, "11_inversions", thumbnail="11",   # block 3: x̂ and the map
                          thumbnail_axes=[fig.axes[4 * 3 + 1], fig.axes[4 * 3 + 3]])
 
 # %% [markdown]
@@ -295,7 +295,7 @@ fig = plots.inversion_losses_figure(
     {BLOCKS[layer]: r.data_losses for layer, r in results.items()},
     "the data term ‖Φ(x) − Φ₀‖²/‖Φ₀‖² during L-BFGS-B\n(layers 2, 5, 7 minimise it "
     "+ λ TV₂, λ = 0.03; layer 0 alone)", ylabel="‖Φ(x) − Φ₀‖²/‖Φ₀‖² after k steps")
-plots.save_lesson_figure(fig, "10_convergence")
+plots.save_lesson_figure(fig, "11_convergence")
 for layer, r in results.items():
     print(f"layer {layer}: data term at steps 0, 50, 100, end: "
           + ", ".join(f"{r.data_losses[min(k, r.iterations)]:.1e}" for k in (0, 50, 100, 999)))
@@ -324,17 +324,17 @@ assert all(0.002 <= results[k].data_losses[-1] <= 0.025 for k in (2, 5, 7))   # 
 #    transpose is off by 2.46; without, the part of x in the null space is lost, 0.177
 #    of its norm (3.1 % of its energy, lesson 3).  On the shipped network's first layer
 #    LSQR and feature inversion return x₀ to 0.86 % and 0.75 % (0.64 % apart), and Wᵀ W
-#    x₀ is off by 20 ‖x₀‖ (lesson 10).
+#    x₀ is off by 20 ‖x₀‖ (lesson 11).
 # 3. **Past the first ReLU there is no inverse at this image, and the reason can be
 #    counted.**  An image's layer-1 output fixes it when the rows of W of the units that
 #    are on have full column rank.  On test image 1 they cannot: 2 273 of 12 544
 #    first-layer units are on, fewer than its 3 072 pixels, so those rows have a null
 #    space of dimension at least 799; a v in it, 5.0 % of ‖x₀‖ long, gives an image
 #    x₀ + v (pixels in [0, 1]) whose every layer's output, the logits included, equals
-#    x₀'s to below 10⁻¹⁵ (lesson 10).  The pre-images illustrate it: those of the three
+#    x₀'s to below 10⁻¹⁵ (lesson 11).  The pre-images illustrate it: those of the three
 #    blocks match the representation to 14, 6 and 7 % but differ from the image by 36,
 #    41 and 50 %, and two random starts give pre-images of layer 5 that both match it
-#    (to 7 and 15 %) yet lie 54 % of ‖x₀‖ apart (lesson 10 and its exercise 1).
+#    (to 7 and 15 %) yet lie 54 % of ‖x₀‖ apart (lesson 11 and its exercise 1).
 # 4. **The deconvnet does not invert; it transposes, and it is not the gradient.**  Wᵀ
 #    is the gradient of the convolution: ⟨Wx, r⟩ = ⟨x, Wᵀr⟩ to rounding (a relative
 #    difference below 10⁻¹⁵ in float64), and the question's 5 × 5 ``x.grad`` equals
@@ -348,9 +348,9 @@ assert all(0.002 <= results[k].data_losses[-1] <= 0.025 for k in (2, 5, 7))   # 
 #    and Captum's to rounding: a worst relative error below 10⁻¹⁵ (lesson 8).
 # 5. **A projection shows one activation, seen through this image's forward pass.**  It
 #    is zero outside the unit's receptive field (lesson 7; here 2–44 % of the image), it
-#    is no pre-image (its feature error is ≥ 79 % at the best of 38 scales, lesson 10),
+#    is no pre-image (its feature error is ≥ 79 % at the best of 38 scales, lesson 11),
 #    and at the first pool it is literally one first-layer filter, a · W₀[c], pasted
-#    where the unit's switch points (lesson 10).  Over lesson 7's 27 units it correlates
+#    where the unit's switch points (lesson 11).  Over lesson 7's 27 units it correlates
 #    with guided backprop at a median 0.98 and with the gradient at 0.79 (lesson 7).
 # 6. **What fixes the deconvnet's picture is the switches together with the first-layer
 #    filters.**  Compared with the trained map (median signed rank correlation, 16 test
@@ -361,14 +361,21 @@ assert all(0.002 <= results[k].data_losses[-1] <= 0.025 for k in (2, 5, 7))   # 
 #    ReLU mask. The swapped map is exactly the other image's own projection of the unit
 #    times a_image / a_other, and it looks like the other image (+0.14), not like the
 #    image (−0.01) (lesson 9).
-# 7. **The resemblance to the image survives randomizing every weight.**  Compared with
-#    the image itself, the maps of the deconvnet and guided backprop have a median
-#    signed rank correlation of 0.29 and 0.35 in the trained network, and 0.27 and 0.34
-#    with every weight of the network redrawn; the gradient's, 0.07 and 0.02 (lesson 9).
-#    By the randomization test of Adebayo et al. (2018, *Sanity checks for saliency
-#    maps*, NeurIPS 2018, arXiv:1810.03292), that likeness says nothing about what the
-#    network learned: it is what Nie et al. (2018) call partial image recovery, made of
-#    the forward pass's bottleneck information (Mahendran & Vedaldi 2016).
+# 7. **The resemblance to the image survives randomizing every weight, and the first
+#    layer says why.**  Compared with the image itself, the maps of the deconvnet and
+#    guided backprop have a median signed rank correlation of 0.29 and 0.35 in the
+#    trained network, and 0.27 and 0.34 with every weight of the network redrawn; the
+#    gradient's, 0.07 and 0.02 (lesson 9).  Every map is W₀ᵀ r₀, first-layer filters
+#    pasted with the weights r₀: guided backprop pastes all of its weight with the sign
+#    with which the filter matched the image there (share 1.00), the deconvnet 0.70, the
+#    gradient 0.53, whose filters cancel (lesson 10).  So the deconvnet's likeness needs
+#    the same W₀ forward and back (W₀ redrawn on the way back only: 0.02) and the
+#    switches (the random network without its max-pools: 0.02), not trained weights;
+#    guided backprop's maps of the top two classes of one image correlate at 0.92
+#    (lesson 10).  By the randomization test of Adebayo et al. (2018, *Sanity checks for
+#    saliency maps*, NeurIPS 2018, arXiv:1810.03292), that likeness says nothing about
+#    what the network learned: it is what Nie et al. (2018) call partial image recovery,
+#    made of the forward pass's bottleneck information (Mahendran & Vedaldi 2016).
 #
 # So the deconvnet's output represents an activation neither as an inverse would — there
 # is none past the first ReLU at this image, and where there is one it is least squares,
@@ -401,7 +408,7 @@ for name, (measured, text, tolerance) in quoted.items():
     assert abs(measured - text) <= tolerance, name
 
 # %%
-print(f"lesson 10 ran in {time.perf_counter() - start:.1f} s")
+print(f"lesson 11 ran in {time.perf_counter() - start:.1f} s")
 
 # %% [markdown]
 # Exercises
@@ -421,4 +428,4 @@ print(f"lesson 10 ran in {time.perf_counter() - start:.1f} s")
 #    weight gives a pre-image as smooth as x₀ itself?
 #
 # The solutions, which assert every answer, are in
-# ``lessons/solutions/10_what_an_inverse_would_look_like.py``.
+# ``lessons/solutions/11_what_an_inverse_would_look_like.py``.

@@ -292,7 +292,7 @@ def test_a_zero_representation_is_refused():
 
 @pytest.mark.slow
 def test_lesson_10s_total_variation_sentence_holds_over_8_test_images():
-    """Lesson 10: "Over 8 test images, raising λ from 0 to 0.1 lowers the median image
+    """Lesson 11: "Over 8 test images, raising λ from 0 to 0.1 lowers the median image
     error at every block while the feature error moves by a few points" — with the
     lesson's settings (200 iterations, TV₂, the default random start).  48 inversions."""
     net = load_model()

@@ -39,7 +39,7 @@ on the image size; C channels, H × W pixels):
   ``tv_eps`` (it only matters for β < 2, where it keeps the term differentiable at
   flat regions; ε = 0 is allowed for β ≥ 2).  β = 2 (the default) is a quadratic
   smoothness penalty, which prefers a gentle ramp to a sharp edge of the same height;
-  β = 1 is the classical TV, which charges both the same.  Lesson 10 uses β = 2 and
+  β = 1 is the classical TV, which charges both the same.  Lesson 11 uses β = 2 and
   λ_TV = 0.03 on the shipped network (at x₀ that costs about what a 5–7 % feature error
   does).
 * the α-norm (``alpha``, default 6 as M&V), a soft box that keeps pixels in range:
@@ -51,7 +51,7 @@ on the image size; C channels, H × W pixels):
 
 Starts.  The gradient passes only the units that are on at the *current* x, so a unit
 that should be on but is off at x̂ gets no say: from a poor start L-BFGS-B can stop with
-a large residual that sits entirely at such units (lesson 10's exercise 1 shows one).
+a large residual that sits entirely at such units (lesson 11's exercise 1 shows one).
 The default start is grey noise (``x_init="random"``); ``"zeros"`` or an array are the
 alternatives, and ``Inversion.feature_error`` says how well a start worked.
 
