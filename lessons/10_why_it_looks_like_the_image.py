@@ -99,7 +99,8 @@ for key, number in ((("trained", "deconvnet"), 0.70), (("trained", "backprop"), 
 # %% [markdown]
 # Guided backprop pastes every filter with the sign with which it matched the image
 # (share 1.00, by construction); the deconvnet 70 % of its weight, the gradient about
-# half (0.53), so the gradient's filters, pasted with both signs, cancel.  With random
+# half (0.53), so the gradient's filters, pasted with both signs, largely cancel (its
+# likeness with the image, lesson 9: 0.07).  With random
 # weights the shares hardly move for guided backprop (1.00) and the gradient (0.58);
 # the deconvnet's falls to 0.59.  Nothing here needs trained weights: the sum of the
 # filters that responded to the image, pasted where they responded, looks like the
@@ -193,12 +194,13 @@ plots.save_lesson_figure(fig, "10_pasted_filters", thumbnail="10",
 # %% [markdown]
 # The figure shows image 0: likenesses of 0.2–0.3 are a tendency of the signs, not a
 # copy of the image.  Without switches the deconvnet's likeness falls from 0.27 to
-# 0.02: its map is one
-# fixed picture per unit, whatever the image.  Guided backprop keeps some (0.35 → 0.16)
-# through its masks.  That is Springenberg et al.'s observation — without max-pooling
-# the deconvnet's reconstructions stop showing the image, and adding the forward ReLU
-# masks restores them — and it says what to expect in a ResNet, which has a single
-# max-pool near the input (lesson 12).
+# 0.02: its map is one fixed picture per unit, whatever the image.  Guided backprop
+# keeps some (0.35 → 0.16) through its masks.  That is Springenberg et al.'s
+# observation — without max-pooling the deconvnet's reconstructions from higher layers
+# stop showing the image, and adding the forward ReLU masks restores them.  It also
+# suggests what to expect of a ResNet, which has a single max-pool near the input:
+# above it, only the masks can carry the image (lesson 12 takes a ResNet through
+# minideconv).
 #
 # Two classes, one image
 # ----------------------
@@ -267,15 +269,16 @@ plots.save_lesson_figure(fig, "10_random_transpose")
 # error 0.43) than the trained one's (0.38, error 0.92).  For i.i.d. Gaussian filters
 # the average of WᵀW over the draws is a multiple of the identity away from the border
 # (exercise 2 measures how near one draw comes): this is the core of Nie et al.'s
-# analysis of random networks.  Trained filters are smooth and alike (lesson 3:
-# condition number 163), so WᵀW is far from cI.
+# analysis of random networks.  The trained first layer is far from that: its condition
+# number is 163 (lesson 3).
 #
 # What it means
 # -------------
 # - The deconvnet's and guided backprop's pictures look like the image because they are
 #   made of the first-layer filters that responded to it, pasted where they responded
-#   (the switches) with the sign with which they responded.  Trained weights are not
-#   needed, only the same weights forward and back.
+#   (the switches), mostly with the sign with which they responded (all of guided
+#   backprop's weight, 70 % of the deconvnet's).  Trained weights are not needed, only
+#   the same weights forward and back.
 # - Without the switches the deconvnet loses the image; the masks keep some of it for
 #   guided backprop.
 # - The unit at the top matters little to guided backprop (two classes: 0.92).  By
@@ -283,7 +286,7 @@ plots.save_lesson_figure(fig, "10_random_transpose")
 #   of what the network learned.  Sixt et al. (2020, *When explanations lie*) found the
 #   maps of many such modified-backprop rules, the deconvnet and guided backprop among
 #   them, nearly independent of the later layers' weights, and explained it for the
-#   rules that keep only positive contributions: a product of non-negative matrices
+#   rules built on positive contributions (z⁺): a long product of non-negative matrices
 #   tends to rank one.
 
 # %%

@@ -11,10 +11,9 @@ that layer has full column rank.  Past the first ReLU it does not, on this image
 reason the lesson counts: fewer units are on than the image has pixels, and it builds a
 second image with exactly the same representation.  The best one can do there is a
 *pre-image*: an image whose representation matches the given one (Mahendran & Vedaldi
-2015).  Set beside the deconvnet's projection of one activation of
-the same layer, it shows what each keeps and what each loses.  The lesson ends with the
-seed question answered in one place, each claim with the lesson and the number that
-measures it.
+2015).  Set beside the deconvnet's projection of one activation of the same layer, it
+shows what each keeps and what each loses.  The lesson ends with the seed question
+answered in one place, each claim with the lesson and the number that measures it.
 """
 
 # %%
@@ -180,8 +179,8 @@ plots.save_lesson_figure(fig, "11_same_representation")
 # -----------------------------------
 # The deeper representations are functions of layer 1, so they do not determine x₀
 # either, and they keep less: a pool one value per window, each ReLU only the positive
-# part.  Feature inversion still finds *one* image
-# with (nearly) that representation, starting from grey noise.  Which one depends on the start and on a regulariser; as
+# part.  Feature inversion still finds *one* image with (nearly) that representation,
+# starting from grey noise.  Which one depends on the start and on a regulariser; as
 # Mahendran & Vedaldi, we add total variation, TV₂(x) = mean over pixels of the squared
 # gradient magnitude (``invert.total_variation``), with weight λ = 0.03.  This image's
 # own TV₂ is 0.16, so at x₀ the regulariser would cost 0.005, as much as a feature error
