@@ -413,11 +413,12 @@ plots.save_lesson_figure(fig, "09_switch_swap")
 #   way back here, redrawing the top convolution alone leaves guided backprop 0.73,
 #   redrawing the first alone 0.10.
 # - **Sixt et al. (2020)** (*When explanations lie: why many modified BP attributions
-#   fail*, ICML 2020) proved that rules which pass only positive signals lose their
-#   dependence on the higher layers' weights as the network gets deeper.  On this
-#   three-convolution network the two positive rules are not invariant to the top
-#   layer, only much less sensitive to it than the gradient (0.61 and 0.73 against
-#   −0.08).
+#   fail*, ICML 2020) found the maps of many modified-backprop rules, the deconvnet and
+#   guided backprop among them, nearly independent of the later layers' weights, and
+#   explained it for the rules built on positive contributions (z⁺): a long product of
+#   non-negative matrices tends to rank one.  On this three-convolution network the two
+#   rectifying rules are not invariant to the top layer, only much less sensitive to it
+#   than the gradient (0.61 and 0.73 against −0.08).
 #
 # Back to the question of lessons 2–3: the deconvnet's picture does not represent the
 # activation by inverting the convolutions.  On this network what fixes the
