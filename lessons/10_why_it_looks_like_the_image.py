@@ -64,8 +64,8 @@ def median_likeness(network, rule, layer=LAYER):
 # on the rule at the first ReLU: the deconvnet passes max(r, 0), so r₀ ≥ 0 wherever the
 # switches of the first pool sent signal; guided backprop also requires the unit to
 # have been on, z[u] = ⟨w_c, x_patch⟩ + b_c > 0; the gradient passes either sign where
-# z > 0.  A filter pasted with a positive weight where z > 0 is a filter that matched
-# the patch it is pasted on.  ``sanity.pasted_filters`` returns r₀, z and the share of
+# z > 0.  A filter pasted with a positive weight where z > 0 is pasted where its unit
+# was on: where it matched the patch under it.  ``sanity.pasted_filters`` returns r₀, z and the share of
 # |r₀| pasted with the sign of z.
 
 # %%
@@ -83,7 +83,7 @@ shares = {}
 for name, network in (("trained", net), ("random", random_net)):
     units = strongest_units(network)
     for rule in RULES:
-        values = [sanity.pasted_filters(network, images[i], LAYER, *u[:1], rule, u[1:])
+        values = [sanity.pasted_filters(network, images[i], LAYER, u[0], rule, u[1:])
                   .agreement for i, u in enumerate(units)]
         shares[name, rule] = float(np.nanmedian(values))
     print(f"{name:7s} network: median share of |r₀| pasted with the sign of z: "
