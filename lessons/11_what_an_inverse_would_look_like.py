@@ -352,9 +352,10 @@ assert all(0.002 <= results[k].data_losses[-1] <= 0.025 for k in (2, 5, 7))   # 
 #    gradient and guided backprop differ only at the ReLUs: of the 12 values that reach
 #    the first ReLU in lesson 6's network, backprop passes 11 (4 negative), the
 #    deconvnet 8 and guided backprop 7 (none negative) (lesson 6).  So the deconvnet's
-#    map is not the gradient: ⟨map, v⟩ misses a·∂a/∂v by up to 54 % over random
-#    directions v (lesson 7, exercise 2).  minideconv's three maps agree with PyTorch's
-#    and Captum's to rounding: a worst relative error below 10⁻¹⁵ (lesson 8).
+#    map is not the gradient: over 8 random directions v, ⟨map, v⟩ misses a·∂a/∂v by as
+#    much as 54 % of the largest a·∂a/∂v (lesson 7, exercise 2).  minideconv's three
+#    maps agree with PyTorch's and Captum's to rounding: a worst relative error below
+#    10⁻¹⁵ (lesson 8).
 # 5. **A projection shows one activation, seen through this image's forward pass.**  It
 #    is zero outside the unit's receptive field (lesson 7; here 2–44 % of the image), it
 #    is no pre-image (its feature error is ≥ 79 % at the best of 38 scales, lesson 11),
