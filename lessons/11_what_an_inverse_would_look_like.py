@@ -378,14 +378,15 @@ assert all(0.002 <= results[k].data_losses[-1] <= 0.025 for k in (2, 5, 7))   # 
 #    gradient's, 0.07 and 0.02 (lesson 9).  Every map is W₀ᵀ r₀, first-layer filters
 #    pasted with the weights r₀: guided backprop pastes all of its weight with the sign
 #    with which the filter matched the image there (share 1.00), the deconvnet 0.70, the
-#    gradient 0.53, whose filters cancel (lesson 10).  So the deconvnet's likeness needs
-#    the same W₀ forward and back (W₀ redrawn on the way back only: 0.02) and the
-#    switches (the random network without its max-pools: 0.02), not trained weights;
-#    guided backprop's maps of the top two classes of one image correlate at 0.92
-#    (lesson 10).  By the randomization test of Adebayo et al. (2018, *Sanity checks for
-#    saliency maps*, NeurIPS 2018, arXiv:1810.03292), that likeness says nothing about
-#    what the network learned: it is what Nie et al. (2018) call partial image recovery,
-#    made of the forward pass's bottleneck information (Mahendran & Vedaldi 2016).
+#    gradient 0.53, whose filters largely cancel (lesson 10).  So the deconvnet's
+#    likeness needs the same W₀ forward and back (W₀ redrawn on the way back only: 0.02)
+#    and the switches (the random network without its max-pools: 0.02), not trained
+#    weights; guided backprop's maps of the top two classes of one image correlate at
+#    0.92 (lesson 10).  By the randomization test of Adebayo et al. (2018, *Sanity
+#    checks for saliency maps*, NeurIPS 2018, arXiv:1810.03292), that likeness says
+#    nothing about what the network learned: it is what Nie et al. (2018) call partial
+#    image recovery, made of the forward pass's bottleneck information (Mahendran &
+#    Vedaldi 2016).
 #
 # So the deconvnet's output represents an activation neither as an inverse would — there
 # is none past the first ReLU at this image, and where there is one it is least squares,
