@@ -313,7 +313,8 @@ print(f"   transpose error {full.transpose_error:.3f},  lsqr error {full.lsqr_er
 print("padding 0 (W 81 × 100, null space of dimension 19):")
 print(f"   transpose error {valid.transpose_error:.3f},  lsqr error {valid.lsqr_error:.3f},"
       f"  lsqr residual ‖Wx̂ − y‖/‖y‖ {valid.lsqr_residual:.1e}")
-print(f"   the null-space part of x: ‖P_null x‖ / ‖x‖ = {null_part:.3f}")
+print(f"   the null-space part of x: ‖P_null x‖ / ‖x‖ = {null_part:.3f} of the norm, "
+      f"‖P_null x‖² / ‖x‖² = {null_part ** 2:.1%} of the energy")
 assert full.lsqr_error < 1e-6 * full.transpose_error      # lsqr ≪ transpose
 assert full.transpose_error > 1.0
 assert valid.lsqr_residual < 1e-8                          # y is explained exactly ...

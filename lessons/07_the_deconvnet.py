@@ -128,7 +128,7 @@ for ax, (title, values_shown) in zip(axes[1:], stages):
     plots.colorbar(ax, shown, "Σ|r|" if ax is axes[1] else None)
 pixel_limit = plots.symmetric_limit(projection, percentile=plots.PROJECTION_PERCENTILE)
 axes[6].imshow(plots.signed_rgb(projection, limit=pixel_limit))
-axes[6].set_title("after layer 0: W₁ᵀ\npixels, 3 × 32 × 32 (grey = 0)", fontsize=10)
+axes[6].set_title("after layer 0: W₀ᵀ\npixels, 3 × 32 × 32 (grey = 0)", fontsize=10)
 axes[7].imshow(plots.signed_rgb(vis.window_patch(projection, (r0, r1, c0, c1)),
                                 limit=pixel_limit))
 axes[7].set_title(f"the same, cropped to the\n{r1 - r0} × {c1 - c0} receptive field",
@@ -154,7 +154,10 @@ plots.save_lesson_figure(fig, "07_layer_by_layer")
 # for tile.  The projection is the deconvnet's pattern for that activation, in the
 # patch's pixels; set beside the patches it shows what the nine images have in common
 # where the unit looks (what it owes to the image and what to the weights is measured
-# in lesson 9).
+# in lesson 9).  A projection's colours are not image colours: each colour channel
+# shows the sign and size of the map in that channel (mid-grey = 0), so a pure red
+# pixel says the map is positive in the red channel and negative in the other two,
+# whatever colour the image has there.
 
 # %%
 grid = [(channel, vis.top_k_patches(net, images, LAYER, channel, k=9))
@@ -185,9 +188,6 @@ for rule, p in projections.items():
     print(f"{rule:9s}: {np.count_nonzero(p) / p.size:.0%} of the pixel values nonzero")
     assert np.abs(p[:, outside]).max() == 0            # all stay in the receptive field
 assert not np.allclose(projections["deconvnet"], projections["backprop"])
-fig = plots.compare_rules(image, projections, f"layer {LAYER}, feature {feature}, "
-                          f"unit ({h}, {w}) of image {index}", window=(r0, r1, c0, c1))
-plots.save_lesson_figure(fig, "07_three_rules", thumbnail="07", thumbnail_axes=fig.axes[:2])
 
 # %% [markdown]
 # What the correlations say
@@ -235,7 +235,7 @@ all_shares = np.array([pair for rule in rules for pair in shares[rule].values()]
 assert all_shares[:, 0].min() > all_shares[:, 1].max()     # negative ≫ positive-and-off
 correlation = {(a, b): np.corrcoef(flat[a], flat[b])[0, 1]
                for a, b in [("deconvnet", "guided"), ("deconvnet", "backprop")]}
-over_grid = {pair: [] for pair in correlation}
+over_grid, grid_units = {pair: [] for pair in correlation}, []
 for channel, top in grid:
     batch = {rule: vis.project(net, images[top.indices], LAYER, channel, rule=rule)
              for rule in rules}                      # each image's strongest unit
@@ -243,6 +243,9 @@ for channel, top in grid:
         for a, b in over_grid:
             over_grid[a, b].append(np.corrcoef(batch[a][k].ravel(),
                                                batch[b][k].ravel())[0, 1])
+        position = tuple(int(v) for v in top.positions[k])
+        grid_units.append((channel, int(top.indices[k]), position,
+                           {rule: batch[rule][k] for rule in rules}))
 for (a, b), values_grid in over_grid.items():
     print(f"correlation {a} / {b}: {correlation[a, b]:.3f} for this unit; over the "
           f"{len(values_grid)} units of the top-9 grid median {np.median(values_grid):.2f}, "
@@ -252,7 +255,36 @@ assert np.median(over_grid["deconvnet", "guided"]) > np.median(over_grid["deconv
 for pair, values_grid in over_grid.items():         # this unit is in the grid, and ...
     assert abs(correlation[pair] - max(values_grid)) < 1e-9    # ... the most alike of all
 
+# the figure: this unit (the most alike), the median and the least alike of the 27, by
+# the correlation of the deconvnet with the gradient
+order = np.argsort(over_grid["deconvnet", "backprop"], kind="stable")
+shown_rows = []
+for name, k in (("median", order[len(order) // 2]), ("least alike", order[0])):
+    channel, k_image, position, maps = grid_units[k]
+    field_k = net.receptive_field(LAYER).window(position)
+    shown_rows.append((f"{name}: feature {channel}, image {k_image}\n"
+                       f"r(deconvnet, backprop) = "
+                       f"{over_grid['deconvnet', 'backprop'][k]:.2f}",
+                       images[k_image], maps, field_k))
+    print(f"three-rules figure, {name} of the 27: feature {channel}, image {k_image}, "
+          f"unit {position}: correlation deconvnet / backprop "
+          f"{over_grid['deconvnet', 'backprop'][k]:.2f}, deconvnet / guided "
+          f"{over_grid['deconvnet', 'guided'][k]:.2f}")
+fig = plots.compare_rules(image, projections, f"layer {LAYER}: the three rules on the "
+                          f"most alike, the median and the least alike of the "
+                          f"{len(order)} units of the top-9 grid",
+                          window=(r0, r1, c0, c1), rows=shown_rows,
+                          label=f"most alike: feature {feature}, image {index}\n"
+                                f"r(deconvnet, backprop) = "
+                                f"{correlation['deconvnet', 'backprop']:.2f}")
+plots.save_lesson_figure(fig, "07_three_rules", thumbnail="07", thumbnail_axes=fig.axes[:2])
+
 # %% [markdown]
+# The figure puts this unit, the most alike of the 27 (deconvnet against the gradient),
+# above the median and the least alike unit of the grid: there the gradient's picture
+# parts from the deconvnet's (correlation 0.79 and 0.61), guided backprop's does not
+# (0.96 and 0.97).
+#
 # So, in this network: about half of the signal reaching each lower ReLU is negative
 # (49–57 % by magnitude), and dropping it — the deconvnet's rectification — is most of
 # what sets the deconvnet apart from the gradient (median correlation about 0.8 over the

@@ -348,7 +348,7 @@ if torch is not None:
 # ---------------------------
 # ``minideconv.interop.torch.crosscheck`` does all of the above for every layer of a
 # network: it converts it to PyTorch (or a PyTorch module that ``torch.fx`` can trace
-# to minideconv, lesson 11), compares the forward activations, projects each layer's
+# to minideconv, lesson 12), compares the forward activations, projects each layer's
 # strongest activation back with the three rules against autograd and Captum, and
 # measures the hand-written ``F.max_unpool2d`` deconvnet against the true transpose.
 # ``minideconv crosscheck`` runs it on built-in architectures from the command line.

@@ -180,7 +180,9 @@ assert all(abs(median(backward[rule])[-1]) <= 0.04 for rule in RULES)
 # the forward pass again, as Adebayo et al. did: the switches, the masks and the
 # activation change too.  We keep projecting the same unit, so a unit that the
 # redrawn network leaves off (a = 0 after the ReLU) has nothing to project: its map is
-# zero, and a zero map counts as similarity 0.
+# zero, and a zero map scores similarity 0.  Counted in a median, those zeros would
+# make the curve *rise* as more layers are redrawn (more units stay on); the figure
+# takes the medians over the maps ≠ 0 and counts them under each step.
 
 # %%
 network = cascade("network")
@@ -195,7 +197,8 @@ for rule, number in zip(RULES, (0.64, 0.73, -0.03)):
 fig = plots.randomization_summary_figure(
     {"on the way back": backward, "whole network": network},
     title="Cascading randomization, median over 16 test images (band: 25th to 75th "
-          "percentile)\nlayer 7, each image's strongest unit; a zero map counts 0")
+          "percentile)\nlayer 7, each image's strongest unit; medians over the maps ≠ 0, "
+          "counted under each step")
 plots.save_lesson_figure(fig, "09_cascade_summary")
 
 # %% [markdown]
@@ -207,8 +210,8 @@ plots.save_lesson_figure(fig, "09_cascade_summary")
 # One layer at a time
 # -------------------
 # ``mode="independent"`` redraws one layer and keeps the others trained.  Adebayo et
-# al.'s errata says guided backprop is invariant to the higher layers' weights but
-# distorted when the lower layers are randomized; on the way back, here:
+# al.'s errata (arXiv version 3) say guided backprop is invariant to the higher layers'
+# weights but distorted when the lower layers are randomized; on the way back, here:
 
 # %%
 alone = cascade("backward", mode="independent")
@@ -226,22 +229,17 @@ quoted(median(alone["deconvnet"])[-1], 0.11)
 # deconvnet essentially do (partial) image recovery, unrelated to what the network
 # decides.  We measure how much a map looks like the image itself: the signed rank
 # correlation, inside the field, between the map and the image, each channel centred
-# on its mean over the field.
+# on its mean over the field (``sanity.likeness``).
 
 # %%
-def likeness(i, m, window):
-    r0, r1, c0, c1 = window
-    patch = images[i] - images[i][:, r0:r1, c0:c1].mean(axis=(1, 2), keepdims=True)
-    return sanity.similarity(patch, m, window).spearman
-
-
+likeness = sanity.likeness
 for rule, numbers in zip(RULES, ((0.29, 0.01, 0.27), (0.35, 0.02, 0.34),
                                   (0.07, -0.02, 0.02))):
-    trained = np.median([likeness(i, r.maps[0], r.window)
+    trained = np.median([likeness(images[i], r.maps[0], r.window)
                          for i, r in enumerate(backward[rule])])
-    back = np.median([likeness(i, r.maps[-1], r.window)
+    back = np.median([likeness(images[i], r.maps[-1], r.window)
                       for i, r in enumerate(backward[rule])])
-    whole_net = np.median([likeness(i, r.maps[-1], r.window)
+    whole_net = np.median([likeness(images[i], r.maps[-1], r.window)
                            for i, r in enumerate(network[rule]) if np.any(r.maps[-1])])
     print(f"{rule:9s}: map vs image, median rank correlation: trained {trained:+.2f}; "
           f"all layers redrawn on the way back {back:+.2f}; in the whole network "
@@ -264,6 +262,11 @@ for rule, numbers in zip(RULES, ((0.29, 0.01, 0.27), (0.35, 0.02, 0.34),
 # *another* image's trace (``sanity.switch_swap``).  We pair each image with the first
 # of the next 100 test images in which the same unit is on (where it is off, the masks
 # of backprop and guided backprop stop the signal at once).
+#
+# What the swap computes can be said exactly.  Every step of the way back is linear in
+# the signal (Wᵀ, P(s)ᵀ, a mask) or positively homogeneous (max(λr, 0) = λ max(r, 0) for
+# λ ≥ 0), so the swapped map is the *other image's own projection* of the same unit
+# times a_image / a_other (exercise 3 checks it): the image contributes one number.
 
 # %%
 others, _ = load_dataset("test", n=116)
@@ -276,45 +279,121 @@ def partner(i):
     return int(np.flatnonzero(others_activation[:, c, h, w] > 0)[0])
 
 
-swap = {rule: [] for rule in RULES}
-for i, (c, h, w) in enumerate(units):
-    other = others[partner(i)]
-    window = backward["deconvnet"][i].window
-    for rule in RULES:
-        own = backward[rule][i].maps[0]
-        swapped = sanity.switch_swap(net, images[i], other, LAYER, c, rule, (h, w))
-        swap[rule].append(sanity.similarity(own, swapped, window))
-for rule, number in zip(RULES, (0.09, 0.02, -0.06)):
-    print(f"{rule:9s}: own map vs swapped, median over 16 pairs: signed "
-          f"{np.median([s.spearman for s in swap[rule]]):+.2f}, |map| "
-          f"{np.median([s.spearman_abs for s in swap[rule]]):+.2f}, SSIM "
-          f"{np.median([s.ssim for s in swap[rule]]):+.2f}")
-    quoted(np.median([s.spearman for s in swap[rule]]), number)
+def strongest_partner(i):
+    c, h, w = units[i]
+    return int(np.argmax(others_activation[:, c, h, w]))
 
-other = others[partner(first)]
-c, h, w = units[first]
-shown = {rule: (backward[rule][first].maps[0],
-                sanity.switch_swap(net, images[first], other, LAYER, c, rule, (h, w)))
-         for rule in RULES}
-scores = {rule: sanity.similarity(*shown[rule], backward[rule][first].window)
-          for rule in RULES}
-fig = plots.switch_swap_figure(images[first], other, shown,
-                               backward["deconvnet"][first].window, scores=scores)
-plots.save_lesson_figure(fig, "09_switch_swap")
+
+def swap_test(pick):
+    """{rule: [(own vs swapped, swapped vs the partner image, swapped vs the image)]}."""
+    found = {rule: [] for rule in RULES}
+    for i, (c, h, w) in enumerate(units):
+        other = others[pick(i)]
+        window = backward["deconvnet"][i].window
+        for rule in RULES:
+            own = backward[rule][i].maps[0]
+            swapped = sanity.switch_swap(net, images[i], other, LAYER, c, rule, (h, w))
+            found[rule].append((sanity.similarity(own, swapped, window),
+                                likeness(other, swapped, window),
+                                likeness(images[i], swapped, window)))
+    return found
+
+
+def ratio(pick):
+    return np.median([others_activation[(pick(i),) + u] / activation[(i,) + u]
+                      for i, u in enumerate(units)])
+
+
+swap, strong = swap_test(partner), swap_test(strongest_partner)
+for name, found, pick in (("first partner", swap, partner),
+                          ("strongest partner", strong, strongest_partner)):
+    print(f"{name}: median a_other / a_image {ratio(pick):.2f}")
+    for rule in RULES:
+        print(f"   {rule:9s}: own map vs swapped, median over 16 pairs: signed "
+              f"{np.median([s.spearman for s, _, _ in found[rule]]):+.2f}, |map| "
+              f"{np.median([s.spearman_abs for s, _, _ in found[rule]]):+.2f}, SSIM "
+              f"{np.median([s.ssim for s, _, _ in found[rule]]):+.2f}; swapped map vs "
+              f"the partner image {np.median([o for _, o, _ in found[rule]]):+.2f}, vs "
+              f"the image {np.median([m for _, _, m in found[rule]]):+.2f}")
+for rule, number in zip(RULES, (0.09, 0.02, -0.06)):
+    quoted(np.median([s.spearman for s, _, _ in swap[rule]]), number)
+quoted(ratio(partner), 0.12)
+quoted(np.median([s.spearman for s, _, _ in strong["deconvnet"]]), 0.07)
+for found, numbers in ((swap, (0.14, -0.01)), (strong, (0.32, 0.02))):
+    quoted(np.median([o for _, o, _ in found["deconvnet"]]), numbers[0])
+    quoted(np.median([m for _, _, m in found["deconvnet"]]), numbers[1])
 
 # %% [markdown]
 # With the other image's trace, the median signed rank correlation with the image's
 # own map is +0.09 (deconvnet), +0.02 (guided) and −0.06 (backprop), while redrawing
-# the top layer's weights on the way back kept 0.61 and 0.73.  On this network, for
-# these units, the trace shapes the deconvnet's and guided backprop's pictures more
-# than the top layer's learned weights do.
+# the top layer's weights on the way back kept 0.61 and 0.73.  The first partners
+# activate the unit weakly (a median a_other / a_image of 0.12); with the strongest of
+# the 100 instead, the deconvnet's swap keeps 0.07 of the image's own map.  And the
+# swapped map does look like something: like the *partner* image (+0.14 with the first
+# partner, +0.32 with the strongest), not like the image whose unit seeded it (−0.01,
+# +0.02) — as it must, being the partner's own projection rescaled.
+#
+# Which switches matter?  The deconvnet reads nothing else, so we can swap one pool's
+# switches at a time, keeping the image's own elsewhere (first partners, deconvnet):
+
+# %%
+def one_pool_swapped(i, other, pools):
+    """The deconvnet map of image i's unit with ``other``'s switches at ``pools``."""
+    c, h, w = units[i]
+    own = net.trace(images[i][None], upto=LAYER)
+    theirs = net.trace(other[None], upto=LAYER)
+    records = [theirs.records[k] if k in pools else record
+               for k, record in enumerate(own.records)]
+    mixed = nn.Trace(input=own.input, outputs=own.outputs, records=records)
+    signal = np.zeros_like(own.outputs[LAYER])
+    signal[0, c, h, w] = own.outputs[LAYER][0, c, h, w]
+    return net.backward(signal, mixed, start=LAYER, rule="deconvnet")[0]
+
+
+pools = [k for k, layer in enumerate(net.layers[:LAYER]) if isinstance(layer, nn.MaxPool2d)]
+one_pool = {}
+for chosen in [(k,) for k in pools] + [tuple(pools)]:
+    one_pool[chosen] = np.median([
+        sanity.similarity(backward["deconvnet"][i].maps[0],
+                          one_pool_swapped(i, others[partner(i)], chosen),
+                          backward["deconvnet"][i].window).spearman
+        for i in range(len(units))])
+    print(f"deconvnet, the partner's switches at layer(s) {chosen}, the image's own "
+          f"elsewhere: median signed rank correlation with the own map "
+          f"{one_pool[chosen]:+.2f}")
+quoted(one_pool[(2,)], 0.36)
+quoted(one_pool[(5,)], 0.45)
+quoted(one_pool[tuple(pools)], 0.09)
+
+other = others[strongest_partner(first)]
+c, h, w = units[first]
+window = backward["deconvnet"][first].window
+shown = {rule: (backward[rule][first].maps[0],
+                sanity.switch_swap(net, images[first], other, LAYER, c, rule, (h, w)))
+         for rule in RULES}
+captions = {rule: tuple(f"vs image {likeness(images[first], m, window):+.2f}, "
+                        f"vs other {likeness(other, m, window):+.2f}" for m in maps)
+            for rule, maps in shown.items()}
+fig = plots.switch_swap_figure(images[first], other, shown, window, captions=captions)
+plots.save_lesson_figure(fig, "09_switch_swap")
+
+# %% [markdown]
+# Swapping either pool's switches alone leaves 0.36 (the pool after layer 2) and 0.45
+# (after layer 5); swapping both, 0.09 — the same map as the full swap, since the
+# deconvnet reads no mask.  The switches of both pools, and with them *where* the
+# first-layer filters are pasted, fix the deconvnet's picture: redrawing the first
+# convolution alone on the way back leaves 0.11, the top one alone 0.61.
+#
+# The figure shows image 0 with its strongest partner; under each map, its likeness
+# (signed rank correlation inside the field) to each of the two images.
 #
 # What it means
 # -------------
-# - **Springenberg et al. (2015)** (*Striving for simplicity: the all convolutional
-#   net*) visualized a network without max-pooling, so without switches, and found
-#   the deconvnet's reconstructions from higher layers unsharp; adding the forward
-#   ReLU masks to the deconvnet's rule gave sharp ones: guided backpropagation.
+# - **Springenberg et al. (2014)** (*Striving for simplicity: the all convolutional
+#   net*, arXiv:1412.6806) visualized a network without max-pooling, so without
+#   switches, and found the deconvnet's reconstructions from higher layers unsharp;
+#   adding the forward ReLU masks to the deconvnet's rule gave sharp ones: guided
+#   backpropagation.
 # - **Mahendran & Vedaldi (2016)** (*Salient deconvolutional networks*) cast the
 #   deconvnet, backprop and guided backprop as one reversed architecture, and found
 #   that their pictures owe most of their quality to the *bottleneck information* they
@@ -326,22 +405,33 @@ plots.save_lesson_figure(fig, "09_switch_swap")
 #   as (partial) image recovery, unrelated to the network's decisions: here their maps
 #   resemble the image (0.29 and 0.35) even when every weight of the network is random
 #   (0.27 and 0.34).
-# - **Adebayo et al. (2018)** (*Sanity checks for saliency maps*) proposed the
-#   randomization test: a map that stays the same when the weights are random cannot
-#   be explaining what the network learned.  By their errata, guided backprop is
-#   invariant to the higher layers' weights but distorted when the lower layers are
-#   randomized; on the way back here, redrawing the top convolution alone leaves it
-#   0.73, redrawing the first alone 0.10.
+# - **Adebayo et al. (2018)** (*Sanity checks for saliency maps*, NeurIPS 2018,
+#   arXiv:1810.03292) proposed the randomization test: a map that stays the same when
+#   the weights are random cannot be explaining what the network learned.  The errata
+#   of their arXiv version 3 (2020) revise the guided-backprop results: invariant to
+#   the higher layers' weights, distorted when the lower layers are randomized.  On the
+#   way back here, redrawing the top convolution alone leaves guided backprop 0.73,
+#   redrawing the first alone 0.10.
+# - **Sixt et al. (2020)** (*When explanations lie: why many modified BP attributions
+#   fail*, ICML 2020) found the maps of many modified-backprop rules, the deconvnet and
+#   guided backprop among them, nearly independent of the later layers' weights, and
+#   explained it for the rules built on positive contributions (z⁺): a long product of
+#   non-negative matrices tends to rank one.  On this three-convolution network the two
+#   rectifying rules are not invariant to the top layer, only much less sensitive to it
+#   than the gradient (0.61 and 0.73 against −0.08).
 #
 # Back to the question of lessons 2–3: the deconvnet's picture does not represent the
-# activation by inverting the convolutions.  On this network its image-specific content
-# comes with the forward trace, the switches above all (the deconvnet reads no mask):
-# another image's trace leaves a signed rank correlation of 0.09 with the picture,
-# random weights in the top layer 0.61.  The weights of the first layer are what
-# turns that trace into pixels: redrawn alone on the way back, they leave 0.11.  That
-# is why the picture does mean something about the image.  What the unit detects is a
-# separate question, for which lesson 7 puts the top-9 image patches beside the
-# projections.
+# activation by inverting the convolutions.  On this network what fixes the
+# deconvnet's picture is the switches *together with the first-layer filters*: another
+# image's switches leave a signed rank correlation of 0.09 with it (one pool's only:
+# 0.36 and 0.45), the first convolution redrawn alone on the way back 0.11, every
+# convolution redrawn 0.01, while random weights in the top layer leave 0.61.  Those
+# numbers compare maps with maps.  Compared with the *image*, the maps of the
+# deconvnet and guided backprop keep their likeness (0.29 and 0.35) when every weight
+# of the network is random (0.27 and 0.34): the resemblance to the image does not
+# depend on what the network learned; lesson 10 opens the last step of the way back to
+# see why.  What the unit detects is a separate question, for which lesson 7 puts the
+# top-9 image patches beside the projections.
 
 # %%
 print(f"lesson 9 ran in {time.perf_counter() - start:.1f} s")

@@ -33,7 +33,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]_*.py"))
 SOLUTIONS = sorted((REPO / "lessons" / "solutions").glob("[0-9][0-9]_*.py"))
-COURSE = range(1, 12)          # lessons 01–11
+COURSE = range(1, 13)          # lessons 01–12
 PRINTED: dict = {}             # script path -> its stdout, kept for the synthesis test
 
 
@@ -127,7 +127,7 @@ def test_solution_runs_and_its_assertions_hold(solution, tmp_path):
 # --------------------------------------------------------------------------- the synthesis
 
 # Every number the seed question's answer quotes (README "The question, answered" and the
-# synthesis at the end of lesson 10), beside the line of the lesson that measures it:
+# synthesis at the end of lesson 11), beside the line of the lesson that measures it:
 # (script, pattern whose group is the printed number, quoted value, tolerance, quoted
 # text).  The tolerance is one unit of the quoted last digit; numbers at rounding level
 # are quoted as a bound ("below 10⁻¹⁵"), since their digits change with the BLAS kernels.
@@ -143,26 +143,74 @@ SYNTHESIS = [
     ("03", r"condition number σ_max/σ_min = (\d+)", 163, 0, "163"),
     ("04", r"relative difference (\S+)", 1e-15, BELOW, "below 10⁻¹⁵"),
     ("04", r"max \|x\.grad − ConvTranspose2d\(r\)\| += (\S+)", 0.0, 0, None),
+    ("03", r"‖P_null x‖ / ‖x‖ = ([\d.]+) of the norm", 0.177, 0.001, "0.177 of its norm"),
+    ("03", r"‖P_null x‖² / ‖x‖² = ([\d.]+)% of the energy", 3.1, 0.1, "3.1 % of its energy"),
     ("05", r"pool then unpool keeps (\d+) of 16 values", 4, 0, "4 of 16"),
     ("06", r"→ (\d+) values reach R₁ under every rule", 12, 0, None),
     ("06", r"backprop passes (\d+) ", 11, 0, None),
     ("06", r"backprop passes \d+ \((\d+) negative\)", 4, 0, None),
     ("06", r"the deconvnet (\d+), guided", 8, 0, None),
     ("06", r"the deconvnet \d+, guided (\d+)", 7, 0, None),
+    ("solutions/07", r"deconvnet: max \|⟨projection, v⟩ − a·∂a/∂v\| .* = (\S+)", 0.54, 0.01,
+     "54 %"),
     ("07", r"deconvnet / guided: .* median ([\d.]+)", 0.98, 0.01, "0.98"),
     ("07", r"deconvnet / backprop: .* median ([\d.]+)", 0.79, 0.01, None),
     ("08", r"worst relative error (\S+)", 1e-15, BELOW, "below 10⁻¹⁵"),
     ("09", r"^ +deconvnet +\+1\.00 +([+-][\d.]+)", 0.61, 0.01, "0.61"),
     ("09", r"^ +guided +\+1\.00 +([+-][\d.]+)", 0.73, 0.01, "0.73"),
     ("09", r"^ +backprop +\+1\.00 +([+-][\d.]+)", -0.08, 0.01, "−0.08"),
+    ("09", r"^ +deconvnet +\+1\.00 +[+-][\d.]+ +[+-][\d.]+ +([+-][\d.]+)", 0.01, 0.01,
+     "leaves 0.01"),
+    ("09", r"^deconvnet: only this layer redrawn .*\[[\d.+-]+ +[\d.+-]+ +([\d.+-]+)\]", 0.11,
+     0.01, "alone 0.11"),
     ("09", r"deconvnet: own map vs swapped, median over 16 pairs: signed ([+-][\d.]+)",
-     0.09, 0.01, "0.09"),
-    ("10", r"least squares \(LSQR\): +‖x̂ − x₀‖/‖x₀‖ = ([\d.]+)%", 0.86, 0.01, "0.86 %"),
-    ("10", r"feature inversion \(L-BFGS-B\): ‖x̂ − x₀‖/‖x₀‖ = ([\d.]+)%", 0.75, 0.01,
+     0.09, 0.01, "switches 0.09"),
+    ("09", r"partner's switches at layer\(s\) \(2,\), .* own map ([+-][\d.]+)", 0.36, 0.01,
+     "0.36 (after layer 2)"),
+    ("09", r"partner's switches at layer\(s\) \(5,\), .* own map ([+-][\d.]+)", 0.45, 0.01,
+     "0.45 (after layer 5)"),
+    ("09", r"partner's switches at layer\(s\) \(2, 5\), .* own map ([+-][\d.]+)", 0.09, 0.01,
+     None),
+    ("09", r"first partner: .*\n +deconvnet: .* vs the partner image ([+-][\d.]+)", 0.14, 0.01,
+     "(+0.14)"),
+    ("09", r"first partner: .*\n +deconvnet: .* vs the image ([+-][\d.]+)", -0.01, 0.01,
+     "(−0.01)"),
+    ("09", r"deconvnet: map vs image, median rank correlation: trained ([+-][\d.]+)", 0.29,
+     0.01, "0.29 and 0.35"),
+    ("09", r"guided   : map vs image, median rank correlation: trained ([+-][\d.]+)", 0.35,
+     0.01, "0.29 and 0.35"),
+    ("09", r"backprop : map vs image, median rank correlation: trained ([+-][\d.]+)", 0.07,
+     0.01, "0.07 and 0.02"),
+    ("09", r"deconvnet: map vs image, .* in the whole network ([+-][\d.]+)", 0.27, 0.01,
+     "0.27 and 0.34"),
+    ("09", r"guided   : map vs image, .* in the whole network ([+-][\d.]+)", 0.34, 0.01,
+     "0.27 and 0.34"),
+    ("09", r"backprop : map vs image, .* in the whole network ([+-][\d.]+)", 0.02, 0.01,
+     "0.07 and 0.02"),
+    ("10", r"trained network: median share of \|r₀\| pasted with the sign of z: deconvnet "
+           r"([\d.]+)", 0.70, 0.01, "the deconvnet 0.70"),
+    ("10", r"trained network: median share .* guided ([\d.]+)", 1.0, 0, "(share 1.00)"),
+    ("10", r"trained network: median share .* backprop ([\d.]+)", 0.53, 0.01,
+     "gradient 0.53"),
+    ("10", r"deconvnet: likeness with the image [+-][\d.]+ trained, ([+-][\d.]+) with only",
+     0.02, 0.01, "on the way back only: 0.02"),
+    ("10", r"random network without +: median likeness with the image deconvnet "
+           r"([+-][\d.]+)", 0.02, 0.01, "max-pools: 0.02"),
+    ("10", r"top class vs runner-up, .* guided ([\d.]+)", 0.92, 0.01, "correlate at 0.92"),
+    ("11", r"least squares \(LSQR\): +‖x̂ − x₀‖/‖x₀‖ = ([\d.]+)%", 0.86, 0.01, "0.86 %"),
+    ("11", r"feature inversion \(L-BFGS-B\): ‖x̂ − x₀‖/‖x₀‖ = ([\d.]+)%", 0.75, 0.01,
      "0.75 %"),
-    ("solutions/10", r"the two pre-images lie (\d+)% of ‖x₀‖ apart", 54, 1, "54 %"),
-    ("solutions/10", r"layer 5, seeds 0 and 1: feature errors ([\d.]+)%", 7, 1, "7 and 15 %"),
-    ("solutions/10", r"layer 5, seeds 0 and 1: feature errors [\d.]+%, ([\d.]+)%", 15, 1,
+    ("11", r"first-layer units on at x₀: (\d+) of", 2273, 0, "2 273 of 12 544"),
+    ("11", r"first-layer units on at x₀: \d+ of (\d+)", 12544, 0, "2 273 of 12 544"),
+    ("11", r"first-layer units on at x₀: .*, for (\d+) pixels", 3072, 0, "3 072 pixels"),
+    ("11", r"null space has dimension ≥ (\d+)", 799, 0, "at least 799"),
+    ("11", r"‖v‖/‖x₀‖ = ([\d.]+)%", 5.0, 0.05, "5.0 % of ‖x₀‖"),
+    ("11", r"‖Φ\(x₀ \+ v\) − Φ\(x₀\)‖/‖Φ\(x₀\)‖: layer 1: (\S+),", 1e-15, BELOW,
+     "below 10⁻¹⁵"),
+    ("11", r"‖Φ\(x₀ \+ v\) − Φ\(x₀\)‖/‖Φ\(x₀\)‖: .* layer 9: (\S+)$", 1e-15, BELOW, None),
+    ("solutions/11", r"the two pre-images lie (\d+)% of ‖x₀‖ apart", 54, 1, "54 %"),
+    ("solutions/11", r"layer 5, seeds 0 and 1: feature errors ([\d.]+)%", 7, 1, "7 and 15 %"),
+    ("solutions/11", r"layer 5, seeds 0 and 1: feature errors [\d.]+%, ([\d.]+)%", 15, 1,
      "7 and 15 %"),
 ]
 
@@ -174,7 +222,7 @@ def _script(name: str) -> Path:
 
 
 def synthesis_texts():
-    """The two syntheses as running text: README's section, and lesson 10's cell.
+    """The two syntheses as running text: README's section, and lesson 11's cell.
 
     The README's section runs from its heading "The question, answered" (any level) to
     the next heading of the same or a higher level outside a code block, or to the end."""
@@ -193,11 +241,11 @@ def synthesis_texts():
             end = i
             break
     section = "\n".join(lines[start:end])
-    lesson = _script("10").read_text(encoding="utf-8")
+    lesson = _script("11").read_text(encoding="utf-8")
     cell = lesson[lesson.index("# Synthesis: the seed question"):]
     cell = cell[:cell.index("# %%")]
     cell = "\n".join(line.lstrip("#") for line in cell.splitlines())
-    return {"README.md": " ".join(section.split()), "lesson 10": " ".join(cell.split())}
+    return {"README.md": " ".join(section.split()), "lesson 11": " ".join(cell.split())}
 
 
 def check_quote(printed: str, pattern: str, value, tolerance) -> str:

@@ -84,6 +84,25 @@ def test_compare_rules_titles_come_from_the_rule_table():
     plt.close(fig)
 
 
+def test_compare_rules_boxes_every_panel_and_adds_rows():
+    from matplotlib.patches import Rectangle
+    image = np.full((3, 8, 8), 0.5)
+    rng = np.random.default_rng(0)
+    projections = {name: rng.standard_normal((3, 8, 8)) for name in rules.NAMES}
+    other = {name: rng.standard_normal((3, 8, 8)) for name in rules.NAMES}
+    fig = plots.compare_rules(image, projections, "title", window=(0, 4, 0, 4),
+                              rows=[("least alike", image, other, (2, 6, 2, 6))])
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 2 * (1 + len(rules.NAMES))
+    assert all(any(isinstance(a, Rectangle) for a in ax.patches) for ax in panels)
+    assert [panels[0].get_ylabel(), panels[1 + len(rules.NAMES)].get_ylabel()] == \
+        ["this unit", "least alike"]
+    with pytest.raises(ValueError, match="rules"):
+        plots.compare_rules(image, projections, "t", rows=[("x", image, {"guided": image},
+                                                             None)])
+    plt.close("all")
+
+
 def test_save(tmp_path):
     fig, _ = plt.subplots(layout="constrained")
     path = plots.save(fig, tmp_path / "f.png", close=False)
@@ -149,8 +168,8 @@ def test_inversion_figure(tmp_path):
     assert len(tiles) == 2 * 4 and len(fig.axes) == 2 * 4 + 1
     assert fig.get_suptitle() == "the title"
     assert [ax.get_ylabel() for ax in tiles[::4]] == ["layer 0", "layer 5"]
-    assert tiles[1].get_title().endswith("feature error 0.7%\nimage error 4.5e-04")
-    assert tiles[5].get_title() == "feature error 14%\nimage error 36%"
+    assert tiles[1].get_title().endswith("feature error 0.74 %\nimage error 0.045 %")
+    assert tiles[5].get_title() == "feature error 14 %\nimage error 36 %"
     assert tiles[3].get_title().startswith("guided projection") and \
         tiles[3].get_title().endswith("ch 1 at (2, 3)")
     assert tiles[7].get_title() == "ch 7 at (0, 1)"
@@ -161,7 +180,13 @@ def test_inversion_figure(tmp_path):
     limit = plots.symmetric_limit(small, large, percentile=plots.PROJECTION_PERCENTILE)
     assert limit > 10 * plots.symmetric_limit(small, percentile=plots.PROJECTION_PERCENTILE)
     assert bar.get_xlim() == pytest.approx((-limit, limit))          # horizontal, ±limit
-    assert bar.get_xlabel() == "x̂ − x₀, per channel"
+    assert bar.get_xlabel().startswith("x̂ − x₀ in each colour channel")
+    # each projection on its own scale, printed under it
+    for tile, panel in ((tiles[3], panels[0]), (tiles[7], panels[1])):
+        own = plots.symmetric_limit(panel.projection, percentile=plots.PROJECTION_PERCENTILE)
+        assert tile.get_xlabel() == f"full colour at ±{own:.2g}"
+        np.testing.assert_allclose(tile.get_images()[0].get_array(),
+                                   plots.signed_rgb(panel.projection, limit=own))
     np.testing.assert_allclose(tiles[2].get_images()[0].get_array(),
                                plots.signed_rgb(small, limit=limit))
     np.testing.assert_allclose(tiles[6].get_images()[0].get_array(),
@@ -236,6 +261,21 @@ def test_randomization_summary_figure(tmp_path):
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == \
         ["trained\n3/3 ≠ 0", "layer 3\n3/3 ≠ 0", "layer 0\n1/3 ≠ 0"]
     _saved_png(fig, tmp_path / "summary_rows.png")
+
+    # a zero map scores 0: left out of the median by default, counted as 0 on request
+    zeros = [_randomization_result([1.0, 0.0 if k < 2 else s], zero_steps=[1] if k < 2
+                                   else [], steps=("trained", "layer 0"))
+             for k, s in enumerate((0.5, 0.6, 0.7, 0.8, 0.9))]
+    median = {}
+    for mode in ("exclude", "count"):
+        fig = plots.randomization_summary_figure({"deconvnet": zeros}, zero_maps=mode)
+        median[mode] = [line for line in fig.axes[0].get_lines()
+                        if line.get_marker() == "o"][0].get_ydata()
+        plt.close(fig)
+    np.testing.assert_allclose(median["exclude"], [1.0, 0.8])     # of 0.7, 0.8, 0.9
+    np.testing.assert_allclose(median["count"], [1.0, 0.7])       # of 0, 0, 0.7, 0.8, 0.9
+    with pytest.raises(ValueError, match="zero_maps"):
+        plots.randomization_summary_figure({"deconvnet": zeros}, zero_maps="drop")
 
     with pytest.raises(ValueError, match="share the steps"):
         plots.randomization_summary_figure(

@@ -171,6 +171,29 @@ def test_losses_are_recorded_per_iteration_and_decrease():
     assert not found.image.flags.writeable
 
 
+def test_the_data_term_is_recorded_beside_the_total():
+    """``data_losses`` is ‖Φ(x) − Φ₀‖²/‖Φ₀‖² at every iterate: with no regulariser the
+    total itself, with TV the total minus λ·TV of each iterate, recomputed here from the
+    iterates of a run with one more step at a time (the same arguments give the same
+    iterates)."""
+    net = small_net()
+    x0 = image(1)
+    plain = invert.invert_representation(net, x0, 2, max_iter=30)
+    assert np.array_equal(plain.data_losses, plain.losses)
+    smooth = invert.invert_representation(net, x0, 2, tv_weight=0.05, max_iter=12)
+    assert len(smooth.data_losses) == len(smooth.losses) == smooth.iterations + 1
+    assert smooth.data_losses[-1] == pytest.approx(smooth.terms.data)
+    assert not smooth.data_losses.flags.writeable
+    fresh = invert.InversionObjective.for_image(net, x0, 2)        # the data term alone
+    for k in (0, 3, smooth.iterations):
+        shorter = invert.invert_representation(net, x0, 2, tv_weight=0.05, max_iter=k) \
+            if k else None
+        iterate = shorter.image if k else invert._start(None, x0, (0.0, 1.0), 0)
+        assert smooth.data_losses[k] == pytest.approx(fresh.terms(iterate).total,
+                                                      rel=1e-12)
+    assert np.all(smooth.data_losses < smooth.losses)
+
+
 def test_the_tv_term_lowers_the_total_variation():
     net = small_net()
     x0 = image(1)
@@ -269,7 +292,7 @@ def test_a_zero_representation_is_refused():
 
 @pytest.mark.slow
 def test_lesson_10s_total_variation_sentence_holds_over_8_test_images():
-    """Lesson 10: "Over 8 test images, raising λ from 0 to 0.1 lowers the median image
+    """Lesson 11: "Over 8 test images, raising λ from 0 to 0.1 lowers the median image
     error at every block while the feature error moves by a few points" — with the
     lesson's settings (200 iterations, TV₂, the default random start).  48 inversions."""
     net = load_model()

@@ -466,3 +466,85 @@ def test_the_figures_draw_every_step(image):
                     sanity.switch_swap(net, image, other, 4, 1, rule)) for rule in RULES}
     fig = plots.switch_swap_figure(image, other, swaps, results["deconvnet"].window)
     plots.pyplot().close(fig)
+
+
+# --------------------------------------------------------------------------- the mechanism
+
+@pytest.mark.parametrize("rule", RULES)
+def test_pasted_filters_against_the_network_by_hand(rule, image):
+    """r₀ is what the hand-written way back brings to the first layer's output, z its
+    forward output, W₀ᵀ r₀ the projection, and the agreement a loop over the units."""
+    net = tiny_net()
+    w1, b1, w2, b2 = (net.layers[0].weight, net.layers[0].bias, net.layers[3].weight,
+                      net.layers[3].bias)
+    forward = forward_by_hand(w1, b1, w2, b2, image)
+    position = top_unit(net, image, 1)
+    value = forward["a2"][(1,) + position]
+    r = np.zeros_like(forward["a2"])
+    r[(1,) + position] = value
+    r = relu_rule_by_hand(r, forward["z2"], rule)
+    r = conv_transpose_by_hand(r, w2, forward["p1"].shape[1:])
+    r = unpool_by_hand(r, forward["where"], forward["z1"].shape[1:])
+    r0 = relu_rule_by_hand(r, forward["z1"], rule)
+    found = sanity.pasted_filters(net, image, 4, 1, rule, position)
+    np.testing.assert_allclose(found.signal, r0, atol=1e-12)
+    np.testing.assert_allclose(found.output, forward["z1"], atol=1e-12)
+    np.testing.assert_allclose(conv_transpose_by_hand(found.signal, w1, (8, 8)),
+                               project(net, image, 4, 1, position, rule), atol=1e-12)
+    agree = total = 0.0
+    for u in np.ndindex(r0.shape):
+        total += abs(r0[u])
+        if r0[u] != 0 and (r0[u] > 0) == (forward["z1"][u] > 0):
+            agree += abs(r0[u])
+    assert found.agreement == pytest.approx(agree / total, abs=1e-12)
+    if rule == "guided":
+        assert found.agreement == 1.0
+    assert not found.signal.flags.writeable
+
+
+def test_pasted_filters_checks_its_network(image):
+    net = tiny_net()
+    with pytest.raises(ValueError, match="above the first convolution"):
+        sanity.pasted_filters(net, image, 0, 0)
+    starts_with_relu = nn.Sequential(nn.ReLU(), *net.layers, input_shape=(1, 8, 8))
+    with pytest.raises(ValueError, match="start with a Conv2d"):
+        sanity.pasted_filters(starts_with_relu, image, 5, 0)
+
+
+def test_without_max_pools_moves_the_stride_to_the_next_convolution():
+    """The pool is gone; the next convolution, now of stride 2, computes the stride-1
+    convolution of the same input sampled at every second row and column."""
+    rng = np.random.default_rng(5)
+    net = nn.Sequential(
+        nn.Conv2d(rng.standard_normal((2, 1, 3, 3)), rng.standard_normal(2)), nn.ReLU(),
+        nn.MaxPool2d(3, 2, padding=1),
+        nn.Conv2d(rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), padding=1),
+        nn.ReLU(), input_shape=(1, 10, 10))
+    plain = sanity.without_max_pools(net)
+    assert [type(layer).__name__ for layer in plain.layers] == \
+        ["Conv2d", "ReLU", "Conv2d", "ReLU"]
+    assert plain.layers[0] is net.layers[0] and tuple(plain.layers[2].stride) == (2, 2)
+    x = rng.standard_normal((1, 1, 10, 10))
+    below = net.trace(x).outputs[1]                     # the ReLU the pool read
+    stride_one = nn.Sequential(net.layers[3], input_shape=below.shape[1:]).trace(below)
+    np.testing.assert_allclose(plain.trace(x).outputs[2],
+                               stride_one.outputs[0][:, :, ::2, ::2], atol=1e-12)
+    assert tuple(plain.layer_shapes((1, 10, 10))[-1]) == \
+        tuple(net.layer_shapes((1, 10, 10))[-1])
+    with pytest.raises(ValueError, match="stride-1 Conv2d"):
+        sanity.without_max_pools(tiny_net().with_layers(tiny_net().layers[:3]))
+    with pytest.raises(ValueError, match=r"would be \(3, 3, 3\), not \(3, 2, 2\)"):
+        sanity.without_max_pools(tiny_net())     # 2×2 kernel on 6×6 at stride 2: 3×3
+
+
+def test_likeness_is_the_rank_correlation_with_the_centred_image():
+    rng = np.random.default_rng(2)
+    image, m = rng.uniform(0, 1, (3, 9, 9)), rng.standard_normal((3, 9, 9))
+    window = (2, 7, 1, 6)
+    patch = image[:, 2:7, 1:6]
+    centred = patch - patch.mean(axis=(1, 2), keepdims=True)
+    expected = spearmanr(centred.ravel(), m[:, 2:7, 1:6].ravel()).statistic
+    assert sanity.likeness(image, m, window) == pytest.approx(expected, abs=1e-12)
+    assert sanity.likeness(image, image - image.mean(axis=(1, 2), keepdims=True)) == \
+        pytest.approx(1.0)
+    assert sanity.likeness(image, np.zeros_like(m), window) == 0.0

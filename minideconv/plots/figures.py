@@ -79,21 +79,36 @@ def feature_grid(features, title, cols=3, rule="deconvnet"):
     return fig
 
 
-def compare_rules(image, projections, title, window=None):
+def compare_rules(image, projections, title, window=None, rows=None, label=None):
     """The input, then one panel per rule: ``projections`` maps a rule name to its
     (C, H, W) projection of the same activation, in the order to show them; each panel
-    is titled with the rule's formula from ``minideconv.rules``."""
+    is titled with the rule's formula from ``minideconv.rules``, and ``window`` (the
+    unit's receptive field) is boxed on every panel.
+
+    ``rows``, if given, adds more units below, one row each: a sequence of
+    ``(label, image, projections, window)`` with the same rules in the same order; the
+    rows are then labelled, the first by ``label`` (default ``"this unit"``)."""
     plt = pyplot()
+    first = (label or "this unit") if rows else label
+    lines = [(first, image, projections, window)] + list(rows or [])
     n = 1 + len(projections)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 3.5), layout="constrained")
-    _image_axis(axes[0], as_rgb(image), "input")
-    if window is not None:
-        draw_window_box(axes[0], window)
-    for ax, (rule, p) in zip(axes[1:], projections.items()):
-        _image_axis(ax, signed_rgb(p), f"{rule}\n{rule_note(rule)}")
-    box = "; yellow box = the unit's receptive field" if window is not None else ""
+    fig, axes = plt.subplots(len(lines), n, figsize=(2.6 * n, 2.75 * len(lines) + 0.9),
+                             squeeze=False, layout="constrained")
+    for i, (row, (name, picture, maps, box)) in enumerate(zip(axes, lines)):
+        if list(maps) != list(projections):
+            raise ValueError(f"rows: every row must show the rules {list(projections)}, "
+                             f"got {list(maps)}")
+        _image_axis(row[0], as_rgb(picture), "input" if i == 0 else None)
+        for ax, (rule, p) in zip(row[1:], maps.items()):
+            _image_axis(ax, signed_rgb(p), f"{rule}\n{rule_note(rule)}" if i == 0 else None)
+        if box is not None:
+            for ax in row:
+                draw_window_box(ax, box)
+        if name:
+            row[0].set_ylabel(name, fontsize=TITLE_SIZE)
+    boxed = "; yellow box = the unit's receptive field" if window is not None else ""
     fig.suptitle(f"{title}\nat each ReLU: g = the signal from above, x = its forward input"
-                 f"\n(each panel on its own scale, centred on 0: {GREY_IS_ZERO}{box})",
+                 f"\n(each panel on its own scale, centred on 0: {GREY_IS_ZERO}{boxed})",
                  fontsize=SUPTITLE_SIZE)
     return fig
 

@@ -42,10 +42,10 @@ class InversionPanel:
 
 
 def _percent(value):
-    """12.3 %, 0.74 %, or 4.5e-04 below 0.1 %."""
-    if value >= 0.1:
-        return f"{value:.0%}"
-    return f"{value:.1%}" if value >= 1e-3 else f"{value:.1e}"
+    """A share as a percentage with two significant digits, one format for all: 36 %,
+    5.7 %, 0.75 %, 0.045 % (whole per cents from 100 % up)."""
+    percent = 100 * float(value)
+    return f"{percent:.0f} %" if percent >= 100 else f"{percent:.2g} %"
 
 
 def _tile(ax, picture, title=None):
@@ -61,7 +61,8 @@ def inversion_figure(image, panels: Sequence[InversionPanel], title: str,
     """One row per layer: the image (boxed: the projected unit's receptive field), the
     pre-image found from that layer's whole representation, the pre-image − image on
     one shared signed scale (its colour bar, in pixel units, at the bottom), and the
-    ``rule`` projection of one activation of the same layer, on its own signed scale."""
+    ``rule`` projection of one activation of the same layer, on its own signed scale
+    (printed under it)."""
     plt = pyplot()
     panels = list(panels)
     if not panels:
@@ -80,7 +81,9 @@ def inversion_figure(image, panels: Sequence[InversionPanel], title: str,
               f"feature error {_percent(panel.feature_error)}\n"
               f"image error {_percent(panel.image_error)}")
         _tile(line[2], signed_rgb(panel.preimage - image, limit=limit))
-        _tile(line[3], signed_rgb(panel.projection), panel.unit)
+        scale = symmetric_limit(panel.projection, percentile=PROJECTION_PERCENTILE)
+        _tile(line[3], signed_rgb(panel.projection, limit=scale), panel.unit)
+        line[3].set_xlabel(f"full colour at ±{scale:.2g}", fontsize=TITLE_SIZE - 1)
         line[0].set_ylabel(panel.label, fontsize=TITLE_SIZE + 1)
         if panel.window is not None:
             draw_window_box(line[3], panel.window)
@@ -94,7 +97,8 @@ def inversion_figure(image, panels: Sequence[InversionPanel], title: str,
     bar = fig.colorbar(ScalarMappable(Normalize(-limit, limit), "gray"), ax=axes[-1, 2],
                        orientation="horizontal", fraction=0.08, pad=0.04, extend="both")
     bar.ax.tick_params(labelsize=CBAR_TICK_SIZE)
-    bar.set_label("x̂ − x₀, per channel", fontsize=CBAR_LABEL_SIZE)
+    bar.set_label("x̂ − x₀ in each colour channel (its intensity: black −, white +;\n"
+                  "a pixel's colour mixes its three channels)", fontsize=CBAR_LABEL_SIZE)
     fig.suptitle(title, fontsize=SUPTITLE_SIZE)
     return fig
 

@@ -345,6 +345,7 @@ def top_patches_figure(features, title, panel_size=3.7, gap=2):
     size = features[0][1].patches.shape[-1]
     fig.suptitle(f"{title}\nthe {len(features[0][1].values)} strongest activations of each "
                  f"feature, one per image: projections (top; grey = 0, each tile its own "
-                 f"scale)\nand the {size} × {size} patches under them (bottom; the "
-                 "activation in the corner; light grey = outside the image)")
+                 f"scale;\ntheir colours are per-channel signs, not image colours) and the "
+                 f"{size} × {size} patches under them\n(bottom; the activation in the "
+                 "corner; light grey = outside the image)")
     return fig

@@ -157,12 +157,17 @@ def randomization_figure(results, image, title=None):
     return fig
 
 
-def randomization_summary_figure(groups, title=None):
+def randomization_summary_figure(groups, title=None, zero_maps="exclude"):
     """Median (line) and interquartile range (band) of each similarity over many images.
 
     ``groups`` is ``{label: [RandomizationResult, ...]}`` (one line per label), or
     ``{row title: {label: [...]}}`` for one row of panels per experiment.  Within a row
-    the results must share their steps."""
+    the results must share their steps.  A map that is zero (the redrawn network left
+    the unit off) scores 0; ``zero_maps="exclude"`` (the default) leaves such maps out
+    of each step's median and band, ``"count"`` counts them as 0.  Either way the tick
+    labels say how many maps are ≠ 0 where some are not."""
+    if zero_maps not in ("exclude", "count"):
+        raise ValueError(f"zero_maps must be 'exclude' or 'count', got {zero_maps!r}")
     first_value = next(iter(groups.values()))
     nested = groups if isinstance(first_value, dict) else {None: groups}
     plt = pyplot()
@@ -180,8 +185,11 @@ def randomization_summary_figure(groups, title=None):
             ax = axes[row, col]
             ax.axhline(0, color="0.6", linewidth=0.8)
             for label, results in lines.items():
-                values = np.array([getattr(r, metric) for r in results])
-                low, mid, high = np.percentile(values, [25, 50, 75], axis=0)
+                values = np.array([getattr(r, metric) for r in results], dtype=float)
+                if zero_maps == "exclude":
+                    nonzero = np.array([[np.any(m) for m in r.maps] for r in results])
+                    values = np.where(nonzero, values, np.nan)
+                low, mid, high = _percentiles(values)
                 x = np.arange(len(steps))
                 line, = ax.plot(x, mid, marker="o", label=f"{label}")
                 ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18)
@@ -202,15 +210,28 @@ def randomization_summary_figure(groups, title=None):
     return fig
 
 
-def switch_swap_figure(image, other, projections, window, title=None, scores=None):
+def _percentiles(values):
+    """25th, 50th and 75th percentiles over axis 0, ignoring NaN (NaN where a column has
+    no value)."""
+    out = np.full((3, values.shape[1]), np.nan)
+    for k in range(values.shape[1]):
+        column = values[:, k][~np.isnan(values[:, k])]
+        if column.size:
+            out[:, k] = np.percentile(column, [25, 50, 75])
+    return out
+
+
+def switch_swap_figure(image, other, projections, window, title=None, scores=None,
+                       captions=None):
     """The switch swap for one unit: ``projections`` is ``{rule: (own, swapped)}`` — the
     projection with the image's own forward trace and with ``other``'s
     (``sanity.switch_swap``), cropped to ``window`` and each on its own scale; ``scores``,
     if given, ``{rule: sanity.Similarity}`` of swapped with own, captions the swapped
-    tiles."""
+    tiles; ``captions``, if given, ``{rule: (under own, under swapped)}``, captions both
+    tiles (after the score, if any)."""
     plt = pyplot()
     rows = max(len(projections), 2)
-    fig, axes = plt.subplots(rows, 3, figsize=(7.4, 2.25 * rows + 0.9), squeeze=False,
+    fig, axes = plt.subplots(rows, 3, figsize=(7.8, 2.45 * rows + 1.0), squeeze=False,
                              layout="constrained")
     for ax in axes[:, 0]:
         ax.axis("off")
@@ -225,13 +246,19 @@ def switch_swap_figure(image, other, projections, window, title=None, scores=Non
         _show_map(axes[row, 1], _crop(own, window))
         _show_map(axes[row, 2], _crop(swapped, window))
         axes[row, 1].set_ylabel(rule, fontsize=TITLE_SIZE + 1)
+        under = ["", ""]
         if scores is not None and rule in scores:
             s = scores[rule]
-            axes[row, 2].set_xlabel(f"ρ = {s.spearman:+.2f}, SSIM {s.ssim:.2f}", fontsize=9)
-    axes[0, 1].set_title("the image's own\nswitches and masks", fontsize=TITLE_SIZE)
-    axes[0, 2].set_title("the other image's\nswitches and masks", fontsize=TITLE_SIZE)
+            under[1] = f"ρ with the left map {s.spearman:+.2f}, SSIM {s.ssim:.2f}"
+        if captions is not None and rule in captions:
+            under = [("\n".join(filter(None, (u, c))))
+                     for u, c in zip(under, captions[rule])]
+        axes[row, 1].set_xlabel(under[0], fontsize=8.5)
+        axes[row, 2].set_xlabel(under[1], fontsize=8.5)
+    axes[0, 1].set_title("the image's own trace", fontsize=TITLE_SIZE)
+    axes[0, 2].set_title("the other image's trace", fontsize=TITLE_SIZE)
     fig.suptitle(title or "The switch swap: one unit of the image, seeded with its "
                  "activation,\npassed down through two forward traces", fontsize=SUPTITLE_SIZE)
-    fig.supxlabel(GREY_IS_ZERO + "\nρ: signed rank correlation with the left map",
-                  fontsize=9)
+    fig.supxlabel(GREY_IS_ZERO + "\na trace: the switches (deconvnet), the switches and "
+                  "the ReLU masks (guided, backprop)", fontsize=9)
     return fig

@@ -57,6 +57,17 @@ to the rank correlation of |map| and to SSIM (lesson 9 measures it).
 
 A map that is constant in the window — zero, when the unit is off and nothing reaches
 the pixels — has similarity 0 with every map on all three measures (not NaN).
+
+Why a map looks like the image (``pasted_filters``, ``without_max_pools``).  Below the
+first convolution (layer 0) every projection is p = W₀ᵀ r₀: a sum of first-layer filters
+w_c, each pasted at a unit u = (c, i, j) with the weight r₀[u] that the way back brings
+there.  ``pasted_filters`` returns r₀ beside z = W₀x + b, the first layer's output on
+this image, and the share of |r₀| at units where r₀ has the sign of z: where a filter
+is pasted with the sign with which it matched the image.  Under guided backprop r₀ ≥ 0
+lands only where z > 0 (share 1); the deconvnet's r₀ ≥ 0 lands where the switches put
+it; the gradient's has both signs.  ``without_max_pools`` gives the network the same
+weights and no switches: each max-pool removed and its stride moved to the next
+convolution (Springenberg et al. 2014's all-convolutional design).
 """
 
 from __future__ import annotations
@@ -67,14 +78,15 @@ from typing import Iterable, Optional, Tuple
 import numpy as np
 
 from .. import checks
-from ..nn import Conv2d, Linear, Network
+from ..nn import Conv2d, Linear, MaxPool2d, Network, Sequential
 from ..rules import get_rule
 from . import projection   # its seed(): the parameter `seed` here is the random one
 from .projection import check_layer, unit_positions
 
 __all__ = ["MODES", "WHERE", "RNG_TAG", "SSIM_WINDOW", "Similarity",
            "RandomizationResult", "randomize", "weight_layers", "receptive_window",
-           "ranks", "similarity", "randomization_test", "switch_swap"]
+           "ranks", "similarity", "likeness", "randomization_test", "switch_swap", "PastedFilters",
+           "pasted_filters", "without_max_pools"]
 
 #: ``randomization_test``'s modes: top layer down, cumulative; or one layer at a time.
 MODES = ("cascade", "independent")
@@ -238,6 +250,22 @@ def similarity(reference, other, window=None) -> Similarity:
                       ssim=_ssim(a, b))
 
 
+def likeness(image, projection, window=None) -> float:
+    """How much a map looks like the image: the signed rank correlation (``similarity``'s
+    ``spearman``), inside ``window``, between ``projection`` and ``image`` with each of
+    its channels centred on its mean over the window (a map is compared with the
+    image's pattern, not with its brightness).  Both (C, H, W)."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 3:
+        raise ValueError(f"image must be (C, H, W), got shape {image.shape}")
+    height, width = image.shape[1:]
+    r0, r1, c0, c1 = (0, height, 0, width) if window is None else (int(v) for v in window)
+    r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, height), min(c1, width)
+    centre = image[:, r0:r1, c0:c1].mean(axis=(1, 2), keepdims=True) if r1 > r0 and \
+        c1 > c0 else 0.0
+    return similarity(image - centre, projection, window).spearman
+
+
 # --------------------------------------------------------------------------- projections
 
 def _unit(net, trace, layer, channel, position):
@@ -380,3 +408,91 @@ def randomization_test(net: Network, image, layer: int | str, channel: int,
         ssim=_read_only(np.array([s.ssim for s in scores])),
         layer=layer, channel=channel, position=position, window=window, rule=rule.name,
         mode=mode, where=where, seed=seed)
+
+
+# --------------------------------------------------------------------------- the mechanism
+
+@dataclass(frozen=True)
+class PastedFilters:
+    """What a projection is made of below the first convolution (``pasted_filters``).
+
+    ``signal`` (C₀, H₀, W₀) is r₀, what the way back brings to the first layer's output;
+    the projection is W₀ᵀ r₀ (``net.layers[0].backward``).  ``output`` is z = W₀x + b
+    on the image; ``agreement`` = Σ |r₀| [sign r₀ = sign z] / Σ |r₀| (NaN when r₀ = 0)."""
+
+    signal: np.ndarray
+    output: np.ndarray
+    agreement: float
+
+
+def _first_convolution(net):
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net must be a minideconv.nn.Sequential (its layers one after "
+                        f"the other), got {type(net).__name__}")
+    if not net.layers or not isinstance(net.layers[0], Conv2d):
+        raise ValueError("net must start with a Conv2d (layer 0), got "
+                         + (net.describe(0) if net.layers else "no layers"))
+
+
+def pasted_filters(net: Network, image, layer: int | str, channel: int,
+                   rule: str = "deconvnet",
+                   position: Optional[Tuple[int, int]] = None) -> PastedFilters:
+    """r₀ and z of one unit's projection, as ``visualize.project`` seeds it (the module
+    docstring): ``net`` a ``Sequential`` whose layer 0 is a ``Conv2d``, ``layer`` ≥ 1."""
+    rule = get_rule(rule)
+    _first_convolution(net)
+    layer = check_layer(net, layer)
+    if layer < 1:
+        raise ValueError(f"layer must be above the first convolution (≥ 1), got {layer}")
+    image = _check_image(net, image)
+    trace = net.trace(image[None], upto=layer)
+    channel, position = _unit(net, trace, layer, channel, position)
+    signal = projection.seed(trace.outputs[layer], channel, position)
+    for i in range(layer, 0, -1):
+        signal = net.layers[i].backward(signal, trace.records[i], rule=rule.name)
+    r, z = signal[0], trace.outputs[0][0]
+    weight = np.abs(r).astype(np.float64)
+    total = weight.sum()
+    agreement = float(weight[np.sign(r) == np.sign(z)].sum() / total) if total > 0 \
+        else float("nan")
+    return PastedFilters(signal=_read_only(r), output=_read_only(z), agreement=agreement)
+
+
+def without_max_pools(net: Network) -> Sequential:
+    """``net`` (a ``Sequential``) with every ``MaxPool2d`` removed and its stride given to
+    the next layer, which must be a stride-1 ``Conv2d``; every other layer is the same
+    object.  Raises ``ValueError`` when a pool is not followed by such a convolution or
+    when the new network's shapes after each convolution differ from the old ones."""
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net must be a minideconv.nn.Sequential, got {type(net).__name__}")
+    layers, shapes = list(net.layers), None
+    if net.input_shape is not None:
+        shapes = net.layer_shapes(net.input_shape)
+    new, kept = [], []
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        if isinstance(layer, MaxPool2d):
+            after = layers[i + 1] if i + 1 < len(layers) else None
+            if not isinstance(after, Conv2d) or tuple(after.stride) != (1, 1):
+                raise ValueError(f"net: {net.describe(i)} must be followed by a stride-1 "
+                                 f"Conv2d to take its stride, got "
+                                 f"{'nothing' if after is None else net.describe(i + 1)}")
+            config = dict(after.config(), stride=list(layer.stride))
+            arrays = {name: getattr(after, name) for name in after.param_names
+                      if getattr(after, name) is not None}
+            new.append(type(after).from_config(config, arrays))
+            kept.append(i + 1)
+            i += 2
+            continue
+        new.append(layer)
+        kept.append(i)
+        i += 1
+    out = Sequential(*new, input_shape=net.input_shape)
+    if shapes is not None:
+        for k, old in zip(out.layer_shapes(net.input_shape), kept):
+            if tuple(k) != tuple(shapes[old]):
+                raise ValueError(f"net: without its pools the output of "
+                                 f"{net.describe(old)} would be {tuple(k)}, not "
+                                 f"{tuple(shapes[old])}")
+    return out

@@ -1,11 +1,11 @@
 # %% [markdown]
-# Lesson 10, solutions to the exercises
+# Lesson 11, solutions to the exercises
 # =====================================
 #
 # Each answer is computed with ``minideconv.visualize.invert`` and asserted: the pre-images against
 # each other, the gradient against central finite differences (which see only the
 # forward pass), the regulariser against its own definition.  Run it as a script
-# (``python lessons/solutions/10_what_an_inverse_would_look_like.py``); it fails loudly
+# (``python lessons/solutions/11_what_an_inverse_would_look_like.py``); it fails loudly
 # if an answer is wrong.
 
 # %%
@@ -128,4 +128,4 @@ assert sweep[3.0].feature_error > 1.5 * sweep[0.03].feature_error
 assert tvs[0] > 2 * tv_x0 > tv_x0 > tvs[1]
 
 # %%
-print(f"solutions of lesson 10 ran in {time.perf_counter() - start:.1f} s")
+print(f"solutions of lesson 11 ran in {time.perf_counter() - start:.1f} s")

@@ -1,5 +1,5 @@
 # %% [markdown]
-# Lesson 11, solutions to the exercises
+# Lesson 12, solutions to the exercises
 # =====================================
 #
 # Each answer is computed with minideconv and asserted against an independent
@@ -221,4 +221,4 @@ assert np.abs(deconvnet @ top.ravel() - ours.ravel()).max() < 1e-12
 assert np.abs(deconvnet - deconvnet_map.matrix).max() < 1e-12
 
 # %%
-print(f"solutions of lesson 11 ran in {time.perf_counter() - start:.1f} s")
+print(f"solutions of lesson 12 ran in {time.perf_counter() - start:.1f} s")

@@ -1,6 +1,6 @@
 # %% [markdown]
 """
-Lesson 11: Networks that branch
+Lesson 12: Networks that branch
 ===============================
 
 Lessons 1–10 followed one chain: conv → ReLU → pool → …, each layer reading the one
@@ -114,7 +114,7 @@ axes[0].set_yticks(range(2 * n), x_names * 2)
 axes[1].set_xticks(range(2 * n), r_names)
 axes[1].set_yticks(range(n), [f"entry {i + 1}" for i in range(n)])
 fig.suptitle("A value read twice: going back, the two signals add")
-plots.save_lesson_figure(fig, "11_copy_and_sum")
+plots.save_lesson_figure(fig, "12_copy_and_sum")
 
 # %% [markdown]
 # So the way back through a network mirrors its forward pass: where the forward pass
@@ -272,7 +272,7 @@ for ax in axes:
 plots.colorbar(list(axes[1:]), shown, "projection (one scale, 0 = white)", fraction=0.03)
 fig.suptitle(f"A residual block y = relu(F(x) + x): the deconvnet projection of relu_1 "
              f"at ({h}, {w}), a = {a:.2f}, is the sum of its two paths")
-plots.save_lesson_figure(fig, "11_residual_paths", thumbnail="11",
+plots.save_lesson_figure(fig, "12_residual_paths", thumbnail="12",
                          thumbnail_axes=list(axes[1:]))
 
 # %% [markdown]
@@ -367,7 +367,7 @@ for ax, (mask, net_, layer, title) in zip(axes, [
     plots.colorbar(ax, shown, "backprop projection a · ∂a/∂pixel")
 fig.suptitle(f"The receptive field of a join holds every branch's window "
              f"(unit at {CENTER}; white: gradient 0)")
-plots.save_lesson_figure(fig, "11_join_fields")
+plots.save_lesson_figure(fig, "12_join_fields")
 
 # %% [markdown]
 # Your own network
@@ -471,7 +471,7 @@ if torch is not None:
 #   names it, and ``crosscheck`` confirms it node by node.
 
 # %%
-print(f"lesson 11 ran in {time.perf_counter() - start:.1f} s")
+print(f"lesson 12 ran in {time.perf_counter() - start:.1f} s")
 
 # %% [markdown]
 # Exercises
@@ -494,4 +494,4 @@ print(f"lesson 11 ran in {time.perf_counter() - start:.1f} s")
 #    transpose, (W₁ᵀ D₁ W₂ᵀ + I) D₂, a sum of two products.
 #
 # The solutions, which assert every answer against an independent computation, are in
-# ``lessons/solutions/11_networks_that_branch.py``.
+# ``lessons/solutions/12_networks_that_branch.py``.
