@@ -65,8 +65,8 @@ def median_likeness(network, rule, layer=LAYER):
 # switches of the first pool sent signal; guided backprop also requires the unit to
 # have been on, z[u] = ⟨w_c, x_patch⟩ + b_c > 0; the gradient passes either sign where
 # z > 0.  A filter pasted with a positive weight where z > 0 is pasted where its unit
-# was on: where it matched the patch under it.  ``sanity.pasted_filters`` returns r₀, z and the share of
-# |r₀| pasted with the sign of z.
+# was on: where it matched the patch under it.  ``sanity.pasted_filters`` returns r₀,
+# z and the share of |r₀| pasted with the sign of z.
 
 # %%
 c, h, w = strongest_units(net)[0]
@@ -229,8 +229,8 @@ for rule, number in zip(RULES, (0.61, 0.92, 0.43)):
 # Guided backprop draws nearly the same map for both classes (0.92), the deconvnet a
 # similar one (0.61), the gradient a different one (0.43).  Nie et al. (2018) made this
 # their headline: these two rules are not class-sensitive.  It is why the methods built
-# to explain a decision — Grad-CAM, integrated gradients (``minideconv.attribution``) —
-# read the gradient, not the rectified signal.
+# to explain a decision — Grad-CAM, integrated gradients — read the gradient, not the
+# rectified signal.
 #
 # The transpose of a random first layer
 # -------------------------------------
