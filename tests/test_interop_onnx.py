@@ -368,6 +368,14 @@ def test_unsupported_op_names_the_node():
      r"'mp' \(MaxPool\): its output 'idx' is read"),
     ([helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[0, 2, 3, 1])], [],
      r"'t' \(Transpose\): perm=\[0, 2, 3, 1\]"),
+    # pads over half the kernel: refused at import, naming the node and the padding, by
+    # both pools alike (the forward pass would refuse them later, naming neither)
+    ([helper.make_node("MaxPool", ["x"], ["y"], name="mp_pad", kernel_shape=[3, 3],
+                       pads=[2, 2, 2, 2])], [],
+     r"'mp_pad' \(MaxPool\).*padding must be at most half the kernel"),
+    ([helper.make_node("AveragePool", ["x"], ["y"], name="ap_pad", kernel_shape=[3, 3],
+                       pads=[2, 2, 2, 2])], [],
+     r"'ap_pad' \(AveragePool\).*padding must be at most half the kernel"),
 ])
 def test_unreadable_options_name_the_node(nodes, inits, match):
     with pytest.raises(ValueError, match=match):

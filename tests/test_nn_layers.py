@@ -25,6 +25,19 @@ def test_layer_shapes_match_forward(rng):
     assert len(net) == len(net.layers) == 7
 
 
+@pytest.mark.parametrize("pool, message", [
+    (nn.MaxPool2d(3, padding=2), "padding must be at most half the kernel"),
+    (nn.MaxPool2d(5), "larger than the padded input"),
+    (nn.AvgPool2d(3, padding=2), "padding must be at most half the kernel")])
+def test_a_pool_that_cannot_run_is_refused_by_its_shape_as_by_its_forward_pass(pool,
+                                                                                  message):
+    # the shapes are what an importer checks a layer with before anything runs
+    with pytest.raises(ValueError, match=message):
+        pool.output_shape((2, 4, 4))
+    with pytest.raises(ValueError, match=message):
+        pool(np.zeros((1, 2, 4, 4)))
+
+
 def test_layers_compute_what_they_say(rng):
     net = small_net(rng)
     x = rng.standard_normal((2, 3, 9, 9))

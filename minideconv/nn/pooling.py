@@ -4,7 +4,7 @@ value evenly over its window."""
 
 from __future__ import annotations
 
-from .. import checks, geometry, ops, shapes
+from .. import checks, geometry, ops
 from ..ops import max_pool2d, max_unpool2d
 from .layers import Layer
 
@@ -33,12 +33,12 @@ class MaxPool2d(Layer):
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"expects a (C, H, W) input, got {tuple(input_shape)}")
-        hw = shapes.max_pool2d_output_shape(input_shape[1:], self.kernel_size, self.stride,
-                                            self.padding, self.dilation, self.ceil_mode)
-        if min(hw) < 1:
-            raise ValueError(f"the pooling window does not fit the input "
-                             f"{tuple(input_shape)}")
-        return (input_shape[0],) + hw
+        # the checks of the forward pass, before it runs: padding at most half the
+        # kernel, a window that fits, no window of padding alone
+        geom = geometry.max_pool2d_geometry((1,) + tuple(input_shape), self.kernel_size,
+                                            self.stride, self.padding, self.dilation,
+                                            self.ceil_mode)
+        return (input_shape[0],) + tuple(geom.out_hw)
 
     def geometry(self):
         return self.kernel_size, self.stride, self.padding, self.dilation
