@@ -217,3 +217,42 @@ def test_the_assignment_at_switches_is_what_max_unpool2d_does():
     torch.testing.assert_close(assign_at_switches(r, idx, x.shape),
                                F.max_unpool2d(r, idx, 3, 2, output_size=x.shape[2:]),
                                rtol=0, atol=0)
+
+
+class StraightThrough(torch.autograd.Function):
+    """A ReLU whose backward passes the signal unchanged (a straight-through estimator):
+    its forward is a supported op, its backward is not the chain rule through it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.relu()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class CallsAFunction(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return StraightThrough.apply(self.conv(x)).flatten(1)
+
+
+@pytest.mark.parametrize("make", [
+    CallsAFunction,
+    lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3), CallsAFunction())])
+def test_a_custom_autograd_function_is_refused_naming_it(make):
+    model = make().double().eval()
+    with pytest.raises(ValueError, match=r"calls the torch.autograd.Function "
+                                         r"\S*StraightThrough, whose backward"):
+        from_torch(model, input_shape=(3, 8, 8))
+    with pytest.raises(ValueError, match="StraightThrough"):
+        crosscheck(model, images())
+    # the Function works as before once the refusal is over, with its own backward
+    # (straight through: ones where the chain rule through the ReLU would give zeros)
+    x = torch.from_numpy(images()).requires_grad_()
+    StraightThrough.apply(x).sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))

@@ -34,6 +34,13 @@ The network is the model at inference (eval mode): BatchNorm2d uses its running
 statistics and dropout is the identity, whatever mode the model is in.  A functional
 ``F.dropout`` traced with ``training=True`` is random and is refused.
 
+Custom autograd Functions
+-------------------------
+fx runs a ``torch.autograd.Function``'s forward on its placeholders and records the
+operations inside as if the model had called them, dropping the Function's backward —
+the reason it exists.  ``trace_module`` refuses any call of ``Function.apply``, naming
+the Function, instead of converting it into a silently different map.
+
 Where the rest lives
 --------------------
 ``layers``: one torch module ↔ one layer (``layer_from_module``, ``module_from_layer``)
@@ -66,6 +73,35 @@ class FxConversion:
     fx_nodes: Dict[str, object]
 
 
+class _CustomFunction(Exception):
+    """Raised inside a trace when the model calls ``SomeFunction.apply``."""
+
+    def __init__(self, function):
+        super().__init__(function)
+        self.name = f"{function.__module__}.{function.__qualname__}"
+
+
+class _refusing_custom_functions:
+    """While a trace runs, ``torch.autograd.Function.apply`` raises ``_CustomFunction``.
+    fx would otherwise run the Function's forward on its placeholders and record the
+    operations inside, as if the model had called them: the custom backward — the
+    reason the Function exists — would be lost without a word."""
+
+    def __init__(self, torch):
+        self.function = torch.autograd.Function
+
+    def __enter__(self):
+        self.apply = self.function.__dict__["apply"]       # the classmethod itself
+
+        def refuse(cls, *args, **kwargs):
+            raise _CustomFunction(cls)
+        self.function.apply = classmethod(refuse)
+
+    def __exit__(self, *exc):
+        self.function.apply = self.apply
+        return False
+
+
 def trace_module(module):
     """``torch.fx.symbolic_trace(module)`` (to_torch's ``Sum`` and ``ChannelConcat`` kept
     as modules), or a ValueError saying why it cannot be traced."""
@@ -83,8 +119,15 @@ def trace_module(module):
 
     try:
         tracer = Tracer()
-        graph = tracer.trace(module)
+        with _refusing_custom_functions(torch):
+            graph = tracer.trace(module)
         return torch.fx.GraphModule(tracer.root, graph, type(module).__name__)
+    except _CustomFunction as called:
+        raise ValueError(f"{type(module).__name__} calls the torch.autograd.Function "
+                         f"{called.name}, whose backward minideconv cannot know (fx "
+                         f"would trace its forward and drop its backward, a silently "
+                         f"wrong map): compute it with supported torch operations, or "
+                         f"project this model with torch") from None
     except Exception as err:
         raise ValueError(f"torch.fx.symbolic_trace cannot trace {type(module).__name__} "
                          f"({type(err).__name__}: {err}). from_torch converts modules "
