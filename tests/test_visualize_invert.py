@@ -180,15 +180,17 @@ def test_the_data_term_is_recorded_beside_the_total():
     x0 = image(1)
     plain = invert.invert_representation(net, x0, 2, max_iter=30)
     assert np.array_equal(plain.data_losses, plain.losses)
-    smooth = invert.invert_representation(net, x0, 2, tv_weight=0.05, max_iter=12)
+    start = 0.5 + 0.1 * np.random.default_rng(2).standard_normal(x0.shape)
+    smooth = invert.invert_representation(net, x0, 2, tv_weight=0.05, max_iter=12,
+                                          x_init=start)
     assert len(smooth.data_losses) == len(smooth.losses) == smooth.iterations + 1
     assert smooth.data_losses[-1] == pytest.approx(smooth.terms.data)
     assert not smooth.data_losses.flags.writeable
     fresh = invert.InversionObjective.for_image(net, x0, 2)        # the data term alone
     for k in (0, 3, smooth.iterations):
-        shorter = invert.invert_representation(net, x0, 2, tv_weight=0.05, max_iter=k) \
-            if k else None
-        iterate = shorter.image if k else invert._start(None, x0, (0.0, 1.0), 0)
+        shorter = invert.invert_representation(net, x0, 2, tv_weight=0.05, max_iter=k,
+                                               x_init=start) if k else None
+        iterate = shorter.image if k else start
         assert smooth.data_losses[k] == pytest.approx(fresh.terms(iterate).total,
                                                       rel=1e-12)
     assert np.all(smooth.data_losses < smooth.losses)
