@@ -7,7 +7,7 @@ Figure 2 runs in two passes (``figure2``), and each holds a different amount per
   and working buffers while it runs, and the outputs of the ranked layers already made::
 
       F(n) = n · max_i ( Σ_{j live at i} |y_j| + |y_i| + |r_i| + Σ_{ranked j < i} |y_j| )
-             + min(n, T) · max_i s_i
+             + T · max_i s_i
 
 * the projection pass (``project_top_k``) traces the units' images to the layer,
   keeping every output y_i and record r_i, then passes the seeds down, two signals
@@ -16,7 +16,7 @@ Figure 2 runs in two passes (``figure2``), and each holds a different amount per
   image another unit of the batch has shares its trace; at worst none does)::
 
       P(n) = n · ( 2 |x| + Σ_i |y_i| + Σ_i |r_i| + 2 |y_L| + max_i ( |y_i| + 2 |x_i| + |r_i| ) )
-             + min(n, T) · max_i b_i
+             + T · max_i b_i
 
   (the images twice: as read, and as the rows the units take; the seed layer's output
   twice: its rows, and the seed).
@@ -24,9 +24,11 @@ Figure 2 runs in two passes (``figure2``), and each holds a different amount per
 |a| is the bytes of one image's share of a; a record that is a view of a layer's input or
 output (a ReLU's input, a convolution's input) costs nothing more.  s_i and b_i are the
 working buffers of layer i's forward and backward (a convolution's columns), of which
-each of the T threads of the CPU backend holds its own: those of one image, or, where
-one image's are small, up to the chunk of several images' columns a thread unfolds at
-once (``backends.cpu.CHUNK_BYTES``, and their padded images: twice that is allowed).
+each of the T threads of the CPU backend holds its own — even for one image, whose rows
+the backend shares out in bands when there are fewer images than threads: those of one
+image, or, where one image's are small, up to the chunk of several images' columns a
+thread unfolds at once (``backends.cpu.CHUNK_BYTES``, and their padded images: twice that
+is allowed).
 Every size is read off a real pass of one image of zeros, the buffers with
 ``tracemalloc`` (which sees every NumPy allocation), so each kind of layer is counted as
 it really allocates.
@@ -57,9 +59,10 @@ MAX_BATCH = 256
 
 @dataclass(frozen=True)
 class PassMemory:
-    """Bytes of one pass of ``n`` images: ``n · per_image`` and, on each of
-    ``min(n, threads)`` threads, the ``buffers`` of one image — or of the ⌈n / threads⌉
-    images of its chunk, up to ``CHUNK_BUFFERS``, when one image's are smaller."""
+    """Bytes of one pass of ``n`` images: ``n · per_image`` and, on each of the
+    ``threads`` threads (one image's rows go to all of them in bands), the ``buffers`` of
+    one image — or of the ⌈n / threads⌉ images of its chunk, up to ``CHUNK_BUFFERS``, when
+    one image's are smaller."""
 
     per_image: int
     buffers: int
@@ -68,7 +71,7 @@ class PassMemory:
     def bytes(self, n: int) -> int:
         share = -(-n // self.threads)              # images per thread, rounded up
         per_thread = max(self.buffers, min(share * self.buffers, CHUNK_BUFFERS))
-        return n * self.per_image + min(n, self.threads) * per_thread
+        return n * self.per_image + self.threads * per_thread
 
     def largest_batch(self, budget: int, limit: int) -> int:
         """The most images, at most ``limit``, whose ``bytes`` fit in ``budget`` (0 when
