@@ -558,3 +558,88 @@ def test_to_torch_of_a_hand_built_graph():
     assert report.passed and [c.name for c in report.layers][1] == "layer 1 'stem.relu' (ReLU)"
     report = crosscheck(graph, x.astype(np.float32))
     assert report.dtype == "float32" and report.tolerance == 1e-4 and report.passed
+
+
+# --------------------------------------------------------------------------- container names
+
+def hooked_outputs(model, x):
+    """What a forward hook on every named module sees, per call: {name: [outputs]}."""
+    seen, handles = {}, []
+    for name, module in model.named_modules():
+        if name:
+            handles.append(module.register_forward_hook(
+                lambda m, args, out, name=name: seen.setdefault(name, []).append(
+                    out.detach().clone())))
+    try:
+        with torch.no_grad():
+            model(torch.from_numpy(x))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def test_every_module_name_is_the_output_a_forward_hook_sees(small_case):
+    case = small_case
+    outputs = case.net.trace(case.x).outputs
+    seen = hooked_outputs(case.model, case.x)
+    containers = {name for name, m in case.model.named_modules() if name and len(m._modules)}
+    assert containers <= set(case.net.aliases)
+    assert containers or case.name == "concat"       # its branches are leaves
+    for name, calls in seen.items():
+        for k, hooked in enumerate(calls):
+            called = name if k == 0 else f"{name}_{k}"       # the k-th call after the first
+            i = case.net.index(called)
+            assert rel_error(outputs[i], hooked.numpy()) <= 1e-13, (called, case.name)
+    if case.name == "resnet18":
+        assert case.net.aliases["layer2"] == case.net.aliases["layer2.1"] == \
+            "layer2.1.relu_1"
+        assert case.net.aliases["layer2.0.downsample"] == "layer2.0.downsample.1"
+
+
+def test_a_container_projects_like_the_gradient_of_its_hooked_output(resnet):
+    case = resnet
+    x = torch.from_numpy(case.x[:1]).requires_grad_()
+    kept = {}
+    handle = case.model.layer3.register_forward_hook(lambda m, args, out: kept.update(out=out))
+    try:
+        case.model(x)
+    finally:
+        handle.remove()
+    channel = 5
+    plane = kept["out"][0, channel]
+    h, w = divmod(int(plane.argmax()), plane.shape[1])
+    plane[h, w].backward()
+    ours = visualize.project(case.net, case.x[:1], "layer3", channel, rule="backprop",
+                             seed_value="one")
+    assert rel_error(ours[0], x.grad[0].numpy()) <= TOLERANCE
+
+
+def test_nested_sequentials_name_their_last_layer():
+    from collections import OrderedDict
+    model = tnn.Sequential(OrderedDict(
+        features=tnn.Sequential(tnn.Conv2d(3, 4, 3), tnn.ReLU(),
+                                tnn.Sequential(tnn.Conv2d(4, 4, 3), tnn.ReLU())),
+        pool=tnn.MaxPool2d(2))).double().eval()
+    net = from_torch(model, input_shape=(3, 10, 10))
+    assert isinstance(net, nn.Sequential)
+    assert net.aliases == {"features": "features.2.1", "features.2": "features.2.1"}
+    x = np.random.default_rng(3).standard_normal((1, 3, 10, 10))
+    seen = hooked_outputs(model, x)
+    outputs = net.trace(x).outputs
+    for name in ("features", "features.2", "pool"):
+        assert rel_error(outputs[net.index(name)], seen[name][0].numpy()) <= 1e-13
+
+
+def test_aliases_survive_files_and_copies(resnet, tmp_path):
+    net = resnet.net
+    net.save(tmp_path / "net.npz")
+    loaded = nn.load(tmp_path / "net.npz")
+    assert loaded.aliases == net.aliases == net.astype(np.float32).aliases
+    assert loaded.index("layer4") == net.index("layer4.1.relu_1")
+
+
+def test_an_unknown_name_lists_the_nearest(resnet):
+    with pytest.raises(ValueError, match=r"no layer named 'layer2\.1\.relu1' \(the nearest: "
+                                         r"'layer2\.1\.relu_1'"):
+        resnet.net.index("layer2.1.relu1")

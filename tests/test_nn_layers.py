@@ -166,3 +166,24 @@ def test_channels_last_images_are_refused_naming_what_the_network_takes(which):
     with pytest.raises(ValueError, match="reads 3 channels"):
         net.trace(np.zeros((2, 1, 8, 8), np.float32))
     assert net(np.zeros((2, 3, 8, 8), np.float32)).shape == (2, 4, 8, 8)
+
+
+def test_aliases_name_layers_too(rng, tmp_path):
+    from minideconv.cli.checks import layer_index
+    layers = small_net(rng).layers
+    names = ["0.0", "0.1", "pool", "1.0", "1.1", "flatten", "fc"]
+    net = nn.Sequential(*layers, names=names, aliases={"0": "0.1", "1": "1.1"})
+    assert net.index("0") == 1 and net.index(0) == 0 and net.index("1") == 4
+    assert layer_index(net, "0") == 1            # on the command line a name wins too
+    assert layer_index(net, "-1") == 6
+    net.save(tmp_path / "net.npz")
+    assert nn.load(tmp_path / "net.npz").aliases == net.aliases == net.astype(
+        np.float32).aliases
+    with pytest.raises(ValueError, match=r"no layer named 'pol' \(the nearest: 'pool'\)"):
+        net.index("pol")
+    for aliases, error, message in [({"pool": "fc"}, ValueError, "already a layer's name"),
+                                    ({"head": "logits"}, ValueError, "no layer's name"),
+                                    ({"": "fc"}, TypeError, "non-empty str"),
+                                    ([("head", "fc")], TypeError, "must be a dict")]:
+        with pytest.raises(error, match=message):
+            nn.Sequential(*layers, names=names, aliases=aliases)

@@ -276,10 +276,11 @@ def layer_indices(net, values):
 
 
 def layer_index(net, text):
-    """``--layer``'s ``text``, a name of ``net.names`` or an integer, as ``net.index``
-    takes it (its ValueError, "layer must be …", becomes "--layer: must be …")."""
+    """``--layer``'s ``text``, a name of ``net.names`` or ``net.aliases`` or an integer,
+    as ``net.index`` takes it (its ValueError, "layer must be …", becomes "--layer: must
+    be …"); a name wins over an index ("0" names a nested Sequential, not layer 0)."""
     layer = text
-    if text not in net.names:
+    if text not in net.names and text not in net.aliases:
         try:
             layer = int(text)
         except ValueError:

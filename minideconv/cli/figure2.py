@@ -304,8 +304,9 @@ def add_parser(sub, **common):
                         f"transparent pixels over mid-grey, or over the mean colour with "
                         f"--normalize imagenet), read in sorted order")
     p.add_argument("--layer", action="append", required=True, metavar="NAME_OR_INDEX",
-                   help="a layer name (net.names) or index in [-n, n); repeat the flag or "
-                        "separate by commas for several layers (one figure each)")
+                   help="a layer name (net.names, net.aliases: a torch module's qualified "
+                        "name, containers included) or index in [-n, n); repeat the flag "
+                        "or separate by commas for several layers (one figure each)")
     p.add_argument("--out", required=True,
                    help="folder for the figures and the table (created with its parents)")
     p.add_argument("--k", type=checks.integer(1), default=TOP_K,

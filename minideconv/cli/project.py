@@ -106,9 +106,9 @@ def add_parser(sub, **common):
                         f"mid-grey, the shorter side scaled to --resize and the centre "
                         f"cropped")
     p.add_argument("--layer", required=True, metavar="L",
-                   help="a layer name (net.names) or an index into net.layers, in [-n, n) "
-                        "for n layers (10 for the shipped network); negative counts from "
-                        "the end")
+                   help="a layer name (net.names, net.aliases) or an index into "
+                        "net.layers, in [-n, n) for n layers (10 for the shipped network); "
+                        "negative counts from the end")
     p.add_argument("--channel", type=checks.integer(0), required=True, metavar="C",
                    help="feature map of that layer, in [0, its channels)")
     p.add_argument("--position", type=checks.position, default=None, metavar="H,W",

@@ -5,8 +5,9 @@ layer class, so it sits above them all and nothing in ``nn`` imports it.
 
 The architecture is one JSON string, ``architecture``: the format, the input shape and,
 per layer, its type, hyper-parameters, the names of its weight arrays — and for a
-``Graph`` its node name and the names it reads.  The weights are ``layers.<i>.<name>``
-(e.g. ``layers.0.weight``), i the layer's index in forward order.
+``Graph`` its node name and the names it reads; ``aliases`` (alias → layer name), when the
+network has any.  The weights are ``layers.<i>.<name>`` (e.g. ``layers.0.weight``), i the
+layer's index in forward order.
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ def load(path):
     try:
         if kind == GRAPH_FORMAT:
             return Graph([Node(spec["name"], layer, tuple(spec["inputs"]))
-                          for spec, layer in zip(specs, layers)], input_shape)
-        return Sequential(*layers, input_shape=input_shape, names=architecture.get("names"))
+                          for spec, layer in zip(specs, layers)], input_shape,
+                         aliases=architecture.get("aliases"))
+        return Sequential(*layers, input_shape=input_shape, names=architecture.get("names"),
+                          aliases=architecture.get("aliases"))
     except KeyError as err:
         raise ValueError(f"{path!r}: a graph layer lacks its {err} entry") from None
     except (TypeError, ValueError) as err:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from .layers import Layer
-from .network import NETWORK_INPUT, Network, Trace, check_names
+from .network import NETWORK_INPUT, Network, Trace, check_aliases, check_names
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Graph(Network):
         return dict(super().layer_spec(i), name=self.names[i],
                     inputs=list(self.nodes[i].inputs))
 
-    def __init__(self, nodes, input_shape=None):
+    def __init__(self, nodes, input_shape=None, aliases=None):
         nodes = [node if isinstance(node, Node) else Node(*node) for node in nodes]
         if not nodes:
             raise ValueError("a Graph needs at least one node")
@@ -91,6 +91,7 @@ class Graph(Network):
         self.nodes = nodes
         self.layers = [node.layer for node in nodes]
         self.names = names
+        self.aliases = check_aliases(aliases, names)
         self._consumers = [tuple(k for k, inputs in enumerate(self._inputs) if i in inputs)
                            for i in range(len(nodes))]
         self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
@@ -168,4 +169,5 @@ class Graph(Network):
         if len(layers) != len(self.nodes):
             raise ValueError(f"with_layers needs {len(self.nodes)} layers, got {len(layers)}")
         return Graph([Node(node.name, layer, node.inputs)
-                      for node, layer in zip(self.nodes, layers)], self.input_shape)
+                      for node, layer in zip(self.nodes, layers)], self.input_shape,
+                     aliases=self.aliases)

@@ -8,6 +8,7 @@ layer i reads layer i − 1; a ``Graph`` says which.  Everything here walks that
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -57,6 +58,9 @@ class Network:
     layers: list
     names: List[str]
     input_shape: Optional[Tuple[int, ...]]
+    #: more names of layers, alias → a name of ``names``: a framework's containers,
+    #: each naming the layer that computes its output (``from_torch``: ``"layer2"``)
+    aliases: Dict[str, str] = {}
 
     def inputs_of(self, i: int) -> Tuple[int, ...]:
         raise NotImplementedError
@@ -77,10 +81,15 @@ class Network:
         (``accepted_layers``)."""
         n = len(self.layers)
         if isinstance(layer, str):
-            if layer not in self._positions:
-                raise ValueError(f"no layer named {layer!r}; layer must be "
-                                 f"{self.accepted_layers()}")
-            return self._positions[layer]
+            positions = self._positions
+            if layer in positions:
+                return positions[layer]
+            if layer in self.aliases:
+                return positions[self.aliases[layer]]
+            near = difflib.get_close_matches(layer, [*self.names, *self.aliases], n=3)
+            hint = f" (the nearest: {', '.join(map(repr, near))})" if near else ""
+            raise ValueError(f"no layer named {layer!r}{hint}; layer must be "
+                             f"{self.accepted_layers()}")
         if not checks.is_int(layer):
             raise TypeError(f"layer must be {self.accepted_layers()}, got {layer!r}")
         if not -n <= layer < n:
@@ -93,8 +102,9 @@ class Network:
         n = len(self.layers)
         shown = ", ".join(repr(name) for name in self.names[:8])
         more = f", … {n} in all" if n > 8 else ""
+        also = " or net.aliases" if self.aliases else ""
         return (f"an index in [-{n}, {n}) (the network has {n} layers; negative counts from "
-                f"the end) or a name of net.names ({shown}{more})")
+                f"the end) or a name of net.names ({shown}{more}){also}")
 
     @property
     def _positions(self):
@@ -252,6 +262,8 @@ class Network:
             "input_shape": None if self.input_shape is None else list(self.input_shape),
             "layers": [self.layer_spec(i) for i in range(len(self.layers))],
         }
+        if self.aliases:
+            architecture["aliases"] = dict(self.aliases)
         architecture.update(self.file_extras())
         arrays = {f"layers.{i}.{name}": value for i, layer in enumerate(self.layers)
                   for name, value in layer.params().items()}
@@ -266,6 +278,25 @@ class Network:
     def file_extras(self) -> dict:
         """Entries of the architecture beyond the layers (a Sequential's given names)."""
         return {}
+
+
+def check_aliases(aliases, names) -> Dict[str, str]:
+    """``aliases`` (None, or a mapping alias → a name of ``names``) as a dict, else a clear
+    error: every alias a non-empty string that is no layer's name, every target a name."""
+    if aliases is None:
+        return {}
+    if not isinstance(aliases, dict):
+        raise TypeError(f"aliases must be a dict (alias → layer name), got "
+                        f"{type(aliases).__name__}")
+    known = set(names)
+    for alias, target in aliases.items():
+        if not isinstance(alias, str) or not alias:
+            raise TypeError(f"every alias must be a non-empty str, got {alias!r}")
+        if alias in known:
+            raise ValueError(f"alias {alias!r} is already a layer's name")
+        if target not in known:
+            raise ValueError(f"alias {alias!r} names {target!r}, which is no layer's name")
+    return dict(aliases)
 
 
 def check_names(names, count):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .layers import Layer
-from .network import NETWORK_INPUT, Network, Trace, check_names
+from .network import NETWORK_INPUT, Network, Trace, check_aliases, check_names
 
 
 class Sequential(Network):
@@ -14,10 +14,11 @@ class Sequential(Network):
     ``input_shape`` (C, H, W), when given, is checked against every layer at once, so a
     network that cannot run fails here with the name of the layer that does not fit.
     ``names`` (default ``"0"``, ``"1"``, …) let layers be addressed by name;
-    ``has_given_names`` says whether they were given (and so are saved and described).
+    ``has_given_names`` says whether they were given (and so are saved and described);
+    ``aliases`` (alias → name) are more names of layers (``Network.aliases``).
     """
 
-    def __init__(self, *layers, input_shape=None, names=None):
+    def __init__(self, *layers, input_shape=None, names=None, aliases=None):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"layer {i} must be a minideconv.nn layer, got "
@@ -29,6 +30,7 @@ class Sequential(Network):
         self.has_given_names = names is not None   # else the names are the indices
         self.names = [str(i) for i in range(len(layers))] if names is None else \
             check_names(names, len(layers))
+        self.aliases = check_aliases(aliases, self.names)
         self.input_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
         if self.input_shape is not None:
             self.layer_shapes()
@@ -80,5 +82,6 @@ class Sequential(Network):
 
     def with_layers(self, layers):
         return Sequential(*layers, input_shape=self.input_shape,
-                          names=self.names if self.has_given_names else None)
+                          names=self.names if self.has_given_names else None,
+                          aliases=self.aliases)
 

@@ -41,13 +41,17 @@ def from_torch(module, input_shape: Optional[Tuple[int, int, int]] = None) -> nn
 
     * A (nested) ``nn.Sequential`` of torch layers becomes an ``nn.Sequential``: nested
       Sequentials are flattened and layer ``i`` of the result is leaf module ``i``
-      (named by its qualified name, ``"0.1"``, when they nest).  A lone torch layer is a
+      (named by its qualified name, ``"0.1"``, when they nest; each nested Sequential's
+      name is an alias of its last layer, ``Network.aliases``).  A lone torch layer is a
       Sequential of one.
     * Any other module goes through ``torch.fx.symbolic_trace`` and becomes an
       ``nn.Graph``, one node per operation, named after the module that ran it
       (``"layer1.0.conv1"``; ``"layer1.0.relu_1"`` for a second call) or after the fx
       node (``"add"``, ``"cat"``, ``"flatten"``) — the rules are in
       ``minideconv.interop.torch.fx``, with the supported operations (``SUPPORTED``).
+      Every container module (``"layer2"``, ``"layer3.1"``, ``"features"``) is an alias
+      of the layer that computes the value its call returns: the tensor a forward hook on
+      it sees (``Network.aliases``).
 
     A Sequential that places one module object more than once (one ``nn.ReLU()`` after
     every convolution, or a shared convolution) takes the fx route, which sees each call:
@@ -76,9 +80,22 @@ def from_torch(module, input_shape: Optional[Tuple[int, int, int]] = None) -> nn
                       for i, (_, m) in enumerate(leaves)]
             names = [name for name, _ in leaves]
             default = [str(i) for i in range(len(layers))]
+            given = names != default and bool(names[0])
             return nn.Sequential(*layers, input_shape=input_shape,
-                                 names=None if names == default or not names[0] else names)
+                                 names=names if given else None,
+                                 aliases=_sequential_containers(names) if given else None)
     return fx.graph_from_fx(module, input_shape).graph
+
+
+def _sequential_containers(names):
+    """The nested Sequentials of a flattened one, by qualified name, each naming its last
+    leaf (whose output is the container's): ``"features"`` → ``"features.30"``."""
+    containers = {}
+    for name in names:             # in forward order: a later leaf wins
+        parts = name.split(".")
+        for depth in range(1, len(parts)):
+            containers[".".join(parts[:depth])] = name
+    return {alias: name for alias, name in containers.items() if alias not in names}
 
 
 def to_torch(net: nn.Network):

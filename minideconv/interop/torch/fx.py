@@ -135,6 +135,31 @@ def trace_module(module):
                          f"tensor values, no calls fx cannot follow") from err
 
 
+def container_calls(nodes, modules, result) -> Dict[str, tuple]:
+    """For every call of a container module (one with submodules, which fx traces into):
+    its name — the qualified name for the first call, ``"<name>_<k>"`` for the k-th
+    after it, as for leaf modules — mapped to (the fx node whose value the call returns,
+    the call's last node).  The nodes of a call are those whose ``nn_module_stack`` holds
+    it; the value it returns is the one node of them read outside it (or the model's
+    result).  A call that returns no node of its own, or several, has no entry."""
+    members = {}                     # call key ("layer1.0", "layer1.0@1") → its nodes
+    for node in nodes:
+        for key, (path, _) in (node.meta.get("nn_module_stack") or {}).items():
+            module = modules.get(path)
+            if path and module is not None and len(module._modules) > 0:
+                members.setdefault(key, []).append(node)
+    calls = {}
+    for key, inside in members.items():
+        inside_set = set(inside)
+        returned = [n for n in inside if n is result or
+                    any(user not in inside_set for user in n.users)]
+        if len(returned) != 1 or is_shape_node(returned[0]):
+            continue
+        path, _, k = key.partition("@")
+        calls[path if not k else f"{path}_{k}"] = (returned[0], inside[-1])
+    return calls
+
+
 def graph_from_fx(module, input_shape=None) -> FxConversion:
     """The ``nn.Graph`` of ``module``'s fx trace (names: the module docstring)."""
     torch = import_torch()
@@ -169,10 +194,19 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
         elif node.op not in ("placeholder", "output"):
             names[node] = node.name
 
+    # a container's output is the value its call returns, read when its last node has run
+    returns_at = {}             # index of a call's last node → [(alias, returned fx node)]
+    for alias, (returned, last) in container_calls(nodes, modules, result).items():
+        returns_at.setdefault(nodes.index(last), []).append((alias, returned))
+    container_layers = {}       # alias → the layer holding the returned value then
+
     # every node in forward order; an error is kept, and raised if the output needs it
     reads = {placeholders[0]: nn.Graph.INPUT}   # fx node → the layer holding its value now
     converted, errors, fx_nodes = {}, {}, {}   # errors: name → (error, names it reads)
-    for node in nodes:
+    for k, node in enumerate(nodes):
+        for alias, returned in returns_at.get(k - 1, ()):
+            if returned in reads:
+                container_layers[alias] = reads[returned]
         if node.op in ("placeholder", "output") or is_shape_node(node):
             continue
         name = names[node]
@@ -212,8 +246,10 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
     fx_nodes = {name: fx_nodes[name] for name in converted if name in needed}
     if not graph_nodes:
         raise ValueError(f"{type(module).__name__} computes nothing minideconv can convert")
+    aliases = {alias: name for alias, name in container_layers.items()
+               if name in fx_nodes and alias not in names.values()}
     try:
-        graph = nn.Graph(graph_nodes, input_shape=input_shape)
+        graph = nn.Graph(graph_nodes, input_shape=input_shape, aliases=aliases)
     except ValueError as err:
         raise ValueError(f"the converted graph of {type(module).__name__} does not fit: "
                          f"{err}") from None
