@@ -329,6 +329,19 @@ def test_ceil_mode_drops_a_window_that_starts_in_the_padding(op, options):
     np.testing.assert_array_equal(from_onnx(model)(x), expected)
 
 
+@pytest.mark.parametrize("axis", [1, -3])
+def test_flatten_at_axis_1_counted_either_way(axis):
+    """Flatten's axis may count from the end (ONNX: axis in [−r, r]); −3 of a
+    (N, C, H, W) input is axis 1."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Flatten", ["r"], ["y"], name="flat", axis=axis)]
+    model = _small_model(nodes, x_shape=(2, 3, 4, 5))
+    x = np.random.default_rng(8).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    expected = onnxruntime_outputs(model, x)["y"]
+    assert expected.shape == (2, 60)
+    np.testing.assert_array_equal(from_onnx(model)(x), expected)
+
+
 # --------------------------------------------------------------------------- errors
 
 def _small_model(nodes, inits=(), x_shape=("N", 3, 8, 8), opset=13, out="y"):
@@ -361,6 +374,8 @@ def test_unsupported_op_names_the_node():
      [_tensor("s", np.array([0, 3, -1], np.int64))], r"'rs' \(Reshape\): reshapes"),
     ([helper.make_node("Flatten", ["x"], ["y"], name="fl", axis=2)], [],
      r"'fl' \(Flatten\)"),
+    ([helper.make_node("Flatten", ["x"], ["y"], name="fl", axis=-1)], [],
+     r"'fl' \(Flatten\): axis=-1: .*axis=1, or -3"),
     ([helper.make_node("Concat", ["x", "x"], ["y"], name="cc", axis=2)], [],
      r"'cc' \(Concat\): axis=2"),
     ([helper.make_node("MaxPool", ["x"], ["y", "idx"], name="mp", kernel_shape=[2, 2]),

@@ -235,11 +235,14 @@ def _fold_bias(reader, node, x, constant):
 # ------------------------------------------------------------ shapes and joins
 
 def flatten(reader, node, attrs):
-    """Flatten (axis=1) → Flatten."""
+    """Flatten (axis=1, or the same axis counted from the end: −3 for (N, C, H, W)) →
+    Flatten."""
     x, channels_last = layouts.flat_input(reader, node)
-    if attrs.get("axis", 1) != 1:
-        reader.fail(node, f"axis={attrs['axis']}: minideconv flattens to (N, features) "
-                          f"only (axis=1)")
+    axis = attrs.get("axis", 1)
+    rank = len(x.shape) + 1                   # x.shape leaves out N
+    if (axis + rank if axis < 0 else axis) != 1:
+        reader.fail(node, f"axis={axis}: minideconv flattens to (N, features) only "
+                          f"(axis=1, or {1 - rank} for this rank-{rank} input)")
     layouts.add_flatten(reader, node, nn.Flatten(), x, channels_last)
 
 
