@@ -91,8 +91,9 @@ class OnnxCrosscheckReport:
 
 
 def _session(model, tensors):
-    """An onnxruntime session that also returns the ONNX tensors ``tensors`` (added to
-    the graph's outputs for the session only: ``model`` is left as it was)."""
+    """An onnxruntime ``InferenceSession`` that also returns the ONNX tensors ``tensors``
+    (added to the graph's outputs while onnxruntime reads it, then removed: ``model`` is
+    left as it was)."""
     onnx, ort = import_onnx(), _onnxruntime()
     elem_type = model.graph.input[0].type.tensor_type.elem_type
     have = {v.name for v in model.graph.output}
