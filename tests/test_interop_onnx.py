@@ -149,7 +149,7 @@ def test_projections_against_torch_reference(exported):
     try:
         ref = torch_reference.TorchReference(model)
         ref_relus = [name for name in ref.names
-                     if torch_reference._is_relu(ref.node(name), ref.modules)]
+                     if torch_reference.is_relu(ref.node(name), ref.modules)]
         our_relus = [i for i, layer in enumerate(net.layers) if isinstance(layer, nn.ReLU)]
         assert len(our_relus) == len(ref_relus)
         picks = sorted({0, len(our_relus) // 2, len(our_relus) - 1})

@@ -7,14 +7,17 @@ For a model, an input x (N, C, H, W), a node and a unit u of that node's output,
 projection of image n is  a_n · (∂a/∂x under the rule),  a_n = the node's output at u for
 image n — the seed is zero but for a_n at u, and it is passed back to the input:
 
-* ``"backprop"``: plain autograd, on an fx copy of the model whose ReLUs run out of place
-  (``torch.relu``: autograd cannot differentiate an in-place ReLU of a ReLU's output);
-* ``"deconvnet"`` / ``"guided"``: autograd on an fx copy of the model in which every ReLU
-  (``nn.ReLU`` module, ``torch.relu``, ``F.relu``, ``Tensor.relu``, in place or not) is a
-  ``torch.autograd.Function`` whose backward is the rule's:
-  deconvnet  r ↦ max(r, 0);   guided  r ↦ max(r, 0) · [x > 0].
+* ``"backprop"``: plain autograd, on an fx copy of the model whose rectifiers run out of
+  place (autograd cannot differentiate an in-place ReLU of a ReLU's output);
+* ``"deconvnet"`` / ``"guided"``: autograd on an fx copy of the model in which every
+  rectifier of the rule table — ReLU, ReLU6 / Hardtanh(0, m) / clamp(x, 0, m), LeakyReLU(α),
+  PReLU(α per channel); module, function or method, in place or not — is a
+  ``torch.autograd.Function`` whose backward is the rule's, with rect_α(g) = max(g, 0) +
+  α·min(g, 0):  deconvnet  g ↦ rect_α(g);   guided  g ↦ f′(x) · rect_α(g).
+  Smooth activations (SiLU, GELU, Sigmoid, …) keep autograd's derivative under every rule.
 * ``captum_project``: Captum's ``NeuronDeconvolution`` / ``NeuronGuidedBackprop``, which
-  hook ``nn.ReLU`` modules — valid only when every ReLU is a module called once.
+  hook ``nn.ReLU`` modules — valid only when every rectifier is an ``nn.ReLU`` module
+  called once.
 
 Nodes are named as ``minideconv.interop.torch.from_torch`` names them: a module's
 qualified name (``"features.0"``, ``"layer1.0.conv1"``) for its first call,
@@ -45,58 +48,128 @@ import torch.fx
 F = torch.nn.functional
 RULES = ("backprop", "deconvnet", "guided")
 
-_RELU_FUNCTIONS = {torch.relu, torch.relu_, F.relu, F.relu_}
-_RELU_METHODS = {"relu", "relu_"}
+def _argument(node, position, name, default):
+    """A call's argument by position or keyword (fx keeps a call as it was written)."""
+    if len(node.args) > position:
+        return node.args[position]
+    return node.kwargs.get(name, default)
 
 
-def _is_relu(node, modules):
+def rectifier(node, modules):
+    """``(alpha, cap, in_place)`` when ``node`` is a rectifier of the rule table — ReLU
+    (alpha 0, no cap), ReLU6 / Hardtanh(0, m) / clamp(x, 0, m) (cap m), LeakyReLU(α) /
+    PReLU(α per channel) (alpha α) — as a module, function or method; None otherwise."""
     if node.op == "call_module":
-        return isinstance(modules[node.target], torch.nn.ReLU)
+        module = modules[node.target]
+        if isinstance(module, torch.nn.ReLU):
+            return 0.0, None, module.inplace
+        if isinstance(module, torch.nn.Hardtanh) and module.min_val == 0:  # ReLU6 too
+            return 0.0, float(module.max_val), module.inplace
+        if isinstance(module, torch.nn.LeakyReLU):
+            return float(module.negative_slope), None, module.inplace
+        if isinstance(module, torch.nn.PReLU):
+            return module.weight.detach(), None, False
+        return None
+    target = node.target
     if node.op == "call_function":
-        return node.target in _RELU_FUNCTIONS
-    return node.op == "call_method" and node.target in _RELU_METHODS
+        if target in (torch.relu, F.relu, torch.relu_, F.relu_):
+            return 0.0, None, target in (torch.relu_, F.relu_) or \
+                bool(_argument(node, 1, "inplace", False))
+        if target is F.relu6:
+            return 0.0, 6.0, bool(_argument(node, 1, "inplace", False))
+        if target in (F.hardtanh, F.hardtanh_) and _argument(node, 1, "min_val", -1.0) == 0:
+            return 0.0, float(_argument(node, 2, "max_val", 1.0)), \
+                target is F.hardtanh_ or bool(_argument(node, 3, "inplace", False))
+        if target in (F.leaky_relu, F.leaky_relu_):
+            return float(_argument(node, 1, "negative_slope", 0.01)), None, \
+                target is F.leaky_relu_ or bool(_argument(node, 2, "inplace", False))
+        if target in (torch.clamp, torch.clip, torch.clamp_, torch.clip_) and \
+                _argument(node, 1, "min", None) == 0:
+            cap = _argument(node, 2, "max", None)
+            return 0.0, None if cap is None else float(cap), target in (torch.clamp_,
+                                                                       torch.clip_)
+        return None
+    if node.op == "call_method":
+        if target in ("relu", "relu_"):
+            return 0.0, None, target == "relu_"
+        if target in ("clamp", "clip", "clamp_", "clip_") and \
+                _argument(node, 1, "min", None) == 0:
+            cap = _argument(node, 2, "max", None)
+            return 0.0, None if cap is None else float(cap), target.endswith("_")
+    return None
 
 
-def _is_in_place_relu(node, modules):
-    if node.op == "call_module":
-        return modules[node.target].inplace
-    if node.op == "call_function":
-        return node.target in (torch.relu_, F.relu_) or node.kwargs.get("inplace", False) \
-            or (node.target is F.relu and len(node.args) > 1 and node.args[1])
-    return node.target == "relu_"
+def _per_channel(alpha, x):
+    """α broadcast along dim 1 (a PReLU's one value per channel), or the number itself."""
+    if isinstance(alpha, torch.Tensor) and alpha.numel() > 1:
+        return alpha.to(x.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
+    return float(alpha) if not isinstance(alpha, torch.Tensor) else float(alpha.item())
 
 
-class _DeconvnetReLU(torch.autograd.Function):
+def _rectify(x, alpha, cap):
+    """The rectifier's forward value, out of place."""
+    a = _per_channel(alpha, x)
+    y = torch.where(x > 0, x, a * x)
+    return y if cap is None else y.clamp(max=cap)
+
+
+def _derivative(x, alpha, cap):
+    """f′(x): 1 on the rectifier's linear part, α below 0, 0 above the cap (the table's
+    strict [0 < x < m], as torch's hardtanh)."""
+    a = _per_channel(alpha, x)
+    slope = torch.where(x > 0, torch.ones_like(x), a * torch.ones_like(x))
+    return slope if cap is None else slope * (x < cap)
+
+
+class _TableRectifier(torch.autograd.Function):
+    """The deconvnet and guided rows of the rule table, written out independently:
+    deconvnet  g ↦ max(g, 0) + α·min(g, 0);   guided  g ↦ f′(x) · (that)."""
+
     @staticmethod
-    def forward(ctx, x):
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.clamp(min=0)                 # the deconvnet rule: relu of the signal
-
-
-class _GuidedReLU(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, alpha, cap, guided):
         ctx.save_for_backward(x)
-        return x.clamp(min=0)
+        ctx.alpha, ctx.cap, ctx.guided = alpha, cap, guided
+        return _rectify(x, alpha, cap)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (x > 0)       # guided: both masks
+        a = _per_channel(ctx.alpha, x)
+        signal = grad.clamp(min=0) + a * grad.clamp(max=0)
+        if ctx.guided:
+            signal = signal * _derivative(x, ctx.alpha, ctx.cap)
+        return signal, None, None, None
+
+
+def rule_rectifier(rule, alpha=0.0, cap=None):
+    """The rectifier (alpha, cap) as a function whose backward is ``rule``'s: torch's own
+    autograd for backprop, the table's Function for the deconvnet and guided rules."""
+    if rule == "backprop":
+        def rectifier_function(x):
+            return _rectify(x, alpha, cap)
+    else:
+        def rectifier_function(x):
+            return _TableRectifier.apply(x, alpha, cap, rule == "guided")
+    rectifier_function.__name__ = f"{rule}_rectifier"
+    return rectifier_function
+
+
+def is_relu(node, modules):
+    """Is ``node`` a plain ReLU (alpha 0, no cap), module, function or method?"""
+    spec = rectifier(node, modules)
+    return spec is not None and spec[1] is None and not isinstance(spec[0], torch.Tensor) \
+        and spec[0] == 0
 
 
 def deconvnet_relu(x):
-    return _DeconvnetReLU.apply(x)
+    return rule_rectifier("deconvnet")(x)
 
 
 def guided_relu(x):
-    return _GuidedReLU.apply(x)
+    return rule_rectifier("guided")(x)
 
 
-RULE_RELUS = {"backprop": torch.relu, "deconvnet": deconvnet_relu, "guided": guided_relu}
+RULE_RELUS = {rule: rule_rectifier(rule) for rule in RULES}
 
 
 def strongest_unit(activation):
@@ -158,14 +231,16 @@ class TorchReference:
             if node.op == "output":
                 break
             new = graph.node_copy(node, lambda n: env[aliases.get(n, n)])
-            if rule is not None and _is_relu(node, self.modules):
+            spec = rectifier(node, self.modules) if rule is not None else None
+            if spec is not None:
+                alpha, cap, in_place = spec
                 with graph.inserting_after(new):
-                    replacement = graph.call_function(RULE_RELUS[rule],
+                    replacement = graph.call_function(rule_rectifier(rule, alpha, cap),
                                                       (env[aliases.get(node.args[0],
                                                                        node.args[0])],))
                 graph.erase_node(new)
                 new = replacement
-                if _is_in_place_relu(node, self.modules):
+                if in_place:
                     aliases[node.args[0]] = node   # later readers see the ReLU's output
             env[node] = new
             if node is target:
@@ -198,9 +273,11 @@ class TorchReference:
     # ------------------------------------------------------------ Captum
 
     def captum_applies(self):
-        """True when every ReLU is an ``nn.ReLU`` module called once (Captum's hooks)."""
-        relus = [n for n in self.traced.graph.nodes if _is_relu(n, self.modules)]
-        targets = [n.target for n in relus if n.op == "call_module"]
+        """True when every rectifier is an ``nn.ReLU`` module called once (Captum's hooks
+        override nn.ReLU alone: at a ReLU6 or LeakyReLU they would pass the gradient)."""
+        relus = [n for n in self.traced.graph.nodes if rectifier(n, self.modules)]
+        targets = [n.target for n in relus if n.op == "call_module" and
+                   type(self.modules[n.target]) is torch.nn.ReLU]
         return len(targets) == len(relus) and len(set(targets)) == len(targets)
 
     @contextlib.contextmanager
@@ -248,5 +325,5 @@ def project(model, x, name, unit, rule):
     return TorchReference(model).project(x, name, unit, rule)
 
 
-__all__ = ["RULES", "TorchReference", "project", "strongest_unit", "deconvnet_relu",
-           "guided_relu"]
+__all__ = ["RULES", "RULE_RELUS", "TorchReference", "project", "strongest_unit",
+           "deconvnet_relu", "guided_relu", "rectifier", "rule_rectifier", "is_relu"]
