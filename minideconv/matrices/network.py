@@ -101,11 +101,12 @@ def _recorded_blocks(net, image, last):
     return trace, blocks
 
 
-def network_forward_map(net, image, layer=-1) -> sp.csr_array:
-    """M: the linear part of the map from the image to the output of ``layer`` around the
+def network_forward_map(net, image, layer=None) -> sp.csr_array:
+    """M: the linear part of the map from the image to the output of ``layer`` (default
+    ``net.output_layer()``: the output, or the logits before a closing Softmax) around the
     forward pass of ``image`` (C, H, W) — ``M @ image.ravel()`` is that output minus the
     constants (biases, BatchNorm shifts); with no constants, the output itself."""
-    last = net.index(layer)
+    last = net.output_layer() if layer is None else net.index(layer)
     _, blocks = _recorded_blocks(net, image, last)
     maps = {nn.NETWORK_INPUT: _identity(image.size, image.dtype)}
     for i in range(last + 1):

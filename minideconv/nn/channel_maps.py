@@ -37,14 +37,19 @@ class Softmax(Layer):
     softmax is smooth).  A classifier's output is its logits before this layer: that is
     what ``Network.output_layer`` names."""
 
+    maps_logits_to_probabilities = True
+
     def __init__(self, dim=1):
-        if not (checks.is_int(dim) and dim == 1):
-            raise ValueError(f"Softmax normalises over the channel axis only (dim=1), "
-                             f"got dim={dim!r}")
-        self.dim = 1
+        if not (checks.is_int(dim) and dim in (1, -1)):
+            raise ValueError(f"Softmax normalises over the channel axis only (dim=1, or "
+                             f"-1 for (N, F) features), got dim={dim!r}")
+        self.dim = int(dim)
 
     def forward(self, x):
         _check_channels_input(x, "Softmax")
+        if self.dim == -1 and x.ndim != 2:
+            raise ValueError(f"Softmax(dim=-1) normalises (N, F) features, got x of "
+                             f"shape {x.shape}")
         shifted = np.exp(x - x.max(axis=1, keepdims=True))
         p = shifted / shifted.sum(axis=1, keepdims=True)
         return p, p
@@ -52,6 +57,13 @@ class Softmax(Layer):
     def backward(self, grad, record, rule="backprop"):
         p = record
         return p * (grad - (p * grad).sum(axis=1, keepdims=True))
+
+    def output_shape(self, input_shape):
+        if self.dim == -1 and len(input_shape) != 1:
+            raise ValueError(f"Softmax(dim=-1) of a {tuple(input_shape)} input would "
+                             f"normalise along its last axis; minideconv normalises over "
+                             f"the channels (dim=1)")
+        return tuple(input_shape)
 
     def config(self):
         return dict(dim=self.dim)

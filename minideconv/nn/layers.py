@@ -22,6 +22,9 @@ class Layer:
     #: True when every output unit depends on every input position (Flatten, Linear,
     #: AdaptiveAvgPool2d): units after it are treated as seeing the whole image
     mixes_positions = False
+    #: True for a classifier's closing Softmax: by default "the last layer" of a network
+    #: is the one before it, the logits (``Network.output_layer``)
+    maps_logits_to_probabilities = False
 
     def __call__(self, x):
         return self.forward(x)[0]
