@@ -7,8 +7,8 @@ Linear, Add → Add (or the bias of the Conv / Linear before it, when it adds a 
 shift of the BatchNorm2d before it, ``folding``), Flatten / Reshape to (N, −1) → Flatten
 (a Reshape to 5-D: the channel shuffle of ``structure_ops``), Concat → Concat (of one
 input: Identity), Dropout / Identity → Dropout /
-Identity.  An option minideconv's layer does not have (padding larger on one side, a
-pooling's indices output, training mode) is refused with ``reader.fail``.
+Identity.  An option minideconv's layer does not have (a pool padded more at the top /
+left, a pooling's indices output, training mode) is refused with ``reader.fail``.
 
 Each translation is ``f(reader, node, attrs)`` with ``reader`` the
 ``reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
@@ -73,16 +73,6 @@ def _pads(reader, node, attrs, in_hw, kernel, stride, dilation):
     return tuple(pads)
 
 
-def _symmetric(reader, node, pads, what):
-    """(top, left) of pads equal on both sides; otherwise ``node`` is refused."""
-    top, bottom, left, right = pads
-    if top != bottom or left != right:
-        reader.fail(node, f"pads (top, bottom, left, right) = {tuple(pads)} differ "
-                          f"between the two sides; minideconv's {what} pads both "
-                          f"sides alike")
-    return top, left
-
-
 def _whole_axis_windows(in_hw, kernel, pads, dilation):
     """(kernel, pads) with an axis whose one window holds the whole input (GoogLeNet's
     7×7 average of a 6×6 map with a pad at the bottom) read as a window of the input's
@@ -129,7 +119,8 @@ def _pool_options(reader, node, attrs, x):
 # ------------------------------------------------------------ convolution and pooling
 
 def conv(reader, node, attrs):
-    """Conv → Conv2d (pads equal on both sides, or torch's ``"same"``)."""
+    """Conv → Conv2d: pads equal on both sides, torch's ``"same"``, or else the four
+    pads (top, bottom, left, right) — SAME_UPPER / SAME_LOWER of a strided conv."""
     x = reader.activation(node, 0, ndim=4)
     weight = reader.constant(node, 1, "weight")
     bias = reader.constant(node, 2, "bias")
@@ -148,7 +139,7 @@ def conv(reader, node, attrs):
             pads == normalise_padding("same", kernel, dilation, stride):
         padding = "same"         # the extra pixel bottom/right, as torch's "same"
     else:
-        padding = _symmetric(reader, node, pads, "Conv2d")
+        padding = pads           # each side its own: TensorFlow's "same" with a stride
     layer = nn.Conv2d(weight, bias, stride=stride, padding=padding, dilation=dilation,
                       groups=int(attrs.get("group", 1)))
     reader.add_layer(node, layer, [x])

@@ -165,6 +165,9 @@ def module_from_layer(layer, dtype):
             param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
     if isinstance(layer, nn.Conv2d):
+        if not isinstance(layer.padding, str) and len(layer.padding) == 4:
+            raise ValueError(f"no torch Conv2d pads {layer.padding} (top, bottom, left, "
+                             f"right): torch's pads both sides of an axis alike")
         c_out, c_in_g, kh, kw = layer.weight.shape
         module = tnn.Conv2d(c_in_g * layer.groups, c_out, (kh, kw), stride=layer.stride,
                             padding=layer.padding, dilation=layer.dilation,
