@@ -98,8 +98,8 @@ def normalise_padding(padding, kernel, dilation, stride) -> Tuple[int, int, int,
                 total = d * (k - 1)
                 pads += [total // 2, total - total // 2]  # the extra one goes bottom/right
             return tuple(pads)
-        raise ValueError(f"padding must be an int, a pair, four pads (top, bottom, left, "
-                         f"right), 'valid' or 'same', got {padding!r}")
+        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same' (or four "
+                         f"pads (top, bottom, left, right)), got {padding!r}")
     if isinstance(padding, (tuple, list)) and len(padding) == 4:
         return tuple(check_int(p, "padding", 0) for p in padding)
     ph, pw = to_pair(padding, "padding", 0)

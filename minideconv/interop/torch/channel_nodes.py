@@ -25,7 +25,13 @@ from __future__ import annotations
 import operator
 
 from ... import nn
-from .layers import import_torch
+
+
+def import_torch():
+    """torch: ``layers`` and ``fx_nodes``, the callers, have imported it with its
+    install hint (``layers.import_torch``, which imports this module: no cycle here)."""
+    import torch
+    return torch
 
 
 def dimension_index(value, tensor_node):
