@@ -301,3 +301,18 @@ def test_a_pool_whose_one_window_holds_the_input_reads_as_a_window_of_its_size(r
                             (1, 3, 6, 6))
     net = assert_matches_onnxruntime(model, rng.normal(size=(1, 3, 6, 6)).astype(np.float32))
     assert net.layers[0].kernel_size == (6, 6)
+
+
+def test_a_weight_listed_among_the_inputs_is_not_the_images(rng):
+    # old files list their weights as graph inputs: initialised, or computed here
+    nodes = [helper.make_node("ConstantOfShape", ["w_shape"], ["w"],
+                              value=numpy_helper.from_array(np.full(1, 0.5, np.float32))),
+             helper.make_node("Conv", ["x", "w", "b"], ["y"])]
+    model = one_input_model(nodes, (1, 2, 4, 4), [("w_shape", np.array([3, 2, 1, 1])),
+                                                  ("b", np.ones(3, np.float32))])
+    for name in ("w", "b", "w_shape"):
+        model.graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    x = rng.normal(size=(1, 2, 4, 4)).astype(np.float32)
+    net = from_onnx(model)
+    np.testing.assert_allclose(net(x), 0.5 * x.sum(axis=1, keepdims=True).repeat(3, 1) + 1,
+                               rtol=1e-6)

@@ -50,7 +50,11 @@ class GraphReader:
         self.values: Dict[str, object] = {}
         for tensor in self.graph.initializer:
             self.values[tensor.name] = onnx.numpy_helper.to_array(tensor)
-        inputs = [v for v in self.graph.input if v.name not in self.values]
+        # old files list every weight among the inputs: an initialised or computed one
+        # (a ConstantOfShape's output) is a weight, not the images
+        computed = {name for node in self.graph.node for name in node.output}
+        inputs = [v for v in self.graph.input
+                  if v.name not in self.values and v.name not in computed]
         if len(inputs) != 1:
             raise ValueError(f"the ONNX graph must have one input (the images), got "
                              f"{[v.name for v in inputs]}")
