@@ -50,7 +50,8 @@ class Softmax(Layer):
         if self.dim == -1 and x.ndim != 2:
             raise ValueError(f"Softmax(dim=-1) normalises (N, F) features, got x of "
                              f"shape {x.shape}")
-        shifted = np.exp(x - x.max(axis=1, keepdims=True))
+        xp = checks.array_module(x)             # NumPy or CuPy, as x
+        shifted = xp.exp(x - x.max(axis=1, keepdims=True))
         p = shifted / shifted.sum(axis=1, keepdims=True)
         return p, p
 
@@ -72,10 +73,11 @@ class Softmax(Layer):
 def window_sum(v, before, after):
     """s_c = Σ_{c′ = c − before}^{c + after} v_{c′} along axis 1, channels outside
     [0, C) counted as 0 (through a cumulative sum, one pass whatever the window)."""
+    xp = checks.array_module(v)
     channels = v.shape[1]
     pad = [(0, 0)] * v.ndim
     pad[1] = (before + 1, after)
-    total = np.cumsum(np.pad(v, pad), axis=1)
+    total = xp.cumsum(xp.pad(v, pad), axis=1)
     # padded index c + before + 1 + after holds Σ up to c + after; c holds Σ below c − before
     return total[:, before + after + 1:before + after + 1 + channels] - total[:, :channels]
 
@@ -146,10 +148,10 @@ class ChannelShuffle(Layer):
 
     def forward(self, x):
         _check_channels_input(x, "ChannelShuffle")
-        return np.ascontiguousarray(x[:, self.order(x.shape[1])]), None
+        return checks.array_module(x).ascontiguousarray(x[:, self.order(x.shape[1])]), None
 
     def backward(self, grad, record, rule="backprop"):
-        back = np.empty_like(grad)
+        back = checks.array_module(grad).empty_like(grad)
         back[:, self.order(grad.shape[1])] = grad       # Pᵀ: the inverse permutation
         return back
 
