@@ -316,3 +316,11 @@ def test_a_weight_listed_among_the_inputs_is_not_the_images(rng):
     net = from_onnx(model)
     np.testing.assert_allclose(net(x), 0.5 * x.sum(axis=1, keepdims=True).repeat(3, 1) + 1,
                                rtol=1e-6)
+
+
+def test_asymmetric_pool_pads_no_pooling_can_take_are_refused_naming_the_node():
+    model = one_input_model([helper.make_node("MaxPool", ["x"], ["y"], name="mp",
+                                              kernel_shape=[3, 3], pads=[2, 2, 3, 3])],
+                            (1, 2, 8, 8))
+    with pytest.raises(ValueError, match=r"'mp' \(MaxPool\): pads"):
+        from_onnx(model)

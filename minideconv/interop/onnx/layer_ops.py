@@ -106,9 +106,13 @@ def _pool_options(reader, node, attrs, x):
         return kernel, stride, (top, left), dilation, ceil_mode
     wanted = [(i + before + after - d * (k - 1) - 1) // s + 1 for i, before, after, k, s, d
               in zip(x.shape[1:], (top, left), (bottom, right), kernel, stride, dilation)]
-    with_ceil = nn.MaxPool2d(kernel, stride, (top, left), dilation, True)
+    try:
+        with_ceil = nn.MaxPool2d(kernel, stride, (top, left), dilation, True)
+        same_windows = list(with_ceil.output_shape(x.shape)[1:]) == wanted
+    except ValueError:                  # no such pooling at all: refused below
+        same_windows = False
     if ceil_mode or bottom < top or right < left or attrs.get("count_include_pad", 0) or \
-            list(with_ceil.output_shape(x.shape)[1:]) != wanted:
+            not same_windows:
         reader.fail(node, f"pads (top, bottom, left, right) = {tuple(pads)} differ "
                           f"between the two sides; minideconv's pooling pads both "
                           f"sides alike, and reads larger pads at the bottom / right "
