@@ -142,3 +142,42 @@ def test_output_layer_is_the_logits_before_a_closing_softmax(rng):
 def test_bad_arguments_are_refused_naming_them(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def channel_mixing_net(rng):
+    """Conv → ReLU → LRN → MaxPool → ChannelShuffle → Conv → ReLU → Flatten → Linear →
+    Softmax: every channel map inside a network whose rules differ at the ReLUs (logits
+    of order 1: a saturated softmax passes back nothing but rounding)."""
+    return nn.Sequential(
+        nn.Conv2d(rng.normal(size=(6, 2, 3, 3)), rng.normal(size=6) * 0.1, padding=1),
+        nn.ReLU(), nn.LocalResponseNorm(3, 0.5, 0.75, 1.0), nn.MaxPool2d(2),
+        nn.ChannelShuffle(3), nn.Conv2d(rng.normal(size=(4, 6, 3, 3)), padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(rng.normal(size=(5, 36)) * 0.02), nn.Softmax(),
+        input_shape=(2, 6, 6))
+
+
+@pytest.mark.parametrize("rule", ["backprop", "deconvnet", "guided"])
+@pytest.mark.parametrize("layer", [-1, -2, 4, 2])
+def test_the_way_back_through_the_channel_maps_is_the_sparse_networks(rule, layer, rng):
+    from minideconv.matrices import network_backward_map, network_forward_map
+    net = channel_mixing_net(rng)
+    x = rng.normal(size=(1, 2, 6, 6))
+    trace = net.trace(x, upto=layer)
+    start = net.index(layer)
+    top = rng.normal(size=trace.outputs[start].shape)
+    ours = net.backward(top, trace, start=start, rule=rule)
+    sparse = network_backward_map(net, x[0], layer, top, rule).projection
+    assert np.max(np.abs(ours[0] - sparse)) <= 1e-12 * np.max(np.abs(sparse))
+    if rule == "backprop":              # and the gradient is the forward map's transpose
+        forward = network_forward_map(net, x[0], layer)
+        assert np.allclose(forward.T @ top.ravel(), ours[0].ravel(), rtol=1e-12, atol=0)
+
+
+def test_the_forward_map_defaults_to_the_logits(rng):
+    from minideconv.matrices import network_forward_map
+    net = channel_mixing_net(rng)
+    x = rng.normal(size=(2, 6, 6))
+    logits = network_forward_map(net, x)
+    assert logits.shape == (5, x.size)
+    assert abs(logits - network_forward_map(net, x, -2)).max() == 0    # the Linear's
+    assert abs(logits - network_forward_map(net, x, -1)).max() > 1e-3  # not the Softmax's
