@@ -324,3 +324,11 @@ def test_asymmetric_pool_pads_no_pooling_can_take_are_refused_naming_the_node():
                             (1, 2, 8, 8))
     with pytest.raises(ValueError, match=r"'mp' \(MaxPool\): pads"):
         from_onnx(model)
+
+
+def test_an_average_that_counts_its_pads_keeps_them_in_one_whole_window(rng):
+    model = one_input_model([helper.make_node("AveragePool", ["x"], ["y"],
+                                              kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                                              count_include_pad=1)], (1, 2, 1, 1))
+    net = assert_matches_onnxruntime(model, rng.normal(size=(1, 2, 1, 1)).astype(np.float32))
+    assert net.layers[0].kernel_size == (3, 3)

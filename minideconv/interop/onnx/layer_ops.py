@@ -6,9 +6,9 @@ AvgPool2d / AdaptiveAvgPool2d(1), BatchNormalization → BatchNorm2d, Gemm / Mat
 Linear, Add → Add (or the bias of the Conv / Linear before it, when it adds a constant; the
 shift of the BatchNorm2d before it, ``folding``), Flatten / Reshape to (N, −1) → Flatten
 (a Reshape to 5-D: the channel shuffle of ``structure_ops``), Concat → Concat (of one
-input: Identity), Dropout / Identity → Dropout /
-Identity.  An option minideconv's layer does not have (a pool padded more at the top /
-left, a pooling's indices output, training mode) is refused with ``reader.fail``.
+input: Identity), Dropout / Identity → Dropout / Identity.  An option minideconv's layer
+does not have (a pool padded more at the top / left, a pooling's indices output,
+training mode) is refused with ``reader.fail``.
 
 Each translation is ``f(reader, node, attrs)`` with ``reader`` the
 ``reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
@@ -76,7 +76,8 @@ def _pads(reader, node, attrs, in_hw, kernel, stride, dilation):
 def _whole_axis_windows(in_hw, kernel, pads, dilation):
     """(kernel, pads) with an axis whose one window holds the whole input (GoogLeNet's
     7×7 average of a 6×6 map with a pad at the bottom) read as a window of the input's
-    length and no pads: the same values, as pads count in neither pool."""
+    length and no pads: the same values, as pads count in neither pool (an average with
+    count_include_pad keeps its pads: they are in its divisor)."""
     kernel, pads = list(kernel), list(pads)
     for axis, (size, k, d) in enumerate(zip(in_hw, kernel, dilation)):
         before, after = pads[2 * axis], pads[2 * axis + 1]
@@ -100,7 +101,8 @@ def _pool_options(reader, node, attrs, x):
     dilation = tuple(attrs.get("dilations", (1, 1)))
     pads = _pads(reader, node, attrs, x.shape[1:], kernel, stride, dilation)
     ceil_mode = bool(attrs.get("ceil_mode", 0))
-    kernel, pads = _whole_axis_windows(x.shape[1:], kernel, pads, dilation)
+    if not attrs.get("count_include_pad", 0):
+        kernel, pads = _whole_axis_windows(x.shape[1:], kernel, pads, dilation)
     top, bottom, left, right = pads
     if (top, left) == (bottom, right):
         return kernel, stride, (top, left), dilation, ceil_mode
