@@ -332,3 +332,37 @@ def test_an_average_that_counts_its_pads_keeps_them_in_one_whole_window(rng):
                                               count_include_pad=1)], (1, 2, 1, 1))
     net = assert_matches_onnxruntime(model, rng.normal(size=(1, 2, 1, 1)).astype(np.float32))
     assert net.layers[0].kernel_size == (3, 3)
+
+
+@pytest.mark.parametrize("export", [dict(dynamo=False),
+                                    dict(dynamo=False, dynamic_axes={"x": {0: "n"}}),
+                                    dict()], ids=["torchscript", "torchscript-dynamic",
+                                                  "dynamo"])
+def test_torchs_exports_of_a_channel_shuffle_and_a_softmax_are_read(export, tmp_path):
+    torch = pytest.importorskip("torch")
+    if not export:
+        pytest.importorskip("onnxscript")       # the default exporter needs it
+
+    class Shuffle(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x):
+            x = self.conv(x)
+            n, c, h, w = x.size()
+            x = torch.transpose(x.view(n, 2, c // 2, h, w), 1, 2).contiguous()
+            x = torch.cat([x.view(n, -1, h, w)], 1)
+            return torch.softmax(x.mean((2, 3)), 1)
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 6)
+    path = tmp_path / "shuffle.onnx"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Shuffle().eval(), (x,), path, input_names=["x"], **export)
+    report = crosscheck_onnx(path, x.numpy())
+    assert report.passed, str(report)
+    assert "ChannelShuffle" in [check.kind for check in report.nodes]
+    assert report.nodes[-1].kind == "Softmax"

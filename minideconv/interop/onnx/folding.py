@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import nn
-from .values import Activation
+from .values import BATCH, Activation
 
 #: how ONNX writes each arithmetic operation on constants
 ARITHMETIC = {"Mul": np.multiply, "Sub": np.subtract, "Div": np.divide}
@@ -40,10 +40,8 @@ def constant_of_shape(reader, node, attrs):
 def arithmetic(reader, node, attrs):
     """Mul / Sub / Div: of constants, evaluated; a Mul of a batch norm's output by one
     value per channel, folded into that batch norm; anything else is refused."""
-    a, b = reader.value(node, 0), reader.value(node, 1)
+    a, b = (_without_marker(reader, node, reader.value(node, i)) for i in (0, 1))
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        if a.dtype == object or b.dtype == object:
-            reader.fail(node, "computes with a shape holding the batch size")
         result = ARITHMETIC[node.op_type](a, b)
         if node.op_type == "Div" and np.issubdtype(a.dtype, np.integer):
             result = np.trunc(result).astype(a.dtype)      # ONNX's integer division
@@ -56,6 +54,17 @@ def arithmetic(reader, node, attrs):
     reader.fail(node, f"{node.op_type} of an activation is read only as a Mul by one "
                       f"value per channel of a BatchNormalization's output (folded into "
                       f"it); minideconv has no layer for it")
+
+
+def _without_marker(reader, node, value):
+    """``value``, a shape taken off an activation as plain int64 when it does not hold
+    the batch size (``Shape(x)[1]``: C); one that does is refused."""
+    if not isinstance(value, np.ndarray) or value.dtype != object:
+        return value
+    if any(v is BATCH for v in value.ravel()):
+        reader.fail(node, "computes with the batch size (a shape taken off the images); "
+                          "minideconv evaluates shapes of known sizes only")
+    return value.astype(np.int64)
 
 
 def _per_channel(reader, node, constant, channels):

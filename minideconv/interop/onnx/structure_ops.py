@@ -73,8 +73,8 @@ def softmax(reader, node, attrs):
 
 def _is_batch(value):
     """A reshape target's first entry that keeps the batch: N itself, 0 (copy), −1 (the
-    rest fixed) or 1 (a file exported for one image)."""
-    return value is BATCH or int(value) in (-1, 0, 1)
+    rest fixed) or the batch size the exporter wrote in (as a flatten's, ``layer_ops``)."""
+    return value is BATCH or int(value) >= -1
 
 
 def reshape_step(reader, node, data, target):
@@ -84,6 +84,9 @@ def reshape_step(reader, node, data, target):
     if isinstance(data, Activation) and len(data.shape) == 3 and len(target) == 5:
         channels, height, width = data.shape
         groups, per_group = target[1], target[2]
+        if per_group == -1 and groups is not BATCH and groups > 0 and \
+                channels % groups == 0:
+            per_group = channels // groups          # (N, g, −1, H, W)
         if _is_batch(target[0]) and BATCH not in target[1:] and groups > 0 and \
                 list(target[3:]) == [height, width] and groups * per_group == channels:
             reader.set_value(node, PendingShuffle("grouped", data, int(groups),
