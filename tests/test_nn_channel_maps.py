@@ -1,6 +1,7 @@
 """minideconv.nn.channel_maps: Softmax, LocalResponseNorm and ChannelShuffle — each
 forward against torch, each way back against torch autograd's Jacobian, each sparse
-block (matrices.channel_maps) against that Jacobian, files and errors."""
+block (matrices.channel_maps) against that Jacobian (those tests skip without torch),
+the way back through a network against the sparse network's, files and errors."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from minideconv import dottest, nn
 from minideconv.matrices import layer_blocks
 from minideconv.nn.channel_maps import window_sum
 
-torch = pytest.importorskip("torch")
-
 
 @pytest.fixture
 def rng():
@@ -23,6 +22,7 @@ def rng():
 
 def torch_layer(layer):
     """The torch module computing what ``layer`` computes (torch's own definitions)."""
+    torch = pytest.importorskip("torch")
     if isinstance(layer, nn.Softmax):
         return torch.nn.Softmax(dim=1)
     if isinstance(layer, nn.LocalResponseNorm):
@@ -38,6 +38,7 @@ IDS = ["softmax", "lrn5", "lrn4-even", "lrn1", "shuffle3"]
 
 @pytest.mark.parametrize("layer", LAYERS, ids=IDS)
 def test_forward_and_backward_equal_torch_and_its_autograd(layer, rng):
+    torch = pytest.importorskip("torch")
     x = rng.normal(size=(2, 6, 3, 4)) * 3
     grad = rng.normal(size=x.shape)
     xt = torch.tensor(x, requires_grad=True)
@@ -53,6 +54,7 @@ def test_forward_and_backward_equal_torch_and_its_autograd(layer, rng):
 @pytest.mark.parametrize("layer", LAYERS, ids=IDS)
 @pytest.mark.parametrize("shape", [(6, 3, 4), (6,)], ids=["chw", "features"])
 def test_the_sparse_block_is_torch_autograds_jacobian(layer, shape, rng):
+    torch = pytest.importorskip("torch")
     if not isinstance(layer, nn.Softmax) and len(shape) == 1:
         shape = (6, 1, 1)            # torch's LRN and shuffle take (N, C, …) of 3-D or more
     x = rng.normal(size=(1,) + shape) * 2
