@@ -366,3 +366,11 @@ def test_torchs_exports_of_a_channel_shuffle_and_a_softmax_are_read(export, tmp_
     assert report.passed, str(report)
     assert "ChannelShuffle" in [check.kind for check in report.nodes]
     assert report.nodes[-1].kind == "Softmax"
+
+
+@pytest.mark.parametrize("op", ["Sub", "Div"])
+def test_sub_and_div_of_an_activation_are_refused(op):
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node(op, ["r", "k"], ["y"])]
+    model = one_input_model(nodes, (1, 2, 3, 3), [("k", np.ones((2, 1, 1), np.float32))])
+    with pytest.raises(ValueError, match=f"{op} of an activation: .*constants only"):
+        from_onnx(model)

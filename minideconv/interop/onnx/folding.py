@@ -51,9 +51,12 @@ def arithmetic(reader, node, attrs):
         if isinstance(x, Activation) and isinstance(constant, np.ndarray) and \
                 isinstance(reader.layers.get(x.node), nn.BatchNorm2d):
             return fold_into_batch_norm(reader, node, x, constant, "scale")
-    reader.fail(node, f"{node.op_type} of an activation is read only as a Mul by one "
-                      f"value per channel of a BatchNormalization's output (folded into "
-                      f"it); minideconv has no layer for it")
+    if node.op_type == "Mul":
+        reader.fail(node, "Mul of an activation is read only as a Mul by one value per "
+                          "channel of a BatchNormalization's output (folded into it); "
+                          "minideconv has no layer for it")
+    reader.fail(node, f"{node.op_type} of an activation: minideconv evaluates "
+                      f"{node.op_type} of constants only")
 
 
 def _without_marker(reader, node, value):
