@@ -76,8 +76,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     weight : (C_out, C_in / groups, kh, kw), same dtype
     bias : (C_out,) or None
     stride, dilation : int or (int, int), ≥ 1
-    padding : int, (int, int), ``"valid"`` (no padding) or ``"same"`` (stride 1 only;
-        output size = input size, the odd extra pixel on the bottom/right like PyTorch)
+    padding : int, (int, int), (top, bottom, left, right), ``"valid"`` (no padding) or
+        ``"same"`` (stride 1 only; output size = input size, the odd extra pixel on the
+        bottom/right like PyTorch)
     groups : int dividing C_in and C_out
     padding_mode : ``"zeros"`` or ``"circular"`` (wrap around, PyTorch's
         ``nn.Conv2d(padding_mode="circular")``)

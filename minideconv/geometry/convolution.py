@@ -83,7 +83,9 @@ class ConvGeometry:
 
 
 def normalise_padding(padding, kernel, dilation, stride) -> Tuple[int, int, int, int]:
-    """int / pair / "valid" / "same" → (top, bottom, left, right)."""
+    """int / pair / (top, bottom, left, right) / "valid" / "same" → (top, bottom, left,
+    right).  Four pads, each side its own, are what ONNX's pads and TensorFlow's "same"
+    with a stride write: the extra pixel of an even total on one side."""
     if isinstance(padding, str):
         if padding == "valid":
             return 0, 0, 0, 0
@@ -96,7 +98,10 @@ def normalise_padding(padding, kernel, dilation, stride) -> Tuple[int, int, int,
                 total = d * (k - 1)
                 pads += [total // 2, total - total // 2]  # the extra one goes bottom/right
             return tuple(pads)
-        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same' (or four "
+                         f"pads (top, bottom, left, right)), got {padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == 4:
+        return tuple(check_int(p, "padding", 0) for p in padding)
     ph, pw = to_pair(padding, "padding", 0)
     return ph, ph, pw, pw
 

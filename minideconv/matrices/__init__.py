@@ -26,6 +26,7 @@ Where each part lives (every name below is importable from ``minideconv.matrices
 ``conv``          W and Wᵀ, and how they are built from per-axis incidences
 ``pool_relu``     P(s) and D = diag(x > 0), the 0/1 matrices of max-pooling and ReLU
 ``average_pool``  A of average pooling and of adaptive average pooling
+``channel_maps``  the Jacobians of Softmax and LocalResponseNorm, ChannelShuffle's P
 ``chains``        products of layer matrices: the forward map and the three backward maps
 ``network``       the same walk over a whole Sequential or Graph (sums where branches join)
 ``analysis``      singular values, ‖WᵀW − I‖, least squares, circulant spectra, all-pass
@@ -39,6 +40,8 @@ from .analysis import (GramDeviation, Reconstruction, allpass_kernel,
                        circular_gram_eigenvalues, gram_deviation, least_squares_inverse,
                        reconstruct, singular_values)
 from .average_pool import adaptive_avg_pool2d_matrix, avg_pool2d_matrix
+from .channel_maps import (channel_shuffle_matrix, local_response_norm_matrix,
+                           softmax_matrix)
 from .chains import (BackwardMap, backward_chain, forward_chain, relu_rule_factors,
                      rule_backward_map)
 from .conv import conv2d_matrix, conv_transpose2d_matrix
@@ -53,5 +56,6 @@ __all__ = [
     "least_squares_inverse", "reconstruct", "Reconstruction",
     "circular_gram_eigenvalues", "allpass_kernel",
     "avg_pool2d_matrix", "adaptive_avg_pool2d_matrix",
+    "softmax_matrix", "local_response_norm_matrix", "channel_shuffle_matrix",
     "layer_blocks", "network_forward_map", "network_backward_map", "NetworkBackwardMap",
 ]

@@ -17,7 +17,7 @@ except at the ReLUs, where the rule decides (``minideconv.rules``):
 The deconvnet and guided diagonals depend on the signal arriving at each ReLU, which is
 computed first, from the top down, with the same transposed blocks.  None of this calls
 a layer's ``backward``: it is an independent implementation of the way back, built from
-the matrices of ``conv``, ``pool_relu`` and ``average_pool``.
+the matrices of ``conv``, ``pool_relu``, ``average_pool`` and ``channel_maps``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import scipy.sparse as sp
 
 from .. import nn, rules
 from .average_pool import adaptive_avg_pool2d_matrix, avg_pool2d_matrix
+from .channel_maps import (channel_shuffle_matrix, local_response_norm_matrix,
+                           softmax_matrix)
 from .conv import conv2d_matrix
 from .pool_relu import mask_diagonal, max_pool2d_matrix, relu_matrix
 
@@ -63,6 +65,13 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
         return [_identity(size, dtype)]
     if isinstance(layer, nn.Linear):
         return [sp.csr_array(layer.weight)]
+    if isinstance(layer, nn.Softmax):                 # J = diag(p) − p pᵀ per position
+        return [softmax_matrix(record[0])]
+    if isinstance(layer, nn.LocalResponseNorm):
+        return [local_response_norm_matrix(record[0], layer.size, layer.alpha,
+                                           layer.beta, layer.k, layer.before)]
+    if isinstance(layer, nn.ChannelShuffle):
+        return [channel_shuffle_matrix(layer.groups, shape, dtype)]
     if isinstance(layer, nn.Add):                     # y = x₁ + x₂ + …
         return [_identity(size, dtype) for _ in input_shapes]
     if isinstance(layer, nn.Concat):                  # y = [x₁; x₂; …], channels outermost
@@ -92,11 +101,12 @@ def _recorded_blocks(net, image, last):
     return trace, blocks
 
 
-def network_forward_map(net, image, layer=-1) -> sp.csr_array:
-    """M: the linear part of the map from the image to the output of ``layer`` around the
+def network_forward_map(net, image, layer=None) -> sp.csr_array:
+    """M: the linear part of the map from the image to the output of ``layer`` (default
+    ``net.output_layer()``: the output, or the logits before a closing Softmax) around the
     forward pass of ``image`` (C, H, W) — ``M @ image.ravel()`` is that output minus the
     constants (biases, BatchNorm shifts); with no constants, the output itself."""
-    last = net.index(layer)
+    last = net.output_layer() if layer is None else net.index(layer)
     _, blocks = _recorded_blocks(net, image, last)
     maps = {nn.NETWORK_INPUT: _identity(image.size, image.dtype)}
     for i in range(last + 1):

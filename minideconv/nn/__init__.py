@@ -15,6 +15,9 @@ BatchNorm2d        the input x (weight grads)    s · r, the same per-channel sc
 Dropout, Identity  nothing                       r (dropout is the identity at inference)
 Flatten            the input shape               r reshaped back
 Linear             the input x                   r W  (the transpose of x ↦ x Wᵀ)
+Softmax            its output p                  p ⊙ (r − ⟨p, r⟩) = (diag(p) − p pᵀ) r
+LocalResponseNorm  the input a                   Jᵀ r, its exact Jacobian
+ChannelShuffle     nothing                       Pᵀ r: the channels put back in place
 Add                the number of inputs          (r, r, …): the signal copied to each input
 Concat             each input's channel count    r split into each input's channels
 =================  ============================  ==========================================
@@ -29,18 +32,21 @@ Layers are joined into a network in one of two ways, with one interface
 (each layer reads any earlier ones — residual sums, concatenations; the way back adds the
 signals where a value fanned out).  Layers are addressed by index or by ``net.names``.
 
-=============  =========================================================================
-``layers``     the one-input layers above, but for pooling
-``pooling``    ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
-``combine``    ``Add`` and ``Concat``, the layers that join branches
-``network``    ``Network`` and ``Trace``: indices and names, shapes, receptive fields
-``sequential`` ``Sequential``
-``graph``      ``Graph`` and ``Node``
-``files``      ``load`` (and ``save``, which is ``Network.save``): .npz files of plain
-               arrays and a JSON architecture
-=============  =========================================================================
+================  =========================================================================
+``layers``        the one-input layers above, but for pooling
+``pooling``       ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
+``channel_maps``  ``Softmax``, ``LocalResponseNorm``, ``ChannelShuffle``: maps across the
+                  channels at each position
+``combine``       ``Add`` and ``Concat``, the layers that join branches
+``network``       ``Network`` and ``Trace``: indices and names, shapes, receptive fields
+``sequential``    ``Sequential``
+``graph``         ``Graph`` and ``Node``
+``files``         ``load`` (and ``save``, which is ``Network.save``): .npz files of plain
+                  arrays and a JSON architecture
+================  =========================================================================
 """
 
+from .channel_maps import ChannelShuffle, LocalResponseNorm, Softmax
 from .combine import Add, Concat
 from .files import GRAPH_FORMAT, LAYER_TYPES, SEQUENTIAL_FORMAT, load, save
 from .graph import Graph, Node
@@ -51,7 +57,8 @@ from .sequential import Sequential
 
 __all__ = [
     "Layer", "Conv2d", "ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d",
-    "Dropout", "Identity", "Flatten", "Linear", "Add", "Concat", "LAYER_TYPES",
+    "Dropout", "Identity", "Flatten", "Linear", "Add", "Concat", "Softmax",
+    "LocalResponseNorm", "ChannelShuffle", "LAYER_TYPES",
     "Network", "Trace", "NETWORK_INPUT", "Sequential", "Graph", "Node", "save", "load",
     "SEQUENTIAL_FORMAT", "GRAPH_FORMAT",
 ]

@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from .channel_maps import ChannelShuffle, LocalResponseNorm, Softmax
 from .combine import Add, Concat
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReLU
@@ -28,7 +29,8 @@ GRAPH_FORMAT = Graph.FILE_FORMAT
 #: the one-input layer types, by the name a file gives them
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
                                              Identity, Dropout, BatchNorm2d, AvgPool2d,
-                                             AdaptiveAvgPool2d)}
+                                             AdaptiveAvgPool2d, Softmax,
+                                             LocalResponseNorm, ChannelShuffle)}
 #: every layer type a file may name
 FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat)
 

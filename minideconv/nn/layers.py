@@ -22,6 +22,9 @@ class Layer:
     #: True when every output unit depends on every input position (Flatten, Linear,
     #: AdaptiveAvgPool2d): units after it are treated as seeing the whole image
     mixes_positions = False
+    #: True for a classifier's closing Softmax: by default "the last layer" of a network
+    #: is the one before it, the logits (``Network.output_layer``)
+    maps_logits_to_probabilities = False
 
     def __call__(self, x):
         return self.forward(x)[0]
@@ -95,7 +98,8 @@ class Conv2d(Layer):
     """y = conv2d(x, W) + b; weight (C_out, C_in/groups, kh, kw), bias (C_out,) or None.
 
     ``padding`` is an int, a pair, ``"valid"`` or ``"same"``; ``padding_mode`` is
-    ``"zeros"`` or ``"circular"`` — as ``torch.nn.Conv2d``."""
+    ``"zeros"`` or ``"circular"`` — as ``torch.nn.Conv2d``.  ``padding`` may also be four
+    pads (top, bottom, left, right), as ONNX's Conv pads (torch has no such Conv2d)."""
 
     param_names = ("weight", "bias")
 
@@ -107,8 +111,10 @@ class Conv2d(Layer):
         _check_weight_and_bias(weight, bias, 4, "(C_out, C_in/groups, kh, kw)")
         self.weight, self.bias = weight, bias
         self.stride = checks.to_pair(stride, "stride", 1)
+        four = isinstance(padding, (tuple, list)) and len(padding) == 4
         self.padding = padding if isinstance(padding, str) else \
-            checks.to_pair(padding, "padding", 0)
+            geometry.normalise_padding(padding, weight.shape[2:], (1, 1), (1, 1)) if four \
+            else checks.to_pair(padding, "padding", 0)
         self.dilation = checks.to_pair(dilation, "dilation", 1)
         self.groups = geometry.check_groups(groups)
         self.padding_mode = geometry.check_padding_mode(padding_mode)

@@ -96,6 +96,17 @@ class Network:
             raise ValueError(f"layer must be {self.accepted_layers()}, got {layer}")
         return int(layer) % n
 
+    def output_layer(self) -> int:
+        """The index of "the last layer", where a method takes its default: the output,
+        or the layer before a closing ``Softmax`` — a classifier's logits.  (A softmax's
+        Jacobian diag(p) − p pᵀ mixes every class into each probability, and flattens a
+        confident one: p (1 − p) ≈ 0, so its units are not what the methods project.)
+        An index −1 still names the very last layer, the Softmax included."""
+        last = len(self.layers) - 1
+        if last > 0 and self.layers[last].maps_logits_to_probabilities:
+            return last - 1
+        return last
+
     def accepted_layers(self) -> str:
         """What ``index`` accepts, in words: "an index in [-10, 10) (the network has 10
         layers; negative counts from the end) or a name of net.names ('0', '1', …)"."""

@@ -123,8 +123,9 @@ def _check_image(net, image, name="image"):
 
 def weight_layers(net: Network, layer: Optional[int | str] = None) -> Tuple[int, ...]:
     """Indices of the layers with weights (``Conv2d``, ``Linear``) at or below ``layer``
-    (all of them by default), from the top down — the order of the cascade."""
-    last = len(net.layers) - 1 if layer is None else check_layer(net, layer)
+    (default: up to ``net.output_layer()``, the logits before a closing Softmax), from the
+    top down — the order of the cascade."""
+    last = net.output_layer() if layer is None else check_layer(net, layer)
     return tuple(i for i in range(last, -1, -1) if isinstance(net.layers[i], _WEIGHTED))
 
 

@@ -4,19 +4,21 @@
 >>> print(crosscheck_onnx("model.onnx", images))   # doctest: +SKIP
 
 ``onnx`` (and ``onnxruntime`` for the cross-check) are imported when a function runs:
-``pip install 'minideconv[onnx]'``.  ``convert``'s docstring has the table of what each
+``pip              install 'minideconv[onnx]'``.  ``convert``'s docstring has the table of what each
 ONNX operation becomes.
 
-===============  ==========================================================================
-``convert``      ``from_onnx`` and ``load_model``: a file or ModelProto → an ``nn.Graph``
-``comparison``   ``crosscheck_onnx``: every node against onnxruntime; returns a report
-``reader``       ``GraphReader``: walks an ONNX graph and dispatches each node
-``values``       what a tensor is while read (constant, activation, pending pool)
-``layer_ops``    the operations that become layers (Conv, Gemm, pools, BatchNormalization…)
-``mean_ops``     averages over (H, W): ReduceMean, and PyTorch's adaptive-pool chain
-``shape_ops``    shape arithmetic on constants (Shape, Gather, Unsqueeze, Concat, Reshape)
-``layouts``      tf2onnx's channels-last (NHWC) input and flatten: ``input_layout``
-===============  ==========================================================================
+=================  =========================================================================
+``convert``        ``from_onnx`` and ``load_model``: a file or ModelProto → an ``nn.Graph``
+``comparison``     ``crosscheck_onnx``: every node against onnxruntime; returns a report
+``reader``         ``GraphReader``: walks an ONNX graph and dispatches each node
+``values``         what a tensor is while read (constant, activation, pending pool)
+``layer_ops``      the operations that become layers (Conv, Gemm, pools, BatchNormalization…)
+``folding``        constants evaluated (ConstantOfShape, Mul, Sub, Div); Mul / Add into a BN
+``structure_ops``  Sum, LRN, Softmax, and the channel shuffle's Reshape → Transpose → Reshape
+``mean_ops``       averages over (H, W): ReduceMean, and PyTorch's adaptive-pool chain
+``shape_ops``      shape arithmetic on constants (Shape, Gather, Unsqueeze, Concat, Reshape)
+``layouts``        tf2onnx's channels-last (NHWC) input and flatten: ``input_layout``
+=================  =========================================================================
 """
 
 from .comparison import TOLERANCE, NodeCheck, OnnxCrosscheckReport, crosscheck_onnx, \

@@ -9,12 +9,16 @@ Each ONNX operation becomes the minideconv layer with the same map:
 ====================================  =====================================================
 ONNX                                  minideconv
 ====================================  =====================================================
-Conv                                  Conv2d (pads equal on both sides, or ``"same"``;
-                                      auto_pad NOTSET / VALID / SAME_UPPER / SAME_LOWER;
-                                      group, dilations)
+Conv                                  Conv2d (pads equal on both sides, ``"same"``, or
+                                      the four pads (top, bottom, left, right); auto_pad
+                                      NOTSET / VALID / SAME_UPPER / SAME_LOWER; group,
+                                      dilations)
 Relu                                  ReLU
-MaxPool                               MaxPool2d (pads, dilations, ceil_mode)
-AveragePool                           AvgPool2d (pads, ceil_mode, count_include_pad)
+MaxPool                               MaxPool2d (pads, dilations, ceil_mode; pads larger
+                                      at the bottom / right as ceil_mode where the
+                                      windows are the same)
+AveragePool                           AvgPool2d (pads, ceil_mode, count_include_pad; the
+                                      same rule without count_include_pad)
 GlobalAveragePool                     AdaptiveAvgPool2d(1)
 ReduceMean over (H, W)                AdaptiveAvgPool2d(1) (then Flatten if keepdims=0)
 Transpose → GatherND → Transpose →    AdaptiveAvgPool2d(output size) — what PyTorch's
@@ -29,8 +33,17 @@ MatMul, then Add of a constant        one Linear (the Add is its bias)
 Conv / Gemm, then Add of a constant   the bias of that Conv2d / Linear
 Flatten (axis=1), Reshape to (N, −1)  Flatten
 Add of two activations                Add
-Concat (axis=1)                       Concat
+Concat (axis=1)                       Concat (of one input: Identity)
 Dropout, Identity                     Dropout, Identity
+Sum                                   Add (of constants: evaluated)
+LRN                                   LocalResponseNorm, ONNX's window
+Softmax over the channels             Softmax (opset < 13: axis 1 of (N, F) or (N, C, 1, 1))
+Reshape → Transpose(0,2,1,3,4) →      ChannelShuffle(g) (``structure_ops``)
+Reshape, (N, g, C/g, H, W) and back
+BatchNormalization → Mul / Add of     one BatchNorm2d (``folding``)
+one value per channel
+ConstantOfShape; Mul, Sub, Div of     evaluated
+constants
 ====================================  =====================================================
 
 Reshape's target shape may be a constant or computed from the activation's own shape —
@@ -50,8 +63,9 @@ into that layer's weight (see ``layouts``); any other Transpose is refused.
 
 Weights (initializers and ``Constant`` nodes, ``onnx.numpy_helper.to_array``) keep their
 dtype.  Any other operation — or one of these with options minideconv's layer does not
-have (padding larger on one side, a pooling's indices output, training mode) — raises a
-ValueError naming the op_type and the node.  Nodes that the output does not depend on
+have (a pool padded more at the top / left, a pooling's indices output, training
+mode) — raises a ValueError naming the op_type and the node.  Nodes that the output does
+not depend on
 are left out.
 
 ``onnx`` is imported when a function runs:

@@ -3,10 +3,12 @@ which are in ``mean_ops``).
 
 Conv → Conv2d, Relu → ReLU, MaxPool / AveragePool / GlobalAveragePool → MaxPool2d /
 AvgPool2d / AdaptiveAvgPool2d(1), BatchNormalization → BatchNorm2d, Gemm / MatMul →
-Linear, Add → Add (or the bias of the Conv / Linear before it, when it adds a constant),
-Flatten / Reshape to (N, −1) → Flatten, Concat → Concat, Dropout / Identity → Dropout /
-Identity.  An option minideconv's layer does not have (padding larger on one side, a
-pooling's indices output, training mode) is refused with ``reader.fail``.
+Linear, Add → Add (or the bias of the Conv / Linear before it, when it adds a constant; the
+shift of the BatchNorm2d before it, ``folding``), Flatten / Reshape to (N, −1) → Flatten
+(a Reshape to 5-D: the channel shuffle of ``structure_ops``), Concat → Concat (of one
+input: Identity), Dropout / Identity → Dropout / Identity.  An option minideconv's layer
+does not have (a pool padded more at the top / left, a pooling's indices output,
+training mode) is refused with ``reader.fail``.
 
 Each translation is ``f(reader, node, attrs)`` with ``reader`` the
 ``reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
@@ -18,7 +20,7 @@ import numpy as np
 
 from ... import nn
 from ...geometry import normalise_padding
-from . import layouts
+from . import folding, layouts, structure_ops
 from .values import BATCH, Activation
 
 
@@ -71,32 +73,60 @@ def _pads(reader, node, attrs, in_hw, kernel, stride, dilation):
     return tuple(pads)
 
 
-def _symmetric(reader, node, pads, what):
-    """(top, left) of pads equal on both sides; otherwise ``node`` is refused."""
-    top, bottom, left, right = pads
-    if top != bottom or left != right:
-        reader.fail(node, f"pads (top, bottom, left, right) = {tuple(pads)} differ "
-                          f"between the two sides; minideconv's {what} pads both "
-                          f"sides alike")
-    return top, left
+def _whole_axis_windows(in_hw, kernel, pads, dilation):
+    """(kernel, pads) with an axis whose one window holds the whole input (GoogLeNet's
+    7×7 average of a 6×6 map with a pad at the bottom) read as a window of the input's
+    length and no pads: the same values, as pads count in neither pool (an average with
+    count_include_pad keeps its pads: they are in its divisor)."""
+    kernel, pads = list(kernel), list(pads)
+    for axis, (size, k, d) in enumerate(zip(in_hw, kernel, dilation)):
+        before, after = pads[2 * axis], pads[2 * axis + 1]
+        if d == 1 and k - before >= size and size + before + after - k < 1:
+            kernel[axis], pads[2 * axis], pads[2 * axis + 1] = size, 0, 0
+    return tuple(kernel), tuple(pads)
 
 
 def _pool_options(reader, node, attrs, x):
-    """(kernel, stride, padding, dilation, ceil_mode) of a MaxPool / AveragePool."""
+    """(kernel, stride, padding, dilation, ceil_mode) of a MaxPool / AveragePool.
+
+    Pads larger at the bottom / right (Caffe's ceil-mode pools as the zoo writes them,
+    SAME_UPPER) are read as the smaller pads with ``ceil_mode``, when that gives the same
+    output size: the windows then start at the same places and the extra pixels are left
+    out of each window alike — ONNX counts no pad in a max, nor in an average without
+    count_include_pad."""
     kernel = tuple(attrs["kernel_shape"])
     if len(kernel) != 2:
         reader.fail(node, f"kernel_shape must have 2 entries, got {list(kernel)}")
     stride = tuple(attrs.get("strides", (1, 1)))
     dilation = tuple(attrs.get("dilations", (1, 1)))
     pads = _pads(reader, node, attrs, x.shape[1:], kernel, stride, dilation)
-    return kernel, stride, _symmetric(reader, node, pads, "pooling"), dilation, \
-        bool(attrs.get("ceil_mode", 0))
+    ceil_mode = bool(attrs.get("ceil_mode", 0))
+    if not attrs.get("count_include_pad", 0):
+        kernel, pads = _whole_axis_windows(x.shape[1:], kernel, pads, dilation)
+    top, bottom, left, right = pads
+    if (top, left) == (bottom, right):
+        return kernel, stride, (top, left), dilation, ceil_mode
+    wanted = [(i + before + after - d * (k - 1) - 1) // s + 1 for i, before, after, k, s, d
+              in zip(x.shape[1:], (top, left), (bottom, right), kernel, stride, dilation)]
+    try:
+        with_ceil = nn.MaxPool2d(kernel, stride, (top, left), dilation, True)
+        same_windows = list(with_ceil.output_shape(x.shape)[1:]) == wanted
+    except ValueError:                  # no such pooling at all: refused below
+        same_windows = False
+    if ceil_mode or bottom < top or right < left or attrs.get("count_include_pad", 0) or \
+            not same_windows:
+        reader.fail(node, f"pads (top, bottom, left, right) = {tuple(pads)} differ "
+                          f"between the two sides; minideconv's pooling pads both "
+                          f"sides alike, and reads larger pads at the bottom / right "
+                          f"only where ceil_mode gives the same windows")
+    return kernel, stride, (top, left), dilation, True
 
 
 # ------------------------------------------------------------ convolution and pooling
 
 def conv(reader, node, attrs):
-    """Conv → Conv2d (pads equal on both sides, or torch's ``"same"``)."""
+    """Conv → Conv2d: pads equal on both sides, torch's ``"same"``, or else the four
+    pads (top, bottom, left, right) — SAME_UPPER / SAME_LOWER of a strided conv."""
     x = reader.activation(node, 0, ndim=4)
     weight = reader.constant(node, 1, "weight")
     bias = reader.constant(node, 2, "bias")
@@ -115,7 +145,7 @@ def conv(reader, node, attrs):
             pads == normalise_padding("same", kernel, dilation, stride):
         padding = "same"         # the extra pixel bottom/right, as torch's "same"
     else:
-        padding = _symmetric(reader, node, pads, "Conv2d")
+        padding = pads           # each side its own: TensorFlow's "same" with a stride
     layer = nn.Conv2d(weight, bias, stride=stride, padding=padding, dilation=dilation,
                       groups=int(attrs.get("group", 1)))
     reader.add_layer(node, layer, [x])
@@ -203,6 +233,8 @@ def add(reader, node, attrs):
     x, constant = (a, b) if isinstance(a, Activation) else (b, a)
     if not isinstance(x, Activation) or not isinstance(constant, np.ndarray):
         reader.fail(node, "adds values that are neither activations nor constants")
+    if isinstance(reader.layers.get(x.node), nn.BatchNorm2d):   # a shift: BN's β
+        return folding.fold_into_batch_norm(reader, node, x, constant, "shift")
     _fold_bias(reader, node, x, constant)
 
 
@@ -253,6 +285,8 @@ def reshape(reader, node, attrs):
     shape = reader.constant(node, 1, "shape")
     if isinstance(data, np.ndarray):
         return reader.set_value(node, data.reshape([int(v) for v in shape]))
+    if structure_ops.reshape_step(reader, node, data, shape):    # a channel shuffle's
+        return
     x, channels_last = layouts.flat_input(reader, node)
     features = int(np.prod(x.shape))
     target = list(np.ravel(shape))
@@ -279,7 +313,8 @@ def concat(reader, node, attrs):
     if axis not in (1, 1 - len(xs[0].shape) - 1):
         reader.fail(node, f"axis={axis}: minideconv concatenates along the channels "
                           f"(axis=1) only")
-    reader.add_layer(node, nn.Concat(1), xs)
+    # a concatenation of one tensor (DenseNet's torch.cat([x], 1)) is that tensor
+    reader.add_layer(node, nn.Concat(1) if len(xs) > 1 else nn.Identity(), xs)
 
 
 OPERATIONS = {"Identity": identity, "Relu": relu, "Dropout": dropout, "Conv": conv,

@@ -20,7 +20,8 @@ The Transpose back to channels-last makes the flattened features come in Keras's
   the cross-check skips it;
 * a Transpose(perm 0,3,1,2) right after a Transpose(perm 0,2,3,1) undoes it.
 
-Any other Transpose of an activation (besides the gather chain of ``mean_ops``), or
+Any other Transpose of an activation (besides the gather chain of ``mean_ops`` and the
+channel shuffle of ``structure_ops``), or
 a channels-last value read by anything but a flatten into a dense layer, is refused with
 ``reader.fail``.
 
@@ -32,9 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import mean_ops
+from . import mean_ops, structure_ops
 from .values import (Activation, ChannelsLast, FlatChannelsLast, PendingPool,
-                          attributes)
+                     PendingShuffle, attributes)
 
 #: Transpose perms of a 4-D tensor: channels-last to channels-first, and back
 TO_NCHW = [0, 3, 1, 2]
@@ -44,8 +45,9 @@ TO_NHWC = [0, 2, 3, 1]
 READ = ("minideconv reads a Transpose of an activation only as the NHWC → NCHW "
         "Transpose(perm [0, 3, 1, 2]) of the network's input, as the NCHW → NHWC "
         "Transpose(perm [0, 2, 3, 1]) before a Flatten / Reshape to (N, -1) that feeds "
-        "a Gemm or MatMul, or inside the Transpose → GatherND → Transpose → ReduceMean "
-        "chain of an adaptive average pool")
+        "a Gemm or MatMul, inside the Transpose → GatherND → Transpose → ReduceMean "
+        "chain of an adaptive average pool, or as the Transpose(perm [0, 2, 1, 3, 4]) of "
+        "a channel shuffle")
 
 
 def input_layout(model) -> str:
@@ -100,6 +102,8 @@ def transpose(reader, node, attrs):
         return reader.set_value(node, value.source)  # back where it was
     if perm == TO_NHWC and isinstance(value, Activation) and len(value.shape) == 3:
         return reader.set_value(node, ChannelsLast(value, [_name(node)]))
+    if isinstance(value, PendingShuffle):
+        return structure_ops.transpose_step(reader, node, value, perm)
     if isinstance(value, (np.ndarray, PendingPool)) or \
             (isinstance(value, Activation) and perm == [2, 3, 0, 1]):
         return mean_ops.transpose(reader, node, attrs)

@@ -2,7 +2,8 @@
 
 ``GraphReader`` goes through the ONNX nodes in their (topological) order and hands each
 one to the translation of its ``op_type`` (``OPERATIONS``, gathered from
-``shape_ops``, ``layer_ops``, ``mean_ops`` and ``layouts``).  It keeps
+``shape_ops``, ``folding``, ``layer_ops``, ``structure_ops``, ``mean_ops`` and
+``layouts``).  It keeps
 the book a translation reads and writes:
 
 * ``layout`` — the input's layout, ``"NCHW"`` or tf2onnx's ``"NHWC"`` (``layouts``);
@@ -24,18 +25,20 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ... import nn
-from . import layer_ops, layouts, mean_ops, shape_ops
-from .values import PENDING, Activation, PendingPool, attributes, import_onnx
+from . import folding, layer_ops, layouts, mean_ops, shape_ops, structure_ops
+from .values import PENDING, Activation, PendingPool, PendingShuffle, attributes, import_onnx
 
 #: the operations ``from_onnx`` reads (besides the shape operations evaluated on constants)
 SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean",
              "BatchNormalization", "Gemm", "MatMul", "Add", "Flatten", "Reshape", "Concat",
              "Dropout", "Identity", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
-             "Cast", "Transpose", "GatherND")
+             "Cast", "Transpose", "GatherND", "Sum", "LRN", "Softmax", "ConstantOfShape",
+             "Mul", "Sub", "Div")
 
 #: ONNX op_type → its translation ``f(reader, node, attrs)``
-OPERATIONS = {**shape_ops.OPERATIONS, **layer_ops.OPERATIONS,
-              **mean_ops.OPERATIONS, **layouts.OPERATIONS}   # (its Transpose)
+OPERATIONS = {**shape_ops.OPERATIONS, **folding.OPERATIONS, **layer_ops.OPERATIONS,
+              **structure_ops.OPERATIONS, **mean_ops.OPERATIONS,
+              **layouts.OPERATIONS}   # (its Transpose)
 
 
 class GraphReader:
@@ -47,12 +50,19 @@ class GraphReader:
         self.values: Dict[str, object] = {}
         for tensor in self.graph.initializer:
             self.values[tensor.name] = onnx.numpy_helper.to_array(tensor)
-        inputs = [v for v in self.graph.input if v.name not in self.values]
+        # old files list every weight among the inputs: an initialised or computed one
+        # (a ConstantOfShape's output) is a weight, not the images
+        computed = {name for node in self.graph.node for name in node.output}
+        inputs = [v for v in self.graph.input
+                  if v.name not in self.values and v.name not in computed]
         if len(inputs) != 1:
             raise ValueError(f"the ONNX graph must have one input (the images), got "
                              f"{[v.name for v in inputs]}")
         self.input = inputs[0]
         self.layout = layouts.input_layout(model)
+        # the standard domain's version: Softmax's axis means another thing before 13
+        self.opset = next((o.version for o in model.opset_import
+                           if o.domain in ("", "ai.onnx")), 1)
         self.input_dtype = onnx.helper.tensor_dtype_to_np_dtype(
             self.input.type.tensor_type.elem_type)
         self.input_shape = self._input_shape(input_shape)
@@ -118,6 +128,10 @@ class GraphReader:
             self.fail(node, "reads a step of the Transpose → GatherND → Transpose → "
                             "ReduceMean chain of an adaptive pool; only that chain is "
                             "read")
+        if isinstance(value, PendingShuffle):
+            self.fail(node, f"reads a step of the channel shuffle "
+                            f"{' → '.join(value.names)}; only the Reshape → Transpose → "
+                            f"Reshape chain is read")
         if not isinstance(value, Activation):
             self.fail(node, f"input {i} must depend on the network's input")
         if ndim is not None and len(value.shape) + 1 != ndim:

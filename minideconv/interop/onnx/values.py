@@ -7,6 +7,8 @@ Reading walks the ONNX nodes in order and keeps, for each tensor name, one of:
 * an ``Activation`` — a value that depends on the images: the output of a minideconv node;
 * a ``PendingPool`` — a step of the Transpose → GatherND → Transpose → ReduceMean chain
   that PyTorch writes for an adaptive average pool, not yet a layer;
+* a ``PendingShuffle`` — a step of the Reshape → Transpose → Reshape chain of a channel
+  shuffle, not yet a layer;
 * a ``ChannelsLast`` / ``FlatChannelsLast`` — an activation transposed to (N, H, W, C),
   then flattened, on its way into a dense layer (``layouts``), not yet a layer.
 
@@ -105,5 +107,18 @@ class FlatChannelsLast:
     names: List[str]
 
 
+@dataclass
+class PendingShuffle:
+    """A step of the Reshape (N, g, C/g, H, W) → Transpose(perm 0,2,1,3,4) → Reshape
+    (N, C, H, W) chain of a channel shuffle, not yet a layer: ``stage`` is ``"grouped"``
+    after the first Reshape, ``"swapped"`` after the Transpose; ``names`` are the ONNX
+    nodes read so far (``structure_ops``)."""
+
+    stage: str
+    source: Activation
+    groups: int
+    names: List[str]
+
+
 #: the values that are a step of a chain, not yet a layer nor a constant
-PENDING = (PendingPool, ChannelsLast, FlatChannelsLast)
+PENDING = (PendingPool, ChannelsLast, FlatChannelsLast, PendingShuffle)

@@ -6,20 +6,22 @@
 PyTorch (and Captum, for the report) are imported only when a function runs; importing
 this package needs neither.
 
-================  ========================================================================
-``convert``       ``from_torch`` (an ``nn.Sequential``, or any module torch.fx can trace,
-                  into these layers) and ``to_torch``
-``comparison``    ``crosscheck`` / ``compare``: forward values and projections under the
-                  three rules beside PyTorch's; returns a report
-``report``        the report's classes: ``Error``, ``LayerCheck``, ``CrosscheckReport``,
-                  ``TOLERANCE`` (no torch needed)
-``reference``     torch's side of the check: values at every node, projections by
-                  autograd, Captum or rule ReLUs in an fx copy, the F.max_unpool2d variant
-``layers``        one torch layer ↔ one minideconv layer, weights copied; ``SUPPORTED``
-``fx``            tracing, the naming rule, in-place ops, Graph → ``torch.fx.GraphModule``
-``fx_nodes``      one fx node → one layer: each operation recognised, its arguments bound
-``join_modules``  ``Sum`` and ``ChannelConcat``: ``to_torch``'s modules for Add and Concat
-================  ========================================================================
+=================  ========================================================================
+``convert``        ``from_torch`` (an ``nn.Sequential``, or any module torch.fx can trace,
+                   into these layers) and ``to_torch``
+``comparison``     ``crosscheck`` / ``compare``: forward values and projections under the
+                   three rules beside PyTorch's; returns a report
+``report``         the report's classes: ``Error``, ``LayerCheck``, ``CrosscheckReport``,
+                   ``TOLERANCE`` (no torch needed)
+``reference``      torch's side of the check: values at every node, projections by
+                   autograd, Captum or rule ReLUs in an fx copy, the F.max_unpool2d variant
+``layers``         one torch layer ↔ one minideconv layer, weights copied; ``SUPPORTED``
+``fx``             tracing, the naming rule, in-place ops, Graph → ``torch.fx.GraphModule``
+``fx_nodes``       one fx node → one layer: each operation recognised, its arguments bound
+``channel_nodes``  Softmax, LocalResponseNorm, ChannelShuffle (modules, functions, the
+                   hand-written shuffle) ↔ their layers
+``join_modules``   ``Sum`` and ``ChannelConcat``: ``to_torch``'s modules for Add and Concat
+=================  ========================================================================
 """
 
 from .comparison import compare, crosscheck

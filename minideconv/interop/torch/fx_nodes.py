@@ -21,6 +21,7 @@ from __future__ import annotations
 import operator
 
 from ... import nn
+from . import channel_nodes
 from .layers import SUPPORTED, as_pair, import_torch, layer_from_module
 
 
@@ -113,22 +114,7 @@ def torch_callables() -> TorchCallables:
 
 def _is_batch_size(value, tensor_node):
     """Is ``value`` ``x.size(0)``, ``x.size()[0]`` or ``x.shape[0]`` of ``tensor_node``?"""
-    torch = import_torch()
-    if not isinstance(value, torch.fx.Node):
-        return False
-    if value.op == "call_method" and value.target == "size" and value.args[0] is tensor_node:
-        dims = list(value.args[1:]) + list(value.kwargs.values())
-        return dims == [0]
-    if value.op == "call_function" and value.target is operator.getitem and \
-            value.args[1] == 0 and isinstance(value.args[0], torch.fx.Node):
-        whole = value.args[0]
-        if whole.op == "call_method" and whole.target == "size" and \
-                len(whole.args) == 1 and not whole.kwargs:
-            return whole.args[0] is tensor_node
-        if whole.op == "call_function" and whole.target is getattr and \
-                whole.args[1:] == ("shape",):
-            return whole.args[0] is tensor_node
-    return False
+    return channel_nodes.dimension_index(value, tensor_node) == 0
 
 
 def is_shape_node(node) -> bool:
@@ -166,9 +152,14 @@ def node_layer(node, modules, where):
             else tuple(shape)
         if len(shape) != 2 or shape[1] != -1 or not _is_batch_size(shape[0], tensor):
             raise ValueError(f"{where}: only x.view(x.size(0), -1) / "
-                             f"x.reshape(x.size(0), -1) is supported (a flatten)")
+                             f"x.reshape(x.size(0), -1) is supported (a flatten), and "
+                             f"the view back to (n, c, h, w) of a channel shuffle")
         return nn.Flatten(), (tensor,), False
 
+    channel_map = channel_nodes.node_layer(node, where, _bind) if op != "call_module" \
+        else None
+    if channel_map is not None:          # softmax, local response norm, channel shuffle
+        return channel_map
     if op == "call_module":
         module = modules[target]
         layer = layer_from_module(module, where)
@@ -228,9 +219,11 @@ def node_layer(node, modules, where):
             if a[names[1]] != 1:
                 raise ValueError(f"{where}: minideconv concatenates along the channels "
                                  f"only (dim=1), got dim={a[names[1]]!r}")
-            if not isinstance(a["tensors"], (tuple, list)) or len(a["tensors"]) < 2:
-                raise ValueError(f"{where}: needs a list of two or more tensors")
-            return nn.Concat(1), tensor_args(a["tensors"]), False
+            if not isinstance(a["tensors"], (tuple, list)) or not a["tensors"]:
+                raise ValueError(f"{where}: needs a list of tensors")
+            # torch.cat([x], 1) (DenseNet's first layer of a block) is x itself
+            layer = nn.Concat(1) if len(a["tensors"]) > 1 else nn.Identity()
+            return layer, tensor_args(a["tensors"]), False
         if target in t.flatten:
             a = _bind(node, where, ["input", "start_dim", "end_dim"],
                       dict(start_dim=0, end_dim=-1))

@@ -26,8 +26,10 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "AdaptiveAvgPool2d and F.adaptive_avg_pool2d, BatchNorm2d (running "
              "statistics), Dropout (module, F.dropout in eval), Identity, Flatten "
              "(module, torch.flatten(x, 1), x.flatten(1), x.view(x.size(0), -1), "
-             "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add) and "
-             "torch.cat(..., dim=1)")
+             "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add), "
+             "torch.cat(..., dim=1), Softmax (module, F.softmax, torch.softmax, "
+             "Tensor.softmax, dim=1), LocalResponseNorm (module, F.local_response_norm), "
+             "ChannelShuffle (module, F.channel_shuffle, and view → transpose → view)")
 
 
 def import_torch():
@@ -139,6 +141,10 @@ def layer_from_module(module, where: str):
         return nn.Dropout(module.p)        # the identity at inference (eval mode)
     if isinstance(module, tnn.Identity):
         return nn.Identity()
+    from .channel_nodes import layer_from_module as channel_layer
+    layer = channel_layer(module, where)
+    if layer is not None:                # Softmax, LocalResponseNorm, ChannelShuffle
+        return layer
     from .join_modules import ChannelConcat, Sum
     if isinstance(module, Sum):
         return nn.Add()
@@ -159,6 +165,9 @@ def module_from_layer(layer, dtype):
             param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
     if isinstance(layer, nn.Conv2d):
+        if not isinstance(layer.padding, str) and len(layer.padding) == 4:
+            raise ValueError(f"no torch Conv2d pads {layer.padding} (top, bottom, left, "
+                             f"right): torch's pads both sides of an axis alike")
         c_out, c_in_g, kh, kw = layer.weight.shape
         module = tnn.Conv2d(c_in_g * layer.groups, c_out, (kh, kw), stride=layer.stride,
                             padding=layer.padding, dilation=layer.dilation,
@@ -199,7 +208,11 @@ def module_from_layer(layer, dtype):
     elif isinstance(layer, nn.Identity):
         return tnn.Identity()
     else:
-        raise ValueError(f"no torch module for {type(layer).__name__}")
+        from .channel_nodes import module_from_layer as channel_module
+        module = channel_module(layer)
+        if module is None:
+            raise ValueError(f"no torch module for {type(layer).__name__}")
+        return module
     copy(module.weight, layer.weight)
     if layer.bias is not None:
         copy(module.bias, layer.bias)
