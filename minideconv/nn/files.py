@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from .activations import ACTIVATIONS
 from .combine import Add, Concat
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReLU
@@ -28,7 +29,7 @@ GRAPH_FORMAT = Graph.FILE_FORMAT
 #: the one-input layer types, by the name a file gives them
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
                                              Identity, Dropout, BatchNorm2d, AvgPool2d,
-                                             AdaptiveAvgPool2d)}
+                                             AdaptiveAvgPool2d) + ACTIVATIONS}
 #: every layer type a file may name
 FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat)
 

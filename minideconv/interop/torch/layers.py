@@ -19,6 +19,8 @@ import numpy as np
 
 from ... import nn
 from ...geometry import PADDING_MODES
+from .activations import (SUPPORTED_ACTIVATIONS, activation_from_module,
+                                 module_from_activation)
 
 #: what ``from_torch`` converts — modules (here) and fx operations (``fx_nodes``)
 SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
@@ -27,7 +29,10 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "statistics), Dropout (module, F.dropout in eval), Identity, Flatten "
              "(module, torch.flatten(x, 1), x.flatten(1), x.view(x.size(0), -1), "
              "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add) and "
-             "torch.cat(..., dim=1)")
+             "torch.cat(..., dim=1); " + SUPPORTED_ACTIVATIONS + " and their functions "
+             "(F.relu6, F.hardtanh, F.leaky_relu, F.prelu, F.silu, F.gelu, F.elu, "
+             "torch.sigmoid, torch.tanh, F.hardswish, F.hardsigmoid, torch.clamp(x, 0, m) "
+             "and Tensor.clamp/clip, in place or not)")
 
 
 def import_torch():
@@ -139,6 +144,9 @@ def layer_from_module(module, where: str):
         return nn.Dropout(module.p)        # the identity at inference (eval mode)
     if isinstance(module, tnn.Identity):
         return nn.Identity()
+    activation = activation_from_module(module, where, torch)
+    if activation is not None:
+        return activation
     from .join_modules import ChannelConcat, Sum
     if isinstance(module, Sum):
         return nn.Add()
@@ -158,6 +166,9 @@ def module_from_layer(layer, dtype):
         with torch.no_grad():
             param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
+    activation = module_from_activation(layer, dtype, torch)
+    if activation is not None:
+        return activation
     if isinstance(layer, nn.Conv2d):
         c_out, c_in_g, kh, kw = layer.weight.shape
         module = tnn.Conv2d(c_in_g * layer.groups, c_out, (kh, kw), stride=layer.stride,
