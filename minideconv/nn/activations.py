@@ -87,6 +87,12 @@ class PReLU(Rectifier):
     def input_channels(self):
         return None if len(self.weight) == 1 else len(self.weight)
 
+    def output_shape(self, input_shape):
+        if len(self.weight) > 1 and (not input_shape or input_shape[0] != len(self.weight)):
+            raise ValueError(f"expects an input of {len(self.weight)} channels (one slope "
+                             f"each), got {tuple(input_shape)}")
+        return tuple(input_shape)
+
     def param_grads(self, grad, record):
         # ∂⟨y, g⟩/∂α_c = Σ x·g over the inputs x ≤ 0 of channel c
         contribution = grad * record * (record <= 0)
