@@ -13,6 +13,7 @@ ONNX operation becomes.
 ``reader``       ``GraphReader``: walks an ONNX graph and dispatches each node
 ``values``       what a tensor is while read (constant, activation, pending pool)
 ``layer_ops``    the operations that become layers (Conv, Gemm, pools, BatchNormalization…)
+``activations``  the activations beside Relu (Clip, LeakyRelu, PRelu, Sigmoid, HardSwish…)
 ``mean_ops``     averages over (H, W): ReduceMean, and PyTorch's adaptive-pool chain
 ``shape_ops``    shape arithmetic on constants (Shape, Gather, Unsqueeze, Concat, Reshape)
 ``layouts``      tf2onnx's channels-last (NHWC) input and flatten: ``input_layout``

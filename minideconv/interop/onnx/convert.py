@@ -13,6 +13,10 @@ Conv                                  Conv2d (pads equal on both sides, or ``"sa
                                       auto_pad NOTSET / VALID / SAME_UPPER / SAME_LOWER;
                                       group, dilations)
 Relu                                  ReLU
+Clip(0, m), Clip(0)                   ClippedReLU(m), ReLU (another min: refused)
+LeakyRelu, PRelu, Elu                 LeakyReLU, PReLU (one slope per channel), ELU
+Sigmoid, Tanh, HardSwish,             Sigmoid, Tanh, Hardswish, Hardsigmoid(alpha, beta),
+HardSigmoid, Gelu                     GELU (``activations``)
 MaxPool                               MaxPool2d (pads, dilations, ceil_mode)
 AveragePool                           AvgPool2d (pads, ceil_mode, count_include_pad)
 GlobalAveragePool                     AdaptiveAvgPool2d(1)
