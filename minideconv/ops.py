@@ -171,6 +171,19 @@ def conv2d_weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=
         return backend.conv2d_weight_grad(x, _contiguous(grad_out), kernel_geom)
 
 
+def _check_signal_and_input(grad, x, rule):
+    """The rule (``rules.get_rule``) of a way back through an element-wise unit, once
+    ``grad`` and its forward input ``x`` are float arrays of one shape, dtype, device."""
+    checks.check_same_device(grad=grad, x=x)
+    checks.check_float_array(grad, "grad")
+    checks.check_float_array(x, "x")
+    rule = rules.get_rule(rule)
+    if grad.shape != x.shape:
+        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
+    checks.check_same_dtype(x, "x", grad, "grad")
+    return rule
+
+
 def relu(x):
     """y = max(x, 0) = D(x > 0) x, element-wise; any shape.  NaN stays NaN."""
     checks.check_float_array(x, "x")
@@ -188,13 +201,7 @@ def relu_backward(grad, x, rule="backprop"):
     so the three rules are interchangeable).  A NaN in ``x`` counts as inactive
     ([NaN > 0] is false); PyTorch's autograd passes the gradient through there instead.
     """
-    checks.check_same_device(grad=grad, x=x)
-    checks.check_float_array(grad, "grad")
-    checks.check_float_array(x, "x")
-    rule = rules.get_rule(rule)
-    if grad.shape != x.shape:
-        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
-    checks.check_same_dtype(x, "x", grad, "grad")
+    rule = _check_signal_and_input(grad, x, rule)
     backend = _backend_for(grad, x)
     with backend.kernel_lock:
         return backend.relu_backward(_contiguous(grad), _contiguous(x), rule)
@@ -254,12 +261,7 @@ def rectifier_backward(grad, x, rule="backprop", negative_slope=0.0, cap=None):
     (x ≥ m): the ties as torch's ``hardtanh`` and ``leaky_relu`` (``torch.clamp``'s
     derivative keeps x = 0 and x = m instead).  The deconvnet ignores x and the cap."""
     checks.check_same_device(grad=grad, x=x, negative_slope=negative_slope)
-    checks.check_float_array(grad, "grad")
-    checks.check_float_array(x, "x")
-    rule = rules.get_rule(rule)
-    if grad.shape != x.shape:
-        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
-    checks.check_same_dtype(x, "x", grad, "grad")
+    rule = _check_signal_and_input(grad, x, rule)
     rows, slopes, cap = _rectifier_arguments(x, negative_slope, cap)
     backend = _backend_for(grad, x)
     with backend.kernel_lock:

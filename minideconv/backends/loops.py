@@ -191,21 +191,22 @@ def rectifier_backward_block(g, x, r, slope, cap, rectifies_signal, masks_by_inp
         r = (rect_α(g) if rectifies_signal else g) · (f′(x) if masks_by_input else 1)
 
     rect_α(g) = g (g > 0), α·g otherwise; f′(x) = α (x ≤ 0), 1 (0 < x < m), 0 (x ≥ m).
-    As ``relu_backward_block``, one loop per rule is compiled (``literally``)."""
+    As ``relu_backward_block``, one loop per rule is compiled (``literally``); here each
+    element's factor — the diagonal entry of ``matrices.network``'s rule — multiplies g."""
     literally(rectifies_signal)
     literally(masks_by_input)
-    zero = np.zeros(1, g.dtype)[0]
+    zero, one = np.zeros(1, g.dtype)[0], np.ones(1, g.dtype)[0]
     for k in range(g.size):
-        v = g[k]
-        if rectifies_signal and v <= zero:  # a NaN signal is not <= 0: it stays NaN
-            v = v * slope
+        factor = one                       # r = g · factor: the rule's diagonal entry
+        if rectifies_signal and g[k] <= zero:
+            factor = slope                 # rect_α: α on the signal below 0
         if masks_by_input:
             u = x[k]
-            if not u > zero:                # f′ = α at and below 0 (leaky_relu's tie)
-                v = v * slope
-            elif u >= cap:                  # f′ = 0 at and above the cap (hardtanh's tie)
-                v = zero
-        r[k] = v
+            if not u > zero:               # f′ = α at and below 0 (leaky_relu's tie)
+                factor *= slope
+            elif u >= cap:                 # f′ = 0 at and above the cap (hardtanh's tie)
+                factor = zero
+        r[k] = g[k] * factor               # a NaN signal stays NaN
 
 
 @njit(cache=True, parallel=True)

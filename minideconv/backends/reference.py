@@ -137,15 +137,15 @@ def rectifier(x, slopes, cap):
 
 def rectifier_backward(grad, x, slopes, cap, rule):
     """r = (rect_α(g) if rule.rectifies_signal else g) · (f′(x) if rule.masks_by_input
-    else 1), f′(x) = α (x ≤ 0), 1 (0 < x < m), 0 (x ≥ m); a NaN signal stays NaN."""
+    else 1), f′(x) = α (x ≤ 0), 1 (0 < x < m), 0 (x ≥ m): g times one factor, as the
+    CPU loop rounds it; a NaN signal stays NaN."""
     xp = array_module(grad)
     slope = _per_channel(slopes, x)
-    if rule.rectifies_signal:
-        grad = xp.where(grad > 0, grad, grad * slope)
-    if rule.masks_by_input:
-        grad = xp.where(x > 0, xp.where(x < cap, grad, xp.zeros((), grad.dtype)),
-                        grad * slope)
-    return xp.ascontiguousarray(grad)
+    one = xp.ones((), grad.dtype)
+    factor = xp.where(grad > 0, one, slope) if rule.rectifies_signal else one   # rect_α
+    if rule.masks_by_input:                                                       # f′(x)
+        factor = factor * xp.where(x > 0, (x < cap).astype(grad.dtype), slope)
+    return xp.ascontiguousarray(grad * factor)
 
 
 def max_pool2d(x, geom):

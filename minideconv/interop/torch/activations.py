@@ -27,6 +27,9 @@ from ... import nn
 SUPPORTED_ACTIVATIONS = ("ReLU6, Hardtanh(0, m), LeakyReLU, PReLU, SiLU, GELU, ELU, "
                          "Sigmoid, Tanh, Hardswish, Hardsigmoid (modules, in place or not)")
 
+#: the layers without hyper-parameters, named as their torch module
+SAME_NAME = (nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish)
+
 #: torch's Hardsigmoid: relu6(x + 3)/6 = clip(x/6 + 1/2, 0, 1)
 TORCH_HARDSIGMOID = dict(alpha=1 / 6, beta=0.5)
 
@@ -61,10 +64,8 @@ def activation_from_module(module, where, torch):
         return nn.ELU(float(module.alpha))
     if isinstance(module, tnn.Hardsigmoid):
         return nn.Hardsigmoid(**TORCH_HARDSIGMOID)
-    simple = {tnn.SiLU: nn.SiLU, tnn.Sigmoid: nn.Sigmoid, tnn.Tanh: nn.Tanh,
-              tnn.Hardswish: nn.Hardswish}
-    for torch_type, layer_type in simple.items():
-        if isinstance(module, torch_type):
+    for layer_type in SAME_NAME:
+        if isinstance(module, getattr(tnn, layer_type.__name__)):
             return layer_type()
     return None
 
@@ -99,9 +100,6 @@ def module_from_activation(layer, dtype, torch):
             raise ValueError(f"no torch module for Hardsigmoid(alpha={layer.alpha}, "
                              f"beta={layer.beta}): torch's has alpha=1/6, beta=1/2")
         return tnn.Hardsigmoid()
-    simple = {nn.SiLU: tnn.SiLU, nn.Sigmoid: tnn.Sigmoid, nn.Tanh: tnn.Tanh,
-              nn.Hardswish: tnn.Hardswish}
-    for layer_type, torch_type in simple.items():
-        if isinstance(layer, layer_type):
-            return torch_type()
+    if isinstance(layer, SAME_NAME):
+        return getattr(tnn, type(layer).__name__)()
     return None
