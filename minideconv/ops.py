@@ -210,16 +210,12 @@ def relu_backward(grad, x, rule="backprop"):
 def _rectifier_arguments(x, negative_slope, cap):
     """x with at least two dimensions, one slope per channel x.shape[1] (an array of x's
     dtype on x's device) and the cap as a float (inf: none) — what the kernels take."""
-    if isinstance(negative_slope, (int, float, np.floating, np.integer)) and \
-            not isinstance(negative_slope, bool):
-        slopes = [checks.check_real(negative_slope, "negative_slope")]
-    elif checks.is_array(negative_slope):
+    if checks.is_array(negative_slope):
         checks.check_float_array(negative_slope, "negative_slope", ndim=1,
                                  layout="(1,) or (C,), one slope per channel")
         slopes = negative_slope
-    else:
-        raise TypeError(f"negative_slope must be a real number or a 1-D array of one slope "
-                        f"per channel, got {type(negative_slope).__name__}")
+    else:           # a TypeError for anything but a real number
+        slopes = [checks.check_real(negative_slope, "negative_slope")]
     cap = np.inf if cap is None else checks.check_real(cap, "cap", above=0,
                                                         why="the largest output, m")
     if x.ndim < 2:

@@ -6,8 +6,8 @@ from it only at the *rectifiers*, the piecewise-linear units of one shape
 
     f(x) = α·x for x ≤ 0,   x for 0 < x < m,   m for x ≥ m
 
-(ReLU is α = 0, m = ∞; ReLU6 / Hardtanh(0, m) / Clip(0, m) are α = 0 and a
-cap m; LeakyReLU(α) is m = ∞; PReLU has one α per channel).  Its forward derivative is
+(ReLU is α = 0, m = ∞; ReLU6 / Hardtanh(0, m) / Clip(0, m) are α = 0 and a cap m;
+LeakyReLU(α) is m = ∞; PReLU has one α per channel).  Its forward derivative is
 
     f′(x) = α if x ≤ 0,   1 if 0 < x < m,   0 if x ≥ m
 
@@ -54,8 +54,9 @@ from ``RULES`` here.
 Which peers do what.  Captum's ``Deconvolution`` and ``GuidedBackprop`` override the
 backward of ``nn.ReLU`` *modules* only (a ``torch.nn.functional.relu`` call, an
 ``nn.ReLU6``, an ``nn.LeakyReLU`` keep autograd's gradient): on MobileNetV2, whose only
-rectifiers are ReLU6 modules, Captum's deconvnet silently is the gradient.  zennit's and
-pytorch-grad-cam's guided backpropagation also hook ``nn.ReLU`` modules only.  The
+rectifiers are ReLU6 modules, Captum's deconvnet silently is the gradient.  zennit's ``DeconvNet``
+and ``GuidedBackprop`` composites and pytorch-grad-cam's guided backpropagation also act
+on ``nn.ReLU`` modules only.  The
 cross-check (``minideconv.interop.torch``) therefore compares with Captum only where every
 rectifier is an ``nn.ReLU`` module, and with an autograd copy carrying this table
 elsewhere.
@@ -85,9 +86,6 @@ class ReluRule:
     used_by: str
     rectifier_formula: str = ""
 
-
-#: The one way back of every rule; ``Rule`` names what ``ReluRule`` has become.
-Rule = ReluRule
 
 #: name -> rule, in the order the lessons and figures show them.
 RULES = {rule.name: rule for rule in (

@@ -215,3 +215,13 @@ def test_files_keep_every_activation(tmp_path):
 def test_bad_arguments_are_named(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_float32_stays_float32():
+    x = away_from_ties((2, 3, 4, 4), 12).astype(np.float32)
+    for layer, _ in torch_modules(3):
+        layer = layer.astype(np.float32)
+        y, record = layer.forward(x)
+        assert y.dtype == np.float32, repr(layer)
+        for rule in md.rules.NAMES:
+            assert layer.backward(x, record, rule).dtype == np.float32, repr(layer)
