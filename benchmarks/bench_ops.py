@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ops.py [--repeats 15] [--threads 2] [--dtype float32]
                                    [--warmup-calls 1] [--warmup-ms 150] [--timed-calls 4]
-                                   [--only relu]
+                                   [--only relu]   (relu6, leaky_relu, prelu: the rectifiers)
 
 Every implementation of one workload runs in the same process on the same arrays, in
 alternating rounds (minideconv, torch, numpy, minideconv, …), so that machine noise hits
@@ -230,7 +230,44 @@ def main(argv=None):
                       "guided": lambda: np.where(relu_x > 0, np.maximum(relu_g, 0), 0)}[rule]
         bench(f"relu_backward {rule:9s} 8x64x56²",
               lambda rule=rule: md.relu_backward(relu_g, relu_x, rule), torch_rule, numpy_rule)
+    bench_rectifiers(bench, torch, relu_x, relu_g)
     return rows
+
+
+def bench_rectifiers(bench, torch, x, g):
+    """ReLU6, LeakyReLU(0.01) and PReLU (64 slopes) forward and each rule's way back,
+    beside torch's kernels (``hardtanh_backward``, ``leaky_relu_backward``; PReLU's way
+    back as a ``torch.where``, since torch's kernel also computes the weight gradient)."""
+    slopes = np.linspace(0.01, 0.3, x.shape[1]).astype(x.dtype)
+    tx, tg, tw = (torch.from_numpy(a) for a in (x, g, slopes)) if torch else (None,) * 3
+    F, aten = (torch.nn.functional, torch.ops.aten) if torch else (None, None)
+    bench("relu6 8x64x56²", lambda: md.rectifier(x, cap=6.0), lambda: F.relu6(tx),
+          lambda: np.clip(x, 0, 6))
+    bench("leaky_relu 8x64x56²", lambda: md.rectifier(x, 0.01),
+          lambda: F.leaky_relu(tx, 0.01), lambda: np.where(x > 0, x, 0.01 * x))
+    bench("prelu 8x64x56²", lambda: md.rectifier(x, slopes), lambda: F.prelu(tx, tw))
+    column = tw[:, None, None] if torch else None
+    theirs = {
+        "relu6": {"backprop": lambda: aten.hardtanh_backward(tg, tx, 0.0, 6.0),
+                  "deconvnet": lambda: F.relu(tg),
+                  "guided": lambda: aten.hardtanh_backward(F.relu(tg), tx, 0.0, 6.0)},
+        "leaky_relu": {
+            "backprop": lambda: aten.leaky_relu_backward(tg, tx, 0.01, False),
+            "deconvnet": lambda: F.leaky_relu(tg, 0.01),
+            "guided": lambda: aten.leaky_relu_backward(F.leaky_relu(tg, 0.01), tx, 0.01,
+                                                       False)},
+        "prelu": {"backprop": lambda: torch.where(tx > 0, tg, tg * column),
+                  "deconvnet": lambda: torch.where(tg > 0, tg, tg * column),
+                  "guided": lambda: torch.where(tx > 0, 1, column) *
+                  torch.where(tg > 0, tg, tg * column)}}
+    ours = {"relu6": dict(cap=6.0), "leaky_relu": dict(negative_slope=0.01),
+            "prelu": dict(negative_slope=slopes)}
+    for unit, arguments in ours.items():
+        for rule in md.rules.NAMES:
+            bench(f"{unit}_backward {rule:9s} 8x64x56²",
+                  lambda arguments=arguments, rule=rule:
+                  md.rectifier_backward(g, x, rule, **arguments),
+                  theirs[unit][rule] if torch else None)
 
 
 def _output_padding(x, w, s, p):

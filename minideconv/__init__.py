@@ -1,6 +1,6 @@
 """minideconv — Zeiler & Fergus's deconvnet from first principles.
 
-Convolution, its transpose and its weight gradient; ReLU with its three backward rules;
+Convolution, its transpose and its weight gradient; ReLU and the other rectifiers with their three backward rules;
 max-pooling with switches and the true unpooling; average pooling and its transpose — as readable Numba kernels, with every
 linear operator also available as an explicit sparse matrix (``minideconv.matrices``).
 
@@ -12,7 +12,7 @@ The package, bottom up (each layer imports only from those below it):
 ``shapes``        output sizes and window positions: the arithmetic of every operator
 ``checks``        argument checks (``check_int`` & co.): each error names the parameter
 ``padding``       zero / reflect / replicate / circular padding and its adjoint
-``rules``         the ONE table of backward rules at the ReLUs: backprop, deconvnet, guided
+``rules``         the ONE table of backward rules at the rectifiers: backprop, deconvnet, guided
 ``dottest``       ⟨A x, y⟩ = ⟨x, Aᵀ y⟩, the test every transpose passes
 ``geometry``      a layer's validated geometry, resolved once
 ``backends``      the kernels: ``reference.py`` (read it first), the CPU's Numba loops
@@ -35,7 +35,8 @@ from . import geometry, rules, shapes
 from .dottest import DotTestError, dottest
 from .ops import (adaptive_avg_pool2d, adaptive_avg_pool2d_transpose, avg_pool2d,
                   avg_pool2d_transpose, conv2d, conv2d_weight_grad, conv_transpose2d,
-                  max_pool2d, max_unpool2d, relu, relu_backward)
+                  max_pool2d, max_unpool2d, rectifier, rectifier_backward, relu,
+                  relu_backward)
 
 __version__ = "0.1.0"
 
@@ -53,6 +54,7 @@ def __getattr__(name):
 
 __all__ = [
     "conv2d", "conv_transpose2d", "conv2d_weight_grad", "relu", "relu_backward",
+    "rectifier", "rectifier_backward",
     "max_pool2d", "max_unpool2d", "avg_pool2d", "avg_pool2d_transpose",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_transpose", "dottest", "DotTestError", "geometry", "rules", "shapes",
 ]

@@ -172,6 +172,19 @@ def conv2d_weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=
         return backend.conv2d_weight_grad(x, _contiguous(grad_out), kernel_geom)
 
 
+def _check_signal_and_input(grad, x, rule):
+    """The rule (``rules.get_rule``) of a way back through an element-wise unit, once
+    ``grad`` and its forward input ``x`` are float arrays of one shape, dtype, device."""
+    checks.check_same_device(grad=grad, x=x)
+    checks.check_float_array(grad, "grad")
+    checks.check_float_array(x, "x")
+    rule = rules.get_rule(rule)
+    if grad.shape != x.shape:
+        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
+    checks.check_same_dtype(x, "x", grad, "grad")
+    return rule
+
+
 def relu(x):
     """y = max(x, 0) = D(x > 0) x, element-wise; any shape.  NaN stays NaN."""
     checks.check_float_array(x, "x")
@@ -189,16 +202,68 @@ def relu_backward(grad, x, rule="backprop"):
     so the three rules are interchangeable).  A NaN in ``x`` counts as inactive
     ([NaN > 0] is false); PyTorch's autograd passes the gradient through there instead.
     """
-    checks.check_same_device(grad=grad, x=x)
-    checks.check_float_array(grad, "grad")
-    checks.check_float_array(x, "x")
-    rule = rules.get_rule(rule)
-    if grad.shape != x.shape:
-        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
-    checks.check_same_dtype(x, "x", grad, "grad")
+    rule = _check_signal_and_input(grad, x, rule)
     backend = _backend_for(grad, x)
     with backend.kernel_lock:
         return backend.relu_backward(_contiguous(grad), _contiguous(x), rule)
+
+
+def _rectifier_arguments(x, negative_slope, cap):
+    """x with at least two dimensions, one slope per channel x.shape[1] (an array of x's
+    dtype on x's device) and the cap as a float (inf: none) — what the kernels take."""
+    if checks.is_array(negative_slope):
+        checks.check_float_array(negative_slope, "negative_slope", ndim=1,
+                                 layout="(1,) or (C,), one slope per channel")
+        slopes = negative_slope
+    else:           # a TypeError for anything but a real number
+        slopes = [checks.check_real(negative_slope, "negative_slope")]
+    cap = np.inf if cap is None else checks.check_real(cap, "cap", above=0,
+                                                        why="the largest output, m")
+    if x.ndim < 2:
+        x = x.reshape(1, -1)                    # one row, one channel
+    channels = x.shape[1]
+    if len(slopes) not in (1, channels):
+        raise ValueError(f"negative_slope must have 1 or {channels} values (x.shape[1], "
+                         f"the channels), got {len(slopes)}")
+    xp = checks.array_module(x)
+    slopes = xp.ascontiguousarray(xp.broadcast_to(xp.asarray(slopes, dtype=x.dtype),
+                                                  (channels,)))
+    return _contiguous(x), slopes, cap
+
+
+def rectifier(x, negative_slope=0.0, cap=None):
+    """y = f(x), element-wise, for the rectifier family of ``minideconv.rules``:
+
+        f(x) = α·x for x ≤ 0,   x for 0 < x < m,   m for x ≥ m
+
+    ``negative_slope`` α: a real (LeakyReLU's ``negative_slope``) or a 1-D array of one α
+    per channel x.shape[1] (PReLU's weight); ``cap`` m > 0 or None (no cap: ReLU6 is
+    ``cap=6``, torch's ``hardtanh(x, 0, m)``).  ``rectifier(x)`` is ``relu(x)``; NaN stays
+    NaN.  x: any shape, (N, C, …) when α is per channel."""
+    checks.check_float_array(x, "x")
+    checks.check_same_device(x=x, negative_slope=negative_slope)
+    rows, slopes, cap = _rectifier_arguments(x, negative_slope, cap)
+    backend = _backend_for(rows)
+    with backend.kernel_lock:
+        return backend.rectifier(rows, slopes, cap).reshape(x.shape)
+
+
+def rectifier_backward(grad, x, rule="backprop", negative_slope=0.0, cap=None):
+    """Pass ``grad`` back through the rectifier ``rectifier(x, negative_slope, cap)`` by
+    one of the three rules of ``minideconv.rules``:
+
+        backprop: f′(x)·g    deconvnet: rect_α(g)    guided: f′(x)·rect_α(g)
+
+    with rect_α(g) = max(g, 0) + α·min(g, 0) and f′(x) = α (x ≤ 0), 1 (0 < x < m), 0
+    (x ≥ m): the ties as torch's ``hardtanh`` and ``leaky_relu`` (``torch.clamp``'s
+    derivative keeps x = 0 and x = m instead).  The deconvnet ignores x and the cap."""
+    checks.check_same_device(grad=grad, x=x, negative_slope=negative_slope)
+    rule = _check_signal_and_input(grad, x, rule)
+    rows, slopes, cap = _rectifier_arguments(x, negative_slope, cap)
+    backend = _backend_for(grad, x)
+    with backend.kernel_lock:
+        return backend.rectifier_backward(_contiguous(grad).reshape(rows.shape), rows,
+                                          slopes, cap, rule).reshape(x.shape)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):

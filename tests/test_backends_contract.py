@@ -49,7 +49,8 @@ def contract_violations(backend):
 
 def test_the_contract_lists_every_kernel_ops_calls():
     assert contract.KERNELS == ("conv2d", "conv_transpose2d", "conv2d_weight_grad", "relu",
-                                "relu_backward", "max_pool2d", "first_switch_outside_window",
+                                "relu_backward", "rectifier", "rectifier_backward",
+                                "max_pool2d", "first_switch_outside_window",
                                 "max_unpool2d", "avg_pool2d", "avg_pool2d_transpose")
     called = {node.attr for node in ast.walk(ast.parse((PACKAGE / "ops.py").read_text()))
               if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
@@ -170,6 +171,25 @@ def test_the_rule_table_says_what_each_rule_keeps():
     with pytest.raises(ValueError, match=r"rule must be one of \('backprop', 'deconvnet', "
                                          r"'guided'\)"):
         rules.get_rule("zeiler")
+
+
+def test_the_rule_table_holds_for_every_rectifier():
+    """The two choices, generalised: rect_α(g) = max(g, 0) + α·min(g, 0) instead of
+    max(g, 0), and f′(x) = α (x ≤ 0), 1 (0 < x < m), 0 (x ≥ m) instead of [x > 0]."""
+    g = np.array([-2.0, -1.0, 1.0, 2.0, -3.0, 3.0])
+    x = np.array([1.0, -1.0, -1.0, 1.0, 7.0, 7.0])
+    for slope, cap in ((0.0, None), (0.0, 6.0), (0.1, None), (-0.5, 2.0)):
+        m = np.inf if cap is None else cap
+        rectified = np.maximum(g, 0) + slope * np.minimum(g, 0)
+        derivative = np.where(x > 0, (x < m).astype(float), slope)
+        for name, rule in rules.RULES.items():
+            expected = (rectified if rule.rectifies_signal else g) * \
+                (derivative if rule.masks_by_input else 1)
+            np.testing.assert_array_equal(
+                md.rectifier_backward(g[None], x[None], name, slope, cap), expected[None])
+    assert set(rules.RECTIFIER_FORMULAS) == {"ReLU", "ReLU6", "LeakyReLU", "PReLU"}
+    assert all(set(row) == set(rules.NAMES) for row in rules.RECTIFIER_FORMULAS.values())
+    assert rules.RECTIFIER_FORMULAS["ReLU6"]["deconvnet"] == "relu(g)"   # no cap on g
 
 
 def _string_tuples(tree):

@@ -63,6 +63,11 @@ def run_every_op(inp):
         out["relu" + suffix] = md.relu(x)
         for rule in md.rules.NAMES:
             out["relu_backward_" + rule + suffix] = md.relu_backward(x[:, ::-1], x, rule=rule)
+        slopes = np.linspace(-0.2, 0.3, x.shape[1]).astype(x.dtype)   # PReLU's, and a cap
+        out["rectifier" + suffix] = md.rectifier(x, slopes, 0.5)
+        for rule in md.rules.NAMES:
+            out["rectifier_backward_" + rule + suffix] = md.rectifier_backward(
+                x[:, ::-1], x, rule, slopes, 0.5)
         y, s = md.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
         assert y.shape == inp["gp" + suffix].shape
         out["max_pool2d_y" + suffix], out["max_pool2d_s" + suffix] = y, s

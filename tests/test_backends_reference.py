@@ -98,6 +98,12 @@ def test_relu_rules_match_the_cpu_backend(rule):
     np.testing.assert_array_equal(on_reference_backend(md.relu, x), md.relu(x))
     np.testing.assert_array_equal(on_reference_backend(md.relu_backward, g, x, rule),
                                   md.relu_backward(g, x, rule))
+    slopes = np.array([0.1, -0.3, 0.2])          # with NaN and ties, as the ReLU's
+    np.testing.assert_array_equal(on_reference_backend(md.rectifier, x, slopes, 0.5),
+                                  md.rectifier(x, slopes, 0.5))
+    np.testing.assert_array_equal(
+        on_reference_backend(md.rectifier_backward, g, x, rule, slopes, 0.5),
+        md.rectifier_backward(g, x, rule, slopes, 0.5))
 
 
 def test_mixed_numpy_and_cupy_is_a_type_error():

@@ -357,8 +357,8 @@ CONV_W = _tensor("w", np.ones((4, 3, 3, 3), np.float32))
 
 def test_unsupported_op_names_the_node():
     model = _small_model([helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
-                          helper.make_node("Sigmoid", ["c"], ["y"], name="gate")], [CONV_W])
-    with pytest.raises(ValueError, match=r"ONNX node 'gate' \(Sigmoid\): op_type 'Sigmoid' "
+                          helper.make_node("Softplus", ["c"], ["y"], name="gate")], [CONV_W])
+    with pytest.raises(ValueError, match=r"ONNX node 'gate' \(Softplus\): op_type 'Softplus' "
                                          r"is not supported"):
         from_onnx(model)
 
@@ -454,8 +454,8 @@ def test_cli_crosscheck_onnx_fails_beyond_tolerance(handmade_file, capsys, monke
 
 
 def _unsupported_file(tmp_path):
-    path = tmp_path / "sigmoid.onnx"
-    onnx.save(_small_model([helper.make_node("Sigmoid", ["x"], ["y"], name="gate")]),
+    path = tmp_path / "softplus.onnx"
+    onnx.save(_small_model([helper.make_node("Softplus", ["x"], ["y"], name="gate")]),
               str(path))
     return str(path)
 
@@ -470,7 +470,7 @@ def _garbage_file(tmp_path):
     (lambda tmp: str(tmp / "missing.onnx"), 2, "--onnx: no such file"),
     (lambda tmp: str(tmp), 2, "is a folder"),
     (_garbage_file, 1, "is not a readable ONNX file"),
-    (_unsupported_file, 1, "--onnx: ONNX node 'gate' (Sigmoid)"),
+    (_unsupported_file, 1, "--onnx: ONNX node 'gate' (Softplus)"),
 ])
 def test_cli_crosscheck_onnx_errors(tmp_path, capsys, make, code, needle):
     status, out, err = _main(["crosscheck", "--onnx", make(tmp_path)], capsys)

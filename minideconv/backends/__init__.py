@@ -2,7 +2,8 @@
 
 =================== =========================================================
 ``contract``        the kernels a backend provides and what it may assume
-``loops``           the CPU's ``@njit`` loops, one formula each (read this)
+``loops``           the CPU's ``@njit`` loops, one formula each (read this): im2col,
+                    col2im, ReLU, the rectifiers, their ways back, max-pool, unpool
 ``average_loops``   the CPU loops of average pooling and its transpose
 ``window_check``    the CPU loops that check switches before unpooling
 ``cpu``             the CPU backend: the loops and BLAS, scheduled

@@ -15,7 +15,8 @@ What the caller (``minideconv.ops``) has already done, so that no backend does i
 * the geometry is resolved once (``minideconv.geometry``): a ``ConvGeometry`` always has
   ``padding_mode == "zeros"`` — circular padding was turned into a pre-padded input
   (``ConvGeometry.as_zero_padded``) and is folded back by the caller;
-* the ReLU rule is a ``rules.ReluRule`` (its two yes/no choices), never a name;
+* the ReLU rule is a ``rules.ReluRule`` (its two yes/no choices), never a name; a
+  rectifier's slopes are one per channel of an input of at least two dimensions;
 * an ``AvgPoolGeometry`` holds its windows already clipped to the image, with their
   divisors: padding, ``ceil_mode`` and ``count_include_pad`` are resolved;
 * ``max_unpool2d`` is called only after ``first_switch_outside_window`` returned −1, so
@@ -53,6 +54,14 @@ class Backend(Protocol):
 
     def relu_backward(self, grad, x, rule: ReluRule):
         """The rule's way back for the signal ``grad``, like grad (``minideconv.rules``)."""
+
+    def rectifier(self, x, slopes, cap):
+        """f(x) = α_c·x (x ≤ 0), x (0 < x < m), m (x ≥ m), like x (N, C, …): ``slopes``
+        one α per channel (1-D, length C, x's dtype and device), ``cap`` a float m (inf:
+        none); NaN stays NaN."""
+
+    def rectifier_backward(self, grad, x, slopes, cap, rule: ReluRule):
+        """The rule's way back through that rectifier, like grad (``minideconv.rules``)."""
 
     def max_pool2d(self, x, geom: PoolGeometry) -> Tuple[object, object]:
         """(y, switches), both (N, C, *geom.out_hw): the window maxima and their int64

@@ -311,6 +311,26 @@ def relu_backward(grad, x, rule):
     return out
 
 
+def _rows(a):
+    """a as (N·C, ·) rows, one per (image, channel): a view of the C-contiguous array."""
+    rows = a.shape[0] * a.shape[1]
+    return a.reshape(rows, a.size // rows if rows else 0)
+
+
+def rectifier(x, slopes, cap):
+    out = new_array(x.shape, x.dtype)
+    loops.rectifier_into(_rows(x), slopes, x.dtype.type(cap), _rows(out))
+    return out
+
+
+def rectifier_backward(grad, x, slopes, cap, rule):
+    out = new_array(grad.shape, grad.dtype)
+    loops.rectifier_backward_into(_rows(grad), _rows(x), _rows(out), slopes,
+                                  grad.dtype.type(cap), rule.rectifies_signal,
+                                  rule.masks_by_input)
+    return out
+
+
 # --------------------------------------------------------------------------- max-pool
 
 def _pool_ints(geom):

@@ -1,5 +1,6 @@
 """The loops: the CPU operators' pixel work, one ``@njit`` loop nest each — im2col and
-col2im, the ReLU and its three ways back, max-pooling and unpooling.  Two files beside it
+col2im, the ReLU and the other rectifiers (clipped, leaky, per channel) with their three
+ways back, max-pooling and unpooling.  Two files beside it
 hold the rest: ``average_loops`` (average pooling and its transpose) and ``window_check``
 (that every switch lies in its window, before unpooling writes anything).
 
@@ -163,6 +164,67 @@ def relu_backward_into(grad, x, out, rectifies_signal, masks_by_input, size):
             relu_backward_block(g, x_b, r, False, True)
         else:
             relu_backward_block(g, x_b, r, False, False)
+
+
+# --------------------------------------------------------------------------- rectifiers
+
+
+@njit(cache=True, parallel=True)
+def rectifier_into(x, slopes, cap, out):
+    """out = f(x) = α_c·x (x ≤ 0), x (0 < x < m), m (x ≥ m) on (N·C, ·) rows, the row's
+    channel c = row mod C picking α_c = slopes[c]; NaN stays NaN (it is neither ≤ 0 nor
+    ≥ m).  ReLU6 is α = 0, m = 6; LeakyReLU m = ∞; PReLU one α per channel."""
+    channels = slopes.size
+    zero = np.zeros(1, x.dtype)[0]
+    for row in prange(x.shape[0]):
+        slope = slopes[row % channels]
+        s, d = x[row], out[row]
+        for k in range(s.size):
+            v = s[k]
+            d[k] = v * slope if v <= zero else (cap if v >= cap else v)
+
+
+@njit(cache=True)
+def rectifier_backward_block(g, x, r, slope, cap, rectifies_signal, masks_by_input):
+    """One row of the way back through a rectifier (``minideconv.rules``):
+
+        r = (rect_α(g) if rectifies_signal else g) · (f′(x) if masks_by_input else 1)
+
+    rect_α(g) = g (g > 0), α·g otherwise; f′(x) = α (x ≤ 0), 1 (0 < x < m), 0 (x ≥ m).
+    As ``relu_backward_block``, one loop per rule is compiled (``literally``); here each
+    element's factor — the diagonal entry of ``matrices.network``'s rule — multiplies g."""
+    literally(rectifies_signal)
+    literally(masks_by_input)
+    zero, one = np.zeros(1, g.dtype)[0], np.ones(1, g.dtype)[0]
+    for k in range(g.size):
+        factor = one                       # r = g · factor: the rule's diagonal entry
+        if rectifies_signal and g[k] <= zero:
+            factor = slope                 # rect_α: α on the signal below 0
+        if masks_by_input:
+            u = x[k]
+            if not u > zero:               # f′ = α at and below 0 (leaky_relu's tie)
+                factor *= slope
+            elif u >= cap:                 # f′ = 0 at and above the cap (hardtanh's tie)
+                factor = zero
+        r[k] = g[k] * factor               # a NaN signal stays NaN
+
+
+@njit(cache=True, parallel=True)
+def rectifier_backward_into(grad, x, out, slopes, cap, rectifies_signal, masks_by_input):
+    """out = the rule's way back (``rectifier_backward_block``) on (N·C, ·) rows, in
+    parallel over the rows."""
+    channels = slopes.size
+    for row in prange(grad.shape[0]):
+        g, x_row, r = grad[row], x[row], out[row]
+        slope = slopes[row % channels]
+        if rectifies_signal and masks_by_input:  # each branch passes compile-time constants
+            rectifier_backward_block(g, x_row, r, slope, cap, True, True)
+        elif rectifies_signal:
+            rectifier_backward_block(g, x_row, r, slope, cap, True, False)
+        elif masks_by_input:
+            rectifier_backward_block(g, x_row, r, slope, cap, False, True)
+        else:
+            rectifier_backward_block(g, x_row, r, slope, cap, False, False)
 
 
 # --------------------------------------------------------------------------- max-pool

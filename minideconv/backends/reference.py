@@ -123,6 +123,31 @@ def relu_backward(grad, x, rule):
     return xp.ascontiguousarray(grad)
 
 
+def _per_channel(slopes, x):
+    """The per-channel slopes shaped to broadcast over x (N, C, …)."""
+    return slopes.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def rectifier(x, slopes, cap):
+    """f(x) = α_c·x (x ≤ 0), x (0 < x < m), m (x ≥ m); NaN kept (neither test holds)."""
+    xp = array_module(x)
+    return xp.where(x >= cap, xp.asarray(cap, x.dtype),
+                    xp.where(x > 0, x, x * _per_channel(slopes, x)))
+
+
+def rectifier_backward(grad, x, slopes, cap, rule):
+    """r = (rect_α(g) if rule.rectifies_signal else g) · (f′(x) if rule.masks_by_input
+    else 1), f′(x) = α (x ≤ 0), 1 (0 < x < m), 0 (x ≥ m): g times one factor, as the
+    CPU loop rounds it; a NaN signal stays NaN."""
+    xp = array_module(grad)
+    slope = _per_channel(slopes, x)
+    one = xp.ones((), grad.dtype)
+    factor = xp.where(grad > 0, one, slope) if rule.rectifies_signal else one   # rect_α
+    if rule.masks_by_input:                                                       # f′(x)
+        factor = factor * xp.where(x > 0, (x < cap).astype(grad.dtype), slope)
+    return xp.ascontiguousarray(grad * factor)
+
+
 def max_pool2d(x, geom):
     """Visit the kh·kw taps in scan order, keeping the running maximum and its index:
     a tap replaces the best when it is inside the image and (it is the first such tap,

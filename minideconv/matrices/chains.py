@@ -100,6 +100,10 @@ def relu_rule_factors(factors: Sequence, relu_positions: Iterable[int], top_sign
     guided     D(x > 0) D(r > 0)
     =========  ==============================
 
+    These are the ReLU's factors; a network with other rectifiers (leaky, clipped,
+    PReLU) goes through ``matrices.network.network_backward_map``, which knows each
+    layer's slope and cap.
+
     Returns {position: factor}, ready for ``backward_chain(factors, replacements=...)``.
     The deconvnet and guided factors depend on ``top_signal``: those maps are linear only
     piecewise, between sign changes of r.

@@ -9,15 +9,21 @@ Composing them in forward order gives the map from the image to any node:
 
 A chain is the product ``forward_chain`` builds; a residual sum adds two products; a
 concatenation stacks them.  Every way back is the same walk with each block transposed —
-except at the ReLUs, where the rule decides (``minideconv.rules``):
+except at the rectifiers (ReLU, ClippedReLU, LeakyReLU, PReLU), where the rule decides
+(``minideconv.rules``):
 
-    T_input = I,      T_i = Σ_k T_{j_k} G_{i,k},   G_{i,k} = F_{i,k}ᵀ or the ReLU rule's
-                                                      diagonal          (``network_backward_map``)
+    T_input = I,      T_i = Σ_k T_{j_k} G_{i,k},   G_{i,k} = F_{i,k}ᵀ or the rule's
+                                                      diagonal  (``network_backward_map``)
 
-The deconvnet and guided diagonals depend on the signal arriving at each ReLU, which is
-computed first, from the top down, with the same transposed blocks.  None of this calls
-a layer's ``backward``: it is an independent implementation of the way back, built from
-the matrices of ``conv``, ``pool_relu``, ``average_pool`` and ``channel_maps``.
+A rectifier's block is diag(f′(x)); the deconvnet's diagonal is [r > 0] + α·[r ≤ 0] and
+the guided one f′(x) times that.  A smooth activation (SiLU, GELU, …) is not linear around
+its input: its block is its Jacobian diag(f′(x)), the same under every rule, so the maps
+are then the linearisation around the image.  The deconvnet and guided diagonals depend
+on the signal arriving at each rectifier, which is computed first, from the top down,
+with the same transposed blocks.  None of this calls a layer's ``backward``: it is an
+independent implementation of the way back, built from the matrices of ``conv``,
+``pool_relu``, ``average_pool`` and ``channel_maps`` (a smooth activation's f′ is its
+layer's ``derivative``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,15 @@ def _identity(size, dtype):
     return sp.identity(size, dtype=dtype, format="csr")
 
 
+def unit_slopes(layer, shape, dtype) -> np.ndarray:
+    """α of every unit of a rectifier layer's output of ``shape`` (without N), channels
+    outermost: PReLU's per-channel weight repeated over each plane, else one α."""
+    size = int(np.prod(shape))
+    slope = np.asarray(layer.negative_slope, dtype=dtype).reshape(-1)
+    return np.repeat(slope, size // len(slope)) if len(slope) > 1 else \
+        np.full(size, slope[0], dtype)
+
+
 def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
     """The matrix blocks F_{i,k} of one layer around its recorded forward pass, one per
     input, for ONE image (``record`` of a batch of one); ``input_shapes`` without N."""
@@ -52,6 +67,14 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
         return [conv2d_matrix(layer.weight, shape, **layer.call_arguments())]
     if isinstance(layer, nn.ReLU):
         return [relu_matrix(record[0])]
+    if isinstance(layer, nn.Rectifier):           # diag(f′(x)): α, 1 or 0 by the piece
+        x = record[0].ravel()
+        cap = np.inf if layer.cap is None else layer.cap
+        slopes = unit_slopes(layer, shape, dtype)
+        return [sp.diags_array(np.where(x > 0, (x < cap).astype(dtype), slopes),
+                               format="csr")]
+    if isinstance(layer, nn.SmoothActivation):    # diag(f′(x)) of the recorded input
+        return [sp.diags_array(layer.derivative(record[0]).ravel(), format="csr")]
     if isinstance(layer, nn.MaxPool2d):
         return [max_pool2d_matrix(record[0][0], shape, dtype)]
     if isinstance(layer, nn.AvgPool2d):
@@ -150,6 +173,13 @@ def network_backward_map(net, image, layer, top_signal, rule="backprop") -> Netw
             if rule.rectifies_signal:         # D(r > 0): the arriving signal's sign
                 kept &= r > 0
             backward[i] = [mask_diagonal(kept, r.dtype)]
+        elif isinstance(net.layers[i], nn.Rectifier):
+            factor = np.ones(r.size, dtype=r.dtype)
+            if rule.masks_by_input:           # diag(f′(x)): the recorded forward block
+                factor *= blocks[i][0].diagonal()
+            if rule.rectifies_signal:         # rect_α: 1 where r > 0, α elsewhere
+                factor *= np.where(r > 0, 1, unit_slopes(net.layers[i], r.shape, r.dtype))
+            backward[i] = [sp.diags_array(factor, format="csr")]
         else:
             backward[i] = [block.T.tocsr() for block in blocks[i]]
         for j, g in zip(net.inputs_of(i), backward[i]):

@@ -8,6 +8,12 @@ layer              record                        backward(r) — the signal pass
 =================  ============================  ==========================================
 Conv2d             the input x                   Wᵀ r = conv_transpose2d(r, W)
 ReLU               the input x                   D(x > 0) r, or the deconvnet / guided rule
+ClippedReLU,       the input x                   f′(x) r, or the deconvnet rect_α(r) / the
+LeakyReLU, PReLU                                 guided f′(x)·rect_α(r) (``minideconv.rules``)
+SiLU, GELU, ELU,   the input x                   f′(x) r under every rule (smooth: not a
+Sigmoid, Tanh,                                   rectifier)
+Hardswish,
+Hardsigmoid
 MaxPool2d          the switches s, input size    P(s)ᵀ r = max_unpool2d(r, s)
 AvgPool2d          the input size                Aᵀ r: each value spread over its window
 AdaptiveAvgPool2d  the input size                Aᵀ r, the windows set by the sizes
@@ -24,7 +30,7 @@ Concat             each input's channel count    r split into each input's chann
 
 With ``rule="backprop"`` the chain of ``backward`` calls is the chain rule, so it
 computes gradients (``minideconv.train`` uses it); with ``"deconvnet"`` or ``"guided"``
-only the ReLU steps change (``minideconv.visualize``).  The layers with weights also
+only the rectifier steps change (``minideconv.visualize``).  The layers with weights also
 give their weight gradients, ``param_grads(r, record)``.
 
 Layers are joined into a network in one of two ways, with one interface
@@ -33,7 +39,9 @@ Layers are joined into a network in one of two ways, with one interface
 signals where a value fanned out).  Layers are addressed by index or by ``net.names``.
 
 ================  =========================================================================
-``layers``        the one-input layers above, but for pooling
+``layers``        the one-input layers above, but for pooling and the activations
+``activations``   the rectifiers beside ReLU (``ClippedReLU``, ``LeakyReLU``, ``PReLU``)
+                  and the smooth activations
 ``pooling``       ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
 ``channel_maps``  ``Softmax``, ``LocalResponseNorm``, ``ChannelShuffle``: maps across the
                   channels at each position
@@ -46,6 +54,9 @@ signals where a value fanned out).  Layers are addressed by index or by ``net.na
 ================  =========================================================================
 """
 
+from .activations import (ELU, GELU, RECTIFIER_LAYERS, ClippedReLU, Hardsigmoid,
+                          Hardswish, LeakyReLU, PReLU, Rectifier, Sigmoid, SiLU,
+                          SmoothActivation, Tanh)
 from .channel_maps import ChannelShuffle, LocalResponseNorm, Softmax
 from .combine import Add, Concat
 from .files import GRAPH_FORMAT, LAYER_TYPES, SEQUENTIAL_FORMAT, load, save
@@ -60,5 +71,7 @@ __all__ = [
     "Dropout", "Identity", "Flatten", "Linear", "Add", "Concat", "Softmax",
     "LocalResponseNorm", "ChannelShuffle", "LAYER_TYPES",
     "Network", "Trace", "NETWORK_INPUT", "Sequential", "Graph", "Node", "save", "load",
-    "SEQUENTIAL_FORMAT", "GRAPH_FORMAT",
+    "SEQUENTIAL_FORMAT", "GRAPH_FORMAT", "Rectifier", "ClippedReLU", "LeakyReLU", "PReLU",
+    "RECTIFIER_LAYERS", "SmoothActivation", "SiLU", "GELU", "ELU", "Sigmoid", "Tanh",
+    "Hardswish", "Hardsigmoid",
 ]

@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from .activations import ACTIVATIONS
 from .channel_maps import ChannelShuffle, LocalResponseNorm, Softmax
 from .combine import Add, Concat
 from .graph import Graph, Node
@@ -30,7 +31,7 @@ GRAPH_FORMAT = Graph.FILE_FORMAT
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
                                              Identity, Dropout, BatchNorm2d, AvgPool2d,
                                              AdaptiveAvgPool2d, Softmax,
-                                             LocalResponseNorm, ChannelShuffle)}
+                                             LocalResponseNorm, ChannelShuffle) + ACTIVATIONS}
 #: every layer type a file may name
 FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat)
 

@@ -180,7 +180,11 @@ class Conv2d(Layer):
 
 
 class ReLU(Layer):
-    """y = max(x, 0).  Its backward signal depends on ``rule`` (``ops.relu_backward``)."""
+    """y = max(x, 0).  Its backward signal depends on ``rule`` (``ops.relu_backward``).
+    As a rectifier of ``minideconv.rules``: slope α = 0 below 0, no cap."""
+
+    negative_slope = 0.0
+    cap = None
 
     def forward(self, x):
         return relu(x), x

@@ -8,9 +8,10 @@ this signal r down the layers that produced it, each by its *transpose*:
   bias is not subtracted — it is a constant, and the way back is linear);
 * a max-pool y = P(s) x:      r ↦ P(s)ᵀ r (``max_unpool2d`` into the recorded switches s);
 * a linear layer y = x Wᵀ + b: r ↦ r W;
-* a ReLU y = max(x, 0), the only place where the three methods differ: by one of the
-  rules of ``minideconv.rules`` — the gradient's ("backprop", Simonyan et al. 2013),
-  Zeiler & Fergus's ("deconvnet", rectify the signal) or both ("guided").
+* a ReLU y = max(x, 0) — or another rectifier (ReLU6, LeakyReLU, PReLU) — the only place
+  where the three methods differ: by one of the rules of ``minideconv.rules`` — the
+  gradient's ("backprop", Simonyan et al. 2013), Zeiler & Fergus's ("deconvnet", rectify
+  the signal) or both ("guided"); a smooth activation (SiLU, GELU, …) passes f′(x)·r.
 
 Scale and sign: the seed.  The signal starts, at the unit, as ``seed_value``:
 

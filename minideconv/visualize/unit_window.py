@@ -9,14 +9,14 @@ window of the signal is
     below a layer    rows [a·s − p, (b − 1)·s − p + d·(k − 1) + 1)   of its input,
     with window [a, b) at its output (kernel k, stride s, padding p, dilation d);
 
-and so for columns.  An element-wise layer (ReLU, batch norm, dropout) keeps the window.
-Clipped to the layer's input, a window holds the only values the unit needs; the part
-outside is the layer's padding, which the window's layer adds itself (zeros for a
-convolution or an average, −∞ for a max-pool, as the forward pass does implicitly) and
-then runs *without* padding.  So each layer sees, in a small window, exactly the numbers
-it would see in the whole image, and both passes — the unit's trace and its projection —
-cost the window's area instead of the image's (a unit of VGG-16's conv3_3 sees 40 × 40
-of 224 × 224 pixels: 3 % of them).
+and so for columns.  An element-wise layer (ReLU and the other activations, batch norm,
+dropout) keeps the window.  Clipped to the layer's input, a window holds the only values
+the unit needs; the part outside is the layer's padding, which the window's layer adds
+itself (zeros for a convolution or an average, −∞ for a max-pool, as the forward pass
+does implicitly) and then runs *without* padding.  So each layer sees, in a small window,
+exactly the numbers it would see in the whole image, and both passes — the unit's trace
+and its projection — cost the window's area instead of the image's (a unit of VGG-16's
+conv3_3 sees 40 × 40 of 224 × 224 pixels: 3 % of them).
 
 ``unit_window_plan`` says whether a network's layers up to the unit allow it (a chain of
 convolutions with zero padding, max- and average-pools without ``ceil_mode``, and
@@ -34,10 +34,11 @@ import numpy as np
 
 from ..nn import NETWORK_INPUT, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Identity, MaxPool2d, \
     ReLU
+from ..nn.activations import ACTIVATIONS
 from .projection import seed
 
 #: the layers that act on each position alone: a window passes through them unchanged
-ELEMENT_WISE = (ReLU, BatchNorm2d, Identity, Dropout)
+ELEMENT_WISE = (ReLU, BatchNorm2d, Identity, Dropout) + ACTIVATIONS
 
 
 @dataclass

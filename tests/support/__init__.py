@@ -18,6 +18,8 @@
 ``torch_reference``        an independent PyTorch reference for projections at any node
                            of any traceable model (autograd, rule ReLUs, Captum); it uses
                            nothing from minideconv
+``rectifier_table``        the rule table in torch for ReLU6, LeakyReLU, PReLU modules
+                           (an autograd override), and the activation test networks
 ``torchvision_layouts``    torchvision's AlexNet, VGG-16(-BN), ResNet-18 and a concat
                            network, written out (PyPI's torchvision does not import
                            beside the CPU torch)

@@ -13,6 +13,7 @@ ONNX operation becomes.
 ``reader``         ``GraphReader``: walks an ONNX graph and dispatches each node
 ``values``         what a tensor is while read (constant, activation, pending pool)
 ``layer_ops``      the operations that become layers (Conv, Gemm, pools, BatchNormalization…)
+``activations``    the activations beside Relu (Clip, LeakyRelu, PRelu, Sigmoid, HardSwish…)
 ``folding``        constants evaluated (ConstantOfShape, Mul, Sub, Div); Mul / Add into a BN
 ``structure_ops``  Sum, LRN, Softmax, and the channel shuffle's Reshape → Transpose → Reshape
 ``mean_ops``       averages over (H, W): ReduceMean, and PyTorch's adaptive-pool chain

@@ -14,6 +14,10 @@ Conv                                  Conv2d (pads equal on both sides, ``"same"
                                       NOTSET / VALID / SAME_UPPER / SAME_LOWER; group,
                                       dilations)
 Relu                                  ReLU
+Clip(0, m), Clip(0)                   ClippedReLU(m), ReLU (another min: refused)
+LeakyRelu, PRelu, Elu                 LeakyReLU, PReLU (one slope per channel), ELU
+Sigmoid, Tanh, HardSwish,             Sigmoid, Tanh, Hardswish, Hardsigmoid(alpha, beta),
+HardSigmoid, Gelu                     GELU (``activations``)
 MaxPool                               MaxPool2d (pads, dilations, ceil_mode; pads larger
                                       at the bottom / right as ceil_mode where the
                                       windows are the same)

@@ -2,8 +2,8 @@
 
 ``GraphReader`` goes through the ONNX nodes in their (topological) order and hands each
 one to the translation of its ``op_type`` (``OPERATIONS``, gathered from
-``shape_ops``, ``folding``, ``layer_ops``, ``structure_ops``, ``mean_ops`` and
-``layouts``).  It keeps
+``shape_ops``, ``folding``, ``layer_ops``, ``structure_ops``, ``mean_ops``, ``layouts``
+and ``activations``).  It keeps
 the book a translation reads and writes:
 
 * ``layout`` — the input's layout, ``"NCHW"`` or tf2onnx's ``"NHWC"`` (``layouts``);
@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ... import nn
-from . import folding, layer_ops, layouts, mean_ops, shape_ops, structure_ops
+from . import activations, folding, layer_ops, layouts, mean_ops, shape_ops, structure_ops
 from .values import PENDING, Activation, PendingPool, PendingShuffle, attributes, import_onnx
 
 #: the operations ``from_onnx`` reads (besides the shape operations evaluated on constants)
@@ -33,12 +33,13 @@ SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Red
              "BatchNormalization", "Gemm", "MatMul", "Add", "Flatten", "Reshape", "Concat",
              "Dropout", "Identity", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
              "Cast", "Transpose", "GatherND", "Sum", "LRN", "Softmax", "ConstantOfShape",
-             "Mul", "Sub", "Div")
+             "Mul", "Sub", "Div") + tuple(activations.OPERATIONS)
 
 #: ONNX op_type → its translation ``f(reader, node, attrs)``
 OPERATIONS = {**shape_ops.OPERATIONS, **folding.OPERATIONS, **layer_ops.OPERATIONS,
               **structure_ops.OPERATIONS, **mean_ops.OPERATIONS,
-              **layouts.OPERATIONS}   # (its Transpose)
+              **layouts.OPERATIONS,   # (its Transpose)
+              **activations.OPERATIONS}
 
 
 class GraphReader:

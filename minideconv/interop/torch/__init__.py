@@ -14,10 +14,13 @@ this package needs neither.
 ``report``         the report's classes: ``Error``, ``LayerCheck``, ``CrosscheckReport``,
                    ``TOLERANCE`` (no torch needed)
 ``reference``      torch's side of the check: values at every node, projections by
-                   autograd, Captum or rule ReLUs in an fx copy, the F.max_unpool2d variant
+                   autograd, Captum or rule rectifiers in an fx copy, the F.max_unpool2d
+                   variant
 ``layers``         one torch layer ↔ one minideconv layer, weights copied; ``SUPPORTED``
+``activations``    the activation modules (ReLU6, LeakyReLU, PReLU, SiLU, …) ↔ layers
 ``fx``             tracing, the naming rule, in-place ops, Graph → ``torch.fx.GraphModule``
 ``fx_nodes``       one fx node → one layer: each operation recognised, its arguments bound
+``fx_functions``   the activation functions and methods (F.relu6, torch.clamp, x.sigmoid())
 ``channel_nodes``  Softmax, LocalResponseNorm, ChannelShuffle (modules, functions, the
                    hand-written shuffle) ↔ their layers
 ``join_modules``   ``Sum`` and ``ChannelConcat``: ``to_torch``'s modules for Add and Concat

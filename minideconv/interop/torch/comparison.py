@@ -6,13 +6,15 @@ layer, with an independent implementation whose every step is readable:
 >>> print(crosscheck(torch_model, images))              # doctest: +SKIP
 
 ``crosscheck`` compares, per layer: the forward activations; the projection of that
-layer's strongest activation back to the input under the three ReLU rules against
-PyTorch autograd (``"backprop"``), Captum's ``NeuronDeconvolution`` (``"deconvnet"``) and
-``NeuronGuidedBackprop`` (``"guided"``); and the deconvnet variant many hand-written
-implementations use — ``F.max_unpool2d`` at the pools — against the true transpose.
-For a graph the deconvnet and guided references are autograd through an fx copy of the
-model whose ReLUs are autograd Functions with the rule's backward (Captum hooks ReLU
-modules, and a ResNet calls one ReLU module twice), and the unpooling variant is left out.
+layer's strongest activation back to the input under the three rules against PyTorch
+autograd (``"backprop"``), Captum's ``NeuronDeconvolution`` (``"deconvnet"``) and
+``NeuronGuidedBackprop`` (``"guided"``) — where every rectifier is an ``nn.ReLU``, the
+only module Captum overrides; elsewhere against an fx copy with the rule table's
+rectifiers; and the deconvnet variant many hand-written implementations use —
+``F.max_unpool2d`` at the pools — against the true transpose.  For a graph the deconvnet
+and guided references are autograd through an fx copy of the model whose ReLUs are
+autograd Functions with the rule's backward (Captum hooks ReLU modules, and a ResNet
+calls one ReLU module twice), and the unpooling variant is left out.
 
 The report's classes live in ``report``, torch's side of each comparison (autograd,
 Captum, the unpooling variant) in ``reference``.  PyTorch (and Captum, for the report)
@@ -22,6 +24,7 @@ are imported only when a function runs.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -33,7 +36,7 @@ from . import fx
 from .reference import (sequential_outputs, sequential_projection, torch_projections,
                         torch_values, unpool_variant_deconvnet)
 from .convert import from_torch, to_torch
-from .layers import import_torch, leaf_modules, reused_leaves, to_numpy
+from .layers import import_torch, leaf_modules, named_leaves, reused_leaves, to_numpy
 from .report import TOLERANCE, CrosscheckReport, Error, Float32Judgement, LayerCheck
 
 
@@ -52,8 +55,10 @@ def crosscheck(module_or_net, x, layers: Optional[Sequence] = None,
     both sides — the activation (``"activation"``, Zeiler & Fergus) or 1 (``"one"``,
     Captum's ``attribute(x, target=c)``); see ``minideconv.visualize.project``.
 
-    For a ``Sequential`` the deconvnet and guided projections are compared with Captum;
-    for a ``Graph`` (where a ReLU module may run twice, or a ReLU be a function, and
+    For a ``Sequential`` whose rectifiers are all ReLUs the deconvnet and guided
+    projections are compared with Captum (``captum_applies``: Captum overrides only
+    ``nn.ReLU``, so with a ReLU6 or a LeakyReLU its answer would be the gradient); for
+    other Sequentials and for a ``Graph`` (where a ReLU module may run twice, or a ReLU be a function, and
     Captum's module hooks do not apply) with autograd through an fx copy of the model
     whose every ReLU is an autograd Function with the rule's backward.  The
     ``F.max_unpool2d`` variant is reported for Sequentials only.
@@ -155,6 +160,7 @@ def _compare_sequential(net, model, x, layers, rules, unpool_variant, seed_value
     with torch.no_grad():
         torch_outputs = [to_numpy(o) for o in sequential_outputs(model, xt)]
     trace = net.trace(x)
+    fx_reference = None if captum_applies(net) else SequentialFx.of(model)
     has_pool_below = False
     checks_ = []
     for i in range(n_layers):
@@ -171,10 +177,15 @@ def _compare_sequential(net, model, x, layers, rules, unpool_variant, seed_value
         for rule in rules:
             projected = visualize.project(net, x, i, unit[0], position=position, rule=rule,
                                           seed_value=seed_value)
-            reference = np.concatenate([
-                sequential_projection(model, modules[i], xt[n:n + 1], unit,
-                                      float(values[n]), rule)
-                for n in range(len(x))])
+            if fx_reference is not None and get_rule(rule).rectifies_signal:
+                node = fx_reference.node_names[i]
+                reference = torch_projections(fx_reference.traced, xt, {node: unit}, rule,
+                                              seed_value)[node]
+            else:
+                reference = np.concatenate([
+                    sequential_projection(model, modules[i], xt[n:n + 1], unit,
+                                          float(values[n]), rule)
+                    for n in range(len(x))])
             kept[i, rule] = (projected, reference)
             check.projections[rule] = Error.between(projected, reference)
         if unpool_variant and has_pool_below:
@@ -183,7 +194,38 @@ def _compare_sequential(net, model, x, layers, rules, unpool_variant, seed_value
             variant = unpool_variant_deconvnet(model, xt[:1], i, unit, float(values[0]))
             check.unpool_variant = Error.between(variant, ours_deconv)
         checks_.append(check)
-    return CrosscheckReport(str(x.dtype), TOLERANCE[np.dtype(x.dtype)], checks_)
+    if fx_reference is None:
+        return CrosscheckReport(str(x.dtype), TOLERANCE[np.dtype(x.dtype)], checks_)
+    return CrosscheckReport(str(x.dtype), TOLERANCE[np.dtype(x.dtype)], checks_,
+                            reference=RECTIFIER_REFERENCE)
+
+
+#: the report's reference where Captum does not apply
+RECTIFIER_REFERENCE = ("PyTorch (autograd; rule rectifiers as autograd Functions: Captum "
+                       "hooks nn.ReLU modules only)")
+
+
+def captum_applies(net) -> bool:
+    """Are Captum's deconvnet and guided backprop this network's?  Only when every
+    rectifier is a ReLU: Captum overrides ``nn.ReLU`` modules only, so at a ReLU6, a
+    LeakyReLU or a PReLU its answer is the plain gradient."""
+    return not any(isinstance(layer, nn.Rectifier) for layer in net.layers)
+
+
+@dataclass
+class SequentialFx:
+    """A Sequential traced by fx, and the fx node name of each leaf (by index), for the
+    rule references of ``reference.torch_projections``."""
+
+    traced: object
+    node_names: list
+
+    @classmethod
+    def of(cls, model):
+        traced = fx.trace_module(model)
+        by_target = {node.target: node.name for node in traced.graph.nodes
+                     if node.op == "call_module"}
+        return cls(traced, [by_target[name] for name, _ in named_leaves(model)])
 
 
 def _compare_graph(net: nn.Graph, model, x, layers, rules, unpool_variant, seed_value,

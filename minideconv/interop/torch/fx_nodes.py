@@ -22,6 +22,8 @@ import operator
 
 from ... import nn
 from . import channel_nodes
+from .activations import module_in_place
+from .fx_functions import activation_node_layer
 from .layers import SUPPORTED, as_pair, import_torch, layer_from_module
 
 
@@ -163,8 +165,10 @@ def node_layer(node, modules, where):
     if op == "call_module":
         module = modules[target]
         layer = layer_from_module(module, where)
-        in_place = isinstance(module, torch.nn.ReLU) and module.inplace
-        return layer, tensor_args(node.args), in_place
+        return layer, tensor_args(node.args), module_in_place(module, torch)
+    activation = activation_node_layer(node, modules, where, _bind, torch)
+    if activation is not None:
+        return activation
     if op == "call_function":
         if target in t.relu or target in t.relu_in_place:
             args = _bind(node, where, ["input", "inplace"], {"inplace": False})

@@ -19,6 +19,8 @@ import numpy as np
 
 from ... import nn
 from ...geometry import PADDING_MODES
+from .activations import (SUPPORTED_ACTIVATIONS, activation_from_module,
+                                 module_from_activation)
 
 #: what ``from_torch`` converts — modules (here) and fx operations (``fx_nodes``)
 SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
@@ -29,7 +31,11 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add), "
              "torch.cat(..., dim=1), Softmax (module, F.softmax, torch.softmax, "
              "Tensor.softmax, dim=1), LocalResponseNorm (module, F.local_response_norm), "
-             "ChannelShuffle (module, F.channel_shuffle, and view → transpose → view)")
+             "ChannelShuffle (module, F.channel_shuffle, and view → transpose → view); "
+             + SUPPORTED_ACTIVATIONS + " and their functions "
+             "(F.relu6, F.hardtanh, F.leaky_relu, F.prelu, F.silu, F.gelu, F.elu, "
+             "torch.sigmoid, torch.tanh, F.hardswish, F.hardsigmoid, torch.clamp(x, 0, m) "
+             "and Tensor.clamp/clip, in place or not)")
 
 
 def import_torch():
@@ -145,6 +151,9 @@ def layer_from_module(module, where: str):
     layer = channel_layer(module, where)
     if layer is not None:                # Softmax, LocalResponseNorm, ChannelShuffle
         return layer
+    activation = activation_from_module(module, where, torch)
+    if activation is not None:
+        return activation
     from .join_modules import ChannelConcat, Sum
     if isinstance(module, Sum):
         return nn.Add()
@@ -164,6 +173,9 @@ def module_from_layer(layer, dtype):
         with torch.no_grad():
             param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
+    activation = module_from_activation(layer, dtype, torch)
+    if activation is not None:
+        return activation
     if isinstance(layer, nn.Conv2d):
         if not isinstance(layer.padding, str) and len(layer.padding) == 4:
             raise ValueError(f"no torch Conv2d pads {layer.padding} (top, bottom, left, "

@@ -7,9 +7,10 @@ For an ``nn.Sequential`` (layer ``i`` ↔ leaf module ``i``): ``sequential_outpu
 the deconvnet as often hand-written with ``F.max_unpool2d`` at the pools.
 
 For any traced model (``torch.fx.GraphModule``): ``torch_values`` at every fx node, and
-``torch_projections`` by autograd through ``rule_copy``, an fx copy whose every ReLU is
-an autograd Function with the rule's backward — Captum hooks ReLU *modules*, and a
-ResNet calls one ReLU module twice, or a ReLU is a function.
+``torch_projections`` by autograd through ``rule_copy``, an fx copy whose every rectifier
+(ReLU, ReLU6, Hardtanh(0, m), clamp(0, m), LeakyReLU, PReLU; module, function or method)
+is an autograd Function with the rule's backward — Captum hooks ``nn.ReLU`` *modules*
+only, a ResNet calls one ReLU module twice, and a ReLU may be a function.
 
 PyTorch (and Captum, for the Sequential rules) are imported only when a function runs.
 """
@@ -23,9 +24,10 @@ from typing import Dict
 
 import numpy as np
 
+from ...nn import RECTIFIER_LAYERS
 from ...rules import get_rule
-from .fx_nodes import torch_callables
-from .layers import import_torch, leaf_modules, to_numpy
+from .fx_nodes import node_layer, torch_callables
+from .layers import import_torch, layer_from_module, leaf_modules, to_numpy
 
 
 def _captum_attr():
@@ -86,7 +88,8 @@ def _outputs_upto(model, layer_module, x):
 def unpool_variant_deconvnet(model, x, layer_index, unit, value) -> np.ndarray:
     """The deconvnet as often hand-written in PyTorch: ``F.max_unpool2d`` at the max-pools
     (it *assigns* at the switches, so where windows overlap a shared switch keeps one of
-    its values instead of their sum), relu at the ReLUs, and every other layer — Conv2d,
+    its values instead of their sum), relu at the ReLUs, rect_α at the other rectifiers
+    (the deconvnet's rule, ``rule_rectifier_function``), and every other layer — Conv2d,
     Linear, BatchNorm2d, average pools, Flatten, Dropout — by its exact transpose
     (autograd's vector-Jacobian product of that layer; a bias does not enter)."""
     torch = import_torch()
@@ -114,8 +117,11 @@ def unpool_variant_deconvnet(model, x, layer_index, unit, value) -> np.ndarray:
             signal = assign_at_switches(signal, idx, inp.shape)
         elif isinstance(module, torch.nn.ReLU):
             signal = F.relu(signal)
-        else:
-            signal = torch.autograd.functional.vjp(module, inp, signal)[1]
+        else:     # the layer's transpose; at a rectifier, the deconvnet's rect_α
+            layer = layer_from_module(module, "a leaf")
+            step = rule_rectifier_function("deconvnet")(layer) \
+                if isinstance(layer, RECTIFIER_LAYERS) else module
+            signal = torch.autograd.functional.vjp(step, inp, signal)[1]
     return to_numpy(signal[:1])
 
 
@@ -150,41 +156,77 @@ def torch_values(traced, x) -> dict:
     return values
 
 
-def _rule_relu_function(rule):
-    """``relu`` whose backward is ``rule``'s (an autograd Function); for ``"backprop"``,
-    torch's own ``relu`` (autograd's derivative)."""
+def rule_rectifier_function(rule):
+    """``make(layer)``: for a rectifier layer of minideconv (ReLU, ClippedReLU, LeakyReLU,
+    PReLU), a plain function of x — which fx's generated code can call — computing the
+    rectifier, with the table's backward for ``rule`` (an autograd Function written in
+    torch, beside ``minideconv.rules``):
+
+        backprop f′(x)·g,   deconvnet rect_α(g),   guided f′(x)·rect_α(g),
+
+    rect_α(g) = g (g > 0), α·g otherwise; f′(x) = α (x ≤ 0), 1 (0 < x < m), 0 (x ≥ m)."""
     torch = import_torch()
     rule = get_rule(rule)
-    if not rule.rectifies_signal:   # backprop: torch's relu, whose derivative is g · [x > 0]
-        return torch.relu
 
-    class RuleReLU(torch.autograd.Function):
+    def per_channel(slope, x):
+        slope = slope.to(x.dtype)
+        return slope.reshape((1, -1) + (1,) * (x.ndim - 2)) if slope.numel() > 1 \
+            else slope.reshape(())
+
+    class RuleRectifier(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return torch.relu(x)
+        def forward(ctx, x, slope, cap):
+            slope = per_channel(slope, x)
+            ctx.save_for_backward(x, slope)
+            ctx.cap = cap
+            return torch.where(x >= cap, x.new_tensor(cap), torch.where(x > 0, x, x * slope))
 
         @staticmethod
         def backward(ctx, grad):
-            (x,) = ctx.saved_tensors
-            signal = grad.clamp(min=0)                   # max(g, 0): the rectified signal
-            return signal * (x > 0) if rule.masks_by_input else signal   # guided: and mask
+            x, slope = ctx.saved_tensors
+            signal = torch.where(grad > 0, grad, grad * slope) if rule.rectifies_signal \
+                else grad                                   # rect_α(g): the unit's shape
+            if rule.masks_by_input:                         # f′(x): α, 1 or 0 by the piece
+                signal = torch.where(x > 0, torch.where(x < ctx.cap, signal, 0 * signal),
+                                     signal * slope)
+            return signal, None, None
 
-    def rule_relu(x):    # a plain function, which fx's generated code can call
-        return RuleReLU.apply(x)
+    def make(layer):
+        slope = torch.as_tensor(layer.negative_slope, dtype=torch.float64).reshape(-1)
+        cap = float("inf") if layer.cap is None else float(layer.cap)
 
-    rule_relu.__name__ = f"{rule.name}_relu"
-    return rule_relu
+        def rule_rectifier(x):
+            return RuleRectifier.apply(x, slope, cap)
+
+        rule_rectifier.__name__ = f"{rule.name}_{type(layer).__name__.lower()}"
+        return rule_rectifier
+
+    return make
+
+
+def rectifier_node(node, modules):
+    """``(layer, input node, in_place)`` when the fx node is a rectifier call — a module,
+    function or method that ``from_torch`` reads as ReLU, ClippedReLU, LeakyReLU or
+    PReLU — else None."""
+    if node.op not in ("call_module", "call_function", "call_method"):
+        return None
+    try:
+        layer, inputs, in_place = node_layer(node, modules, node.name)
+    except ValueError:          # not something minideconv reads: copied as it is
+        return None
+    return (layer, inputs[0], in_place) if isinstance(layer, RECTIFIER_LAYERS) else None
 
 
 def rule_copy(traced, rule, wanted):
     """A copy of the traced model that returns the values of the fx nodes ``wanted``
     (names), every op out of place (so that each value stays the one computed) and every
-    ReLU a ``rule`` ReLU; later readers of an in-place op's input read its output."""
+    rectifier (module, function or method) an autograd Function with the ``rule``'s
+    backward (``rule_rectifier_function``); smooth activations keep torch's autograd.
+    Later readers of an in-place op's input read its output."""
     torch = import_torch()
     t = torch_callables()
     modules = dict(traced.named_modules())
-    relu = _rule_relu_function(rule)
+    rectifier_function = rule_rectifier_function(rule)
     graph = torch.fx.Graph()
     env, aliases = {}, {}
 
@@ -195,17 +237,10 @@ def rule_copy(traced, rule, wanted):
         if node.op == "output":
             break
         in_place = False
-        if node.op == "call_module" and isinstance(modules[node.target], torch.nn.ReLU):
-            new, in_place = graph.call_function(relu, (arg(node.args[0]),)), \
-                modules[node.target].inplace
-        elif (node.op == "call_function" and (node.target in t.relu or
-                                             node.target in t.relu_in_place)) or \
-                (node.op == "call_method" and node.target in ("relu", "relu_")):
-            inplace_flag = node.kwargs.get("inplace", node.args[1] if len(node.args) > 1
-                                           else False)
-            in_place = node.target in t.relu_in_place or node.target == "relu_" or \
-                bool(inplace_flag)
-            new = graph.call_function(relu, (arg(node.args[0]),))
+        rectifier = rectifier_node(node, modules)
+        if rectifier is not None:
+            layer, source, in_place = rectifier
+            new = graph.call_function(rectifier_function(layer), (arg(source),))
         elif (node.op == "call_function" and node.target in t.add_in_place) or \
                 (node.op == "call_method" and node.target == "add_"):
             in_place = True
