@@ -32,6 +32,7 @@ from .. import nn, rules
 from .average_pool import adaptive_avg_pool2d_matrix, avg_pool2d_matrix
 from .conv import conv2d_matrix
 from .pool_relu import mask_diagonal, max_pool2d_matrix, relu_matrix
+from . import products
 
 __all__ = ["layer_blocks", "network_forward_map", "network_backward_map",
            "NetworkBackwardMap"]
@@ -73,6 +74,9 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
             blocks.append(sp.csr_array((np.ones(part, dtype), (rows, np.arange(part))),
                                        shape=(total, part)))
             offset += part
+        return blocks
+    blocks = products.product_blocks(layer, record, input_shapes, dtype)   # Mul, the norms
+    if blocks is not None:
         return blocks
     raise TypeError(f"no matrix for a {type(layer).__name__} layer")
 
