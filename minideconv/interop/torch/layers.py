@@ -26,8 +26,11 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "AdaptiveAvgPool2d and F.adaptive_avg_pool2d, BatchNorm2d (running "
              "statistics), Dropout (module, F.dropout in eval), Identity, Flatten "
              "(module, torch.flatten(x, 1), x.flatten(1), x.view(x.size(0), -1), "
-             "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add) and "
-             "torch.cat(..., dim=1)")
+             "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add), "
+             "torch.cat(..., dim=1), * of two tensors (a (N, C, 1, 1) gate broadcast), * "
+             "and + by a per-channel constant (a model tensor or a number), GroupNorm "
+             "(module, F.group_norm), and permute(0, 2, 3, 1) … permute(0, 3, 1, 2) "
+             "around LayerNorm, Linear and element-wise operations")
 
 
 def import_torch():
@@ -139,6 +142,11 @@ def layer_from_module(module, where: str):
         return nn.Dropout(module.p)        # the identity at inference (eval mode)
     if isinstance(module, tnn.Identity):
         return nn.Identity()
+    if isinstance(module, tnn.GroupNorm):
+        affine = module.weight is not None
+        return nn.GroupNorm(module.num_groups, to_numpy(module.weight) if affine else None,
+                            to_numpy(module.bias) if module.bias is not None else None,
+                            eps=float(module.eps))
     from .join_modules import ChannelConcat, Sum
     if isinstance(module, Sum):
         return nn.Add()

@@ -1,0 +1,317 @@
+"""from_torch of the products and normalisations of modern networks: a ConvNeXt stage
+written out as torchvision's code (CNBlock with Permute modules, LayerNorm, Linear on
+channels-last values and ``layer_scale`` as an ``nn.Parameter``; LayerNorm2d for the
+downsampling), a squeeze-and-excitation block, a SiLU-like x ⊙ g(x) and GroupNorm.
+
+Each is compared in float64 with torch: the logits to 1e-10, every rule's projection
+against the independent reference of tests/support/torch_reference.py (autograd, rule
+ReLUs as autograd Functions) to 1e-6 at every node outside the channels-last regions, and
+``crosscheck`` (torch's values and projections at every node, the regions' values
+permuted back to NCHW).  Then the one-line refusals: model tensors used otherwise, a
+permute that is not closed or not a channels-last one, other operations inside a region.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed: interop tests skipped")
+
+from support.torch_reference import RULES, TorchReference, strongest_unit  # noqa: E402
+
+from minideconv import nn  # noqa: E402
+from minideconv.interop.torch import crosscheck, from_torch  # noqa: E402
+from minideconv.interop.torch.fx import graph_from_fx  # noqa: E402
+
+pytestmark = pytest.mark.torch
+tnn = torch.nn
+F = torch.nn.functional
+TOLERANCE = 1e-10
+PROJECTION_TOLERANCE = 1e-6
+
+
+# --------------------------------------------------------------------------- the layouts
+
+class Permute(tnn.Module):
+    """torchvision.ops.misc.Permute."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x):
+        return torch.permute(x, self.dims)
+
+
+class LayerNorm2d(tnn.LayerNorm):
+    """torchvision.models.convnext.LayerNorm2d."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        x = x.permute(0, 3, 1, 2)
+        return x
+
+
+class StochasticDepth(tnn.Module):
+    """torchvision.ops.StochasticDepth at inference: the identity."""
+
+    def forward(self, x):
+        return x
+
+
+class CNBlock(tnn.Module):
+    """torchvision.models.convnext.CNBlock (nn.ReLU standing in for nn.GELU)."""
+
+    def __init__(self, dim, layer_scale=1e-6, activation=tnn.ReLU):
+        super().__init__()
+        self.block = tnn.Sequential(
+            tnn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True),
+            Permute([0, 2, 3, 1]),
+            tnn.LayerNorm(dim, eps=1e-6),
+            tnn.Linear(in_features=dim, out_features=4 * dim, bias=True),
+            activation(),
+            tnn.Linear(in_features=4 * dim, out_features=dim, bias=True),
+            Permute([0, 3, 1, 2]))
+        self.layer_scale = tnn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+        self.stochastic_depth = StochasticDepth()
+
+    def forward(self, input):
+        result = self.layer_scale * self.block(input)
+        result = self.stochastic_depth(result)
+        result += input
+        return result
+
+
+class TinyConvNeXt(tnn.Module):
+    """ConvNeXt's stem, two stages of CNBlocks with LayerNorm2d downsampling, its head."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = tnn.Sequential(
+            tnn.Sequential(tnn.Conv2d(3, 8, kernel_size=4, stride=4), LayerNorm2d(8, eps=1e-6)),
+            tnn.Sequential(CNBlock(8), CNBlock(8)),
+            tnn.Sequential(LayerNorm2d(8, eps=1e-6), tnn.Conv2d(8, 16, kernel_size=2, stride=2)),
+            tnn.Sequential(CNBlock(16)))
+        self.avgpool = tnn.AdaptiveAvgPool2d(1)
+        self.classifier = tnn.Sequential(LayerNorm2d(16, eps=1e-6), tnn.Flatten(1),
+                                         tnn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.classifier(self.avgpool(self.features(x)))
+
+
+class SqueezeExcitation(tnn.Module):
+    """torchvision.ops.misc.SqueezeExcitation; ``scale_activation`` is nn.Sigmoid there
+    (nn.ReLU here, a gate built from layers minideconv reads — swap Sigmoid in once it
+    is read)."""
+
+    def __init__(self, channels, squeeze, activation=tnn.ReLU, scale_activation=tnn.ReLU):
+        super().__init__()
+        self.avgpool = tnn.AdaptiveAvgPool2d(1)
+        self.fc1 = tnn.Conv2d(channels, squeeze, 1)
+        self.fc2 = tnn.Conv2d(squeeze, channels, 1)
+        self.activation = activation()
+        self.scale_activation = scale_activation()
+
+    def _scale(self, input):
+        scale = self.avgpool(input)
+        scale = self.fc1(scale)
+        scale = self.activation(scale)
+        scale = self.fc2(scale)
+        return self.scale_activation(scale)
+
+    def forward(self, input):
+        scale = self._scale(input)
+        return scale * input
+
+
+class SENet(tnn.Module):
+    """Conv → BN → ReLU → SE → a SiLU-like x ⊙ g(x) → GroupNorm → x · 0.5 + 1 → head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = tnn.Conv2d(3, 8, 3, padding=1)
+        self.bn = tnn.BatchNorm2d(8)
+        self.relu = tnn.ReLU()
+        self.se = SqueezeExcitation(8, 4)
+        self.gate = tnn.Conv2d(8, 8, 1)
+        self.norm = tnn.GroupNorm(4, 8)
+        self.head = tnn.Sequential(tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(8, 5))
+
+    def forward(self, x):
+        x = self.se(self.relu(self.bn(self.conv(x))))
+        x = x * F.relu(self.gate(x))          # MobileNetV3's h-swish / SiLU shape: x · g(x)
+        x = F.group_norm(self.norm(x), 2, self.norm.weight, self.norm.bias, 1e-3)
+        x = 0.5 * x + 1.0
+        return self.head(x)
+
+
+def randomised(model, seed=0):
+    """The model in float64, eval mode, every parameter and BN statistic drawn (so that
+    layer scale, LayerNorm and GroupNorm weights are not their neutral 1e-6 / 1 / 0)."""
+    generator = torch.Generator().manual_seed(seed)
+    model = model.double().eval()
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            if tensor.is_floating_point():
+                tensor.copy_(torch.randn(tensor.shape, generator=generator,
+                                         dtype=tensor.dtype) * 0.5)
+        for module in model.modules():
+            if isinstance(module, tnn.BatchNorm2d):
+                module.running_var.abs_().add_(0.5)
+    return model
+
+
+MODELS = {"convnext": (TinyConvNeXt, (3, 32, 32)), "se": (SENet, (3, 8, 8))}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def case(request):
+    build, shape = MODELS[request.param]
+    model = randomised(build())
+    x = np.random.default_rng(3).standard_normal((2,) + shape)
+    return dict(id=request.param, model=model, net=from_torch(model, input_shape=shape),
+                x=x)
+
+
+def rel(ours, reference):
+    scale = float(np.max(np.abs(reference)))
+    return float(np.max(np.abs(ours - reference))) / (scale if scale else 1.0)
+
+
+# --------------------------------------------------------------------------- the imports
+
+def test_the_layers_read(case):
+    types = {type(layer) for layer in case["net"].layers}
+    if case["id"] == "convnext":
+        assert {nn.ChannelLayerNorm, nn.ChannelAffine, nn.Conv2d, nn.Add} <= types
+        net = case["net"]
+        lns = [layer for layer in net.layers if isinstance(layer, nn.ChannelLayerNorm)]
+        assert len(lns) == 3 + 3 and all(layer.eps == 1e-6 for layer in lns)
+        one_by_one = [layer for layer in net.layers if isinstance(layer, nn.Conv2d)
+                      and layer.weight.shape[2:] == (1, 1)]
+        assert len(one_by_one) == 2 * 3              # the Linear layers of 3 blocks
+        assert "features.1.0.block.3" in net.names   # named after the Linear module
+    else:
+        assert {nn.Mul, nn.GroupNorm, nn.ChannelAffine} <= types
+        muls = [layer for layer in case["net"].layers if isinstance(layer, nn.Mul)]
+        assert len(muls) == 2
+
+
+def test_logits_equal_torch(case):
+    with torch.no_grad():
+        expected = case["model"](torch.from_numpy(case["x"])).numpy()
+    error = rel(case["net"](case["x"]), expected)
+    print(f"\n{case['id']}: logits vs torch {error:.1e}")
+    assert error <= TOLERANCE
+
+
+def test_projections_equal_the_torch_reference(case):
+    """Every rule, from the strongest unit of every node that is not in a channels-last
+    region (where torch's values are (N, H, W, C)), against autograd with rule ReLUs."""
+    net, x = case["net"], case["x"]
+    ref = TorchReference(case["model"])
+    channels_last = graph_from_fx(case["model"]).channels_last
+    trace = net.trace(x)
+    worst, count = 0.0, 0
+    for i, name in enumerate(net.names):
+        if name not in ref.names or name in channels_last:
+            continue
+        theirs = ref.activation(x, name)
+        assert rel(trace.outputs[i], theirs) <= TOLERANCE, name
+        unit = strongest_unit(trace.outputs[i])
+        for rule in RULES:
+            seed = np.zeros_like(trace.outputs[i])
+            index = (slice(None),) + unit
+            seed[index] = trace.outputs[i][index]
+            ours = net.backward(seed, trace, start=i, rule=rule)
+            error = rel(ours, ref.project(x, name, unit, rule))
+            worst = max(worst, error)
+            assert error <= PROJECTION_TOLERANCE, (name, rule, error)
+        count += 1
+    print(f"\n{case['id']}: {count} nodes x 3 rules vs the torch reference, worst "
+          f"{worst:.1e}")
+    assert count >= 10
+
+
+def test_crosscheck_passes_at_every_node(case):
+    report = crosscheck(case["model"], case["x"])
+    print(f"\n{case['id']}: crosscheck worst {report.worst:.1e}")
+    assert report.passed and len(report.layers) == len(case["net"].layers)
+
+
+def test_save_and_load_keep_the_network(case, tmp_path):
+    path = tmp_path / "net.npz"
+    case["net"].save(path)
+    assert np.array_equal(nn.load(path)(case["x"]), case["net"](case["x"]))
+
+
+def test_in_place_product_and_method_forms():
+    class Forms(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = tnn.Conv2d(2, 4, 3)
+            self.scale = tnn.Parameter(torch.randn(1, 4, 1, 1))
+
+        def forward(self, x):
+            y = self.conv(x)
+            z = y.mul(self.scale)
+            z *= torch.mul(y, 2.0)            # in place: later readers see the product
+            return z.add(self.scale) + z
+
+    model = randomised(Forms())
+    net = from_torch(model)
+    x = np.random.default_rng(1).standard_normal((2, 2, 6, 6))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert rel(net(x), expected) <= TOLERANCE
+    assert [type(layer).__name__ for layer in net.layers] == \
+        ["Conv2d", "ChannelAffine", "ChannelAffine", "Mul", "ChannelAffine", "Add"]
+
+
+# --------------------------------------------------------------------------- refusals
+
+def _module(forward, **tensors):
+    class Model(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = tnn.Conv2d(3, 4, 1)
+            self.norm = tnn.LayerNorm(4)
+            for name, value in tensors.items():
+                self.register_buffer(name, value)
+
+    Model.forward = forward
+    return Model()
+
+
+@pytest.mark.parametrize("forward, tensors, match", [
+    (lambda self, x: self.conv(x) * self.t, dict(t=torch.ones(1, 4, 3, 3)),
+     r"node 'mul' .*shape \(1, 4, 3, 3\), not one value per channel"),
+    (lambda self, x: self.conv(x) + self.t, dict(t=torch.ones(4)),
+     r"node 'add' .*shape \(4,\), not one value per channel \(C, 1, 1\)"),
+    (lambda self, x: torch.cat([self.conv(x), self.t], 1), dict(t=torch.ones(1, 4, 5, 5)),
+     r"node 't' \(get_attr 't'\) is not supported.*per-channel factor"),
+    (lambda self, x: self.conv(x).permute(0, 2, 3, 1), {},
+     r"permute\(0, 2, 3, 1\) node 'permute' .*is not closed"),
+    (lambda self, x: self.conv(x).permute(0, 1, 3, 2), {},
+     r"node 'permute' .*permute\(0, 1, 3, 2\) of an NCHW value"),
+    (lambda self, x: self.conv(x).permute(0, 2, 3, 1).permute(0, 2, 1, 3), {},
+     r"node 'permute_1' .*inside a channels-last region"),
+    (lambda self, x: self.conv(x).permute(0, 2, 3, 1).mean(-1, keepdim=True)
+     .permute(0, 3, 1, 2), {},
+     r"node 'mean' \(call_method Tensor.mean\) reads the channels-last value of the "
+     r"region opened by node 'permute'"),
+    (lambda self, x: torch.flatten(self.conv(x).permute(0, 2, 3, 1), 1), {},
+     r"node 'flatten' .*channels-last"),
+    (lambda self, x: (self.conv(x).permute(0, 2, 3, 1) + self.conv(x)).permute(0, 3, 1, 2),
+     {}, r"node 'add' .*joins the channels-last value .* 'conv_1', which is channels-first"),
+    (lambda self, x: self.norm(self.conv(x)), {},
+     r"node 'norm' .*LayerNorm of an NCHW value normalises over W"),
+])
+def test_what_cannot_be_read_is_refused_in_one_line(forward, tensors, match):
+    model = _module(forward, **tensors)
+    with pytest.raises(ValueError, match=match) as error:
+        from_torch(model)
+    assert "\n" not in str(error.value)
