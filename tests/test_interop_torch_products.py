@@ -18,6 +18,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: interop tests skipped")
 
+from support.modern_layouts import SENet, TinyConvNeXt, randomised  # noqa: E402
 from support.torch_reference import RULES, TorchReference, strongest_unit  # noqa: E402
 
 from minideconv import nn  # noqa: E402
@@ -32,137 +33,6 @@ PROJECTION_TOLERANCE = 1e-6
 
 
 # --------------------------------------------------------------------------- the layouts
-
-class Permute(tnn.Module):
-    """torchvision.ops.misc.Permute."""
-
-    def __init__(self, dims):
-        super().__init__()
-        self.dims = dims
-
-    def forward(self, x):
-        return torch.permute(x, self.dims)
-
-
-class LayerNorm2d(tnn.LayerNorm):
-    """torchvision.models.convnext.LayerNorm2d."""
-
-    def forward(self, x):
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        x = x.permute(0, 3, 1, 2)
-        return x
-
-
-class StochasticDepth(tnn.Module):
-    """torchvision.ops.StochasticDepth at inference: the identity."""
-
-    def forward(self, x):
-        return x
-
-
-class CNBlock(tnn.Module):
-    """torchvision.models.convnext.CNBlock (nn.ReLU standing in for nn.GELU)."""
-
-    def __init__(self, dim, layer_scale=1e-6, activation=tnn.ReLU):
-        super().__init__()
-        self.block = tnn.Sequential(
-            tnn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True),
-            Permute([0, 2, 3, 1]),
-            tnn.LayerNorm(dim, eps=1e-6),
-            tnn.Linear(in_features=dim, out_features=4 * dim, bias=True),
-            activation(),
-            tnn.Linear(in_features=4 * dim, out_features=dim, bias=True),
-            Permute([0, 3, 1, 2]))
-        self.layer_scale = tnn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
-        self.stochastic_depth = StochasticDepth()
-
-    def forward(self, input):
-        result = self.layer_scale * self.block(input)
-        result = self.stochastic_depth(result)
-        result += input
-        return result
-
-
-class TinyConvNeXt(tnn.Module):
-    """ConvNeXt's stem, two stages of CNBlocks with LayerNorm2d downsampling, its head."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = tnn.Sequential(
-            tnn.Sequential(tnn.Conv2d(3, 8, kernel_size=4, stride=4), LayerNorm2d(8, eps=1e-6)),
-            tnn.Sequential(CNBlock(8), CNBlock(8)),
-            tnn.Sequential(LayerNorm2d(8, eps=1e-6), tnn.Conv2d(8, 16, kernel_size=2, stride=2)),
-            tnn.Sequential(CNBlock(16)))
-        self.avgpool = tnn.AdaptiveAvgPool2d(1)
-        self.classifier = tnn.Sequential(LayerNorm2d(16, eps=1e-6), tnn.Flatten(1),
-                                         tnn.Linear(16, 10))
-
-    def forward(self, x):
-        return self.classifier(self.avgpool(self.features(x)))
-
-
-class SqueezeExcitation(tnn.Module):
-    """torchvision.ops.misc.SqueezeExcitation; ``scale_activation`` is nn.Sigmoid there
-    (nn.ReLU here, a gate built from layers minideconv reads — swap Sigmoid in once it
-    is read)."""
-
-    def __init__(self, channels, squeeze, activation=tnn.ReLU, scale_activation=tnn.ReLU):
-        super().__init__()
-        self.avgpool = tnn.AdaptiveAvgPool2d(1)
-        self.fc1 = tnn.Conv2d(channels, squeeze, 1)
-        self.fc2 = tnn.Conv2d(squeeze, channels, 1)
-        self.activation = activation()
-        self.scale_activation = scale_activation()
-
-    def _scale(self, input):
-        scale = self.avgpool(input)
-        scale = self.fc1(scale)
-        scale = self.activation(scale)
-        scale = self.fc2(scale)
-        return self.scale_activation(scale)
-
-    def forward(self, input):
-        scale = self._scale(input)
-        return scale * input
-
-
-class SENet(tnn.Module):
-    """Conv → BN → ReLU → SE → a SiLU-like x ⊙ g(x) → GroupNorm → x · 0.5 + 1 → head."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = tnn.Conv2d(3, 8, 3, padding=1)
-        self.bn = tnn.BatchNorm2d(8)
-        self.relu = tnn.ReLU()
-        self.se = SqueezeExcitation(8, 4)
-        self.gate = tnn.Conv2d(8, 8, 1)
-        self.norm = tnn.GroupNorm(4, 8)
-        self.head = tnn.Sequential(tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(8, 5))
-
-    def forward(self, x):
-        x = self.se(self.relu(self.bn(self.conv(x))))
-        x = x * F.relu(self.gate(x))          # MobileNetV3's h-swish / SiLU shape: x · g(x)
-        x = F.group_norm(self.norm(x), 2, self.norm.weight, self.norm.bias, 1e-3)
-        x = 0.5 * x + 1.0
-        return self.head(x)
-
-
-def randomised(model, seed=0):
-    """The model in float64, eval mode, every parameter and BN statistic drawn (so that
-    layer scale, LayerNorm and GroupNorm weights are not their neutral 1e-6 / 1 / 0)."""
-    generator = torch.Generator().manual_seed(seed)
-    model = model.double().eval()
-    with torch.no_grad():
-        for tensor in list(model.parameters()) + list(model.buffers()):
-            if tensor.is_floating_point():
-                tensor.copy_(torch.randn(tensor.shape, generator=generator,
-                                         dtype=tensor.dtype) * 0.5)
-        for module in model.modules():
-            if isinstance(module, tnn.BatchNorm2d):
-                module.running_var.abs_().add_(0.5)
-    return model
-
 
 MODELS = {"convnext": (TinyConvNeXt, (3, 32, 32)), "se": (SENet, (3, 8, 8))}
 

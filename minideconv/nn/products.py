@@ -18,7 +18,6 @@ Neither touches a rectifier, so the three rules pass the same exact Jacobian.
 
 from __future__ import annotations
 
-import numpy as np
 
 from .. import checks
 from .layers import Layer

@@ -8,7 +8,9 @@ Reading walks the ONNX nodes in order and keeps, for each tensor name, one of:
 * a ``PendingPool`` — a step of the Transpose → GatherND → Transpose → ReduceMean chain
   that PyTorch writes for an adaptive average pool, not yet a layer;
 * a ``ChannelsLast`` / ``FlatChannelsLast`` — an activation transposed to (N, H, W, C),
-  then flattened, on its way into a dense layer (``layouts``), not yet a layer.
+  then flattened, on its way into a dense layer (``layouts``), not yet a layer;
+* a ``PendingGroups`` — a step of the Reshape → InstanceNormalization → Reshape chain of
+  a GroupNorm (``product_ops``).
 
 ``import_onnx`` imports onnx when a function needs it (``import minideconv.interop.onnx``
 works without it); ``attributes`` reads a node's attributes as Python values.
@@ -105,5 +107,20 @@ class FlatChannelsLast:
     names: List[str]
 
 
+@dataclass
+class PendingGroups:
+    """A step of the Reshape (N, G, −1) → InstanceNormalization → Reshape (N, C, H, W)
+    chain that PyTorch writes for ``nn.GroupNorm``: ``source`` is the activation grouped,
+    ``groups`` G; once the InstanceNormalization is read, its ``eps`` and its scale and
+    bias per channel (``weight``, ``bias``; None: 1 and 0) (``product_ops``)."""
+
+    source: Activation
+    groups: int
+    names: List[str]
+    eps: Optional[float] = None
+    weight: Optional[np.ndarray] = None
+    bias: Optional[np.ndarray] = None
+
+
 #: the values that are a step of a chain, not yet a layer nor a constant
-PENDING = (PendingPool, ChannelsLast, FlatChannelsLast)
+PENDING = (PendingPool, ChannelsLast, FlatChannelsLast, PendingGroups)

@@ -112,10 +112,9 @@ def _operation(node):
 
 
 def _operands(node, where):
-    if len(node.args) != 2 or any(key != "alpha" for key in node.kwargs) or \
-            node.kwargs.get("alpha", 1) != 1:
-        raise ValueError(f"{where}: expects two operands (and no alpha), got args "
-                         f"{node.args} and {node.kwargs}")
+    if len(node.args) != 2 or node.kwargs:
+        raise ValueError(f"{where}: expects two operands, got args {node.args} and "
+                         f"{node.kwargs}")
     return node.args
 
 
@@ -126,8 +125,8 @@ def product_layer(node, modules, where, channels_last=False):
     kind, in_place = _operation(node)
     if node.op == "call_function" and node.target in _callables().group_norm:
         return _group_norm(node, modules, where), (node.args[0],), False
-    if kind is None:
-        return None
+    if kind is None or (kind == "add" and node.kwargs):
+        return None                    # torch.add(x, y, alpha=…): fx_nodes says why not
     a, b = _operands(node, where)
     constants = [constant_value(v, modules) for v in (a, b)]
     if constants[0] is None and constants[1] is None:
