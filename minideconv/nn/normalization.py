@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import checks
-from .layers import Layer
+from .layers import Layer, affine_grads
 
 
 def standardise(x, axes, eps):
@@ -81,13 +81,7 @@ class _Standardisation(Layer):
         return grad if self.weight is None else grad * self.weight[:, None, None]
 
     def param_grads(self, grad, record):
-        normalised = self.normalised(record)
-        grads = {}
-        if self.weight is not None:
-            grads["weight"] = (grad * normalised).sum(axis=(0, 2, 3))
-        if self.bias is not None:
-            grads["bias"] = grad.sum(axis=(0, 2, 3))
-        return grads
+        return affine_grads(grad, self.normalised(record), self.weight, self.bias)
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3 or (self.channels is not None and

@@ -176,6 +176,12 @@ def instance_normalization(reader, node, attrs):
         for v, what in ((scale, "scale"), (bias, "B"))), eps), [x])
 
 
+def _read_by_instance_norm(reader, tensor):
+    """Is ``tensor`` read by InstanceNormalization nodes only (GroupNorm's export)?"""
+    readers = [n for n in reader.graph.node if tensor in n.input]
+    return bool(readers) and all(n.op_type == "InstanceNormalization" for n in readers)
+
+
 def reshape(reader, node, attrs):
     """Reshape: of an (N, C, H, W) activation to (N, G, −1), the first step of GroupNorm's
     export; of its InstanceNormalization back to (N, C, H, W), that GroupNorm; any other
@@ -187,6 +193,7 @@ def reshape(reader, node, attrs):
     target = list(np.ravel(target))
     name = node.name or node.output[0]
     if isinstance(value, Activation) and len(value.shape) == 3 and len(target) == 3 and \
+            _read_by_instance_norm(reader, node.output[0]) and \
             (target[0] is BATCH or target[0] in (0, -1) or target[0] > 0) and \
             target[2] is not BATCH and target[2] == -1 and target[1] is not BATCH and \
             target[1] > 0 and value.shape[0] % target[1] == 0:

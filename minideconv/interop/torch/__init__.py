@@ -18,6 +18,8 @@ this package needs neither.
 ``layers``        one torch layer ↔ one minideconv layer, weights copied; ``SUPPORTED``
 ``fx``            tracing, the naming rule, in-place ops, Graph → ``torch.fx.GraphModule``
 ``fx_nodes``      one fx node → one layer: each operation recognised, its arguments bound
+``fx_products``   a * b, x * t and x + t with model tensors or numbers, F.group_norm
+``channels_last`` permute(0, 2, 3, 1) … permute(0, 3, 1, 2) around position-wise ops
 ``join_modules``  ``Sum`` and ``ChannelConcat``: ``to_torch``'s modules for Add and Concat
 ================  ========================================================================
 """
