@@ -22,7 +22,7 @@ from support.modern_layouts import SENet, TinyConvNeXt, randomised  # noqa: E402
 from support.torch_reference import RULES, TorchReference, strongest_unit  # noqa: E402
 
 from minideconv import nn  # noqa: E402
-from minideconv.interop.torch import crosscheck, from_torch  # noqa: E402
+from minideconv.interop.torch import crosscheck, from_torch, to_torch  # noqa: E402
 from minideconv.interop.torch.fx import graph_from_fx  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -185,3 +185,32 @@ def test_what_cannot_be_read_is_refused_in_one_line(forward, tensors, match):
     with pytest.raises(ValueError, match=match) as error:
         from_torch(model)
     assert "\n" not in str(error.value)
+
+
+def test_to_torch_writes_modules_that_read_back():
+    """to_torch's Product, ChannelAffine and ChannelLayerNorm modules (and torch's
+    GroupNorm) are single calls at the nodes' names: from_torch reads the same network
+    back, and crosscheck(net) compares it with them at every node."""
+    rng = np.random.default_rng(2)
+    net = nn.Graph([
+        ("conv", nn.Conv2d(rng.standard_normal((6, 3, 3, 3)), padding=1), "input"),
+        ("relu", nn.ReLU(), ("conv",)),
+        ("affine", nn.ChannelAffine(rng.standard_normal(6), rng.standard_normal(6)),
+         ("relu",)),
+        ("scalar", nn.ChannelAffine(np.array([2.0])), ("affine",)),
+        ("norm", nn.ChannelLayerNorm(rng.standard_normal(6), None, 1e-6), ("scalar",)),
+        ("group", nn.GroupNorm(3, rng.standard_normal(6), rng.standard_normal(6)),
+         ("norm",)),
+        ("plain", nn.GroupNorm(2), ("group",)),
+        ("gate", nn.AdaptiveAvgPool2d(1), ("plain",)),
+        ("mul", nn.Mul(), ("relu", "gate"))], input_shape=(3, 6, 6))
+    x = rng.standard_normal((2, 3, 6, 6))
+    module = to_torch(net)
+    with torch.no_grad():
+        assert rel(module(torch.from_numpy(x)).numpy(), net(x)) <= TOLERANCE
+    back = from_torch(module)
+    assert back.names == net.names
+    assert [type(layer) for layer in back.layers] == [type(layer) for layer in net.layers]
+    assert np.array_equal(back(x), net(x))
+    report = crosscheck(net, x)
+    assert report.passed and len(report.layers) == len(net.layers)

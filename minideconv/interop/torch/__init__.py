@@ -21,6 +21,8 @@ this package needs neither.
 ``fx_products``   a * b, x * t and x + t with model tensors or numbers, F.group_norm
 ``channels_last`` permute(0, 2, 3, 1) … permute(0, 3, 1, 2) around position-wise ops
 ``join_modules``  ``Sum`` and ``ChannelConcat``: ``to_torch``'s modules for Add and Concat
+``own_modules``   ``Product``, ``ChannelAffine``, ``ChannelLayerNorm``: ``to_torch``'s
+                  modules for Mul and the layers torch.nn has no module of
 ================  ========================================================================
 """
 

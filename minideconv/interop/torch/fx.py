@@ -113,12 +113,13 @@ def trace_module(module):
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     from .join_modules import ChannelConcat, Sum   # they import torch
+    from .own_modules import LEAVES
 
     class Tracer(torch.fx.Tracer):
-        """fx's tracer, which also keeps to_torch's join modules as single calls."""
+        """fx's tracer, which also keeps to_torch's own modules as single calls."""
 
         def is_leaf_module(self, m, qualified_name):
-            return isinstance(m, (Sum, ChannelConcat)) or \
+            return isinstance(m, (Sum, ChannelConcat) + LEAVES) or \
                 super().is_leaf_module(m, qualified_name)
 
     try:

@@ -147,6 +147,9 @@ def layer_from_module(module, where: str):
         return nn.GroupNorm(module.num_groups, to_numpy(module.weight) if affine else None,
                             to_numpy(module.bias) if module.bias is not None else None,
                             eps=float(module.eps))
+    from .own_modules import layer_for      # to_torch's own modules, read back
+    if layer_for(module) is not None:
+        return layer_for(module)
     from .join_modules import ChannelConcat, Sum
     if isinstance(module, Sum):
         return nn.Add()
@@ -207,7 +210,11 @@ def module_from_layer(layer, dtype):
     elif isinstance(layer, nn.Identity):
         return tnn.Identity()
     else:
-        raise ValueError(f"no torch module for {type(layer).__name__}")
+        from .own_modules import module_for    # Mul, ChannelAffine, the norms
+        module = module_for(layer, dtype)
+        if module is None:
+            raise ValueError(f"no torch module for {type(layer).__name__}")
+        return module.eval()
     copy(module.weight, layer.weight)
     if layer.bias is not None:
         copy(module.bias, layer.bias)
