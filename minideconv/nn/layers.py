@@ -332,6 +332,15 @@ class BatchNorm2d(Layer):
             np.sqrt(self.running_var[:, None, None] + self.eps)
         return affine_grads(grad, normalised, self.weight, self.bias)
 
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] != self.channels:
+            raise ValueError(f"expects an input of {self.channels} channels (C, H, W), "
+                             f"got {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def config(self):
+        return dict(eps=self.eps)
+
 
 def affine_grads(grad, normalised, weight, bias) -> dict:
     """The weight gradients of y = γ_c x̂ + β_c on (N, C, H, W): ∂/∂γ = Σ g x̂ and
@@ -342,12 +351,3 @@ def affine_grads(grad, normalised, weight, bias) -> dict:
     if bias is not None:
         grads["bias"] = grad.sum(axis=(0, 2, 3))
     return grads
-
-    def output_shape(self, input_shape):
-        if len(input_shape) != 3 or input_shape[0] != self.channels:
-            raise ValueError(f"expects an input of {self.channels} channels (C, H, W), "
-                             f"got {tuple(input_shape)}")
-        return tuple(input_shape)
-
-    def config(self):
-        return dict(eps=self.eps)

@@ -37,20 +37,12 @@ def _sum_to(signal, shape):
 
 
 def _product_shape(a, b):
-    """The output shape of a ⊙ b (shapes with N or without), else None."""
+    """The shape of a ⊙ b for shapes with N — equal ones, or a gate and the full one —
+    else None."""
     a, b = tuple(a), tuple(b)
-    if a == b:
+    if a == b or _is_gate(b, a):
         return a
-    if _is_gate(b, a):
-        return a
-    if _is_gate(a, b):
-        return b
-    return None
-
-
-def _channel_gate_shape(a, b):
-    """Per-sample shapes: (C, 1, 1) of (C, H, W) is a gate — _is_gate with an N of 1."""
-    return _product_shape((1,) + tuple(a), (1,) + tuple(b))
+    return b if _is_gate(a, b) else None
 
 
 class Mul(Layer):
@@ -78,7 +70,7 @@ class Mul(Layer):
         return _sum_to(grad * b, a.shape), _sum_to(grad * a, b.shape)
 
     def output_shape(self, a_shape, b_shape):
-        shape = _channel_gate_shape(a_shape, b_shape)
+        shape = _product_shape((1,) + tuple(a_shape), (1,) + tuple(b_shape))  # N of 1
         if shape is None:
             raise ValueError(f"Mul needs inputs of one shape or a gate (C, 1, 1) of a "
                              f"(C, H, W) input, got {tuple(a_shape)} and {tuple(b_shape)}")

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from ... import nn
-from .layers import to_numpy
 
 F = torch.nn.functional
 
@@ -95,8 +94,8 @@ def module_for(layer, dtype):
 
 def layer_for(module):
     """The minideconv layer of one of this module's modules; None for any other."""
-    def array(tensor):
-        return None if tensor is None else to_numpy(tensor)
+    def array(tensor):          # a copy: later changes to the module do not reach it
+        return None if tensor is None else tensor.detach().cpu().numpy().copy()
 
     if isinstance(module, Product):
         return nn.Mul()
