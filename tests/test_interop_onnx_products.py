@@ -37,7 +37,7 @@ from minideconv import nn, visualize  # noqa: E402
 from minideconv.interop.onnx import crosscheck_onnx, from_onnx, onnxruntime_outputs  # noqa: E402
 
 from support import torch_reference  # noqa: E402
-from support.modern_layouts import SENet, TinyConvNeXt, randomised  # noqa: E402
+from support.modern_layouts import InstanceNormNet, SENet, TinyConvNeXt, randomised  # noqa: E402
 
 pytestmark = pytest.mark.torch
 RULES = ("backprop", "deconvnet", "guided")
@@ -47,6 +47,8 @@ EXPORTS = {
     "se": (SENet, (3, 8, 8), {}),
     "se-torchscript": (SENet, (3, 8, 8), dict(dynamo=False)),
     "convnext-torchscript": (TinyConvNeXt, (3, 32, 32), dict(dynamo=False)),
+    "instance-norm": (InstanceNormNet, (3, 8, 8), {}),
+    "instance-norm-torchscript": (InstanceNormNet, (3, 8, 8), dict(dynamo=False)),
 }
 
 
@@ -88,6 +90,8 @@ def test_the_layers_read(exported):
         assert types.count(nn.Mul) == 2 and types.count(nn.GroupNorm) == 2
         # GroupNorm's γ, β and the 0.5·x + 1 after it fold into the last GroupNorm
         assert nn.ChannelAffine not in types
+    elif exported["id"].startswith("instance-norm"):
+        assert types.count(nn.GroupNorm) == 2 and types.count(nn.ChannelLayerNorm) == 1
     else:
         assert types.count(nn.ChannelLayerNorm) == 6 and types.count(nn.ChannelAffine) == 3
         assert not any(isinstance(layer, nn.Linear) for layer in exported["net"].layers[:-1])

@@ -140,3 +140,45 @@ def randomised(model, seed=0):
             if isinstance(module, tnn.BatchNorm2d):
                 module.running_var.abs_().add_(0.5)
     return model
+
+
+class OriginalConvNeXtBlock(tnn.Module):
+    """The block of the ConvNeXt paper's own code (facebookresearch/ConvNeXt): the layer
+    scale γ, of shape (C,), multiplies inside the channels-last region."""
+
+    def __init__(self, dim, layer_scale=1e-6):
+        super().__init__()
+        self.dwconv = tnn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = tnn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = tnn.Linear(dim, 4 * dim)
+        self.act = tnn.ReLU()
+        self.pwconv2 = tnn.Linear(4 * dim, dim)
+        self.gamma = tnn.Parameter(layer_scale * torch.ones(dim))
+
+    def forward(self, x):
+        input = x
+        x = self.dwconv(x)
+        x = x.permute(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+        x = self.norm(x)
+        x = self.pwconv1(x)
+        x = self.act(x)
+        x = self.pwconv2(x)
+        x = self.gamma * x
+        x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+        return input + x
+
+
+class InstanceNormNet(tnn.Module):
+    """A style-transfer-like stem: Conv → InstanceNorm2d (affine) → ReLU → the original
+    ConvNeXt block → InstanceNorm2d (no affine)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = tnn.Conv2d(3, 8, 3, padding=1)
+        self.inorm = tnn.InstanceNorm2d(8, affine=True)
+        self.relu = tnn.ReLU()
+        self.block = OriginalConvNeXtBlock(8)
+        self.plain = tnn.InstanceNorm2d(8)
+
+    def forward(self, x):
+        return self.plain(self.block(self.relu(self.inorm(self.conv(x)))))

@@ -29,7 +29,7 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add), "
              "torch.cat(..., dim=1), * of two tensors (a (N, C, 1, 1) gate broadcast), * "
              "and + by a per-channel constant (a model tensor or a number), GroupNorm "
-             "(module, F.group_norm), and permute(0, 2, 3, 1) … permute(0, 3, 1, 2) "
+             "(module, F.group_norm), InstanceNorm2d (no running statistics), and permute(0, 2, 3, 1) … permute(0, 3, 1, 2) "
              "around LayerNorm, Linear and element-wise operations")
 
 
@@ -142,6 +142,14 @@ def layer_from_module(module, where: str):
         return nn.Dropout(module.p)        # the identity at inference (eval mode)
     if isinstance(module, tnn.Identity):
         return nn.Identity()
+    if isinstance(module, tnn.InstanceNorm2d):
+        if module.track_running_stats:
+            raise ValueError(f"{where}: track_running_stats=True normalises with running "
+                             f"statistics at inference; minideconv reads InstanceNorm2d "
+                             f"with each image's own (track_running_stats=False)")
+        return nn.GroupNorm(module.num_features, to_numpy(module.weight) if module.affine
+                            else None, to_numpy(module.bias) if module.affine else None,
+                            eps=float(module.eps))
     if isinstance(module, tnn.GroupNorm):
         affine = module.weight is not None
         return nn.GroupNorm(module.num_groups, to_numpy(module.weight) if affine else None,
