@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, strategies as st
 
 from minideconv import matrices, nn
 
@@ -227,3 +228,64 @@ def test_forward_errors_say_what_is_expected(rng):
         nn.GroupNorm(4).output_shape((6, 4, 5))
     with pytest.raises(TypeError, match="dtype"):
         nn.GroupNorm(2, np.ones(6))(x.astype(np.float32))
+
+
+# --------------------------------------------------------------------------- drawn shapes
+
+@st.composite
+def norm_cases(draw):
+    """(layer kind, N, C, H, W, groups, gate first, affine, dtype, seed)."""
+    groups = draw(st.integers(1, 4))
+    channels = groups * draw(st.integers(1, 3))
+    return (draw(st.sampled_from(["mul", "gate", "affine", "layer", "group"])),
+            draw(st.integers(1, 2)), channels, draw(st.integers(1, 6)),
+            draw(st.integers(1, 6)), groups, draw(st.booleans()), draw(st.booleans()),
+            draw(st.sampled_from([np.float32, np.float64])), draw(st.integers(0, 2**16)))
+
+
+@given(norm_cases())
+def test_drawn_shapes_equal_torch_forward_and_vjp(case):
+    """Any batch, channel count, group count and (H, W) — 1×1 included, where a layer norm
+    over one channel is 0 — in both dtypes."""
+    torch = pytest.importorskip("torch")
+    kind, n, c, h, w, groups, gate_first, affine, dtype, seed = case
+    assume(kind != "group" or c // groups * h * w > 1)    # torch refuses a group of one
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    gamma, beta = (rng.standard_normal(c).astype(dtype) if affine else None for _ in "γβ")
+    T = torch.from_numpy
+    if kind in ("mul", "gate"):
+        other = rng.standard_normal((n, c) + ((h, w) if kind == "mul" else (1, 1)))
+        inputs = (other.astype(dtype), x) if gate_first else (x, other.astype(dtype))
+        layer, function = nn.Mul(), (lambda a, b: a * b)
+    elif kind == "affine":
+        scale = rng.standard_normal(c if affine else 1).astype(dtype)
+        inputs, layer = (x,), nn.ChannelAffine(scale, gamma)
+        function = (lambda a: a * T(scale)[:, None, None] +
+                    (0 if gamma is None else T(gamma)[:, None, None]))
+    elif kind == "layer":
+        inputs, layer = (x,), nn.ChannelLayerNorm(gamma, beta, eps=1e-5)
+        function = (lambda a: torch.nn.functional.layer_norm(
+            a.permute(0, 2, 3, 1), (c,), None if gamma is None else T(gamma),
+            None if beta is None else T(beta), 1e-5).permute(0, 3, 1, 2))
+    else:
+        inputs, layer = (x,), nn.GroupNorm(groups, gamma, beta, eps=1e-5)
+        function = (lambda a: torch.nn.functional.group_norm(
+            a, groups, None if gamma is None else T(gamma),
+            None if beta is None else T(beta), 1e-5))
+    y, record = layer.forward(*inputs)
+    assert y.dtype == dtype
+    tensors = [T(a).requires_grad_(True) for a in inputs]
+    expected = function(*tensors)
+    grad = rng.standard_normal(y.shape).astype(dtype)
+    vjp = torch.autograd.grad(expected, tensors, T(grad))
+    tolerance = 1e-10 if dtype == np.float64 else 1e-4
+
+    def error(ours, theirs):      # relative, or absolute where torch's is ~0 (one channel)
+        return float(np.max(np.abs(ours - theirs))) / max(float(np.max(np.abs(theirs))), 1.0)
+    assert error(y, expected.detach().numpy()) <= tolerance
+    passed = layer.backward(grad, record)
+    passed = passed if isinstance(passed, tuple) else (passed,)
+    for ours, theirs in zip(passed, vjp):
+        assert ours.dtype == dtype
+        assert error(ours, theirs.numpy()) <= tolerance
