@@ -9,10 +9,10 @@ and hand-made graphs for the options torch does not write.
   unit of every NCHW ReLU and of the logits against the torch reference
   (tests/support/torch_reference.py) to 1e-6.  The SE network both ways (the dynamo
   exporter and TorchScript's, ``dynamo=False``: GroupNorm as Reshape →
-  InstanceNormalization → Reshape → Mul → Add either way); ConvNeXt through TorchScript's
-  (Transpose → LayerNormalization → MatMul → Add … → Transpose).  The dynamo exporter
-  writes ConvNeXt's head LayerNorm2d on the pooled (N, C, 1, 1) as Reshape(−1) → Gather
-  (an ``as_strided``), which is refused naming the Reshape.
+  InstanceNormalization → Reshape → Mul → Add either way); ConvNeXt both ways too
+  (Transpose → LayerNormalization → MatMul → Add … → Transpose; the dynamo exporter
+  writes the permute of the pooled (N, C, 1, 1) in its head as Reshape(−1) → Gather, an
+  ``as_strided`` that puts every value back).
 * By hand: GroupNormalization (opset 18: scale per group; 21: per channel),
   InstanceNormalization, Mul by per-channel constants folded into one ChannelAffine,
   Mul of two activations, a PRelu-free channels-last region with a Mul by a (C,)
@@ -46,6 +46,7 @@ RULES = ("backprop", "deconvnet", "guided")
 EXPORTS = {
     "se": (SENet, (3, 8, 8), {}),
     "se-torchscript": (SENet, (3, 8, 8), dict(dynamo=False)),
+    "convnext": (TinyConvNeXt, (3, 32, 32), {}),
     "convnext-torchscript": (TinyConvNeXt, (3, 32, 32), dict(dynamo=False)),
     "instance-norm": (InstanceNormNet, (3, 8, 8), {}),
     "instance-norm-torchscript": (InstanceNormNet, (3, 8, 8), dict(dynamo=False)),
@@ -129,14 +130,6 @@ def test_float64_logits_and_projections_equal_torch(exported):
         worst = max([worst] + errors)
         assert max(errors) <= 1e-6, (name, errors)
     print(f"\n{exported['id']}: {len(seeds)} nodes x 3 rules vs torch, worst {worst:.1e}")
-
-
-def test_dynamo_convnext_head_is_refused_naming_the_reshape(tmp_path):
-    pytest.importorskip("onnxscript")
-    path = tmp_path / "convnext.onnx"
-    _export(TinyConvNeXt, (3, 32, 32), {}, path)
-    with pytest.raises(ValueError, match=r"ONNX node '.*' \(Reshape\): reshapes"):
-        from_onnx(path)
 
 
 # --------------------------------------------------------------------------- by hand
@@ -240,6 +233,12 @@ def test_handmade_graphs_equal_onnxruntime(name):
      [numpy_helper.from_array(np.array([0, 3, -1], np.int64), "shape"),
       _tensor("is", np.ones(3)), _tensor("ib", np.zeros(3))],
      r"'relu' \(Relu\): reads a step of the Reshape → InstanceNormalization → Reshape"),
+    ([_conv(), helper.make_node("Reshape", ["c", "flat"], ["f"], name="flatten_all"),
+      helper.make_node("Gather", ["f", "idx"], ["y"], name="shuffle")],
+     [numpy_helper.from_array(np.array([-1], np.int64), "flat"),
+      numpy_helper.from_array(np.arange(240)[::-1].reshape(2, 6, 4, 5).copy(), "idx")],
+     r"'shuffle' \(Gather\): gathers from 'flatten_all', the activation flattened batch "
+     r"and all, by indices that do not put every value back"),
     ([_conv(), helper.make_node("GroupNormalization", ["c", "gs", "gb"], ["y"], name="gn",
                                 num_groups=4)],
      [_tensor("gs", np.ones(4)), _tensor("gb", np.ones(4))],

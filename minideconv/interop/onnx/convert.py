@@ -43,6 +43,8 @@ Transpose(0,2,3,1) → … →              the NCHW layers, the Transposes drop
 Transpose(0,3,1,2)                    LayerNormalization (last axis) → ChannelLayerNorm,
                                       MatMul → 1×1 Conv2d, element-wise ops as they are
                                       (ConvNeXt; ``regions``)
+Reshape(−1) → Gather by 0, 1, 2, …    nothing: an ``as_strided`` that puts every value
+                                      back (the dynamo exporter, ConvNeXt's head)
 ====================================  =====================================================
 
 Reshape's target shape may be a constant or computed from the activation's own shape —

@@ -19,6 +19,11 @@ The result is again channels-last, with no ONNX tensor of its own for the cross-
 (onnxruntime's is the (N, H, W, C) permutation of it).  Joining a channels-last value with
 an NCHW one is refused; anything else reading one is refused by ``layouts``.
 
+The dynamo exporter writes a permute of ConvNeXt's pooled (N, C, 1, 1) as an
+``as_strided``: Reshape to [−1] (the batch flattened too) → Gather by the indices 0, 1, 2, …
+in the shape (N, C, 1, 1) — every value back where it was.  That pair is read as the
+activation itself; a Gather by any other indices is refused.
+
 ``position_wise(operations)`` returns the table of translations with these wrapped in.
 """
 
@@ -28,7 +33,7 @@ import numpy as np
 
 from ... import nn
 from .layouts import TO_NCHW
-from .values import Activation, ChannelsLast
+from .values import Activation, ChannelsLast, FlatBatch
 
 #: the element-wise operations whose translations read channels-last values too
 ELEMENT_WISE = ("Relu", "Add", "Mul", "Sub", "Div", "Dropout", "Identity", "Sigmoid",
@@ -126,13 +131,57 @@ def layer_normalization(reader, node, attrs):
     _channels_last_result(reader, node, inside[0])
 
 
+# ------------------------------------------------------------ as_strided of an identity
+
+def _read_by_gathers(reader, tensor):
+    readers = [n for n in reader.graph.node if tensor in n.input]
+    return bool(readers) and all(n.op_type == "Gather" for n in readers)
+
+
+def _flat_batch_reshape(translate):
+    """Reshape of an activation to [−1], read by Gathers only: pending (``FlatBatch``)."""
+    def read(reader, node, attrs):
+        value, target = reader.value(node, 0), reader.value(node, 1)
+        if isinstance(value, Activation) and isinstance(target, np.ndarray) and \
+                target.dtype != object and list(np.ravel(target)) == [-1] and \
+                _read_by_gathers(reader, node.output[0]):
+            return reader.set_value(node, FlatBatch(value, [node.name or node.output[0]]))
+        return translate(reader, node, attrs)
+    read.__doc__ = translate.__doc__
+    return read
+
+
+def _identity_gather(translate):
+    """Gather of a ``FlatBatch`` by indices (n, *shape) = 0, 1, 2, … — each value back in
+    its place (the dynamo exporter's ``as_strided`` of ConvNeXt's head): the activation."""
+    def read(reader, node, attrs):
+        value = reader.value(node, 0)
+        if not isinstance(value, FlatBatch):
+            return translate(reader, node, attrs)
+        indices = reader.constant(node, 1, "indices")
+        shape = value.source.shape
+        if attrs.get("axis", 0) != 0 or indices is None or indices.ndim != len(shape) + 1 \
+                or tuple(indices.shape[1:]) != shape or \
+                not np.array_equal(indices, np.arange(indices.size).reshape(indices.shape)):
+            reader.fail(node, f"gathers from {value.names[0]!r}, the activation flattened "
+                              f"batch and all, by indices that do not put every value back "
+                              f"in place; minideconv reads only that (an as_strided of an "
+                              f"identity)")
+        reader.set_value(node, value.source)
+    read.__doc__ = translate.__doc__
+    return read
+
+
 def position_wise(operations):
     """``operations`` (op_type → translation) with the element-wise ones and MatMul
-    reading channels-last values too, and LayerNormalization added."""
+    reading channels-last values too, LayerNormalization added, and the Reshape(−1) →
+    Gather that puts an activation back in place read as that activation."""
     table = dict(operations)
     for op_type in ELEMENT_WISE:
         if op_type in table:
             table[op_type] = _element_wise(table[op_type])
     table["MatMul"] = _mat_mul(table["MatMul"])
     table["LayerNormalization"] = layer_normalization
+    table["Reshape"] = _flat_batch_reshape(table["Reshape"])
+    table["Gather"] = _identity_gather(table["Gather"])
     return table

@@ -10,7 +10,9 @@ Reading walks the ONNX nodes in order and keeps, for each tensor name, one of:
 * a ``ChannelsLast`` / ``FlatChannelsLast`` — an activation transposed to (N, H, W, C),
   then flattened, on its way into a dense layer (``layouts``), not yet a layer;
 * a ``PendingGroups`` — a step of the Reshape → InstanceNormalization → Reshape chain of
-  a GroupNorm (``product_ops``).
+  a GroupNorm (``product_ops``);
+* a ``FlatBatch`` — an activation flattened batch and all, on its way through a Gather
+  that puts it back (``regions``).
 
 ``import_onnx`` imports onnx when a function needs it (``import minideconv.interop.onnx``
 works without it); ``attributes`` reads a node's attributes as Python values.
@@ -122,5 +124,15 @@ class PendingGroups:
     bias: Optional[np.ndarray] = None
 
 
+@dataclass
+class FlatBatch:
+    """An activation reshaped to one axis, its batch included (Reshape to [−1]), that
+    only Gathers read: the first step of an ``as_strided`` that puts every value back
+    where it was (``regions``)."""
+
+    source: Activation
+    names: List[str]
+
+
 #: the values that are a step of a chain, not yet a layer nor a constant
-PENDING = (PendingPool, ChannelsLast, FlatChannelsLast, PendingGroups)
+PENDING = (PendingPool, ChannelsLast, FlatChannelsLast, PendingGroups, FlatBatch)
