@@ -62,24 +62,6 @@ class CNBlock(tnn.Module):
         return result
 
 
-class TinyConvNeXt(tnn.Module):
-    """ConvNeXt's stem, two stages of CNBlocks with LayerNorm2d downsampling, its head."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = tnn.Sequential(
-            tnn.Sequential(tnn.Conv2d(3, 8, kernel_size=4, stride=4), LayerNorm2d(8, eps=1e-6)),
-            tnn.Sequential(CNBlock(8), CNBlock(8)),
-            tnn.Sequential(LayerNorm2d(8, eps=1e-6), tnn.Conv2d(8, 16, kernel_size=2, stride=2)),
-            tnn.Sequential(CNBlock(16)))
-        self.avgpool = tnn.AdaptiveAvgPool2d(1)
-        self.classifier = tnn.Sequential(LayerNorm2d(16, eps=1e-6), tnn.Flatten(1),
-                                         tnn.Linear(16, 10))
-
-    def forward(self, x):
-        return self.classifier(self.avgpool(self.features(x)))
-
-
 class SqueezeExcitation(tnn.Module):
     """torchvision.ops.misc.SqueezeExcitation; ``scale_activation`` is nn.Sigmoid there
     (nn.ReLU here, a gate built from layers minideconv reads — swap Sigmoid in once it
@@ -182,3 +164,36 @@ class InstanceNormNet(tnn.Module):
 
     def forward(self, x):
         return self.plain(self.block(self.relu(self.inorm(self.conv(x)))))
+
+
+class ConvNeXt(tnn.Module):
+    """torchvision.models.ConvNeXt (``convnext_tiny``'s configuration by default:
+    stages of (96, 3), (192, 3), (384, 9), (768, 3)), with ``activation`` in each block
+    (nn.GELU in torchvision)."""
+
+    def __init__(self, stages=((96, 3), (192, 3), (384, 9), (768, 3)), num_classes=1000,
+                 activation=tnn.ReLU):
+        super().__init__()
+        first = stages[0][0]
+        layers = [tnn.Sequential(tnn.Conv2d(3, first, kernel_size=4, stride=4),
+                                 LayerNorm2d(first, eps=1e-6))]
+        for k, (dim, blocks) in enumerate(stages):
+            layers.append(tnn.Sequential(*(CNBlock(dim, activation=activation)
+                                           for _ in range(blocks))))
+            if k + 1 < len(stages):
+                layers.append(tnn.Sequential(LayerNorm2d(dim, eps=1e-6),
+                                             tnn.Conv2d(dim, stages[k + 1][0], kernel_size=2,
+                                                        stride=2)))
+        self.features = tnn.Sequential(*layers)
+        self.avgpool = tnn.AdaptiveAvgPool2d(1)
+        last = stages[-1][0]
+        self.classifier = tnn.Sequential(LayerNorm2d(last, eps=1e-6), tnn.Flatten(1),
+                                         tnn.Linear(last, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.avgpool(self.features(x)))
+
+
+def TinyConvNeXt():
+    """A ConvNeXt of two stages, 8 channels (two blocks) and 16 (one), and 10 classes."""
+    return ConvNeXt(stages=((8, 2), (16, 1)), num_classes=10)
