@@ -325,7 +325,8 @@ def graph_module(net: nn.Graph, dtype):
     """``net`` as a ``torch.fx.GraphModule``: one fresh module per layer at the path of
     its name — a non-in-place ``nn.ReLU`` per ReLU, so that Captum's hooks apply to each,
     and for Add and Concat the modules ``Sum`` and ``ChannelConcat``
-    (``join_modules``: ``x₁ + x₂ + …`` and ``torch.cat(xs, dim=1)``)."""
+    (``join_modules``: ``x₁ + x₂ + …`` and ``torch.cat(xs, dim=1)``); Mul, ChannelAffine
+    and ChannelLayerNorm get ``own_modules``'."""
     torch = import_torch()
     root = torch.nn.Module()
     graph = torch.fx.Graph()
