@@ -146,6 +146,28 @@ def test_in_place_product_and_method_forms():
         ["Conv2d", "ChannelAffine", "ChannelAffine", "Mul", "ChannelAffine", "Add"]
 
 
+def test_per_channel_constants_of_every_shape_inside_and_outside_a_region():
+    class Shapes(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = tnn.Conv2d(3, 4, 1)
+            self.last = tnn.Parameter(torch.randn(1, 1, 1, 4))     # channels-last (C,)
+            self.plain = tnn.Parameter(torch.randn(4))
+            self.first = tnn.Parameter(torch.randn(1, 4, 1, 1))
+
+        def forward(self, x):
+            y = self.conv(x).permute(0, 2, 3, 1) * self.last + 1.5
+            y = (self.plain + y).permute(0, 3, 1, 2)
+            return y * self.first
+
+    model = randomised(Shapes())
+    net = from_torch(model)
+    x = np.random.default_rng(4).standard_normal((2, 3, 5, 6))
+    with torch.no_grad():
+        assert rel(net(x), model(torch.from_numpy(x)).numpy()) <= TOLERANCE
+    assert [type(layer) for layer in net.layers] == [nn.Conv2d] + [nn.ChannelAffine] * 4
+
+
 # --------------------------------------------------------------------------- refusals
 
 def _module(forward, **tensors):

@@ -63,14 +63,16 @@ def per_channel(constant, where, channels_last=False):
     """``constant`` as a (C,) or (1,) array — one value per channel, or one for all —
     else a ValueError naming the node and the shape."""
     shape = constant.shape
-    core = shape[1:] if len(shape) == 4 and shape[0] == 1 else shape    # (1, C, 1, 1)
+    core = shape
+    while len(core) > 1 and core[0] == 1:          # leading ones broadcast away
+        core = core[1:]
     if constant.size == 1:
         return constant.reshape(1)
     if (channels_last and len(core) == 1) or \
             (not channels_last and len(core) == 3 and core[1:] == (1, 1)):
         return np.ascontiguousarray(constant.reshape(-1))
-    expected = "(C,) (the last axis here is the channels)" if channels_last else \
-        "(C, 1, 1) or (1, C, 1, 1)"
+    expected = "(C,) or (1, 1, 1, C) (the last axis here is the channels)" \
+        if channels_last else "(C, 1, 1) or (1, C, 1, 1)"
     raise ValueError(f"{where}: its constant operand has shape {tuple(shape)}, not one "
                      f"value per channel {expected} nor a single value")
 
