@@ -185,6 +185,12 @@ HANDMADE = {
          helper.make_node("Add", ["r", "t"], ["a"], name="add"),
          helper.make_node("Mul", ["a", "r"], ["y"], name="gate")],
         [SHIFT], 13, [nn.Conv2d, nn.ReLU, nn.ChannelAffine, nn.Mul]),
+    "features-scaled": (       # a per-feature factor of (N, F): ChannelAffine of F
+        [_conv(), helper.make_node("GlobalAveragePool", ["c"], ["p"]),
+         helper.make_node("Flatten", ["p"], ["f"]),
+         helper.make_node("Mul", ["f", "fs"], ["y"], name="scale")],
+        [_tensor("fs", RNG.standard_normal((1, 6)))], 13,
+        [nn.Conv2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.ChannelAffine]),
     "region-with-constants": (  # Transpose → Mul by (C,) → Relu → Add (C,) → Transpose
         [_conv(), helper.make_node("Transpose", ["c"], ["p"], perm=[0, 2, 3, 1]),
          helper.make_node("Mul", ["p", "sc"], ["m"]),

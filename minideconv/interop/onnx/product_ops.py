@@ -32,18 +32,21 @@ from .values import BATCH, Activation, PendingGroups
 SCALED = (nn.ChannelAffine, nn.GroupNorm, nn.ChannelLayerNorm)
 
 
-def per_channel(reader, node, constant, channels):
-    """``constant`` as one value per channel (C,) or one for all (1,), else refused: an
-    NCHW per-channel constant is (C, 1, 1) or (1, C, 1, 1) ((C,) would run along W)."""
+def per_channel(reader, node, constant, x):
+    """``constant`` as one value per channel (C,) or one for all (1,), else refused: for
+    an (N, C, H, W) activation ``x`` a per-channel constant is (C, 1, 1) or (1, C, 1, 1)
+    ((C,) would run along W); for an (N, F) one, (F,) or (1, F)."""
+    channels, rank = x.shape[0], len(x.shape)
     core = constant.shape
-    while core and core[0] == 1 and len(core) > 3:   # (1, C, 1, 1) → (C, 1, 1)
+    while len(core) > rank and core[0] == 1:         # (1, C, 1, 1) → (C, 1, 1)
         core = core[1:]
     if constant.size == 1:
         return constant.reshape(1)
-    if len(core) == 3 and core[0] == channels and core[1:] == (1, 1):
+    if core == (channels,) + (1,) * (rank - 1):
         return np.ascontiguousarray(constant.reshape(channels))
+    wanted = (channels,) + (1,) * (rank - 1)
     reader.fail(node, f"its constant has shape {constant.shape}, not one value per "
-                      f"channel ({channels}, 1, 1) nor a single value")
+                      f"channel {wanted} nor a single value")
 
 
 def _read_once(reader, x):
@@ -102,7 +105,7 @@ def mul(reader, node, attrs):
     if x is None:
         reader.fail(node, "multiplies values that are neither activations nor constants")
     channels = x.shape[0]
-    scale = per_channel(reader, node, constant, channels)
+    scale = per_channel(reader, node, constant, x)
     before = _read_once(reader, x)
     if isinstance(before, SCALED):
         return reader.replace_layer(x, _with_scale(before, scale, channels), node.output[0])
@@ -118,7 +121,7 @@ def add(reader, node, attrs):
     if x is None or isinstance(before, (nn.Conv2d, nn.Linear)) or len(x.shape) != 3:
         return layer_ops.add(reader, node, attrs)
     channels = x.shape[0]
-    shift = per_channel(reader, node, constant, channels)
+    shift = per_channel(reader, node, constant, x)
     if isinstance(before, SCALED):
         return reader.replace_layer(x, _with_shift(before, shift, channels), node.output[0])
     reader.add_layer(node, nn.ChannelAffine(np.ones(1, shift.dtype), shift), [x])
