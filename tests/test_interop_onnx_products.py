@@ -188,7 +188,8 @@ HANDMADE = {
     "features-scaled": (       # a per-feature factor of (N, F): ChannelAffine of F
         [_conv(), helper.make_node("GlobalAveragePool", ["c"], ["p"]),
          helper.make_node("Flatten", ["p"], ["f"]),
-         helper.make_node("Mul", ["f", "fs"], ["y"], name="scale")],
+         helper.make_node("Mul", ["f", "fs"], ["m"], name="scale"),
+         helper.make_node("Add", ["m", "fs"], ["y"], name="shift")],
         [_tensor("fs", RNG.standard_normal((1, 6)))], 13,
         [nn.Conv2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.ChannelAffine]),
     "region-with-constants": (  # Transpose → Mul by (C,) → Relu → Add (C,) → Transpose

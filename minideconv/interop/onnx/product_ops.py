@@ -118,7 +118,7 @@ def add(reader, node, attrs):
     MatMul, a ChannelAffine(1, shift); every other Add as ``layer_ops.add``."""
     x, constant = _operands(reader, node)
     before = None if x is None else _read_once(reader, x)
-    if x is None or isinstance(before, (nn.Conv2d, nn.Linear)) or len(x.shape) != 3:
+    if x is None or isinstance(before, (nn.Conv2d, nn.Linear)):
         return layer_ops.add(reader, node, attrs)
     channels = x.shape[0]
     shift = per_channel(reader, node, constant, x)
