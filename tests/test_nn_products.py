@@ -171,6 +171,19 @@ def test_mul_reads_two_layers_and_signals_add_at_the_fan_out(rng):
     assert rel(forward @ image.ravel(), 2 * scaled.ravel()) <= TOLERANCE
 
 
+def test_receptive_fields(rng):
+    """ChannelLayerNorm and ChannelAffine keep a unit's window (they mix channels at one
+    position at most); GroupNorm's statistics reach every position: the whole image."""
+    conv = nn.Conv2d(rng.standard_normal((4, 2, 3, 3)))
+    for layer, whole in ((nn.ChannelLayerNorm(), False), (nn.ChannelAffine(np.ones(4)), False),
+                         (nn.GroupNorm(2), True)):
+        net = nn.Sequential(conv, layer, input_shape=(2, 9, 9))
+        field = net.receptive_field(1)
+        assert (field is None) == whole
+        if not whole:
+            assert field == net.receptive_field(0)
+
+
 def test_save_load_round_trip(tmp_path, rng):
     net = nn.Graph([("affine", nn.ChannelAffine(rng.standard_normal(3),
                                                 rng.standard_normal(3)), "input"),

@@ -126,6 +126,8 @@ class GroupNorm(_Standardisation):
 
     #: the axes of (N, G, C/G, H, W) one group's statistics run over
     AXES = (2, 3, 4)
+    #: every output depends, through μ and σ, on every position of its group
+    mixes_positions = True
 
     def __init__(self, num_groups, weight=None, bias=None, eps=1e-5):
         self.num_groups = checks.check_int(num_groups, "num_groups", minimum=1)
