@@ -171,6 +171,22 @@ def test_mul_reads_two_layers_and_signals_add_at_the_fan_out(rng):
     assert rel(forward @ image.ravel(), 2 * scaled.ravel()) <= TOLERANCE
 
 
+def test_rows_of_a_trace_are_the_trace_of_those_rows(rng):
+    """Figure 2 passes several seeds of one image down together: the records' rows
+    (both factors of a product, x̂ and 1/σ of a norm) must be those images'."""
+    net = nn.Graph([("norm", nn.GroupNorm(2, rng.standard_normal(4)), "input"),
+                    ("layer", nn.ChannelLayerNorm(), ("norm",)),
+                    ("gate", nn.AdaptiveAvgPool2d(1), ("layer",)),
+                    ("mul", nn.Mul(), ("layer", "gate")),
+                    ("affine", nn.ChannelAffine(rng.standard_normal(4)), ("mul",))])
+    x = rng.standard_normal((3, 4, 5, 5))
+    rows = [2, 0, 2]
+    top = rng.standard_normal((3, 4, 5, 5))
+    for rule in RULES:
+        ours = net.backward(top, net.rows_of_trace(net.trace(x), rows), rule=rule)
+        assert np.array_equal(ours, net.backward(top, net.trace(x[rows]), rule=rule))
+
+
 def test_receptive_fields(rng):
     """ChannelLayerNorm and ChannelAffine keep a unit's window (they mix channels at one
     position at most); GroupNorm's statistics reach every position: the whole image."""
