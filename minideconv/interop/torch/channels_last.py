@@ -12,8 +12,8 @@ position-wise — the same map at every (h, w) — and then it has an NCHW twin:
 
 * ``nn.LayerNorm(C)`` / ``F.layer_norm`` over the last axis → ``nn.ChannelLayerNorm``;
 * ``nn.Linear`` on the last axis → a 1×1 ``nn.Conv2d`` with the same weights;
-* an element-wise layer of one input (ReLU, Dropout, Identity, any other activation
-  without weights) → itself;
+* an element-wise layer (``ELEMENT_WISE_LAYERS``: ReLU, Dropout, Identity, the
+  activations without weights) → itself;
 * a product or sum with a (C,) constant → ``nn.ChannelAffine``; of two channels-last
   tensors → ``nn.Mul`` / ``nn.Add``.
 
@@ -57,11 +57,18 @@ def permute_dims(node):
     return tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
 
 
-def is_position_wise(layer) -> bool:
-    """A layer of one input that maps each value by itself: no weights, no window, no
-    mixing, and the shape kept (ReLU, Dropout, Identity, a smooth activation)."""
-    return layer.n_inputs == 1 and not layer.params() and layer.geometry() is None and \
-        not layer.mixes_positions and type(layer).output_shape is nn.Layer.output_shape
+#: the layers that map each value by itself, whatever its axis, by class name: the same
+#: in (N, H, W, C) as in (N, C, H, W).  A layer that mixes channels (LRN, a softmax) or
+#: has a weight per channel (PReLU) is not among them: torch's function on a channels-last
+#: tensor would act on its axis 1, H.
+ELEMENT_WISE_LAYERS = ("ReLU", "ReLU6", "Hardtanh", "LeakyReLU", "ELU", "CELU", "SELU",
+                       "GELU", "SiLU", "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid",
+                       "Softplus", "Mish", "Dropout", "Identity")
+
+
+def is_element_wise(layer) -> bool:
+    """A layer of ``ELEMENT_WISE_LAYERS``: one input, each value mapped by itself."""
+    return type(layer).__name__ in ELEMENT_WISE_LAYERS and not layer.params()
 
 
 class ChannelsLastRegions:
@@ -136,7 +143,7 @@ class ChannelsLastRegions:
             layer, inputs, in_place = node_layer(node, self.modules, where)
         except ValueError:
             raise ValueError(refusal) from None
-        if isinstance(layer, nn.Add) or is_position_wise(layer):
+        if isinstance(layer, nn.Add) or is_element_wise(layer):
             return layer, inputs, in_place
         raise ValueError(refusal)
 
