@@ -264,11 +264,22 @@ def test_constant_of_shape_and_a_batch_norms_mul_and_add_fold(rng):
                                [nn.BatchNorm2d, nn.ReLU])
 
 
-def test_a_mul_of_an_activation_that_is_no_batch_norm_scale_is_refused(rng):
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Mul", ["r", "m"], ["y"])]
-    model = one_input_model(nodes, (1, 2, 3, 3), [("m", np.ones((2, 1, 1), np.float32))])
-    with pytest.raises(ValueError, match="Mul of an activation"):
-        from_onnx(model)
+def test_a_mul_after_a_batch_norm_read_twice_is_a_channel_affine(rng):
+    """The fold needs the batch norm's output read by the Mul alone; read twice, the Mul
+    is its own per-channel scale, and both outputs stay right."""
+    c = 3
+    nodes = [helper.make_node("BatchNormalization", ["x", "gamma", "beta", "mean", "var"],
+                              ["bn"]),
+             helper.make_node("Mul", ["bn", "m"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "bn"], ["y"])]
+    constants = [("gamma", rng.uniform(0.5, 2, size=c).astype(np.float32)),
+                 ("beta", rng.normal(size=c).astype(np.float32)),
+                 ("mean", rng.normal(size=c).astype(np.float32)),
+                 ("var", rng.uniform(0.5, 2, size=c).astype(np.float32)),
+                 ("m", rng.normal(size=(c, 1, 1)).astype(np.float32))]
+    model = one_input_model(nodes, (2, c, 3, 3), constants)
+    assert_matches_onnxruntime(model, rng.normal(size=(2, c, 3, 3)).astype(np.float32),
+                               [nn.BatchNorm2d, nn.ChannelAffine, nn.Add])
 
 
 @pytest.mark.parametrize("op, pads", [

@@ -27,6 +27,7 @@ Where each part lives (every name below is importable from ``minideconv.matrices
 ``pool_relu``     P(s) and D = diag(x > 0), the 0/1 matrices of max-pooling and ReLU
 ``average_pool``  A of average pooling and of adaptive average pooling
 ``channel_maps``  the Jacobians of Softmax and LocalResponseNorm, ChannelShuffle's P
+``products``      the blocks of a ⊙ b and of s·x + t, and the normalisations' Jacobians
 ``chains``        products of layer matrices: the forward map and the three backward maps
 ``network``       the same walk over a whole Sequential or Graph (sums where branches join)
 ``analysis``      singular values, ‖WᵀW − I‖, least squares, circulant spectra, all-pass
@@ -48,6 +49,8 @@ from .conv import conv2d_matrix, conv_transpose2d_matrix
 from .network import (NetworkBackwardMap, layer_blocks, network_backward_map,
                       network_forward_map)
 from .pool_relu import max_pool2d_matrix, relu_matrix
+from .products import (channel_affine_matrix, mul_blocks, product_blocks,
+                       standardisation_matrix)
 
 __all__ = [
     "conv2d_matrix", "conv_transpose2d_matrix", "max_pool2d_matrix", "relu_matrix",
@@ -57,5 +60,6 @@ __all__ = [
     "circular_gram_eigenvalues", "allpass_kernel",
     "avg_pool2d_matrix", "adaptive_avg_pool2d_matrix",
     "softmax_matrix", "local_response_norm_matrix", "channel_shuffle_matrix",
+    "mul_blocks", "channel_affine_matrix", "standardisation_matrix", "product_blocks",
     "layer_blocks", "network_forward_map", "network_backward_map", "NetworkBackwardMap",
 ]

@@ -40,6 +40,7 @@ from .channel_maps import (channel_shuffle_matrix, local_response_norm_matrix,
                            softmax_matrix)
 from .conv import conv2d_matrix
 from .pool_relu import mask_diagonal, max_pool2d_matrix, relu_matrix
+from . import products
 
 __all__ = ["layer_blocks", "network_forward_map", "network_backward_map",
            "NetworkBackwardMap"]
@@ -105,6 +106,9 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
             blocks.append(sp.csr_array((np.ones(part, dtype), (rows, np.arange(part))),
                                        shape=(total, part)))
             offset += part
+        return blocks
+    blocks = products.product_blocks(layer, record, input_shapes, dtype)   # Mul, the norms
+    if blocks is not None:
         return blocks
     raise TypeError(f"no matrix for a {type(layer).__name__} layer")
 

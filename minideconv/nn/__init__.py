@@ -26,6 +26,10 @@ LocalResponseNorm  the input a                   Jᵀ r, its exact Jacobian
 ChannelShuffle     nothing                       Pᵀ r: the channels put back in place
 Add                the number of inputs          (r, r, …): the signal copied to each input
 Concat             each input's channel count    r split into each input's channels
+Mul                both inputs a, b              (r ⊙ b, r ⊙ a), summed where broadcast
+ChannelAffine      the input x (weight grads)    s · r, the per-channel (or single) scale
+ChannelLayerNorm   x̂ and 1/σ at each position    (1/σ)(γr − mean_c γr − x̂ mean_c(γr x̂))
+GroupNorm          x̂ and 1/σ of each group       the same, the means over each group
 =================  ============================  ==========================================
 
 With ``rule="backprop"`` the chain of ``backward`` calls is the chain rule, so it
@@ -38,20 +42,22 @@ Layers are joined into a network in one of two ways, with one interface
 (each layer reads any earlier ones — residual sums, concatenations; the way back adds the
 signals where a value fanned out).  Layers are addressed by index or by ``net.names``.
 
-================  =========================================================================
-``layers``        the one-input layers above, but for pooling and the activations
-``activations``   the rectifiers beside ReLU (``ClippedReLU``, ``LeakyReLU``, ``PReLU``)
-                  and the smooth activations
-``pooling``       ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
-``channel_maps``  ``Softmax``, ``LocalResponseNorm``, ``ChannelShuffle``: maps across the
-                  channels at each position
-``combine``       ``Add`` and ``Concat``, the layers that join branches
-``network``       ``Network`` and ``Trace``: indices and names, shapes, receptive fields
-``sequential``    ``Sequential``
-``graph``         ``Graph`` and ``Node``
-``files``         ``load`` (and ``save``, which is ``Network.save``): .npz files of plain
-                  arrays and a JSON architecture
-================  =========================================================================
+=================  ========================================================================
+``layers``         the one-input layers above, but for pooling and the activations
+``activations``    the rectifiers beside ReLU (``ClippedReLU``, ``LeakyReLU``, ``PReLU``)
+                   and the smooth activations
+``pooling``        ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
+``channel_maps``   ``Softmax``, ``LocalResponseNorm``, ``ChannelShuffle``: maps across the
+                   channels at each position
+``combine``        ``Add`` and ``Concat``, the layers that join branches
+``products``       ``Mul`` (a ⊙ b, a gate broadcast) and ``ChannelAffine`` (s·x + t)
+``normalization``  ``ChannelLayerNorm`` and ``GroupNorm``: each image's own statistics
+``network``        ``Network`` and ``Trace``: indices and names, shapes, receptive fields
+``sequential``     ``Sequential``
+``graph``          ``Graph`` and ``Node``
+``files``          ``load`` (and ``save``, which is ``Network.save``): .npz files of plain
+                   arrays and a JSON architecture
+=================  ========================================================================
 """
 
 from .activations import (ELU, GELU, RECTIFIER_LAYERS, ClippedReLU, Hardsigmoid,
@@ -64,12 +70,15 @@ from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Layer, Linear, ReLU
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .network import NETWORK_INPUT, Network, Trace
+from .normalization import ChannelLayerNorm, GroupNorm
+from .products import ChannelAffine, Mul
 from .sequential import Sequential
 
 __all__ = [
     "Layer", "Conv2d", "ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d",
     "Dropout", "Identity", "Flatten", "Linear", "Add", "Concat", "Softmax",
-    "LocalResponseNorm", "ChannelShuffle", "LAYER_TYPES",
+    "LocalResponseNorm", "ChannelShuffle", "Mul", "ChannelAffine", "ChannelLayerNorm",
+    "GroupNorm", "LAYER_TYPES",
     "Network", "Trace", "NETWORK_INPUT", "Sequential", "Graph", "Node", "save", "load",
     "SEQUENTIAL_FORMAT", "GRAPH_FORMAT", "Rectifier", "ClippedReLU", "LeakyReLU", "PReLU",
     "RECTIFIER_LAYERS", "SmoothActivation", "SiLU", "GELU", "ELU", "Sigmoid", "Tanh",

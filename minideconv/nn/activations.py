@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import checks
 from ..ops import rectifier, rectifier_backward
 from .layers import Layer, ReLU

@@ -22,7 +22,9 @@ from .channel_maps import ChannelShuffle, LocalResponseNorm, Softmax
 from .combine import Add, Concat
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReLU
+from .normalization import ChannelLayerNorm, GroupNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .products import ChannelAffine, Mul
 from .sequential import Sequential
 
 SEQUENTIAL_FORMAT = Sequential.FILE_FORMAT
@@ -31,9 +33,11 @@ GRAPH_FORMAT = Graph.FILE_FORMAT
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
                                              Identity, Dropout, BatchNorm2d, AvgPool2d,
                                              AdaptiveAvgPool2d, Softmax,
-                                             LocalResponseNorm, ChannelShuffle) + ACTIVATIONS}
+                                             LocalResponseNorm, ChannelShuffle,
+                                             ChannelAffine, ChannelLayerNorm,
+                                             GroupNorm) + ACTIVATIONS}
 #: every layer type a file may name
-FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat)
+FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat, Mul=Mul)
 
 
 def load(path):

@@ -340,12 +340,7 @@ class BatchNorm2d(Layer):
     def param_grads(self, grad, record):
         normalised = (record - self.running_mean[:, None, None]) / \
             np.sqrt(self.running_var[:, None, None] + self.eps)
-        grads = {}
-        if self.weight is not None:
-            grads["weight"] = (grad * normalised).sum(axis=(0, 2, 3))
-        if self.bias is not None:
-            grads["bias"] = grad.sum(axis=(0, 2, 3))
-        return grads
+        return affine_grads(grad, normalised, self.weight, self.bias)
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3 or input_shape[0] != self.channels:
@@ -355,3 +350,14 @@ class BatchNorm2d(Layer):
 
     def config(self):
         return dict(eps=self.eps)
+
+
+def affine_grads(grad, normalised, weight, bias) -> dict:
+    """The weight gradients of y = γ_c x̂ + β_c on (N, C, H, W): ∂/∂γ = Σ g x̂ and
+    ∂/∂β = Σ g over (N, H, W), for the ones that exist (not None)."""
+    grads = {}
+    if weight is not None:
+        grads["weight"] = (grad * normalised).sum(axis=(0, 2, 3))
+    if bias is not None:
+        grads["bias"] = grad.sum(axis=(0, 2, 3))
+    return grads

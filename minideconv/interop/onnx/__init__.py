@@ -11,11 +11,13 @@ ONNX operation becomes.
 ``convert``        ``from_onnx`` and ``load_model``: a file or ModelProto → an ``nn.Graph``
 ``comparison``     ``crosscheck_onnx``: every node against onnxruntime; returns a report
 ``reader``         ``GraphReader``: walks an ONNX graph and dispatches each node
-``values``         what a tensor is while read (constant, activation, pending pool)
+``values``         what a tensor is while read (constant, activation, a pending chain)
 ``layer_ops``      the operations that become layers (Conv, Gemm, pools, BatchNormalization…)
 ``activations``    the activations beside Relu (Clip, LeakyRelu, PRelu, Sigmoid, HardSwish…)
 ``folding``        constants evaluated (ConstantOfShape, Mul, Sub, Div); Mul / Add into a BN
 ``structure_ops``  Sum, LRN, Softmax, and the channel shuffle's Reshape → Transpose → Reshape
+``product_ops``    Mul, Add of constants, GroupNormalization, InstanceNormalization, GroupNorm
+``regions``        Transpose(0,2,3,1) … Transpose(0,3,1,2) around position-wise ops (ConvNeXt)
 ``mean_ops``       averages over (H, W): ReduceMean, and PyTorch's adaptive-pool chain
 ``shape_ops``      shape arithmetic on constants (Shape, Gather, Unsqueeze, Concat, Reshape)
 ``layouts``        tf2onnx's channels-last (NHWC) input and flatten: ``input_layout``

@@ -44,10 +44,23 @@ LRN                                   LocalResponseNorm, ONNX's window
 Softmax over the channels             Softmax (opset < 13: axis 1 of (N, F) or (N, C, 1, 1))
 Reshape → Transpose(0,2,1,3,4) →      ChannelShuffle(g) (``structure_ops``)
 Reshape, (N, g, C/g, H, W) and back
-BatchNormalization → Mul / Add of     one BatchNorm2d (``folding``)
-one value per channel
 ConstantOfShape; Mul, Sub, Div of     evaluated
 constants
+Mul of two activations                Mul (a (N, C, 1, 1) gate broadcast: SE, SiLU)
+Mul / Add of a per-channel constant   ChannelAffine — or the scale / shift of the
+                                      BatchNorm2d, ChannelAffine, GroupNorm or
+                                      ChannelLayerNorm that computed the activation, when
+                                      it reads it alone
+GroupNormalization (opset 18, 21)     GroupNorm (scale, bias per group or per channel)
+Reshape(N, G, −1) →                   GroupNorm — PyTorch's export of ``nn.GroupNorm``
+InstanceNormalization → Reshape back  (the Mul and Add after it its γ and β)
+InstanceNormalization of (N, C, H, W) GroupNorm with C groups
+Transpose(0,2,3,1) → … →              the NCHW layers, the Transposes dropped:
+Transpose(0,3,1,2)                    LayerNormalization (last axis) → ChannelLayerNorm,
+                                      MatMul → 1×1 Conv2d, element-wise ops as they are
+                                      (ConvNeXt; ``regions``)
+Reshape(−1) → Gather by 0, 1, 2, …    nothing: an ``as_strided`` that puts every value
+                                      back (the dynamo exporter, ConvNeXt's head)
 ====================================  =====================================================
 
 Reshape's target shape may be a constant or computed from the activation's own shape —
@@ -63,7 +76,8 @@ and begin with a Transpose to (N, C, H, W) (``input_layout(model)`` is then ``"N
 ``input_shape`` (C, H, W) is the transposed one — and ``crosscheck_onnx`` /
 ``onnxruntime_outputs`` transpose the (N, C, H, W) images they are given to (N, H, W, C)
 for onnxruntime.  The Transpose back to channels-last before a dense layer is folded
-into that layer's weight (see ``layouts``); any other Transpose is refused.
+into that layer's weight (see ``layouts``); a channels-last region closed by the
+Transpose back is read as NCHW layers (``regions``); any other Transpose is refused.
 
 Weights (initializers and ``Constant`` nodes, ``onnx.numpy_helper.to_array``) keep their
 dtype.  Any other operation — or one of these with options minideconv's layer does not

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import nn
-from .values import BATCH, Activation
+from .values import BATCH
 
 #: how ONNX writes each arithmetic operation on constants
 ARITHMETIC = {"Mul": np.multiply, "Sub": np.subtract, "Div": np.divide}
@@ -38,23 +38,14 @@ def constant_of_shape(reader, node, attrs):
 
 
 def arithmetic(reader, node, attrs):
-    """Mul / Sub / Div: of constants, evaluated; a Mul of a batch norm's output by one
-    value per channel, folded into that batch norm; anything else is refused."""
+    """Mul / Sub / Div of constants, evaluated (a Mul of an activation is
+    ``product_ops.mul``'s); Sub or Div of an activation is refused."""
     a, b = (_without_marker(reader, node, reader.value(node, i)) for i in (0, 1))
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         result = ARITHMETIC[node.op_type](a, b)
         if node.op_type == "Div" and np.issubdtype(a.dtype, np.integer):
             result = np.trunc(result).astype(a.dtype)      # ONNX's integer division
         return reader.set_value(node, result.astype(np.result_type(a, b), copy=False))
-    if node.op_type == "Mul":
-        x, constant = (a, b) if isinstance(a, Activation) else (b, a)
-        if isinstance(x, Activation) and isinstance(constant, np.ndarray) and \
-                isinstance(reader.layers.get(x.node), nn.BatchNorm2d):
-            return fold_into_batch_norm(reader, node, x, constant, "scale")
-    if node.op_type == "Mul":
-        reader.fail(node, "Mul of an activation is read only as a Mul by one value per "
-                          "channel of a BatchNormalization's output (folded into it); "
-                          "minideconv has no layer for it")
     reader.fail(node, f"{node.op_type} of an activation: minideconv evaluates "
                       f"{node.op_type} of constants only")
 
@@ -101,5 +92,5 @@ def fold_into_batch_norm(reader, node, x, constant, part):
     reader.replace_layer(x, new, node.output[0])    # the folded value is the node's
 
 
-OPERATIONS = {"ConstantOfShape": constant_of_shape, "Mul": arithmetic, "Sub": arithmetic,
-              "Div": arithmetic}
+#: (Mul is ``product_ops.mul``, which calls ``arithmetic`` for two constants)
+OPERATIONS = {"ConstantOfShape": constant_of_shape, "Sub": arithmetic, "Div": arithmetic}

@@ -3,8 +3,8 @@ which are in ``mean_ops``).
 
 Conv → Conv2d, Relu → ReLU, MaxPool / AveragePool / GlobalAveragePool → MaxPool2d /
 AvgPool2d / AdaptiveAvgPool2d(1), BatchNormalization → BatchNorm2d, Gemm / MatMul →
-Linear, Add → Add (or the bias of the Conv / Linear before it, when it adds a constant; the
-shift of the BatchNorm2d before it, ``folding``), Flatten / Reshape to (N, −1) → Flatten
+Linear, Add → Add (or the bias of the Conv / Linear before it, when it adds a constant;
+other constants: ``product_ops``), Flatten / Reshape to (N, −1) → Flatten
 (a Reshape to 5-D: the channel shuffle of ``structure_ops``), Concat → Concat (of one
 input: Identity), Dropout / Identity → Dropout / Identity.  An option minideconv's layer
 does not have (a pool padded more at the top / left, a pooling's indices output,
@@ -20,7 +20,7 @@ import numpy as np
 
 from ... import nn
 from ...geometry import normalise_padding
-from . import folding, layouts, structure_ops
+from . import layouts, structure_ops
 from .values import BATCH, Activation
 
 
@@ -233,8 +233,6 @@ def add(reader, node, attrs):
     x, constant = (a, b) if isinstance(a, Activation) else (b, a)
     if not isinstance(x, Activation) or not isinstance(constant, np.ndarray):
         reader.fail(node, "adds values that are neither activations nor constants")
-    if isinstance(reader.layers.get(x.node), nn.BatchNorm2d):   # a shift: BN's β
-        return folding.fold_into_batch_norm(reader, node, x, constant, "shift")
     _fold_bias(reader, node, x, constant)
 
 

@@ -45,9 +45,11 @@ TO_NHWC = [0, 2, 3, 1]
 READ = ("minideconv reads a Transpose of an activation only as the NHWC → NCHW "
         "Transpose(perm [0, 3, 1, 2]) of the network's input, as the NCHW → NHWC "
         "Transpose(perm [0, 2, 3, 1]) before a Flatten / Reshape to (N, -1) that feeds "
-        "a Gemm or MatMul, inside the Transpose → GatherND → Transpose → ReduceMean "
-        "chain of an adaptive average pool, or as the Transpose(perm [0, 2, 1, 3, 4]) of "
-        "a channel shuffle")
+        "a Gemm or MatMul, as the same Transpose before position-wise operations "
+        "(LayerNormalization over the channels, MatMul, element-wise ones) closed by a "
+        "Transpose(perm [0, 3, 1, 2]), inside the Transpose → GatherND → Transpose → "
+        "ReduceMean chain of an adaptive average pool, or as the Transpose(perm "
+        "[0, 2, 1, 3, 4]) of a channel shuffle")
 
 
 def input_layout(model) -> str:

@@ -11,7 +11,9 @@ the book a translation reads and writes:
 * ``values`` — what each ONNX tensor is so far (see ``values``);
 * ``nodes`` / ``layers`` — the minideconv nodes built so far, and their layers by name;
 * ``tensor_of`` — the ONNX tensor each minideconv node computes (for the cross-check);
-* ``readers`` — how many ONNX nodes (and graph outputs) read each tensor.
+* ``readers`` — how many ONNX nodes (and graph outputs) read each tensor;
+* ``channels_last`` — the nodes of a channels-last region (``regions``), whose ONNX
+  tensor is the (N, H, W, C) permutation of their output.
 
 A translation reads its inputs with ``value`` / ``constant`` / ``activation``, writes its
 result with ``add_layer`` (a new minideconv node) or ``set_value`` (a constant or a
@@ -25,21 +27,25 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ... import nn
-from . import activations, folding, layer_ops, layouts, mean_ops, shape_ops, structure_ops
-from .values import PENDING, Activation, PendingPool, PendingShuffle, attributes, import_onnx
+from . import (activations, folding, layer_ops, layouts, mean_ops, product_ops, regions,
+               shape_ops, structure_ops)
+from .values import (PENDING, Activation, PendingGroups, PendingPool, PendingShuffle,
+                     attributes, import_onnx)
 
 #: the operations ``from_onnx`` reads (besides the shape operations evaluated on constants)
 SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean",
              "BatchNormalization", "Gemm", "MatMul", "Add", "Flatten", "Reshape", "Concat",
              "Dropout", "Identity", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
              "Cast", "Transpose", "GatherND", "Sum", "LRN", "Softmax", "ConstantOfShape",
-             "Mul", "Sub", "Div") + tuple(activations.OPERATIONS)
+             "Mul", "Sub", "Div", "InstanceNormalization", "GroupNormalization",
+             "LayerNormalization") + tuple(activations.OPERATIONS)
 
 #: ONNX op_type → its translation ``f(reader, node, attrs)``
-OPERATIONS = {**shape_ops.OPERATIONS, **folding.OPERATIONS, **layer_ops.OPERATIONS,
-              **structure_ops.OPERATIONS, **mean_ops.OPERATIONS,
-              **layouts.OPERATIONS,   # (its Transpose)
-              **activations.OPERATIONS}
+OPERATIONS = regions.position_wise({**shape_ops.OPERATIONS, **folding.OPERATIONS,
+                                    **layer_ops.OPERATIONS, **structure_ops.OPERATIONS,
+                                    **mean_ops.OPERATIONS, **layouts.OPERATIONS,
+                                    **activations.OPERATIONS,
+                                    **product_ops.OPERATIONS})   # (layouts: Transpose)
 
 
 class GraphReader:
@@ -71,6 +77,7 @@ class GraphReader:
         self.nodes: List[nn.Node] = []
         self.layers: Dict[str, nn.Layer] = {}
         self.tensor_of: Dict[str, Optional[str]] = {}   # minideconv node → ONNX tensor
+        self.channels_last = set()     # nodes whose ONNX tensor is their NHWC permutation
         self.used_names = {nn.Graph.INPUT}
         self.readers: Dict[str, int] = {}              # ONNX tensor → number of readers
         for node in self.graph.node:
@@ -133,6 +140,10 @@ class GraphReader:
             self.fail(node, f"reads a step of the channel shuffle "
                             f"{' → '.join(value.names)}; only the Reshape → Transpose → "
                             f"Reshape chain is read")
+        if isinstance(value, PendingGroups):
+            self.fail(node, f"reads a step of the Reshape → InstanceNormalization → "
+                            f"Reshape chain of a GroupNorm ({value.names[0]!r}); only that "
+                            f"chain is read")
         if not isinstance(value, Activation):
             self.fail(node, f"input {i} must depend on the network's input")
         if ndim is not None and len(value.shape) + 1 != ndim:
@@ -223,7 +234,8 @@ class GraphReader:
                              f"computed by a layer from the network's input")
         nodes = self._needed_for(out.node)
         graph = nn.Graph(nodes, input_shape=self.input_shape)
-        return graph, {node.name: self.tensor_of[node.name] for node in nodes}
+        return graph, {node.name: None if node.name in self.channels_last   # not compared
+                       else self.tensor_of[node.name] for node in nodes}
 
     def _needed_for(self, last):
         """The nodes the output depends on (in order): others are left out."""

@@ -10,7 +10,11 @@ Reading walks the ONNX nodes in order and keeps, for each tensor name, one of:
 * a ``PendingShuffle`` — a step of the Reshape → Transpose → Reshape chain of a channel
   shuffle, not yet a layer;
 * a ``ChannelsLast`` / ``FlatChannelsLast`` — an activation transposed to (N, H, W, C),
-  then flattened, on its way into a dense layer (``layouts``), not yet a layer.
+  then flattened, on its way into a dense layer (``layouts``), not yet a layer;
+* a ``PendingGroups`` — a step of the Reshape → InstanceNormalization → Reshape chain of
+  a GroupNorm (``product_ops``);
+* a ``FlatBatch`` — an activation flattened batch and all, on its way through a Gather
+  that puts it back (``regions``).
 
 ``import_onnx`` imports onnx when a function needs it (``import minideconv.interop.onnx``
 works without it); ``attributes`` reads a node's attributes as Python values.
@@ -120,5 +124,31 @@ class PendingShuffle:
     names: List[str]
 
 
+@dataclass
+class PendingGroups:
+    """A step of the Reshape (N, G, −1) → InstanceNormalization → Reshape (N, C, H, W)
+    chain that PyTorch writes for ``nn.GroupNorm``: ``source`` is the activation grouped,
+    ``groups`` G; once the InstanceNormalization is read, its ``eps`` and its scale and
+    bias per channel (``weight``, ``bias``; None: 1 and 0) (``product_ops``)."""
+
+    source: Activation
+    groups: int
+    names: List[str]
+    eps: Optional[float] = None
+    weight: Optional[np.ndarray] = None
+    bias: Optional[np.ndarray] = None
+
+
+@dataclass
+class FlatBatch:
+    """An activation reshaped to one axis, its batch included (Reshape to [−1]), that
+    only Gathers read: the first step of an ``as_strided`` that puts every value back
+    where it was (``regions``)."""
+
+    source: Activation
+    names: List[str]
+
+
 #: the values that are a step of a chain, not yet a layer nor a constant
-PENDING = (PendingPool, ChannelsLast, FlatChannelsLast, PendingShuffle)
+PENDING = (PendingPool, ChannelsLast, FlatChannelsLast, PendingShuffle, PendingGroups,
+           FlatBatch)

@@ -21,9 +21,13 @@ this package needs neither.
 ``fx``             tracing, the naming rule, in-place ops, Graph → ``torch.fx.GraphModule``
 ``fx_nodes``       one fx node → one layer: each operation recognised, its arguments bound
 ``fx_functions``   the activation functions and methods (F.relu6, torch.clamp, x.sigmoid())
+``fx_products``    a * b, x * t and x + t with model tensors or numbers, F.group_norm
+``channels_last``  permute(0, 2, 3, 1) … permute(0, 3, 1, 2) around position-wise ops
 ``channel_nodes``  Softmax, LocalResponseNorm, ChannelShuffle (modules, functions, the
                    hand-written shuffle) ↔ their layers
 ``join_modules``   ``Sum`` and ``ChannelConcat``: ``to_torch``'s modules for Add and Concat
+``own_modules``    ``Product``, ``ChannelAffine``, ``ChannelLayerNorm``: ``to_torch``'s
+                   modules for Mul and the layers torch.nn has no module of
 =================  ========================================================================
 """
 

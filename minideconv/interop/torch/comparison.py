@@ -250,6 +250,10 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules, unpool_variant, seed_
     values = torch_values(conversion.traced, xt)
     trace = net.trace(x)
     fx_name = {name: conversion.fx_nodes[counterpart[name]].name for name in net.names}
+    # a channels-last region's torch values are (N, H, W, C): read them as (N, C, H, W)
+    last = {name for name in net.names if counterpart[name] in conversion.channels_last}
+    for name in last:
+        values[fx_name[name]] = np.transpose(values[fx_name[name]], (0, 3, 1, 2))
     checks_ = []
     for i in chosen:
         ours, theirs = trace.outputs[i], values[fx_name[net.names[i]]]
@@ -258,8 +262,9 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules, unpool_variant, seed_
                                   Error.between(ours, theirs)))
     for rule in rules:
         reference = torch_projections(
-            conversion.traced, xt, {fx_name[net.names[c.index]]: c.unit for c in checks_},
-            rule, seed_value)
+            conversion.traced, xt, {fx_name[net.names[c.index]]: c.unit[1:] + c.unit[:1]
+                                    if net.names[c.index] in last else c.unit
+                                    for c in checks_}, rule, seed_value)
         for check in checks_:
             i, unit = check.index, check.unit
             signal = seed(trace.outputs[i], unit[0], unit[1:], seed_value)

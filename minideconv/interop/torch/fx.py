@@ -54,9 +54,10 @@ PyTorch is imported only when a function here runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, FrozenSet
 
 from ... import nn
+from .channels_last import SAME_VALUES, ChannelsLastRegions
 from .fx_nodes import describe_node, is_shape_node, node_layer
 from .layers import import_torch, module_from_layer
 
@@ -66,11 +67,14 @@ from .layers import import_torch, module_from_layer
 @dataclass
 class FxConversion:
     """``graph``: the minideconv network; ``traced``: the ``torch.fx.GraphModule`` it was
-    read from; ``fx_nodes[name]``: the fx node whose value layer ``name`` computes."""
+    read from; ``fx_nodes[name]``: the fx node whose value layer ``name`` computes;
+    ``channels_last``: the layers whose fx value is that (N, C, H, W) output permuted to
+    (N, H, W, C) — the nodes of a channels-last region (``channels_last``)."""
 
     graph: nn.Graph
     traced: object
     fx_nodes: Dict[str, object]
+    channels_last: FrozenSet[str] = frozenset()
 
 
 class _CustomFunction(Exception):
@@ -109,12 +113,13 @@ def trace_module(module):
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     from .join_modules import ChannelConcat, Sum   # they import torch
+    from .own_modules import LEAVES
 
     class Tracer(torch.fx.Tracer):
-        """fx's tracer, which also keeps to_torch's join modules as single calls."""
+        """fx's tracer, which also keeps to_torch's own modules as single calls."""
 
         def is_leaf_module(self, m, qualified_name):
-            return isinstance(m, (Sum, ChannelConcat)) or \
+            return isinstance(m, (Sum, ChannelConcat) + LEAVES) or \
                 super().is_leaf_module(m, qualified_name)
 
     try:
@@ -203,6 +208,7 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
     # every node in forward order; an error is kept, and raised if the output needs it
     reads = {placeholders[0]: nn.Graph.INPUT}   # fx node → the layer holding its value now
     converted, errors, fx_nodes = {}, {}, {}   # errors: name → (error, names it reads)
+    regions = ChannelsLastRegions(modules, lambda n: describe_node(n, modules))
     for k, node in enumerate(nodes):
         for alias, returned in returns_at.get(k - 1, ()):
             if returned in reads:
@@ -212,13 +218,21 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
         name = names[node]
         where = describe_node(node, modules)
         try:
-            layer, inputs, in_place = node_layer(node, modules, where)
+            found = regions.read(node, where)          # permutes, and the nodes between
+            if found is SAME_VALUES:                   # a permute: no layer of its own
+                if node.args[0] not in reads:
+                    raise ValueError(f"{where} permutes a value minideconv does not compute")
+                reads[node] = reads[node.args[0]]
+                continue
+            layer, inputs, in_place = found or node_layer(node, modules, where)
             for value in inputs:
                 if value not in reads:
                     raise ValueError(f"{where} reads {value.name!r}, which is not a tensor "
                                      f"minideconv computes ({describe_node(value, modules)})")
         except ValueError as err:
-            errors[name] = (err, tuple(reads[v] for v in node.all_input_nodes if v in reads))
+            # a model tensor a failed node reads is not the cause: the node is
+            errors[name] = (err, tuple(reads[v] for v in node.all_input_nodes
+                                       if v in reads and v.op != "get_attr"))
             reads[node] = name
             continue
         converted[name] = nn.Node(name, layer, tuple(reads[v] for v in inputs))
@@ -232,6 +246,8 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
         raise ValueError(f"{type(module).__name__}.forward returns "
                          f"{describe_node(result, modules)}, not a tensor minideconv "
                          f"computes")
+    if regions.unclosed(result):
+        raise ValueError(f"{type(module).__name__}: {regions.unclosed(result)}")
     needed, stack = set(), [reads[result]]
     while stack:
         name = stack.pop()
@@ -253,7 +269,9 @@ def graph_from_fx(module, input_shape=None) -> FxConversion:
     except ValueError as err:
         raise ValueError(f"the converted graph of {type(module).__name__} does not fit: "
                          f"{err}") from None
-    return FxConversion(graph, traced, fx_nodes)
+    return FxConversion(graph, traced, fx_nodes,
+                        frozenset(name for name, node in fx_nodes.items()
+                                  if node in regions.opened_by))
 
 
 # --------------------------------------------------------------------------- Graph → fx
@@ -307,7 +325,8 @@ def graph_module(net: nn.Graph, dtype):
     """``net`` as a ``torch.fx.GraphModule``: one fresh module per layer at the path of
     its name — a non-in-place ``nn.ReLU`` per ReLU, so that Captum's hooks apply to each,
     and for Add and Concat the modules ``Sum`` and ``ChannelConcat``
-    (``join_modules``: ``x₁ + x₂ + …`` and ``torch.cat(xs, dim=1)``)."""
+    (``join_modules``: ``x₁ + x₂ + …`` and ``torch.cat(xs, dim=1)``); Mul, ChannelAffine
+    and ChannelLayerNorm get ``own_modules``'."""
     torch = import_torch()
     root = torch.nn.Module()
     graph = torch.fx.Graph()

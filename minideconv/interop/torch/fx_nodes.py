@@ -24,6 +24,7 @@ from ... import nn
 from . import channel_nodes
 from .activations import module_in_place
 from .fx_functions import activation_node_layer
+from .fx_products import product_layer
 from .layers import SUPPORTED, as_pair, import_torch, layer_from_module
 
 
@@ -162,6 +163,9 @@ def node_layer(node, modules, where):
         else None
     if channel_map is not None:          # softmax, local response norm, channel shuffle
         return channel_map
+    found = product_layer(node, modules, where)      # a * b, x * constant, group_norm
+    if found is not None:
+        return found
     if op == "call_module":
         module = modules[target]
         layer = layer_from_module(module, where)
@@ -258,7 +262,9 @@ def node_layer(node, modules, where):
             return view_layer(node.args[0], node.args[1:])
     if op == "get_attr":
         raise ValueError(f"{where} is not supported: minideconv reads weights from "
-                         f"modules (nn.Conv2d, nn.Linear, nn.BatchNorm2d), not from "
-                         f"tensors used in forward; it converts {SUPPORTED}")
+                         f"modules (nn.Conv2d, nn.Linear, nn.BatchNorm2d), and a tensor "
+                         f"of the model used in forward only as a per-channel factor or "
+                         f"term (x * t, x + t) or as F.layer_norm's / F.group_norm's "
+                         f"weight and bias; it converts {SUPPORTED}")
     raise ValueError(f"{where} is not supported; minideconv converts {SUPPORTED}")
 

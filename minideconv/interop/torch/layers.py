@@ -31,7 +31,11 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add), "
              "torch.cat(..., dim=1), Softmax (module, F.softmax, torch.softmax, "
              "Tensor.softmax, dim=1), LocalResponseNorm (module, F.local_response_norm), "
-             "ChannelShuffle (module, F.channel_shuffle, and view → transpose → view); "
+             "ChannelShuffle (module, F.channel_shuffle, and view → transpose → view), "
+             "* of two tensors (a (N, C, 1, 1) gate broadcast), * and + by a per-channel "
+             "constant (a model tensor or a number), GroupNorm (module, F.group_norm), "
+             "InstanceNorm2d (no running statistics), permute(0, 2, 3, 1) … "
+             "permute(0, 3, 1, 2) around LayerNorm, Linear and element-wise operations; "
              + SUPPORTED_ACTIVATIONS + " and their functions "
              "(F.relu6, F.hardtanh, F.leaky_relu, F.prelu, F.silu, F.gelu, F.elu, "
              "torch.sigmoid, torch.tanh, F.hardswish, F.hardsigmoid, torch.clamp(x, 0, m) "
@@ -154,6 +158,22 @@ def layer_from_module(module, where: str):
     activation = activation_from_module(module, where, torch)
     if activation is not None:
         return activation
+    if isinstance(module, tnn.InstanceNorm2d):
+        if module.track_running_stats:
+            raise ValueError(f"{where}: track_running_stats=True normalises with running "
+                             f"statistics at inference; minideconv reads InstanceNorm2d "
+                             f"with each image's own (track_running_stats=False)")
+        return nn.GroupNorm(module.num_features, to_numpy(module.weight) if module.affine
+                            else None, to_numpy(module.bias) if module.affine else None,
+                            eps=float(module.eps))
+    if isinstance(module, tnn.GroupNorm):
+        affine = module.weight is not None
+        return nn.GroupNorm(module.num_groups, to_numpy(module.weight) if affine else None,
+                            to_numpy(module.bias) if module.bias is not None else None,
+                            eps=float(module.eps))
+    from .own_modules import layer_for      # to_torch's own modules, read back
+    if layer_for(module) is not None:
+        return layer_for(module)
     from .join_modules import ChannelConcat, Sum
     if isinstance(module, Sum):
         return nn.Add()
@@ -221,10 +241,13 @@ def module_from_layer(layer, dtype):
         return tnn.Identity()
     else:
         from .channel_nodes import module_from_layer as channel_module
+        from .own_modules import module_for    # Mul, ChannelAffine, the norms
         module = channel_module(layer)
         if module is None:
+            module = module_for(layer, dtype)
+        if module is None:
             raise ValueError(f"no torch module for {type(layer).__name__}")
-        return module
+        return module.eval()
     copy(module.weight, layer.weight)
     if layer.bias is not None:
         copy(module.bias, layer.bias)
