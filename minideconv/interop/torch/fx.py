@@ -141,17 +141,18 @@ def trace_module(module):
 
 
 def container_calls(nodes, modules, result) -> Dict[str, tuple]:
-    """For every call of a container module (one with submodules, which fx traces into):
+    """For every call of a module that fx traces into rather than calling it as a leaf
+    (a container, or a module of the model's own such as torchvision's ``LayerNorm2d``):
     its name — the qualified name for the first call, ``"<name>_<k>"`` for the k-th
     after it, as for leaf modules — mapped to (the fx node whose value the call returns,
     the call's last node).  The nodes of a call are those whose ``nn_module_stack`` holds
     it; the value it returns is the one node of them read outside it (or the model's
     result).  A call that returns no node of its own, or several, has no entry."""
     members = {}                     # call key ("layer1.0", "layer1.0@1") → its nodes
+    leaves = {node.target for node in nodes if node.op == "call_module"}
     for node in nodes:
         for key, (path, _) in (node.meta.get("nn_module_stack") or {}).items():
-            module = modules.get(path)
-            if path and module is not None and len(module._modules) > 0:
+            if path and path in modules and path not in leaves:
                 members.setdefault(key, []).append(node)
     calls = {}
     for key, inside in members.items():
