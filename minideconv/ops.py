@@ -361,3 +361,84 @@ def adaptive_avg_pool2d_transpose(r, input_size):
     backend = _backend_for(r)
     with backend.kernel_lock:
         return backend.avg_pool2d_transpose(_contiguous(r), geom)
+
+
+def _upsample(x, mode, size, scale_factor, align_corners, recompute_scale_factor):
+    checks.check_float_array(x, "x", ndim=4)
+    checks.check_nonempty_spatial(x, "x")
+    geom = geometry.interpolation_geometry(x.shape, size, scale_factor, mode, align_corners,
+                                           recompute_scale_factor)
+    backend = _backend_for(x)
+    with backend.kernel_lock:
+        return backend.upsample2d(_contiguous(x), geom)
+
+
+def _upsample_transpose(r, input_size, mode, size, scale_factor, align_corners,
+                        recompute_scale_factor):
+    checks.check_float_array(r, "r", ndim=4)
+    checks.check_nonempty_spatial(r, "r")
+    if size is None and scale_factor is None:
+        size = tuple(r.shape[2:])             # the upsampling that made r's size
+    geom = geometry.interpolation_transpose_geometry(
+        r.shape, input_size, size, scale_factor, mode, align_corners,
+        recompute_scale_factor)
+    backend = _backend_for(r)
+    with backend.kernel_lock:
+        return backend.upsample2d_transpose(_contiguous(r), geom)
+
+
+def upsample_nearest2d(x, size=None, scale_factor=None, recompute_scale_factor=None,
+                       exact=False):
+    """Nearest-neighbour upsampling, exactly ``F.interpolate(x, size, scale_factor,
+    mode="nearest")`` (``exact=True``: ``mode="nearest-exact"``): along an axis of input
+    length L and output length O,
+
+        y[o] = x[src(o)],   src(o) = min(⌊o · scale⌋, L − 1)      (exact: ⌊(o + ½) · scale⌋)
+
+    with scale = 1 / scale_factor when a scale factor is given, else L / O (also with
+    ``recompute_scale_factor=True``) — PyTorch's rule, computed in float32 as PyTorch
+    does.  Give ``size`` (an int or (H_out, W_out)) or ``scale_factor`` (a number or a
+    pair; O = ⌊L · scale_factor⌋).  O may also be smaller than L (then pixels are
+    skipped).  y = A x with a 0/1 matrix A (``matrices.upsample_nearest2d_matrix``);
+    its transpose is ``upsample_nearest2d_transpose``."""
+    return _upsample(x, "nearest-exact" if exact else "nearest", size, scale_factor, None,
+                     recompute_scale_factor)
+
+
+def upsample_nearest2d_transpose(r, input_size, size=None, scale_factor=None,
+                                 recompute_scale_factor=None, exact=False):
+    """The transpose x = Aᵀ r of ``upsample_nearest2d`` from an input of ``input_size``
+    ((H, W) or (N, C, H, W)) with these arguments (``size`` defaults to r's size): every
+    r value is ADDED to the pixel its output copied,
+
+        x[ih, iw] = Σ r[oh, ow] over src(oh) = ih, src(ow) = iw
+
+    — the gradient of ``upsample_nearest2d`` (what autograd computes)."""
+    return _upsample_transpose(r, input_size, "nearest-exact" if exact else "nearest", size,
+                               scale_factor, None, recompute_scale_factor)
+
+
+def upsample_bilinear2d(x, size=None, scale_factor=None, align_corners=False,
+                        recompute_scale_factor=None):
+    """Bilinear upsampling, exactly ``F.interpolate(x, size, scale_factor,
+    mode="bilinear", align_corners=...)``: per axis, output o reads the source position
+
+        s(o) = max(scale · (o + ½) − ½, 0)        (align_corners=False; scale as nearest's)
+        s(o) = o · (L − 1) / (O − 1)              (align_corners=True; scale_factor unused)
+
+    and mixes the two pixels i₀ = min(⌊s⌋, L − 1), i₁ = min(i₀ + 1, L − 1) with weights
+    1 − λ and λ = s − i₀; the two axes multiply: y[oh, ow] = Σ_{a,b} λ_a(oh) λ_b(ow)
+    x[i_a(oh), i_b(ow)].  Linear, y = A x (``matrices.upsample_bilinear2d_matrix``); its
+    transpose is ``upsample_bilinear2d_transpose``."""
+    return _upsample(x, "bilinear", size, scale_factor, align_corners,
+                     recompute_scale_factor)
+
+
+def upsample_bilinear2d_transpose(r, input_size, size=None, scale_factor=None,
+                                  align_corners=False, recompute_scale_factor=None):
+    """The transpose x = Aᵀ r of ``upsample_bilinear2d`` from an input of ``input_size``
+    ((H, W) or (N, C, H, W)) with these arguments (``size`` defaults to r's size): every
+    r value is scattered back onto the four pixels its output mixed, with the same
+    weights — the gradient of ``upsample_bilinear2d``."""
+    return _upsample_transpose(r, input_size, "bilinear", size, scale_factor, align_corners,
+                               recompute_scale_factor)

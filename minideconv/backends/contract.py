@@ -16,6 +16,8 @@ What the caller (``minideconv.ops``) has already done, so that no backend does i
   ``padding_mode == "zeros"`` — circular padding was turned into a pre-padded input
   (``ConvGeometry.as_zero_padded``) and is folded back by the caller;
 * the ReLU rule is a ``rules.ReluRule`` (its two yes/no choices), never a name;
+* an ``InterpolationGeometry`` holds every output's source pixels and weights, inside
+  the image: PyTorch's index formulas and scale factors are resolved;
 * an ``AvgPoolGeometry`` holds its windows already clipped to the image, with their
   divisors: padding, ``ceil_mode`` and ``count_include_pad`` are resolved;
 * ``max_unpool2d`` is called only after ``first_switch_outside_window`` returned −1, so
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 from typing import Protocol, Tuple
 
-from ..geometry import AvgPoolGeometry, ConvGeometry, PoolGeometry
+from ..geometry import AvgPoolGeometry, ConvGeometry, InterpolationGeometry, PoolGeometry
 from ..rules import ReluRule
 
 
@@ -72,6 +74,14 @@ class Backend(Protocol):
     def avg_pool2d_transpose(self, r, geom: AvgPoolGeometry):
         """x = Aᵀ r, (N, C, *geom.in_hw): each r value over its divisor added to every
         pixel of its window."""
+
+    def upsample2d(self, x, geom: InterpolationGeometry):
+        """y = A_h x A_wᵀ, (N, C, *geom.out_hw): every output the weighted sum of the
+        pixels it reads (``geometry.InterpolationGeometry``; nearest and bilinear alike)."""
+
+    def upsample2d_transpose(self, r, geom: InterpolationGeometry):
+        """x = A_hᵀ r A_w, (N, C, *geom.in_hw): every r value added, with its weights, to
+        the pixels its output read."""
 
 
 #: The kernel names, in the order above.

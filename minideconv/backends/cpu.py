@@ -10,7 +10,9 @@ the work into pieces, and hands them to the loops and to BLAS:
   several threads at once, each with one core;
 * a transposed convolution runs as GEMM + col2im, or, with stride 1 where it unfolds
   fewer columns, as the equal convolution (``geometry.transpose_as_convolution``);
-* element-wise kernels run in parallel blocks, sized so every thread gets as many.
+* element-wise kernels run in parallel blocks, sized so every thread gets as many;
+* pooling and upsampling run plane by plane in parallel (``average_loops``,
+  ``resampling_loops``).
 
 benchmarks/README.md has the measurements behind each choice.
 """
@@ -23,7 +25,7 @@ import numba
 import numpy as np
 
 from .. import geometry
-from . import average_loops, image_threads, loops
+from . import average_loops, image_threads, loops, resampling_loops
 from .window_check import first_switch_outside_window_planes
 
 #: The workqueue threading layer aborts the process if two Python threads launch
@@ -354,4 +356,31 @@ def avg_pool2d(x, geom):
 def avg_pool2d_transpose(r, geom):
     x = new_array((r.shape[0], r.shape[1]) + tuple(geom.in_hw), r.dtype)
     average_loops.avg_pool_transpose_planes(r, x, *_window_tables(geom))
+    return x
+
+
+# --------------------------------------------------------------------------- upsampling
+
+def _tap_tables(geom, dtype):
+    """What ``resampling_loops`` takes after the arrays: nearest's source rows and
+    columns, or bilinear's two taps per axis and their weights in the array's dtype."""
+    if geom.mode == "nearest":
+        return geom.rows.sources[:, 0].copy(), geom.cols.sources[:, 0].copy()
+    return (geom.rows.sources, geom.rows.weights.astype(dtype), geom.cols.sources,
+            geom.cols.weights.astype(dtype))
+
+
+def upsample2d(x, geom):
+    y = new_array((x.shape[0], x.shape[1]) + tuple(geom.out_hw), x.dtype)
+    loop = resampling_loops.nearest_planes if geom.mode == "nearest" else \
+        resampling_loops.bilinear_planes
+    loop(x, y, *_tap_tables(geom, x.dtype))
+    return y
+
+
+def upsample2d_transpose(r, geom):
+    x = new_array((r.shape[0], r.shape[1]) + tuple(geom.in_hw), r.dtype)
+    loop = resampling_loops.nearest_transpose_planes if geom.mode == "nearest" else \
+        resampling_loops.bilinear_transpose_planes
+    loop(r, x, *_tap_tables(geom, r.dtype))
     return x

@@ -10,7 +10,8 @@ from its inputs, so one code runs CuPy arrays on a GPU and NumPy arrays anywhere
 
 Average pooling (``avg_pool2d`` and ``adaptive_avg_pool2d`` alike) is separable, so it
 is two matrix products per plane with the 0/1 window matrices of the two axes, and its
-transpose the same products transposed.
+transpose the same products transposed.  Upsampling (nearest and bilinear) is separable
+too: A_h x A_wᵀ with the dense interpolation matrices of the two axes.
 
 The one scatter with possible collisions, unpooling with overlapping windows, uses
 ``cupyx.scatter_add`` (atomicAdd on the GPU) and ``numpy.add.at`` on the CPU: both add
@@ -218,3 +219,23 @@ def avg_pool2d_transpose(r, geom):
     xp = array_module(r)
     a_h, a_w, divisors = _window_matrices(xp, geom, r.dtype)
     return xp.ascontiguousarray(a_h.T @ (r / divisors) @ a_w)
+
+
+def _axis_matrices(xp, geom, dtype):
+    """A_h (H_out, H) and A_w (W_out, W): each output row's weights on the input rows."""
+    return (xp.asarray(geom.rows.matrix(geom.in_hw[0])).astype(dtype),
+            xp.asarray(geom.cols.matrix(geom.in_hw[1])).astype(dtype))
+
+
+def upsample2d(x, geom):
+    """y = A_h x A_wᵀ for every plane."""
+    xp = array_module(x)
+    a_h, a_w = _axis_matrices(xp, geom, x.dtype)
+    return xp.ascontiguousarray(a_h @ x @ a_w.T)
+
+
+def upsample2d_transpose(r, geom):
+    """The transpose of ``upsample2d``: x = A_hᵀ r A_w for every plane."""
+    xp = array_module(r)
+    a_h, a_w = _axis_matrices(xp, geom, r.dtype)
+    return xp.ascontiguousarray(a_h.T @ r @ a_w)

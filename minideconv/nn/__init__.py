@@ -15,6 +15,8 @@ BatchNorm2d        the input x (weight grads)    s · r, the same per-channel sc
 Dropout, Identity  nothing                       r (dropout is the identity at inference)
 Flatten            the input shape               r reshaped back
 Linear             the input x                   r W  (the transpose of x ↦ x Wᵀ)
+ConvTranspose2d    the input x (weight grads)    W r = conv2d(r, W): the convolution it transposes
+Upsample           the input size                Aᵀ r: each value back to the pixels it read
 Add                the number of inputs          (r, r, …): the signal copied to each input
 Concat             each input's channel count    r split into each input's channels
 =================  ============================  ==========================================
@@ -33,6 +35,7 @@ signals where a value fanned out).  Layers are addressed by index or by ``net.na
 ``layers``     the one-input layers above, but for pooling
 ``pooling``    ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
 ``combine``    ``Add`` and ``Concat``, the layers that join branches
+``resampling`` ``ConvTranspose2d`` and ``Upsample``, the layers that enlarge an image
 ``network``    ``Network`` and ``Trace``: indices and names, shapes, receptive fields
 ``sequential`` ``Sequential``
 ``graph``      ``Graph`` and ``Node``
@@ -46,12 +49,14 @@ from .files import GRAPH_FORMAT, LAYER_TYPES, SEQUENTIAL_FORMAT, load, save
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Layer, Linear, ReLU
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .resampling import ConvTranspose2d, Upsample
 from .network import NETWORK_INPUT, Network, Trace
 from .sequential import Sequential
 
 __all__ = [
     "Layer", "Conv2d", "ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d",
     "Dropout", "Identity", "Flatten", "Linear", "Add", "Concat", "LAYER_TYPES",
+    "ConvTranspose2d", "Upsample",
     "Network", "Trace", "NETWORK_INPUT", "Sequential", "Graph", "Node", "save", "load",
     "SEQUENTIAL_FORMAT", "GRAPH_FORMAT",
 ]

@@ -21,6 +21,7 @@ from .combine import Add, Concat
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReLU
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .resampling import ConvTranspose2d, Upsample
 from .sequential import Sequential
 
 SEQUENTIAL_FORMAT = Sequential.FILE_FORMAT
@@ -28,7 +29,8 @@ GRAPH_FORMAT = Graph.FILE_FORMAT
 #: the one-input layer types, by the name a file gives them
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
                                              Identity, Dropout, BatchNorm2d, AvgPool2d,
-                                             AdaptiveAvgPool2d)}
+                                             AdaptiveAvgPool2d, ConvTranspose2d,
+                                             Upsample)}
 #: every layer type a file may name
 FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat)
 
