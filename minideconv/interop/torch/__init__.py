@@ -18,6 +18,7 @@ this package needs neither.
 ``layers``        one torch layer ↔ one minideconv layer, weights copied; ``SUPPORTED``
 ``fx``            tracing, the naming rule, in-place ops, Graph → ``torch.fx.GraphModule``
 ``fx_nodes``      one fx node → one layer: each operation recognised, its arguments bound
+``resampling``    ConvTranspose2d, Upsample and F.interpolate ↔ the layers that enlarge
 ``join_modules``  ``Sum`` and ``ChannelConcat``: ``to_torch``'s modules for Add and Concat
 ================  ========================================================================
 """

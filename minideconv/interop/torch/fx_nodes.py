@@ -21,6 +21,7 @@ from __future__ import annotations
 import operator
 
 from ... import nn
+from . import resampling
 from .layers import SUPPORTED, as_pair, import_torch, layer_from_module
 
 
@@ -175,6 +176,9 @@ def node_layer(node, modules, where):
         in_place = isinstance(module, torch.nn.ReLU) and module.inplace
         return layer, tensor_args(node.args), in_place
     if op == "call_function":
+        enlarging = resampling.node_layer(node, where)     # F.interpolate, F.upsample
+        if enlarging is not None:
+            return enlarging
         if target in t.relu or target in t.relu_in_place:
             args = _bind(node, where, ["input", "inplace"], {"inplace": False})
             return nn.ReLU(), tensor_args([args["input"]]), \

@@ -27,7 +27,9 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "statistics), Dropout (module, F.dropout in eval), Identity, Flatten "
              "(module, torch.flatten(x, 1), x.flatten(1), x.view(x.size(0), -1), "
              "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add) and "
-             "torch.cat(..., dim=1)")
+             "torch.cat(..., dim=1), ConvTranspose2d, Upsample / UpsamplingNearest2d / "
+             "UpsamplingBilinear2d and F.interpolate / F.upsample (modes nearest, "
+             "nearest-exact, bilinear)")
 
 
 def import_torch():
@@ -139,6 +141,10 @@ def layer_from_module(module, where: str):
         return nn.Dropout(module.p)        # the identity at inference (eval mode)
     if isinstance(module, tnn.Identity):
         return nn.Identity()
+    from . import resampling          # the layers that enlarge: ConvTranspose2d, Upsample
+    layer = resampling.layer_from_module(module, where)
+    if layer is not None:
+        return layer
     from .join_modules import ChannelConcat, Sum
     if isinstance(module, Sum):
         return nn.Add()
@@ -199,7 +205,11 @@ def module_from_layer(layer, dtype):
     elif isinstance(layer, nn.Identity):
         return tnn.Identity()
     else:
-        raise ValueError(f"no torch module for {type(layer).__name__}")
+        from . import resampling
+        module = resampling.module_from_layer(layer, dtype)
+        if module is None:
+            raise ValueError(f"no torch module for {type(layer).__name__}")
+        return module
     copy(module.weight, layer.weight)
     if layer.bias is not None:
         copy(module.bias, layer.bias)

@@ -1,0 +1,115 @@
+"""The torch layers that enlarge an image ↔ ``nn.ConvTranspose2d`` and ``nn.Upsample``:
+modules both ways (``layer_from_module``, ``module_from_layer``) and the functions fx
+records (``node_layer``: ``F.interpolate``, ``F.upsample``, ``F.upsample_nearest``,
+``F.upsample_bilinear``).  Each returns None for what is not one of these, so that
+``layers`` and ``fx_nodes`` ask here with one line.
+
+Upsampling modes other than nearest, nearest-exact and bilinear (bicubic, area, …),
+``antialias=True`` and a size computed in ``forward`` are refused with a ValueError that
+names the module or node.  PyTorch is imported only when a function here runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ... import nn
+from ...geometry import INTERPOLATION_MODES
+from .layers import as_pair, import_torch, to_numpy
+
+
+def _upsample(size, scale_factor, mode, align_corners, recompute_scale_factor, where):
+    """An ``nn.Upsample`` from torch's arguments, or a ValueError starting with ``where``."""
+    if mode not in INTERPOLATION_MODES:
+        raise ValueError(f"{where}: mode={mode!r} is not supported (minideconv upsamples "
+                         f"with {INTERPOLATION_MODES})")
+    try:
+        return nn.Upsample(as_pair(size), as_pair(scale_factor), mode,
+                           align_corners if mode == "bilinear" else None,
+                           recompute_scale_factor)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def layer_from_module(module, where):
+    """``nn.ConvTranspose2d`` or ``nn.Upsample`` (and its subclasses
+    ``UpsamplingNearest2d``, ``UpsamplingBilinear2d``) → the minideconv layer; None for
+    any other module."""
+    tnn = import_torch().nn
+    if isinstance(module, tnn.ConvTranspose2d):
+        if module.padding_mode != "zeros":
+            raise ValueError(f"{where}: padding_mode={module.padding_mode!r} is not "
+                             f"supported (a transposed convolution pads with zeros)")
+        bias = None if module.bias is None else to_numpy(module.bias)
+        return nn.ConvTranspose2d(to_numpy(module.weight), bias, stride=tuple(module.stride),
+                                  padding=tuple(module.padding),
+                                  output_padding=tuple(module.output_padding),
+                                  groups=module.groups, dilation=tuple(module.dilation))
+    if isinstance(module, tnn.Upsample):
+        return _upsample(module.size, module.scale_factor, module.mode,
+                         module.align_corners,
+                         getattr(module, "recompute_scale_factor", None), where)
+    return None
+
+
+def module_from_layer(layer, dtype):
+    """A fresh torch module for an ``nn.ConvTranspose2d`` or ``nn.Upsample`` layer
+    (weights copied); None for any other layer."""
+    torch = import_torch()
+    if isinstance(layer, nn.Upsample):
+        return torch.nn.Upsample(layer.size, layer.scale_factor, layer.mode,
+                                 layer.align_corners, layer.recompute_scale_factor)
+    if not isinstance(layer, nn.ConvTranspose2d):
+        return None
+    c_in, c_out_per_group, kh, kw = layer.weight.shape
+    module = torch.nn.ConvTranspose2d(c_in, c_out_per_group * layer.groups, (kh, kw),
+                                      stride=layer.stride, padding=layer.padding,
+                                      output_padding=layer.output_padding,
+                                      groups=layer.groups, bias=layer.bias is not None,
+                                      dilation=layer.dilation, dtype=dtype)
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.weight)))
+        if layer.bias is not None:
+            module.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.bias)))
+    return module
+
+
+def _arguments(function, node, where):
+    """The call's arguments by parameter name, defaults filled in (fx keeps a call as
+    it was written)."""
+    try:
+        bound = inspect.signature(function).bind(*node.args, **node.kwargs)
+    except TypeError as err:
+        raise ValueError(f"{where}: {err}") from None
+    bound.apply_defaults()
+    return bound.arguments
+
+
+def node_layer(node, where):
+    """``(layer, inputs, in_place)`` for an fx ``call_function`` node of ``F.interpolate``,
+    ``F.upsample``, ``F.upsample_nearest`` or ``F.upsample_bilinear``; None for any
+    other node."""
+    torch = import_torch()
+    F = torch.nn.functional
+    functions = (F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear)
+    if node.op != "call_function" or node.target not in functions:
+        return None
+    a = _arguments(node.target, node, where)
+    for name in ("size", "scale_factor"):
+        values = a[name] if isinstance(a[name], (tuple, list)) else [a[name]]
+        if any(isinstance(v, torch.fx.Node) for v in values):
+            raise ValueError(f"{where}: {name} must be a constant, not computed in forward "
+                             f"(give the size as numbers, or use nn.Upsample)")
+    if not isinstance(a["input"], torch.fx.Node):
+        raise ValueError(f"{where}: its input {a['input']!r} is a constant, not a tensor")
+    if a.get("antialias"):
+        raise ValueError(f"{where}: antialias=True is not supported (it low-pass filters "
+                         f"first when shrinking)")
+    mode = {F.upsample_nearest: "nearest", F.upsample_bilinear: "bilinear"}.get(
+        node.target, a.get("mode"))
+    align_corners = True if node.target is F.upsample_bilinear else a.get("align_corners")
+    layer = _upsample(a["size"], a["scale_factor"], mode, align_corners,
+                      a.get("recompute_scale_factor"), where)
+    return layer, (a["input"],), False
