@@ -31,12 +31,19 @@ Flatten (axis=1), Reshape to (N, −1)  Flatten
 Add of two activations                Add
 Concat (axis=1)                       Concat
 Dropout, Identity                     Dropout, Identity
+ConvTranspose                         ConvTranspose2d (pads, output_padding, output_shape,
+                                      auto_pad, group, dilations, strides)
+Resize (opset 11+), nearest           Upsample nearest (asymmetric + floor) or
+                                      nearest-exact (half_pixel + round_prefer_ceil)
+Resize, linear                        Upsample bilinear (half_pixel, pytorch_half_pixel:
+                                      align_corners=False; align_corners: True)
+Upsample (opset 7–9), nearest         Upsample nearest (scale_factor)
 ====================================  =====================================================
 
 Reshape's target shape may be a constant or computed from the activation's own shape —
 the ``Shape → Gather → Unsqueeze → Concat`` chain PyTorch writes for
 ``x.view(x.size(0), -1)``: constants, ``Constant`` nodes and those shape operations
-(Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Identity on constants) are evaluated
+(Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Slice, Identity on constants) are evaluated
 here while the graph is read.  A target (n, F) with F the number of features is read as
 a flatten that keeps the batch, whatever batch size n the exporter wrote in.
 
@@ -58,8 +65,8 @@ are left out.
 ``pip install 'minideconv[onnx]'``.
 
 ``reader`` walks the graph and keeps the book (``GraphReader``); ``layer_ops``,
-``mean_ops``, ``shape_ops`` and ``layouts`` (the NHWC Transposes) translate the operations
-(one function each); ``values`` says what a tensor is while the graph is read.
+``mean_ops``, ``resampling_ops``, ``shape_ops`` and ``layouts`` (the NHWC Transposes)
+translate the operations (one function each); ``values`` says what a tensor is while the graph is read.
 """
 
 from __future__ import annotations
