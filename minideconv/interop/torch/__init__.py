@@ -19,6 +19,7 @@ this package needs neither.
 ``fx``            tracing, the naming rule, in-place ops, Graph → ``torch.fx.GraphModule``
 ``fx_nodes``      one fx node → one layer: each operation recognised, its arguments bound
 ``resampling``    ConvTranspose2d, Upsample and F.interpolate ↔ the layers that enlarge
+``tensors``       what every translation shares: ``import_torch``, ``to_numpy``, ``as_pair``
 ``join_modules``  ``Sum`` and ``ChannelConcat``: ``to_torch``'s modules for Add and Concat
 ================  ========================================================================
 """

@@ -19,6 +19,7 @@ import numpy as np
 
 from ... import nn
 from ...geometry import PADDING_MODES
+from .tensors import as_pair, import_torch, to_numpy  # noqa: F401 (imported from here too)
 
 #: what ``from_torch`` converts — modules (here) and fx operations (``fx_nodes``)
 SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
@@ -30,28 +31,6 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "torch.cat(..., dim=1), ConvTranspose2d, Upsample / UpsamplingNearest2d / "
              "UpsamplingBilinear2d and F.interpolate / F.upsample (modes nearest, "
              "nearest-exact, bilinear)")
-
-
-def import_torch():
-    """``torch`` (with ``torch.fx``), or an ImportError that says how to install it."""
-    try:
-        import torch
-        import torch.fx  # noqa: F401
-    except ImportError:  # pragma: no cover - exercised only without torch
-        raise ImportError("minideconv.interop.torch needs PyTorch: "
-                          "pip install 'minideconv[crosscheck]'") from None
-    return torch
-
-
-def to_numpy(tensor) -> np.ndarray:
-    """A NumPy copy of ``tensor`` (detached, on the CPU): no later in-place op reaches it."""
-    return tensor.detach().cpu().numpy().copy()
-
-
-def as_pair(value):
-    """A size as minideconv takes it: a list or tuple as a tuple (``[3, 3]`` → ``(3, 3)``),
-    an int as it is."""
-    return tuple(value) if isinstance(value, (tuple, list)) else value
 
 
 def named_leaves(module) -> List:

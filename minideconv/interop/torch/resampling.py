@@ -17,7 +17,7 @@ import numpy as np
 
 from ... import nn
 from ...geometry import INTERPOLATION_MODES
-from .layers import as_pair, import_torch, to_numpy
+from .tensors import as_pair, import_torch, to_numpy
 
 
 def _upsample(size, scale_factor, mode, align_corners, recompute_scale_factor, where):
