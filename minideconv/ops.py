@@ -363,28 +363,26 @@ def adaptive_avg_pool2d_transpose(r, input_size):
         return backend.avg_pool2d_transpose(_contiguous(r), geom)
 
 
-def _upsample(x, mode, size, scale_factor, align_corners, recompute_scale_factor):
-    checks.check_float_array(x, "x", ndim=4)
-    checks.check_nonempty_spatial(x, "x")
-    geom = geometry.interpolation_geometry(x.shape, size, scale_factor, mode, align_corners,
-                                           recompute_scale_factor)
-    backend = _backend_for(x)
+def _resample(a, input_size, mode, size, scale_factor, align_corners,
+              recompute_scale_factor):
+    """Upsample ``a`` (``input_size`` None), or pass ``a`` through that upsampling's
+    transpose back to ``input_size`` (``size`` None: ``a``'s size)."""
+    name = "x" if input_size is None else "r"
+    checks.check_float_array(a, name, ndim=4)
+    checks.check_nonempty_spatial(a, name)
+    arguments = (mode, align_corners, recompute_scale_factor)
+    if input_size is None:
+        geom = geometry.interpolation_geometry(a.shape, size, scale_factor, *arguments)
+    else:
+        if size is None and scale_factor is None:
+            size = tuple(a.shape[2:])
+        geom = geometry.interpolation_transpose_geometry(a.shape, input_size, size,
+                                                         scale_factor, *arguments)
+    backend = _backend_for(a)
     with backend.kernel_lock:
-        return backend.upsample2d(_contiguous(x), geom)
-
-
-def _upsample_transpose(r, input_size, mode, size, scale_factor, align_corners,
-                        recompute_scale_factor):
-    checks.check_float_array(r, "r", ndim=4)
-    checks.check_nonempty_spatial(r, "r")
-    if size is None and scale_factor is None:
-        size = tuple(r.shape[2:])             # the upsampling that made r's size
-    geom = geometry.interpolation_transpose_geometry(
-        r.shape, input_size, size, scale_factor, mode, align_corners,
-        recompute_scale_factor)
-    backend = _backend_for(r)
-    with backend.kernel_lock:
-        return backend.upsample2d_transpose(_contiguous(r), geom)
+        if input_size is None:
+            return backend.upsample2d(_contiguous(a), geom)
+        return backend.upsample2d_transpose(_contiguous(a), geom)
 
 
 def upsample_nearest2d(x, size=None, scale_factor=None, recompute_scale_factor=None,
@@ -401,8 +399,8 @@ def upsample_nearest2d(x, size=None, scale_factor=None, recompute_scale_factor=N
     pair; O = ⌊L · scale_factor⌋).  O may also be smaller than L (then pixels are
     skipped).  y = A x with a 0/1 matrix A (``matrices.upsample_nearest2d_matrix``);
     its transpose is ``upsample_nearest2d_transpose``."""
-    return _upsample(x, "nearest-exact" if exact else "nearest", size, scale_factor, None,
-                     recompute_scale_factor)
+    return _resample(x, None, "nearest-exact" if exact else "nearest", size, scale_factor,
+                     None, recompute_scale_factor)
 
 
 def upsample_nearest2d_transpose(r, input_size, size=None, scale_factor=None,
@@ -414,8 +412,8 @@ def upsample_nearest2d_transpose(r, input_size, size=None, scale_factor=None,
         x[ih, iw] = Σ r[oh, ow] over src(oh) = ih, src(ow) = iw
 
     — the gradient of ``upsample_nearest2d`` (what autograd computes)."""
-    return _upsample_transpose(r, input_size, "nearest-exact" if exact else "nearest", size,
-                               scale_factor, None, recompute_scale_factor)
+    return _resample(r, input_size, "nearest-exact" if exact else "nearest", size,
+                     scale_factor, None, recompute_scale_factor)
 
 
 def upsample_bilinear2d(x, size=None, scale_factor=None, align_corners=False,
@@ -430,7 +428,7 @@ def upsample_bilinear2d(x, size=None, scale_factor=None, align_corners=False,
     1 − λ and λ = s − i₀; the two axes multiply: y[oh, ow] = Σ_{a,b} λ_a(oh) λ_b(ow)
     x[i_a(oh), i_b(ow)].  Linear, y = A x (``matrices.upsample_bilinear2d_matrix``); its
     transpose is ``upsample_bilinear2d_transpose``."""
-    return _upsample(x, "bilinear", size, scale_factor, align_corners,
+    return _resample(x, None, "bilinear", size, scale_factor, align_corners,
                      recompute_scale_factor)
 
 
@@ -440,5 +438,5 @@ def upsample_bilinear2d_transpose(r, input_size, size=None, scale_factor=None,
     ((H, W) or (N, C, H, W)) with these arguments (``size`` defaults to r's size): every
     r value is scattered back onto the four pixels its output mixed, with the same
     weights — the gradient of ``upsample_bilinear2d``."""
-    return _upsample_transpose(r, input_size, "bilinear", size, scale_factor, align_corners,
-                               recompute_scale_factor)
+    return _resample(r, input_size, "bilinear", size, scale_factor, align_corners,
+                     recompute_scale_factor)

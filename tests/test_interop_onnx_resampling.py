@@ -105,6 +105,14 @@ def _model(nodes, inits=(), x_shape=(1, 4, 5, 6), opset=13):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
+def assert_equals_onnxruntime(model):
+    x = np.random.default_rng(2).standard_normal((1, 4, 5, 6)).astype(np.float32)
+    expected = onnxruntime_outputs(model, x)["y"]
+    ours = from_onnx(model)(x)
+    assert ours.shape == expected.shape
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+
+
 W = np.random.default_rng(1).standard_normal((4, 3, 3, 3)).astype(np.float32)
 SCALES = np.array([1, 1, 2, 1.5], np.float32)
 
@@ -119,11 +127,7 @@ SCALES = np.array([1, 1, 2, 1.5], np.float32)
 def test_conv_transpose_options_equal_onnxruntime(attrs):
     model = _model([helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up",
                                      **attrs)], [("w", W)])
-    x = np.random.default_rng(2).standard_normal((1, 4, 5, 6)).astype(np.float32)
-    expected = onnxruntime_outputs(model, x)["y"]
-    ours = from_onnx(model)(x)
-    assert ours.shape == expected.shape
-    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+    assert_equals_onnxruntime(model)
 
 
 @pytest.mark.parametrize("mode, coordinates, rounding", [
@@ -140,11 +144,7 @@ def test_resize_modes_equal_onnxruntime(mode, coordinates, rounding, by):
     model = _model([helper.make_node("Resize", inputs, ["y"], name="rs", mode=mode,
                                      coordinate_transformation_mode=coordinates,
                                      nearest_mode=rounding)], [("s", value)])
-    x = np.random.default_rng(3).standard_normal((1, 4, 5, 6)).astype(np.float32)
-    expected = onnxruntime_outputs(model, x)["y"]
-    ours = from_onnx(model)(x)
-    assert ours.shape == expected.shape
-    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+    assert_equals_onnxruntime(model)
 
 
 @pytest.mark.parametrize("node, inits, match", [

@@ -361,26 +361,31 @@ def avg_pool2d_transpose(r, geom):
 
 # --------------------------------------------------------------------------- upsampling
 
+def _as_planes(images):
+    """(N, C, H, W) as the (N·C, H, W) stack of planes ``resampling_loops`` runs on."""
+    return images.reshape((-1,) + images.shape[2:])
+
+
 def _tap_tables(geom, dtype):
-    """What ``resampling_loops`` takes after the arrays: nearest's source rows and
-    columns, or bilinear's two taps per axis and their weights in the array's dtype."""
-    if geom.mode == "nearest":
-        return geom.rows.sources[:, 0].copy(), geom.cols.sources[:, 0].copy()
+    """The taps of both axes and their weights, in the array's dtype."""
     return (geom.rows.sources, geom.rows.weights.astype(dtype), geom.cols.sources,
             geom.cols.weights.astype(dtype))
 
 
 def upsample2d(x, geom):
-    y = new_array((x.shape[0], x.shape[1]) + tuple(geom.out_hw), x.dtype)
-    loop = resampling_loops.nearest_planes if geom.mode == "nearest" else \
-        resampling_loops.bilinear_planes
-    loop(x, y, *_tap_tables(geom, x.dtype))
+    y = new_array(x.shape[:2] + tuple(geom.out_hw), x.dtype)
+    if geom.mode == "nearest":      # one tap of weight 1: a plain copy
+        resampling_loops.nearest_planes(_as_planes(x), _as_planes(y),
+                                        geom.rows.sources[:, 0].copy(),
+                                        geom.cols.sources[:, 0].copy())
+    else:
+        resampling_loops.bilinear_planes(_as_planes(x), _as_planes(y),
+                                         *_tap_tables(geom, x.dtype))
     return y
 
 
 def upsample2d_transpose(r, geom):
-    x = new_array((r.shape[0], r.shape[1]) + tuple(geom.in_hw), r.dtype)
-    loop = resampling_loops.nearest_transpose_planes if geom.mode == "nearest" else \
-        resampling_loops.bilinear_transpose_planes
-    loop(r, x, *_tap_tables(geom, r.dtype))
+    x = np.zeros(r.shape[:2] + tuple(geom.in_hw), r.dtype)     # the loop adds into it
+    resampling_loops.interpolate_transpose_planes(_as_planes(r), _as_planes(x),
+                                                  *_tap_tables(geom, r.dtype))
     return x
