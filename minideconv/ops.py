@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import checks, geometry, rules
-from .padding import wrap_pad, wrap_pad_adjoint
+from .padding import pad, pad_adjoint
 
 #: Which backend runs NumPy arrays: ``"cpu"`` (the Numba loops, default) or
 #: ``"reference"`` (the whole-array code that runs CuPy arrays, here on NumPy), so that
@@ -51,10 +51,11 @@ def _contiguous(a):
 
 
 def _as_zero_padded_input(x, geom):
-    """x and the geometry the backends run: circular padding is applied here, to x
-    (``ConvGeometry.as_zero_padded``), so a backend only ever sees zero padding."""
-    if geom.padding_mode == "circular":
-        x = wrap_pad(x, geom.pads)
+    """x and the geometry the backends run: circular, reflect and replicate padding are
+    applied here, to x (``ConvGeometry.as_zero_padded``), so a backend only ever sees
+    zero padding."""
+    if geom.padding_mode != "zeros":
+        x = pad(x, geom.pads, geom.padding_mode)
     return _contiguous(x), geom.as_zero_padded()
 
 
@@ -79,8 +80,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     padding : int, (int, int), ``"valid"`` (no padding) or ``"same"`` (stride 1 only;
         output size = input size, the odd extra pixel on the bottom/right like PyTorch)
     groups : int dividing C_in and C_out
-    padding_mode : ``"zeros"`` or ``"circular"`` (wrap around, PyTorch's
-        ``nn.Conv2d(padding_mode="circular")``)
+    padding_mode : ``"zeros"``, ``"circular"`` (wrap around), ``"reflect"`` (mirror, the
+        edge not repeated) or ``"replicate"`` (repeat the edge), PyTorch's
+        ``nn.Conv2d(padding_mode=...)``
 
     Returns
     -------
@@ -122,9 +124,10 @@ def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0
 
     ``padding`` takes everything ``conv2d`` takes, ``"same"`` and ``"valid"`` included, so
     the transpose of any ``conv2d`` call is this function with the same arguments
-    (PyTorch's ``conv_transpose2d`` takes no string padding).  ``padding_mode="circular"``
-    gives the adjoint of ``conv2d(..., padding_mode="circular")`` (PyTorch has no
-    transposed circular convolution).
+    (PyTorch's ``conv_transpose2d`` takes no string padding).  ``padding_mode`` "circular",
+    "reflect" or "replicate" gives the adjoint of ``conv2d`` with that padding mode: the
+    border folded back onto the pixels it copied (PyTorch has no such transposed
+    convolution).
     """
     checks.check_same_device(y=y, weight=weight, bias=bias)
     checks.check_float_array(y, "y", ndim=4)
@@ -136,8 +139,8 @@ def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0
     backend = _backend_for(y, weight)
     with backend.kernel_lock:
         x = backend.conv_transpose2d(_contiguous(y), _contiguous(weight), geom.as_zero_padded())
-    if geom.padding_mode == "circular":  # fold the wrapped border back: wrap_pad's transpose
-        x = wrap_pad_adjoint(x, geom.pads)
+    if geom.padding_mode != "zeros":  # fold the padded border back: pad's transpose
+        x = pad_adjoint(x, geom.pads, geom.padding_mode)
     return _add_bias(x, bias)
 
 

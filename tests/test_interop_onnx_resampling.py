@@ -44,6 +44,9 @@ EXPORTS = {
     "corners-opset11": ("bilinear_corners", dict(dynamo=False, opset_version=11),
                         nn.Upsample),
     "sizes-opset11": ("interpolate", dict(dynamo=False, opset_version=11), nn.Upsample),
+    "padded": ("padded_interpolate", {}, nn.Pad),
+    "reflect": ("vgg_reflect", {}, nn.Pad),
+    "reflect-opset11": ("vgg_reflect", dict(dynamo=False, opset_version=11), nn.Pad),
 }
 
 
@@ -167,6 +170,24 @@ def test_resize_modes_equal_onnxruntime(mode, coordinates, rounding, by):
 def test_what_cannot_be_read_is_refused_naming_node_and_attribute(node, inits, match):
     with pytest.raises(ValueError, match=match):
         from_onnx(_model([node], inits, opset=19 if "antialias" in match else 13))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+@pytest.mark.parametrize("opset", [11, 19])
+def test_pad_modes_equal_onnxruntime(mode, opset):
+    pads = np.array([0, 0, 2, 1, 0, 0, 1, 3], np.int64)
+    inputs, inits = ["x", "p"], [("p", pads)]
+    if mode == "constant":
+        inputs, inits = inputs + ["v"], inits + [("v", np.array(0.75, np.float32))]
+    assert_equals_onnxruntime(_model([helper.make_node("Pad", inputs, ["y"], name="pd",
+                                                       mode=mode)], inits, opset=opset))
+
+
+def test_pad_of_the_channels_is_refused():
+    model = _model([helper.make_node("Pad", ["x", "p"], ["y"], name="pd")],
+                   [("p", np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64))])
+    with pytest.raises(ValueError, match=r"'pd' \(Pad\): pads .* the batch or the channels"):
+        from_onnx(model)
 
 
 def test_upsample_linear_of_opset_9_is_refused():

@@ -1,6 +1,8 @@
 """from_torch / to_torch of the layers that enlarge an image: ConvTranspose2d, Upsample
-(and UpsamplingNearest2d / UpsamplingBilinear2d), F.interpolate and F.upsample.  A tiny
-U-Net of each kind (conv → pool → conv → enlarge → cat with the skip → conv) gives
+(and UpsamplingNearest2d / UpsamplingBilinear2d), F.interpolate and F.upsample, the
+padding modules and F.pad, and Conv2d(padding_mode="reflect" / "replicate").  A tiny
+U-Net of each kind (conv → pool → conv → enlarge → cat with the skip → conv), and a
+VGG-ish chain with reflect / replicate convolutions and every padding module, give
 torch's values at every node and its projections under the three rules to 1e-10
 (tests/support/torch_reference.py), the layer's backward and weight gradients equal
 autograd's, to_torch round trips, and what cannot be read is refused by name.
@@ -65,6 +67,14 @@ UNETS = {
         y, size=(6, 8), mode="bilinear", align_corners=False)),
     "upsample_nearest": lambda: TinyUNet(None, lambda y: F.upsample_nearest(
         y, scale_factor=2)),
+    "padded_interpolate": lambda: TinyUNet(None, lambda y: F.pad(
+        F.interpolate(y, size=(5, 7)), (0, 1, 1, 0), mode="replicate")),
+    "vgg_reflect": lambda: tnn.Sequential(
+        tnn.Conv2d(2, 4, 3, padding=1, padding_mode="reflect"), tnn.ReLU(),
+        tnn.Conv2d(4, 4, 3, padding=(2, 1), padding_mode="replicate"), tnn.ReLU(),
+        tnn.MaxPool2d(2), tnn.ReflectionPad2d((1, 0, 2, 1)), tnn.Conv2d(4, 3, 3), tnn.ReLU(),
+        tnn.ReplicationPad2d(1), tnn.ZeroPad2d((0, 1, 1, 0)), tnn.ConstantPad2d(1, 0.5),
+        tnn.Flatten(), tnn.Linear(3 * 10 * 8, 5)),
 }
 
 

@@ -175,9 +175,9 @@ CHILD = textwrap.dedent(r"""
     import numba
     assert numba.config.DISABLE_JIT
     from numba.core.dispatcher import Dispatcher
-    from minideconv.backends import resampling_loops
+    from minideconv.backends import resize_loops
     from test_ops_resampling import every_upsampling
-    assert not [n for n, o in vars(resampling_loops).items() if isinstance(o, Dispatcher)]
+    assert not [n for n, o in vars(resize_loops).items() if isinstance(o, Dispatcher)]
     np.savez(sys.argv[1], **every_upsampling())
 """)
 

@@ -1,17 +1,17 @@
 """Compute backends, each providing the kernels of ``contract.Backend``.
 
-==================== ========================================================
-``contract``         the kernels a backend provides and what it may assume
-``loops``            the CPU's ``@njit`` loops, one formula each (read this)
-``average_loops``    the CPU loops of average pooling and its transpose
-``resampling_loops`` the CPU loops of upsampling (nearest, bilinear) and its transpose
-``window_check``     the CPU loops that check switches before unpooling
-``cpu``              the CPU backend: the loops and BLAS, scheduled
-``image_threads``    chunks of images on worker threads (used by ``cpu``)
-``threading_layer``  which Numba threading layer runs the loops; making TBB loadable
-``reference``        the whole-array reference backend, NumPy or CuPy
-``first_compile``    one line on stderr when Numba first compiles a kernel
-==================== ========================================================
+=================== =========================================================
+``contract``        the kernels a backend provides and what it may assume
+``loops``           the CPU's ``@njit`` loops, one formula each (read this)
+``average_loops``   the CPU loops of average pooling and its transpose
+``resize_loops``    the CPU loops of upsampling (nearest, bilinear) and their transpose
+``window_check``    the CPU loops that check switches before unpooling
+``cpu``             the CPU backend: the loops and BLAS, scheduled
+``image_threads``   chunks of images on worker threads (used by ``cpu``)
+``threading_layer`` which Numba threading layer runs the loops; making TBB loadable
+``reference``       the whole-array reference backend, NumPy or CuPy
+``first_compile``   one line on stderr when Numba first compiles a kernel
+=================== =========================================================
 
 Backends import nothing above them (no ``ops``, no networks): the warm-up of the
 first run and its helper process are ``minideconv.compile``.

@@ -13,7 +13,8 @@ What the caller (``minideconv.ops``) has already done, so that no backend does i
 * every argument is validated (shapes, dtypes, one device, sizes); arrays are
   C-contiguous, float32 or float64 of one dtype, switches int64;
 * the geometry is resolved once (``minideconv.geometry``): a ``ConvGeometry`` always has
-  ``padding_mode == "zeros"`` — circular padding was turned into a pre-padded input
+  ``padding_mode == "zeros"`` — circular, reflect or replicate padding was turned into a
+  pre-padded input
   (``ConvGeometry.as_zero_padded``) and is folded back by the caller;
 * the ReLU rule is a ``rules.ReluRule`` (its two yes/no choices), never a name;
 * an ``InterpolationGeometry`` holds every output's source pixels and weights, inside

@@ -12,7 +12,7 @@ the work into pieces, and hands them to the loops and to BLAS:
   fewer columns, as the equal convolution (``geometry.transpose_as_convolution``);
 * element-wise kernels run in parallel blocks, sized so every thread gets as many;
 * pooling and upsampling run plane by plane in parallel (``average_loops``,
-  ``resampling_loops``).
+  ``resize_loops``).
 
 benchmarks/README.md has the measurements behind each choice.
 """
@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from .. import geometry
-from . import average_loops, image_threads, loops, resampling_loops
+from . import average_loops, image_threads, loops, resize_loops
 from .window_check import first_switch_outside_window_planes
 
 #: The workqueue threading layer aborts the process if two Python threads launch
@@ -362,7 +362,7 @@ def avg_pool2d_transpose(r, geom):
 # --------------------------------------------------------------------------- upsampling
 
 def _as_planes(images):
-    """(N, C, H, W) as the (N·C, H, W) stack of planes ``resampling_loops`` runs on."""
+    """(N, C, H, W) as the (N·C, H, W) stack of planes ``resize_loops`` runs on."""
     return images.reshape((-1,) + images.shape[2:])
 
 
@@ -375,17 +375,17 @@ def _tap_tables(geom, dtype):
 def upsample2d(x, geom):
     y = new_array(x.shape[:2] + tuple(geom.out_hw), x.dtype)
     if geom.mode == "nearest":      # one tap of weight 1: a plain copy
-        resampling_loops.nearest_planes(_as_planes(x), _as_planes(y),
+        resize_loops.nearest_planes(_as_planes(x), _as_planes(y),
                                         geom.rows.sources[:, 0].copy(),
                                         geom.cols.sources[:, 0].copy())
     else:
-        resampling_loops.bilinear_planes(_as_planes(x), _as_planes(y),
+        resize_loops.bilinear_planes(_as_planes(x), _as_planes(y),
                                          *_tap_tables(geom, x.dtype))
     return y
 
 
 def upsample2d_transpose(r, geom):
     x = np.zeros(r.shape[:2] + tuple(geom.in_hw), r.dtype)     # the loop adds into it
-    resampling_loops.interpolate_transpose_planes(_as_planes(r), _as_planes(x),
+    resize_loops.interpolate_transpose_planes(_as_planes(r), _as_planes(x),
                                                   *_tap_tables(geom, r.dtype))
     return x

@@ -12,7 +12,7 @@ For ONE image flattened in C-order, x = x_img.ravel() with x_img of shape (C, H,
   window:  A x = avg_pool2d(x), Aᵀ r = avg_pool2d_transpose(r) (and the adaptive ones)
 * ``upsample_nearest2d_matrix``, ``upsample_bilinear2d_matrix`` → A, the source pixels'
   weights:  A x = upsample_nearest2d(x), Aᵀ r = upsample_nearest2d_transpose(r) (bilinear
-  likewise)
+  likewise); ``pad_matrix`` → P of padding (zeros, reflect, replicate, circular)
 
 (bias is the affine offset of a convolution, not part of the linear map W.)
 
@@ -29,7 +29,7 @@ Where each part lives (every name below is importable from ``minideconv.matrices
 ``conv``          W and Wᵀ, and how they are built from per-axis incidences
 ``pool_relu``     P(s) and D = diag(x > 0), the 0/1 matrices of max-pooling and ReLU
 ``average_pool``  A of average pooling and of adaptive average pooling
-``resampling``    A of nearest and bilinear upsampling
+``resampling``    A of nearest and bilinear upsampling, P of padding
 ``chains``        products of layer matrices: the forward map and the three backward maps
 ``network``       the same walk over a whole Sequential or Graph (sums where branches join)
 ``analysis``      singular values, ‖WᵀW − I‖, least squares, circulant spectra, all-pass
@@ -49,7 +49,7 @@ from .conv import conv2d_matrix, conv_transpose2d_matrix
 from .network import (NetworkBackwardMap, layer_blocks, network_backward_map,
                       network_forward_map)
 from .pool_relu import max_pool2d_matrix, relu_matrix
-from .resampling import upsample_bilinear2d_matrix, upsample_nearest2d_matrix
+from .resampling import pad_matrix, upsample_bilinear2d_matrix, upsample_nearest2d_matrix
 
 __all__ = [
     "conv2d_matrix", "conv_transpose2d_matrix", "max_pool2d_matrix", "relu_matrix",
@@ -58,6 +58,6 @@ __all__ = [
     "least_squares_inverse", "reconstruct", "Reconstruction",
     "circular_gram_eigenvalues", "allpass_kernel",
     "avg_pool2d_matrix", "adaptive_avg_pool2d_matrix",
-    "upsample_nearest2d_matrix", "upsample_bilinear2d_matrix",
+    "upsample_nearest2d_matrix", "upsample_bilinear2d_matrix", "pad_matrix",
     "layer_blocks", "network_forward_map", "network_backward_map", "NetworkBackwardMap",
 ]

@@ -32,7 +32,7 @@ from .. import nn, rules
 from .average_pool import adaptive_avg_pool2d_matrix, avg_pool2d_matrix
 from .conv import conv2d_matrix, conv_transpose2d_matrix
 from .pool_relu import mask_diagonal, max_pool2d_matrix, relu_matrix
-from .resampling import upsample_bilinear2d_matrix, upsample_nearest2d_matrix
+from .resampling import pad_matrix, upsample_bilinear2d_matrix, upsample_nearest2d_matrix
 
 __all__ = ["layer_blocks", "network_forward_map", "network_backward_map",
            "NetworkBackwardMap"]
@@ -56,6 +56,8 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
         build = upsample_bilinear2d_matrix if layer.mode == "bilinear" else \
             upsample_nearest2d_matrix
         return [build(shape, **layer.call_arguments()).astype(dtype)]
+    if isinstance(layer, nn.Pad):                     # the constant border is an offset
+        return [pad_matrix(shape, layer.pads, layer.mode).astype(dtype)]
     if isinstance(layer, nn.ReLU):
         return [relu_matrix(record[0])]
     if isinstance(layer, nn.MaxPool2d):

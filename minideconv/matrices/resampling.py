@@ -5,6 +5,8 @@ For ONE image flattened in C-order, x = x_img.ravel() with x_img of shape (C, H,
 * ``upsample_nearest2d_matrix`` → A, shape (C·H_out·W_out, C·H·W), one 1 per row at the
   source pixel:  A x = upsample_nearest2d(x),  Aᵀ r = upsample_nearest2d_transpose(r)
 * ``upsample_bilinear2d_matrix`` → A likewise, up to four weights per row
+* ``pad_matrix`` → P, one 1 per row at the pixel a border cell copies (none for a zero):
+  P x = padding.pad(x), Pᵀ r = padding.pad_adjoint(r)
 
 Both are separable: output (oh, ow) reads the rows of A_h[oh] and the columns of A_w[ow]
 (``geometry.InterpolationGeometry``), so per channel A_c = A_h ⊗ A_w, and A is C copies
@@ -20,9 +22,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import geometry
+from ..padding import check_pads, padded_sources
 from .csr import check_input_shape
 
-__all__ = ["upsample_nearest2d_matrix", "upsample_bilinear2d_matrix"]
+__all__ = ["upsample_nearest2d_matrix", "upsample_bilinear2d_matrix", "pad_matrix"]
 
 
 def _axis_matrix(taps, n_in: int) -> sp.csr_array:
@@ -59,3 +62,19 @@ def upsample_bilinear2d_matrix(input_shape, size=None, scale_factor=None,
     (C, H, W): ``A @ x.ravel() == upsample_bilinear2d(x[None], ...).ravel()``; float64."""
     return _upsample_matrix(input_shape, "bilinear", size, scale_factor, align_corners,
                             recompute_scale_factor)
+
+
+def pad_matrix(input_shape, pads, mode="constant") -> sp.csr_array:
+    """P of ``padding.pad(x, pads, mode)`` for one image of ``input_shape`` (C, H, W),
+    ``pads = (top, bottom, left, right)``: ``P @ x.ravel() == pad(x, ...).ravel()``;
+    per channel P_h ⊗ P_w, each axis's row k holding a 1 at the pixel padded position k
+    copies.  float64."""
+    channels, height, width = check_input_shape(input_shape)
+    check_pads(pads, (height, width), mode, name="pads")
+    axes = []
+    for length, before, after in ((height, pads[0], pads[1]), (width, pads[2], pads[3])):
+        sources = padded_sources(length, before, after, mode)
+        copies = np.flatnonzero(sources >= 0)
+        axes.append(sp.coo_array((np.ones(copies.size), (copies, sources[copies])),
+                                 shape=(sources.size, length)))
+    return sp.csr_array(sp.kron(sp.identity(channels), sp.kron(*axes), format="csr"))

@@ -17,6 +17,7 @@ Flatten            the input shape               r reshaped back
 Linear             the input x                   r W  (the transpose of x ↦ x Wᵀ)
 ConvTranspose2d    the input x (weight grads)    W r = conv2d(r, W): the convolution it transposes
 Upsample           the input size                Aᵀ r: each value back to the pixels it read
+Pad                nothing                       Pᵀ r: the centre, each border cell added to its source
 Add                the number of inputs          (r, r, …): the signal copied to each input
 Concat             each input's channel count    r split into each input's channels
 =================  ============================  ==========================================
@@ -35,7 +36,7 @@ signals where a value fanned out).  Layers are addressed by index or by ``net.na
 ``layers``     the one-input layers above, but for pooling
 ``pooling``    ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
 ``combine``    ``Add`` and ``Concat``, the layers that join branches
-``resampling`` ``ConvTranspose2d`` and ``Upsample``, the layers that enlarge an image
+``resampling`` ``ConvTranspose2d``, ``Upsample`` and ``Pad``, the layers that enlarge an image
 ``network``    ``Network`` and ``Trace``: indices and names, shapes, receptive fields
 ``sequential`` ``Sequential``
 ``graph``      ``Graph`` and ``Node``
@@ -49,14 +50,14 @@ from .files import GRAPH_FORMAT, LAYER_TYPES, SEQUENTIAL_FORMAT, load, save
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Layer, Linear, ReLU
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-from .resampling import ConvTranspose2d, Upsample
+from .resampling import ConvTranspose2d, Pad, Upsample
 from .network import NETWORK_INPUT, Network, Trace
 from .sequential import Sequential
 
 __all__ = [
     "Layer", "Conv2d", "ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d",
     "Dropout", "Identity", "Flatten", "Linear", "Add", "Concat", "LAYER_TYPES",
-    "ConvTranspose2d", "Upsample",
+    "ConvTranspose2d", "Upsample", "Pad",
     "Network", "Trace", "NETWORK_INPUT", "Sequential", "Graph", "Node", "save", "load",
     "SEQUENTIAL_FORMAT", "GRAPH_FORMAT",
 ]

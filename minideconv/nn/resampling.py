@@ -1,14 +1,19 @@
 """The layers that make an image larger, as in U-Nets and decoders: the transposed
-convolution and upsampling (nearest, bilinear).  Both are linear; their way back is their
-exact transpose — for a transposed convolution, the convolution with the same weight.
+convolution, upsampling (nearest, bilinear) and padding.  All are linear (padding with a
+constant up to that offset); their way back is their exact transpose — for a transposed
+convolution, the convolution with the same weight.
 
-Their output pixels read input windows that the receptive-field arithmetic of
-``shapes`` (convolutions and poolings, which only shrink) does not describe, so units
-after them are treated as seeing the whole image (``mixes_positions``)."""
+The output pixels of the first two read input windows that the receptive-field
+arithmetic of ``shapes`` (convolutions and poolings, which only shrink) does not
+describe, so units after them are treated as seeing the whole image
+(``mixes_positions``); padding is a shift by its top and left border."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import checks, geometry, ops
+from ..padding import MODES, check_pads, pad, pad_adjoint
 from .layers import Layer
 
 
@@ -138,3 +143,58 @@ class Upsample(Layer):
                     list(self.scale_factor), mode=self.mode,
                     align_corners=self.align_corners,
                     recompute_scale_factor=self.recompute_scale_factor)
+
+
+class Pad(Layer):
+    """Padding of the borders, as ``torch.nn.functional.pad`` on (N, C, H, W):
+    ``padding`` an int (all four sides) or ``(left, right, top, bottom)`` — F.pad's
+    order, the last axis first — and ``mode`` "constant", "reflect", "replicate" or
+    "circular" (``minideconv.padding``).
+
+    Linear but for the constant ``value`` (torch's ``ConstantPad2d(p, value)``), which
+    fills the border as a bias would: it shifts the output and does not enter the way
+    back.  The way back is the transpose Pᵀ: the centre cropped and every border cell
+    added back onto the pixel it copied (none for zero padding)."""
+
+    def __init__(self, padding, mode="constant", value=0.0):
+        sides = (padding,) * 4 if checks.is_int(padding) else padding
+        if not isinstance(sides, (tuple, list)) or len(sides) != 4 or \
+                not all(checks.is_int(v) and v >= 0 for v in sides):
+            raise ValueError(f"padding must be an int ≥ 0 or (left, right, top, bottom) "
+                             f"ints ≥ 0, got {padding!r}")
+        self.padding = tuple(int(v) for v in sides)
+        self.mode = checks.check_choice(mode, "mode", MODES)
+        self.value = checks.check_real(value, "value")
+        if self.value != 0 and mode != "constant":
+            raise ValueError(f"value={value} goes with mode='constant', not {mode!r}")
+
+    @property
+    def pads(self):
+        """(top, bottom, left, right), the order of ``minideconv.padding``."""
+        left, right, top, bottom = self.padding
+        return top, bottom, left, right
+
+    def forward(self, x):
+        checks.check_float_array(x, "x", ndim=4, layout="(N, C, H, W)")
+        y = pad(x, self.pads, self.mode)
+        if self.value:      # the constant border: an offset, like a bias
+            inside = pad(np.ones(x.shape[2:], x.dtype), self.pads, "constant")
+            y += checks.array_module(y).asarray(self.value * (1 - inside), dtype=y.dtype)
+        return y, None
+
+    def backward(self, grad, record, rule="backprop"):
+        return pad_adjoint(grad, self.pads, self.mode)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"expects a (C, H, W) input, got {tuple(input_shape)}")
+        check_pads(self.pads, input_shape[1:], self.mode)
+        top, bottom, left, right = self.pads
+        return (input_shape[0], input_shape[1] + top + bottom, input_shape[2] + left + right)
+
+    def geometry(self):
+        # a shift by (top, left): a 1×1 window of stride 1 whose padding is the border
+        return (1, 1), (1, 1), (self.pads[0], self.pads[2]), (1, 1)
+
+    def config(self):
+        return dict(padding=list(self.padding), mode=self.mode, value=self.value)

@@ -14,7 +14,7 @@ ONNX operation becomes.
 ``values``       what a tensor is while read (constant, activation, pending pool)
 ``layer_ops``    the operations that become layers (Conv, Gemm, pools, BatchNormalization…)
 ``mean_ops``     averages over (H, W): ReduceMean, and PyTorch's adaptive-pool chain
-``resampling_ops`` ConvTranspose, Resize and Upsample: the operations that enlarge (+ Slice)
+``resize_ops``   ConvTranspose, Resize, Upsample, Pad: the operations that enlarge (+ Slice)
 ``shape_ops``    shape arithmetic on constants (Shape, Gather, Unsqueeze, Concat, Reshape)
 ``layouts``      tf2onnx's channels-last (NHWC) input and flatten: ``input_layout``
 ===============  ==========================================================================

@@ -38,14 +38,17 @@ Resize (opset 11+), nearest           Upsample nearest (asymmetric + floor) or
 Resize, linear                        Upsample bilinear (half_pixel, pytorch_half_pixel:
                                       align_corners=False; align_corners: True)
 Upsample (opset 7–9), nearest         Upsample nearest (scale_factor)
+Pad of H and W                        Pad (constant, reflect, edge → replicate, wrap →
+                                      circular)
 ====================================  =====================================================
 
 Reshape's target shape may be a constant or computed from the activation's own shape —
 the ``Shape → Gather → Unsqueeze → Concat`` chain PyTorch writes for
 ``x.view(x.size(0), -1)``: constants, ``Constant`` nodes and those shape operations
-(Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Slice, Identity on constants) are evaluated
-here while the graph is read.  A target (n, F) with F the number of features is read as
-a flatten that keeps the batch, whatever batch size n the exporter wrote in.
+(Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Slice, ConstantOfShape, Identity on
+constants) are evaluated here while the graph is read.  A target (n, F) with F the number
+of features is read as a flatten that keeps the batch, whatever batch size n the
+exporter wrote in.
 
 Files that tf2onnx writes for Keras / TensorFlow take channels-last images (N, H, W, C)
 and begin with a Transpose to (N, C, H, W) (``input_layout(model)`` is then ``"NHWC"``):
@@ -65,7 +68,7 @@ are left out.
 ``pip install 'minideconv[onnx]'``.
 
 ``reader`` walks the graph and keeps the book (``GraphReader``); ``layer_ops``,
-``mean_ops``, ``resampling_ops``, ``shape_ops`` and ``layouts`` (the NHWC Transposes)
+``mean_ops``, ``resize_ops``, ``shape_ops`` and ``layouts`` (the NHWC Transposes)
 translate the operations (one function each); ``values`` says what a tensor is while the graph is read.
 """
 

@@ -2,7 +2,7 @@
 
 ``GraphReader`` goes through the ONNX nodes in their (topological) order and hands each
 one to the translation of its ``op_type`` (``OPERATIONS``, gathered from
-``shape_ops``, ``layer_ops``, ``mean_ops``, ``resampling_ops`` and ``layouts``).  It keeps
+``shape_ops``, ``layer_ops``, ``mean_ops``, ``resize_ops`` and ``layouts``).  It keeps
 the book a translation reads and writes:
 
 * ``layout`` — the input's layout, ``"NCHW"`` or tf2onnx's ``"NHWC"`` (``layouts``);
@@ -24,19 +24,20 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ... import nn
-from . import layer_ops, layouts, mean_ops, resampling_ops, shape_ops
+from . import layer_ops, layouts, mean_ops, resize_ops, shape_ops
 from .values import PENDING, Activation, PendingPool, attributes, import_onnx
 
 #: the operations ``from_onnx`` reads (besides the shape operations evaluated on constants)
 SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean",
              "BatchNormalization", "Gemm", "MatMul", "Add", "Flatten", "Reshape", "Concat",
              "Dropout", "Identity", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
-             "Cast", "Transpose", "GatherND", "ConvTranspose", "Resize", "Upsample", "Slice")
+             "Cast", "Transpose", "GatherND", "ConvTranspose", "Resize", "Upsample", "Pad",
+             "Slice", "ConstantOfShape")
 
 #: ONNX op_type → its translation ``f(reader, node, attrs)``
 OPERATIONS = {**shape_ops.OPERATIONS, **layer_ops.OPERATIONS,
               **mean_ops.OPERATIONS, **layouts.OPERATIONS,   # (its Transpose)
-              **resampling_ops.OPERATIONS}
+              **resize_ops.OPERATIONS}
 
 
 class GraphReader:

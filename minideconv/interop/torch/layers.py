@@ -30,7 +30,8 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add) and "
              "torch.cat(..., dim=1), ConvTranspose2d, Upsample / UpsamplingNearest2d / "
              "UpsamplingBilinear2d and F.interpolate / F.upsample (modes nearest, "
-             "nearest-exact, bilinear)")
+             "nearest-exact, bilinear), ZeroPad2d, ConstantPad2d, ReflectionPad2d, "
+             "ReplicationPad2d, CircularPad2d and F.pad (on H and W)")
 
 
 def named_leaves(module) -> List:

@@ -1,12 +1,13 @@
-"""The torch layers that enlarge an image ↔ ``nn.ConvTranspose2d`` and ``nn.Upsample``:
-modules both ways (``layer_from_module``, ``module_from_layer``) and the functions fx
-records (``node_layer``: ``F.interpolate``, ``F.upsample``, ``F.upsample_nearest``,
-``F.upsample_bilinear``).  Each returns None for what is not one of these, so that
-``layers`` and ``fx_nodes`` ask here with one line.
+"""The torch layers that enlarge an image ↔ ``nn.ConvTranspose2d``, ``nn.Upsample`` and
+``nn.Pad``: modules both ways (``layer_from_module``, ``module_from_layer``) and the
+functions fx records (``node_layer``: ``F.interpolate``, ``F.upsample``,
+``F.upsample_nearest``, ``F.upsample_bilinear``, ``F.pad``).  Each returns None for what
+is not one of these, so that ``layers`` and ``fx_nodes`` ask here with one line.
 
 Upsampling modes other than nearest, nearest-exact and bilinear (bicubic, area, …),
-``antialias=True`` and a size computed in ``forward`` are refused with a ValueError that
-names the module or node.  PyTorch is imported only when a function here runs.
+``antialias=True``, a size computed in ``forward``, and padding of other axes than H and
+W are refused with a ValueError that names the module or node.  PyTorch is imported only
+when a function here runs.
 """
 
 from __future__ import annotations
@@ -33,11 +34,40 @@ def _upsample(size, scale_factor, mode, align_corners, recompute_scale_factor, w
         raise ValueError(f"{where}: {err}") from None
 
 
+def _pad(padding, mode, value, where):
+    """An ``nn.Pad`` from F.pad's arguments (``padding`` (left, right[, top, bottom]))."""
+    sides = list(padding) if isinstance(padding, (tuple, list)) else padding
+    if isinstance(sides, list) and len(sides) == 2:
+        sides += [0, 0]                        # F.pad's pairs start at the last axis
+    if isinstance(sides, list) and len(sides) > 4 and any(sides[4:]):
+        raise ValueError(f"{where}: pad={tuple(padding)} pads the channels or the batch; "
+                         f"minideconv pads H and W only")
+    try:
+        return nn.Pad(tuple(sides[:4]) if isinstance(sides, list) else sides,
+                      mode, 0.0 if value is None else value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def _pad_modules(tnn):
+    """torch's 2-D padding modules → the mode of ``nn.Pad`` (CircularPad2d where the
+    version has it)."""
+    modes = {tnn.ConstantPad2d: "constant", tnn.ReflectionPad2d: "reflect",
+             tnn.ReplicationPad2d: "replicate"}
+    if hasattr(tnn, "CircularPad2d"):
+        modes[tnn.CircularPad2d] = "circular"
+    return modes
+
+
 def layer_from_module(module, where):
-    """``nn.ConvTranspose2d`` or ``nn.Upsample`` (and its subclasses
-    ``UpsamplingNearest2d``, ``UpsamplingBilinear2d``) → the minideconv layer; None for
-    any other module."""
+    """``nn.ConvTranspose2d``, ``nn.Upsample`` (and its subclasses
+    ``UpsamplingNearest2d``, ``UpsamplingBilinear2d``) or a 2-D padding module
+    (``ZeroPad2d``, ``ConstantPad2d``, ``ReflectionPad2d``, ``ReplicationPad2d``,
+    ``CircularPad2d``) → the minideconv layer; None for any other module."""
     tnn = import_torch().nn
+    for kind, mode in _pad_modules(tnn).items():
+        if isinstance(module, kind):
+            return _pad(module.padding, mode, getattr(module, "value", 0.0), where)
     if isinstance(module, tnn.ConvTranspose2d):
         if module.padding_mode != "zeros":
             raise ValueError(f"{where}: padding_mode={module.padding_mode!r} is not "
@@ -55,9 +85,13 @@ def layer_from_module(module, where):
 
 
 def module_from_layer(layer, dtype):
-    """A fresh torch module for an ``nn.ConvTranspose2d`` or ``nn.Upsample`` layer
-    (weights copied); None for any other layer."""
+    """A fresh torch module for an ``nn.ConvTranspose2d``, ``nn.Upsample`` or ``nn.Pad``
+    layer (weights copied); None for any other layer."""
     torch = import_torch()
+    if isinstance(layer, nn.Pad):
+        kind = next(k for k, m in _pad_modules(torch.nn).items() if m == layer.mode)
+        return kind(layer.padding, layer.value) if layer.mode == "constant" else \
+            kind(layer.padding)
     if isinstance(layer, nn.Upsample):
         return torch.nn.Upsample(layer.size, layer.scale_factor, layer.mode,
                                  layer.align_corners, layer.recompute_scale_factor)
@@ -89,21 +123,23 @@ def _arguments(function, node, where):
 
 def node_layer(node, where):
     """``(layer, inputs, in_place)`` for an fx ``call_function`` node of ``F.interpolate``,
-    ``F.upsample``, ``F.upsample_nearest`` or ``F.upsample_bilinear``; None for any
-    other node."""
+    ``F.upsample``, ``F.upsample_nearest``, ``F.upsample_bilinear`` or ``F.pad``; None
+    for any other node."""
     torch = import_torch()
     F = torch.nn.functional
     functions = (F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear)
-    if node.op != "call_function" or node.target not in functions:
+    if node.op != "call_function" or node.target not in functions + (F.pad,):
         return None
     a = _arguments(node.target, node, where)
+    if not isinstance(a["input"], torch.fx.Node):
+        raise ValueError(f"{where}: its input {a['input']!r} is a constant, not a tensor")
+    if node.target is F.pad:
+        return _pad(a["pad"], a["mode"], a["value"], where), (a["input"],), False
     for name in ("size", "scale_factor"):
         values = a[name] if isinstance(a[name], (tuple, list)) else [a[name]]
         if any(isinstance(v, torch.fx.Node) for v in values):
             raise ValueError(f"{where}: {name} must be a constant, not computed in forward "
                              f"(give the size as numbers, or use nn.Upsample)")
-    if not isinstance(a["input"], torch.fx.Node):
-        raise ValueError(f"{where}: its input {a['input']!r} is a constant, not a tensor")
     if a.get("antialias"):
         raise ValueError(f"{where}: antialias=True is not supported (it low-pass filters "
                          f"first when shrinking)")

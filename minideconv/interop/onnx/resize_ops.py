@@ -1,7 +1,8 @@
 """The ONNX operations that enlarge an image: ConvTranspose → ``nn.ConvTranspose2d``,
-Resize (opset 11+) and Upsample (opset 7–9) → ``nn.Upsample``; and Slice of constants,
-which PyTorch's exporter writes to cut the (N, C) of a Resize's ``sizes`` out of a
-``Shape``.
+Resize (opset 11+) and Upsample (opset 7–9) → ``nn.Upsample``, Pad (constant, reflect,
+edge, wrap; on H and W) → ``nn.Pad``; and Slice and ConstantOfShape of constants, which
+PyTorch's TorchScript exporter writes to cut the (N, C) of a Resize's ``sizes`` out of a
+``Shape`` and to build a Pad's ``pads``.
 
 Resize is read where it is one of PyTorch's modes: ``nearest`` with
 ``coordinate_transformation_mode="asymmetric"`` and ``nearest_mode="floor"`` (torch's
@@ -192,5 +193,48 @@ def slice_constant(reader, node, attrs):
     reader.set_value(node, data[tuple(index)])
 
 
+def constant_of_shape(reader, node, attrs):
+    """ConstantOfShape of a constant shape: the array of that shape filled with ``value``
+    (a one-element tensor; float32 zeros by default)."""
+    shape = reader.constant(node, 0, "shape")
+    fill = attrs.get("value", np.zeros(1, np.float32))
+    reader.set_value(node, np.full([int(v) for v in np.ravel(shape)], np.ravel(fill)[0],
+                                   dtype=fill.dtype))
+
+
+#: ONNX's padding modes → ``nn.Pad``'s
+PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate",
+             "wrap": "circular"}
+
+
+def pad(reader, node, attrs):
+    """Pad of H and W → Pad: ``pads`` (an input from opset 11, an attribute before) in
+    ONNX's order (N, C, H, W begins, then ends), ``mode`` constant / reflect / edge / wrap,
+    a constant value (input 2, or ``value``)."""
+    x = reader.activation(node, 0, ndim=4)
+    mode = attrs.get("mode", "constant")
+    if mode not in PAD_MODES:
+        reader.fail(node, f"mode={mode!r} is not one of {tuple(PAD_MODES)}")
+    if len(node.input) > 3 and node.input[3]:
+        reader.fail(node, "axes is not supported: give the pads of all 4 axes")
+    pads = reader.constant(node, 1, "pads") if len(node.input) > 1 else attrs.get("pads")
+    pads = [int(v) for v in np.ravel(pads if pads is not None else [])]
+    if len(pads) != 8:
+        reader.fail(node, f"pads must have 8 entries (N, C, H, W begins and ends), got "
+                          f"{pads}")
+    if any(pads[i] for i in (0, 1, 4, 5)):
+        reader.fail(node, f"pads {pads} pad the batch or the channels; minideconv pads H "
+                          f"and W only")
+    value = reader.constant(node, 2, "constant_value") if len(node.input) > 2 else \
+        attrs.get("value", 0.0)
+    value = 0.0 if value is None or not np.size(value) else float(np.ravel(value)[0])
+    try:
+        layer = nn.Pad((pads[3], pads[7], pads[2], pads[6]), PAD_MODES[mode],
+                       value if mode == "constant" else 0.0)
+    except ValueError as err:
+        reader.fail(node, str(err))
+    reader.add_layer(node, layer, [x])
+
+
 OPERATIONS = {"ConvTranspose": conv_transpose, "Resize": resize, "Upsample": upsample,
-              "Slice": slice_constant}
+              "Pad": pad, "Slice": slice_constant, "ConstantOfShape": constant_of_shape}
