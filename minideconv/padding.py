@@ -61,18 +61,26 @@ def check_pads(pads, hw, mode: str, name: str = "padding") -> None:
 
 def pad(x, pads, mode: str):
     """Pad the last two axes of ``x`` by ``pads = (top, bottom, left, right)`` in ``mode``
-    (the limits of ``check_pads`` apply)."""
+    (the limits of ``check_pads`` apply): the image copied into the centre, then each
+    border row, then each border column (corners included), copied from its source."""
     top, bottom, left, right = pads
     height, width = x.shape[-2:]
     check_pads(pads, (height, width), mode)
     xp = array_module(x)
-    if mode == "constant":
-        out = xp.zeros(x.shape[:-2] + (height + top + bottom, width + left + right), x.dtype)
-        out[..., top:top + height, left:left + width] = x
-        return out
-    rows = xp.asarray(padded_sources(height, top, bottom, mode))
-    cols = xp.asarray(padded_sources(width, left, right, mode))
-    return x[..., rows, :][..., cols]
+    out = xp.empty(x.shape[:-2] + (height + top + bottom, width + left + right), x.dtype)
+    out[..., top:top + height, left:left + width] = x
+    for k, source in _border(height, top, bottom, mode):
+        out[..., k, left:left + width] = 0 if source < 0 else x[..., source, :]
+    for k, source in _border(width, left, right, mode):
+        out[..., k] = 0 if source < 0 else out[..., left + source]
+    return out
+
+
+def _border(length, before, after, mode):
+    """(padded position, its source) of the border cells of one axis."""
+    sources = padded_sources(length, before, after, mode)
+    return [(k, int(sources[k])) for k in list(range(before)) +
+            list(range(before + length, before + length + after))]
 
 
 def pad_adjoint(padded, pads, mode: str):
@@ -82,11 +90,11 @@ def pad_adjoint(padded, pads, mode: str):
     height = padded.shape[-2] - top - bottom
     width = padded.shape[-1] - left - right
     rows = padded[..., top:top + height, :].copy()
-    for k, source in enumerate(padded_sources(height, top, bottom, mode)):
-        if (k < top or k >= top + height) and source >= 0:
+    for k, source in _border(height, top, bottom, mode):
+        if source >= 0:
             rows[..., source, :] += padded[..., k, :]
     out = rows[..., left:left + width].copy()
-    for k, source in enumerate(padded_sources(width, left, right, mode)):
-        if (k < left or k >= left + width) and source >= 0:
+    for k, source in _border(width, left, right, mode):
+        if source >= 0:
             out[..., source] += rows[..., k]
     return out
