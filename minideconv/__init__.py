@@ -37,6 +37,7 @@ from .dottest import DotTestError, dottest
 from .ops import (adaptive_avg_pool2d, adaptive_avg_pool2d_transpose, avg_pool2d,
                   avg_pool2d_transpose, conv2d, conv2d_weight_grad, conv_transpose2d,
                   max_pool2d, max_unpool2d, relu, relu_backward)
+from .ops import adaptive_max_pool2d, adaptive_max_unpool2d
 from .ops import (upsample_bilinear2d, upsample_bilinear2d_transpose, upsample_nearest2d,
                   upsample_nearest2d_transpose)
 
@@ -58,6 +59,7 @@ __all__ = [
     "conv2d", "conv_transpose2d", "conv2d_weight_grad", "relu", "relu_backward",
     "max_pool2d", "max_unpool2d", "avg_pool2d", "avg_pool2d_transpose",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_transpose",
+    "adaptive_max_pool2d", "adaptive_max_unpool2d",
     "upsample_nearest2d", "upsample_nearest2d_transpose", "upsample_bilinear2d",
     "upsample_bilinear2d_transpose", "dottest", "DotTestError", "geometry", "rules", "shapes",
 ]

@@ -331,6 +331,14 @@ def avg_pool2d_transpose(r, input_size, kernel_size, stride=None, padding=0,
         return backend.avg_pool2d_transpose(_contiguous(r), geom)
 
 
+def _adaptive_windows(x, output_size):
+    """x checked and C-contiguous, and the adaptive windows that pool it to
+    ``output_size`` (average and max pooling share them)."""
+    checks.check_float_array(x, "x", ndim=4)
+    checks.check_nonempty_spatial(x, "x")
+    return _contiguous(x), geometry.adaptive_avg_pool2d_geometry(x.shape, output_size)
+
+
 def adaptive_avg_pool2d(x, output_size):
     """Adaptive average pooling, exactly ``torch.nn.functional.adaptive_avg_pool2d``: the
     (H, W) image is covered by ``output_size`` = (H_out, W_out) windows (an int: square; a
@@ -343,12 +351,10 @@ def adaptive_avg_pool2d(x, output_size):
     the input) repeats pixels.  Linear, y = A x (``matrices.adaptive_avg_pool2d_matrix``),
     with transpose ``adaptive_avg_pool2d_transpose``.
     """
-    checks.check_float_array(x, "x", ndim=4)
-    checks.check_nonempty_spatial(x, "x")
-    geom = geometry.adaptive_avg_pool2d_geometry(x.shape, output_size)
+    x, geom = _adaptive_windows(x, output_size)
     backend = _backend_for(x)
     with backend.kernel_lock:
-        return backend.avg_pool2d(_contiguous(x), geom)
+        return backend.avg_pool2d(x, geom)
 
 
 def adaptive_avg_pool2d_transpose(r, input_size):
@@ -364,6 +370,45 @@ def adaptive_avg_pool2d_transpose(r, input_size):
     backend = _backend_for(r)
     with backend.kernel_lock:
         return backend.avg_pool2d_transpose(_contiguous(r), geom)
+
+
+def adaptive_max_pool2d(x, output_size):
+    """Adaptive max-pooling with switches, exactly ``torch.nn.functional.adaptive_max_pool2d
+    (x, output_size, return_indices=True)``: the windows of ``adaptive_avg_pool2d``,
+
+        window o = [⌊o·L / O⌋, ⌈(o + 1)·L / O⌉),   y = the maximum over the window,
+
+    switches its int64 flat index h·W + w (the first maximum on ties, NaN wins).
+    Returns ``(y, switches)``; y = P(s) x, and ``adaptive_max_unpool2d`` is P(s)ᵀ."""
+    x, geom = _adaptive_windows(x, output_size)
+    backend = _backend_for(x)
+    with backend.kernel_lock:
+        return backend.adaptive_max_pool2d(x, geom)
+
+
+def adaptive_max_unpool2d(y, switches, input_size):
+    """The true transpose x = P(s)ᵀ y of ``adaptive_max_pool2d`` from an input of
+    ``input_size`` ((H, W) or (N, C, H, W)): every y value ADDED at its switch — the
+    gradient of the pooling.  Every switch must lie in its own adaptive window, else a
+    ValueError names the first that does not (before anything is written)."""
+    checks.check_same_device(y=y, switches=switches)
+    checks.check_float_array(y, "y", ndim=4)
+    checks.check_nonempty_spatial(y, "y")
+    checks.check_switch_array(switches, y)
+    geom = geometry.avg_pool_transpose_geometry(
+        y.shape, input_size,
+        lambda x_shape: geometry.adaptive_avg_pool2d_geometry(x_shape, tuple(y.shape[2:])))
+    switches = _contiguous(switches.astype(np.int64, copy=False))
+    outside = geometry.switches_outside_windows(switches, geom)
+    if outside is not None:
+        raise ValueError(f"switches[{', '.join(map(str, outside))}] = "
+                         f"{int(switches[outside])} lies outside its adaptive window "
+                         f"(rows {geom.rows[outside[2]][:2]}, columns "
+                         f"{geom.cols[outside[3]][:2]} of a {geom.in_hw} input); switches "
+                         f"must come from adaptive_max_pool2d to this size")
+    backend = _backend_for(y, switches)
+    with backend.kernel_lock:
+        return backend.max_unpool2d(_contiguous(y), switches, geom)
 
 
 def _resample(a, input_size, mode, size, scale_factor, align_corners,

@@ -183,6 +183,12 @@ def test_pad_modes_equal_onnxruntime(mode, opset):
                                                        mode=mode)], inits, opset=opset))
 
 
+def test_global_max_pool_equals_onnxruntime():
+    net = from_onnx(_model([helper.make_node("GlobalMaxPool", ["x"], ["y"], name="gmp")]))
+    assert isinstance(net.layers[0], nn.AdaptiveMaxPool2d)
+    assert_equals_onnxruntime(_model([helper.make_node("GlobalMaxPool", ["x"], ["y"])]))
+
+
 def test_pad_of_the_channels_is_refused():
     model = _model([helper.make_node("Pad", ["x", "p"], ["y"], name="pd")],
                    [("p", np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64))])

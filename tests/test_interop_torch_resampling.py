@@ -2,7 +2,8 @@
 (and UpsamplingNearest2d / UpsamplingBilinear2d), F.interpolate and F.upsample, the
 padding modules and F.pad, and Conv2d(padding_mode="reflect" / "replicate").  A tiny
 U-Net of each kind (conv → pool → conv → enlarge → cat with the skip → conv), and a
-VGG-ish chain with reflect / replicate convolutions and every padding module, give
+VGG-ish chain with reflect / replicate convolutions and every padding module, and a
+chain with a dilated MaxPool2d and an AdaptiveMaxPool2d (and F.adaptive_max_pool2d), give
 torch's values at every node and its projections under the three rules to 1e-10
 (tests/support/torch_reference.py), the layer's backward and weight gradients equal
 autograd's, to_torch round trips, and what cannot be read is refused by name.
@@ -75,6 +76,11 @@ UNETS = {
         tnn.MaxPool2d(2), tnn.ReflectionPad2d((1, 0, 2, 1)), tnn.Conv2d(4, 3, 3), tnn.ReLU(),
         tnn.ReplicationPad2d(1), tnn.ZeroPad2d((0, 1, 1, 0)), tnn.ConstantPad2d(1, 0.5),
         tnn.Flatten(), tnn.Linear(3 * 10 * 8, 5)),
+    "pools": lambda: tnn.Sequential(      # a dilated max-pool, then an adaptive one
+        tnn.Conv2d(2, 4, 3, padding=2), tnn.ReLU(), tnn.MaxPool2d(3, 2, dilation=2),
+        tnn.AdaptiveMaxPool2d((3, 2)), tnn.Conv2d(4, 3, 1), tnn.Flatten(), tnn.Linear(18, 4)),
+    "adaptive_max": lambda: TinyUNet(None, lambda y: F.interpolate(
+        F.adaptive_max_pool2d(y, (2, 5)), size=(6, 8))),
 }
 
 

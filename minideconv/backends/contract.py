@@ -21,7 +21,8 @@ What the caller (``minideconv.ops``) has already done, so that no backend does i
   the image: PyTorch's index formulas and scale factors are resolved;
 * an ``AvgPoolGeometry`` holds its windows already clipped to the image, with their
   divisors: padding, ``ceil_mode`` and ``count_include_pad`` are resolved;
-* ``max_unpool2d`` is called only after ``first_switch_outside_window`` returned −1, so
+* ``max_unpool2d`` is called only after ``first_switch_outside_window`` returned −1 (or,
+  after an adaptive max-pool, ``ops`` checked the switches against their windows), so
   every switch lies inside its own window, inside the output;
 * the bias is added by the caller; the caller holds ``kernel_lock`` around every call.
 
@@ -66,7 +67,12 @@ class Backend(Protocol):
         own window inside the (*geom.in_hw) input, or −1."""
 
     def max_unpool2d(self, y, switches, geom: PoolGeometry):
-        """x = P(s)ᵀ y, (N, C, *geom.in_hw): every y value added at its switch."""
+        """x = P(s)ᵀ y, (N, C, *geom.in_hw): every y value added at its switch (only
+        ``geom.in_hw`` is read: an adaptive max-pool's ``AvgPoolGeometry`` serves too)."""
+
+    def adaptive_max_pool2d(self, x, geom: AvgPoolGeometry) -> Tuple[object, object]:
+        """(y, switches) of max-pooling over ``geom``'s adaptive windows (the windows of
+        ``adaptive_avg_pool2d``), ties and NaN as ``max_pool2d``."""
 
     def avg_pool2d(self, x, geom: AvgPoolGeometry):
         """y = A x, (N, C, *geom.out_hw): each window's sum divided by its divisor

@@ -331,6 +331,14 @@ def first_switch_outside_window(switches, geom):
     return int(first_switch_outside_window_planes(switches, *_pool_ints(geom), *geom.in_hw))
 
 
+def adaptive_max_pool2d(x, geom):
+    out_shape = (x.shape[0], x.shape[1]) + tuple(geom.out_hw)
+    y, switches = new_array(out_shape, x.dtype), new_array(out_shape, np.int64)
+    rows, cols, _ = _window_tables(geom)
+    loops.adaptive_max_pool_planes(x, y, switches, rows[:, :2].copy(), cols[:, :2].copy())
+    return y, switches
+
+
 def max_unpool2d(y, switches, geom):
     x = new_array((y.shape[0], y.shape[1]) + tuple(geom.in_hw), y.dtype)
     loops.max_unpool_planes(y, switches, x)

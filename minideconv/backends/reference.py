@@ -174,6 +174,29 @@ def first_switch_outside_window(switches, geom):
     return int(outside.argmax()) if bool(outside.any()) else -1
 
 
+def adaptive_max_pool2d(x, geom):
+    """Visit the window offsets (i, j) up to the longest window, every output at once:
+    offset (i, j) of output (oh, ow) is pixel (start_h + i, start_w + j) when it lies in
+    the window; the running maximum's rule is ``max_pool2d``'s."""
+    xp = array_module(x)
+    width = x.shape[3]
+    starts_h, stops_h = (xp.asarray([w[k] for w in geom.rows]).reshape(-1, 1) for k in (0, 1))
+    starts_w, stops_w = (xp.asarray([w[k] for w in geom.cols]).reshape(1, -1) for k in (0, 1))
+    best = xp.zeros(x.shape[:2] + tuple(geom.out_hw), dtype=x.dtype)
+    switches = xp.zeros(best.shape, dtype=xp.int64)
+    found = xp.zeros(best.shape, dtype=bool)
+    for i in range(int((stops_h - starts_h).max())):
+        for j in range(int((stops_w - starts_w).max())):
+            ih, iw = starts_h + i, starts_w + j
+            inside = (ih < stops_h) & (iw < stops_w)
+            v = x[:, :, xp.minimum(ih, x.shape[2] - 1), xp.minimum(iw, width - 1)]
+            better = inside & (~found | (v > best) | xp.isnan(v))
+            best = xp.where(better, v, best)
+            switches = xp.where(better, ih * width + iw, switches)
+            found |= inside
+    return best, switches
+
+
 def max_unpool2d(y, switches, geom):
     """x = P(s)ᵀ y: add every y value at its switch (collisions add up)."""
     xp = array_module(y)

@@ -23,7 +23,7 @@ The arithmetic of one axis (output lengths, reachable lengths, window positions)
 from .average_pool import (AvgPoolGeometry, Window, adaptive_avg_pool2d_geometry,
                            adaptive_output_size, adaptive_windows, avg_pool2d_geometry,
                            avg_pool_transpose_geometry, avg_pool_windows,
-                           check_divisor_override)
+                           check_divisor_override, switches_outside_windows)
 from .convolution import (PADDING_MODES, ConvGeometry, check_groups, check_padding_mode,
                           conv2d_geometry, conv_transpose2d_geometry, normalise_padding,
                           output_rows_band, transpose_as_convolution)
@@ -40,7 +40,7 @@ __all__ = [
     "PoolGeometry", "max_pool2d_geometry", "max_unpool2d_geometry", "unpool_default_length",
     "Window", "AvgPoolGeometry", "avg_pool_windows", "avg_pool2d_geometry",
     "adaptive_windows", "adaptive_output_size", "adaptive_avg_pool2d_geometry",
-    "avg_pool_transpose_geometry", "check_divisor_override",
+    "avg_pool_transpose_geometry", "check_divisor_override", "switches_outside_windows",
     "INTERPOLATION_MODES", "AxisTaps", "InterpolationGeometry", "check_interpolation",
     "interpolation_geometry", "interpolation_transpose_geometry",
 ]

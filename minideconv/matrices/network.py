@@ -60,7 +60,7 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
         return [pad_matrix(shape, layer.pads, layer.mode).astype(dtype)]
     if isinstance(layer, nn.ReLU):
         return [relu_matrix(record[0])]
-    if isinstance(layer, nn.MaxPool2d):
+    if isinstance(layer, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):   # P(s), at the switches
         return [max_pool2d_matrix(record[0][0], shape, dtype)]
     if isinstance(layer, nn.AvgPool2d):
         return [avg_pool2d_matrix(shape, **layer.call_arguments()).astype(dtype)]

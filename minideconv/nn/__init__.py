@@ -11,6 +11,7 @@ ReLU               the input x                   D(x > 0) r, or the deconvnet / 
 MaxPool2d          the switches s, input size    P(s)ᵀ r = max_unpool2d(r, s)
 AvgPool2d          the input size                Aᵀ r: each value spread over its window
 AdaptiveAvgPool2d  the input size                Aᵀ r, the windows set by the sizes
+AdaptiveMaxPool2d  the switches s, input size    P(s)ᵀ r = adaptive_max_unpool2d(r, s)
 BatchNorm2d        the input x (weight grads)    s · r, the same per-channel scale
 Dropout, Identity  nothing                       r (dropout is the identity at inference)
 Flatten            the input shape               r reshaped back
@@ -34,7 +35,7 @@ signals where a value fanned out).  Layers are addressed by index or by ``net.na
 
 =============  =========================================================================
 ``layers``     the one-input layers above, but for pooling
-``pooling``    ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
+``pooling``    ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``, ``AdaptiveMaxPool2d``
 ``combine``    ``Add`` and ``Concat``, the layers that join branches
 ``resampling`` ``ConvTranspose2d``, ``Upsample`` and ``Pad``, the layers that enlarge an image
 ``network``    ``Network`` and ``Trace``: indices and names, shapes, receptive fields
@@ -49,7 +50,7 @@ from .combine import Add, Concat
 from .files import GRAPH_FORMAT, LAYER_TYPES, SEQUENTIAL_FORMAT, load, save
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Layer, Linear, ReLU
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AdaptivePool, AvgPool2d, MaxPool2d
 from .resampling import ConvTranspose2d, Pad, Upsample
 from .network import NETWORK_INPUT, Network, Trace
 from .sequential import Sequential
@@ -57,7 +58,7 @@ from .sequential import Sequential
 __all__ = [
     "Layer", "Conv2d", "ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d",
     "Dropout", "Identity", "Flatten", "Linear", "Add", "Concat", "LAYER_TYPES",
-    "ConvTranspose2d", "Upsample", "Pad",
+    "ConvTranspose2d", "Upsample", "Pad", "AdaptiveMaxPool2d", "AdaptivePool",
     "Network", "Trace", "NETWORK_INPUT", "Sequential", "Graph", "Node", "save", "load",
     "SEQUENTIAL_FORMAT", "GRAPH_FORMAT",
 ]

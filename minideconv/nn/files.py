@@ -20,7 +20,7 @@ import numpy as np
 from .combine import Add, Concat
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReLU
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .resampling import ConvTranspose2d, Pad, Upsample
 from .sequential import Sequential
 
@@ -30,7 +30,7 @@ GRAPH_FORMAT = Graph.FILE_FORMAT
 LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, Linear,
                                              Identity, Dropout, BatchNorm2d, AvgPool2d,
                                              AdaptiveAvgPool2d, ConvTranspose2d,
-                                             Upsample, Pad)}
+                                             Upsample, Pad, AdaptiveMaxPool2d)}
 #: every layer type a file may name
 FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat)
 

@@ -16,6 +16,7 @@ Relu                                  ReLU
 MaxPool                               MaxPool2d (pads, dilations, ceil_mode)
 AveragePool                           AvgPool2d (pads, ceil_mode, count_include_pad)
 GlobalAveragePool                     AdaptiveAvgPool2d(1)
+GlobalMaxPool                         AdaptiveMaxPool2d(1)
 ReduceMean over (H, W)                AdaptiveAvgPool2d(1) (then Flatten if keepdims=0)
 Transpose → GatherND → Transpose →    AdaptiveAvgPool2d(output size) — what PyTorch's
 ReduceMean                            exporter writes for an adaptive pool whose windows

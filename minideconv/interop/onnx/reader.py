@@ -32,7 +32,7 @@ SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Red
              "BatchNormalization", "Gemm", "MatMul", "Add", "Flatten", "Reshape", "Concat",
              "Dropout", "Identity", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
              "Cast", "Transpose", "GatherND", "ConvTranspose", "Resize", "Upsample", "Pad",
-             "Slice", "ConstantOfShape")
+             "Slice", "ConstantOfShape", "GlobalMaxPool")
 
 #: ONNX op_type → its translation ``f(reader, node, attrs)``
 OPERATIONS = {**shape_ops.OPERATIONS, **layer_ops.OPERATIONS,

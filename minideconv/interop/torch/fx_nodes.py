@@ -90,6 +90,7 @@ class TorchCallables:
         self.avg_pool = {F.avg_pool2d, torch.avg_pool2d} if hasattr(torch, "avg_pool2d") \
             else {F.avg_pool2d}
         self.adaptive = {F.adaptive_avg_pool2d, torch._C._nn.adaptive_avg_pool2d}
+        self.adaptive_max = {F.adaptive_max_pool2d}
         self.dropout = {F.dropout, F.dropout2d, F.dropout1d, F.dropout3d, F.alpha_dropout,
                         F.feature_alpha_dropout}
         self.add = {operator.add, torch.add}
@@ -210,6 +211,13 @@ def node_layer(node, modules, where):
             a = _bind(node, where, ["input", "output_size"])
             size = as_pair(_constant(a["output_size"], "output_size", where))
             return nn.AdaptiveAvgPool2d(size), tensor_args([a["input"]]), False
+        if target in t.adaptive_max:
+            a = _bind(node, where, ["input", "output_size", "return_indices"],
+                      {"return_indices": False})
+            if a["return_indices"]:
+                raise ValueError(f"{where}: return_indices=True is not supported")
+            size = as_pair(_constant(a["output_size"], "output_size", where))
+            return nn.AdaptiveMaxPool2d(size), tensor_args([a["input"]]), False
         if target in t.dropout:
             a = _bind(node, where, ["input", "p", "training", "inplace"],
                       dict(p=0.5, training=True, inplace=False))

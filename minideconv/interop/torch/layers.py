@@ -24,7 +24,8 @@ from .tensors import as_pair, import_torch, to_numpy  # noqa: F401 (imported fro
 #: what ``from_torch`` converts — modules (here) and fx operations (``fx_nodes``)
 SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
              "not), MaxPool2d and F.max_pool2d, AvgPool2d and F.avg_pool2d, "
-             "AdaptiveAvgPool2d and F.adaptive_avg_pool2d, BatchNorm2d (running "
+             "AdaptiveAvgPool2d and F.adaptive_avg_pool2d, AdaptiveMaxPool2d and "
+             "F.adaptive_max_pool2d, BatchNorm2d (running "
              "statistics), Dropout (module, F.dropout in eval), Identity, Flatten "
              "(module, torch.flatten(x, 1), x.flatten(1), x.view(x.size(0), -1), "
              "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add) and "
@@ -100,6 +101,10 @@ def layer_from_module(module, where: str):
                             bool(module.count_include_pad), module.divisor_override)
     if isinstance(module, tnn.AdaptiveAvgPool2d):
         return nn.AdaptiveAvgPool2d(as_pair(module.output_size))
+    if isinstance(module, tnn.AdaptiveMaxPool2d):
+        if module.return_indices:
+            raise ValueError(f"{where}: return_indices=True is not supported")
+        return nn.AdaptiveMaxPool2d(as_pair(module.output_size))
     if isinstance(module, tnn.BatchNorm2d):
         if module.running_mean is None or module.running_var is None:
             raise ValueError(f"{where}: track_running_stats=False normalises with each "
@@ -178,6 +183,8 @@ def module_from_layer(layer, dtype):
                              divisor_override=layer.divisor_override)
     elif isinstance(layer, nn.AdaptiveAvgPool2d):
         return tnn.AdaptiveAvgPool2d(layer.output_size)
+    elif isinstance(layer, nn.AdaptiveMaxPool2d):
+        return tnn.AdaptiveMaxPool2d(layer.output_size)
     elif isinstance(layer, nn.Flatten):
         return tnn.Flatten()
     elif isinstance(layer, nn.Dropout):
