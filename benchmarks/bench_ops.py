@@ -218,6 +218,14 @@ def main(argv=None):
           lambda: torch.ops.aten.max_pool2d_with_indices_backward(
               ty, tx, [3, 3], [2, 2], [0, 0], [1, 1], False, ts),
           lambda: np_max_unpool2d(y, sw, pool_x.shape[2:]))
+    y, sw = md.adaptive_max_pool2d(pool_x, 7)
+    bench("adaptive_max_pool2d + switches 8x96x110² → 7²",
+          lambda: md.adaptive_max_pool2d(pool_x, 7),
+          lambda: F.adaptive_max_pool2d(tx, 7, return_indices=True))
+    ty, ts = (torch.from_numpy(a) for a in (y, sw)) if torch else (None, None)
+    bench("adaptive_max_unpool2d of that",
+          lambda: md.adaptive_max_unpool2d(y, sw, pool_x.shape),
+          lambda: torch.ops.aten.adaptive_max_pool2d_backward(ty, tx, ts))
     tr, tg = (torch.from_numpy(a) for a in (relu_x, relu_g)) if torch else (None, None)
     bench("relu 8x64x56²", lambda: md.relu(relu_x), lambda: F.relu(tr),
           lambda: np.maximum(relu_x, 0))
