@@ -73,3 +73,27 @@ def test_a_switch_outside_its_window_is_refused():
         md.adaptive_max_unpool2d(y, switches, (6,))
     with pytest.raises(ValueError, match="output_size"):
         md.adaptive_max_pool2d(x, 0)
+
+
+CHILD = """
+import sys
+import numpy as np
+import numba
+assert numba.config.DISABLE_JIT
+import minideconv as md
+x = np.random.default_rng(5).standard_normal((2, 3, 7, 6))
+y, s = md.adaptive_max_pool2d(x, (3, 4))
+np.savez(sys.argv[1], y=y, s=s, back=md.adaptive_max_unpool2d(y, s, x.shape))
+"""
+
+
+def test_the_loop_runs_as_plain_python(tmp_path):
+    from support.subprocesses import run_without_jit
+    proc = run_without_jit(CHILD, str(tmp_path / "out.npz"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    plain = np.load(tmp_path / "out.npz")
+    x = np.random.default_rng(5).standard_normal((2, 3, 7, 6))
+    y, s = md.adaptive_max_pool2d(x, (3, 4))
+    np.testing.assert_array_equal(plain["y"], y)
+    np.testing.assert_array_equal(plain["s"], s)
+    np.testing.assert_array_equal(plain["back"], md.adaptive_max_unpool2d(y, s, x.shape))
