@@ -175,6 +175,17 @@ class Functional(tnn.Module):
         return self.function(x)
 
 
+class OutputSize(tnn.Module):
+    """A ConvTranspose2d told its output size in forward (torch's ``output_size``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = tnn.ConvTranspose2d(1, 1, 3, stride=2)
+
+    def forward(self, x):
+        return self.up(x, output_size=[10, 10])
+
+
 @pytest.mark.parametrize("model, match", [
     (tnn.Sequential(tnn.Upsample(scale_factor=2, mode="bicubic")), "mode='bicubic'"),
     (tnn.Sequential(tnn.Upsample(scale_factor=2, mode="nearest", align_corners=None),
@@ -182,6 +193,7 @@ class Functional(tnn.Module):
     (Functional(lambda x: F.interpolate(x, scale_factor=2, mode="bilinear",
                                         antialias=True)), "antialias=True"),
     (Functional(lambda x: F.interpolate(x, size=x.shape[2:])), "size must be a constant"),
+    (OutputSize(), r"node 'up' .*output_size given in forward is not supported"),
 ])
 def test_what_cannot_be_read_is_refused_by_name(model, match):
     with pytest.raises(ValueError, match=match):

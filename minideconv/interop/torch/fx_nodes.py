@@ -174,6 +174,10 @@ def node_layer(node, modules, where):
     if op == "call_module":
         module = modules[target]
         layer = layer_from_module(module, where)
+        if isinstance(module, torch.nn.ConvTranspose2d) and (len(node.args) > 1 or
+                                                             node.kwargs):
+            raise ValueError(f"{where}: output_size given in forward is not supported; "
+                             f"give the module its output_padding")
         in_place = isinstance(module, torch.nn.ReLU) and module.inplace
         return layer, tensor_args(node.args), in_place
     if op == "call_function":
