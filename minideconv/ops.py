@@ -401,11 +401,12 @@ def adaptive_max_unpool2d(y, switches, input_size):
     switches = _contiguous(switches.astype(np.int64, copy=False))
     outside = geometry.switches_outside_windows(switches, geom)
     if outside is not None:
+        rows, cols = geom.rows[outside[2]], geom.cols[outside[3]]
         raise ValueError(f"switches[{', '.join(map(str, outside))}] = "
                          f"{int(switches[outside])} lies outside its adaptive window "
-                         f"(rows {geom.rows[outside[2]][:2]}, columns "
-                         f"{geom.cols[outside[3]][:2]} of a {geom.in_hw} input); switches "
-                         f"must come from adaptive_max_pool2d to this size")
+                         f"(rows {rows.start}…{rows.stop - 1}, columns {cols.start}…"
+                         f"{cols.stop - 1} of a {geom.in_hw[0]}x{geom.in_hw[1]} input); "
+                         f"switches must come from adaptive_max_pool2d to this size")
     backend = _backend_for(y, switches)
     with backend.kernel_lock:
         return backend.max_unpool2d(_contiguous(y), switches, geom)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ... import nn
 from ...geometry import PADDING_MODES
-from .tensors import as_pair, import_torch, to_numpy  # noqa: F401 (imported from here too)
+from .tensors import as_pair, import_torch, to_numpy  # noqa: F401 (other modules import them from here)
 
 #: what ``from_torch`` converts — modules (here) and fx operations (``fx_nodes``)
 SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
@@ -126,7 +126,7 @@ def layer_from_module(module, where: str):
         return nn.Dropout(module.p)        # the identity at inference (eval mode)
     if isinstance(module, tnn.Identity):
         return nn.Identity()
-    from . import resampling          # the layers that enlarge: ConvTranspose2d, Upsample
+    from . import resampling    # the layers that enlarge: ConvTranspose2d, Upsample, Pad
     layer = resampling.layer_from_module(module, where)
     if layer is not None:
         return layer
