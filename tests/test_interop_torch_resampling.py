@@ -16,6 +16,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: interop tests skipped")
 
+from hypothesis import given  # noqa: E402
+
+from support.strategies import conv_transpose_cases  # noqa: E402
 from support.torch_reference import RULES, TorchReference, strongest_unit  # noqa: E402
 
 from minideconv import matrices, nn, visualize  # noqa: E402
@@ -155,6 +158,28 @@ def test_conv_transpose_backward_and_weight_grads_equal_autograd(config):
     r = np.random.default_rng(1).standard_normal(y.shape)
     gx, gw, gb = torch.autograd.grad(ty, (tx, module.weight, module.bias), torch.from_numpy(r))
     assert rel_error(layer.backward(r, record), gx.numpy()) <= TOLERANCE
+    grads = layer.param_grads(r, record)
+    assert rel_error(grads["weight"], gw.numpy()) <= TOLERANCE
+    assert rel_error(grads["bias"], gb.numpy()) <= TOLERANCE
+
+
+@given(conv_transpose_cases(dtypes=(np.float64,)))
+def test_conv_transpose_layer_equals_torch_over_drawn_configurations(case):
+    """nn.ConvTranspose2d read by from_torch: forward, backward and both weight gradients
+    equal torch's module and autograd (drawn strides, paddings, output paddings,
+    dilations, groups)."""
+    c = case.conv
+    module = tnn.ConvTranspose2d(c.c_out, c.c_in, c.kernel, c.stride, c.int_padding,
+                                 case.output_padding, c.groups, True, c.dilation).double()
+    layer = from_torch(tnn.Sequential(module)).layers[0]
+    y, _, _, r = case.arrays()
+    ty = torch.from_numpy(y).requires_grad_()
+    tx = module(ty)
+    x, record = layer.forward(y)
+    assert rel_error(x, tx.detach().numpy()) <= TOLERANCE
+    gy, gw, gb = torch.autograd.grad(tx, (ty, module.weight, module.bias),
+                                     torch.from_numpy(r))
+    assert rel_error(layer.backward(r, record), gy.numpy()) <= TOLERANCE
     grads = layer.param_grads(r, record)
     assert rel_error(grads["weight"], gw.numpy()) <= TOLERANCE
     assert rel_error(grads["bias"], gb.numpy()) <= TOLERANCE
