@@ -58,6 +58,9 @@ def test_forward_is_the_network_matrix_plus_its_constants():
     (nn.Pad((2, 1, 0, 3), "replicate"), (2, 3, 4, 5)),
     (nn.Pad((1, 1, 1, 1), "circular"), (2, 3, 4, 5)),
     (nn.ConvTranspose2d(np.ones((3, 2, 2, 3)), stride=(2, 1), dilation=(1, 2)), (2, 3, 4, 5)),
+    # output_padding ≥ stride (dilation 3 allows it): rows no input reaches
+    (nn.ConvTranspose2d(np.ones((3, 2, 2, 2)), stride=2, dilation=3, output_padding=2),
+     (1, 3, 3, 4)),
 ])
 def test_each_layers_backward_passes_the_dot_test(layer, shape):
     y_shape = (shape[0],) + layer.output_shape(shape[1:])
@@ -121,3 +124,21 @@ def test_a_pad_shifts_the_receptive_field_as_a_convolution_s_own_padding():
     assert padded.receptive_field(-1) == own.receptive_field(-1)
     assert nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(w),
                          input_shape=(1, 8, 8)).receptive_field(-1) is None
+
+
+def test_output_padding_beyond_the_stride_in_the_matrix_and_the_weight_grads():
+    rng = np.random.default_rng(6)
+    layer = nn.ConvTranspose2d(rng.standard_normal((2, 3, 2, 2)), stride=(2, 1),
+                               padding=(1, 0), dilation=(3, 2), output_padding=(2, 1))
+    net = nn.Sequential(layer, input_shape=(2, 3, 4))
+    x = rng.standard_normal((1, 2, 3, 4))
+    y, record = layer.forward(x)
+    r = rng.standard_normal(y.shape)
+    back = matrices.network_backward_map(net, x[0], -1, r[0])
+    np.testing.assert_allclose(layer.backward(r, record)[0], back.projection, rtol=1e-12,
+                               atol=1e-12)
+    dw = rng.standard_normal(layer.weight.shape)
+    moved = nn.ConvTranspose2d(layer.weight + 1e-6 * dw, stride=(2, 1), padding=(1, 0),
+                               dilation=(3, 2), output_padding=(2, 1))
+    assert np.isclose(np.vdot(moved(x) - y, r) / 1e-6,
+                      np.vdot(layer.param_grads(r, record)["weight"], dw), rtol=1e-6)

@@ -49,9 +49,11 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
     size = int(np.prod(shape))
     if isinstance(layer, nn.Conv2d):
         return [conv2d_matrix(layer.weight, shape, **layer.call_arguments())]
-    if isinstance(layer, nn.ConvTranspose2d):         # Wᵀ of the convolution from its output
-        return [conv_transpose2d_matrix(layer.weight, layer.output_shape(shape),
-                                        **layer.convolution_arguments())]
+    if isinstance(layer, nn.ConvTranspose2d):   # Wᵀ of the convolution from its output,
+        out_shape = layer.output_shape(shape)     # its columns at the input's positions
+        wt = conv_transpose2d_matrix(layer.weight, out_shape, **layer.convolution_arguments())
+        grid = np.arange(wt.shape[1]).reshape((shape[0],) + layer.convolution_hw(out_shape[1:]))
+        return [sp.csr_array(wt[:, grid[:, :shape[1], :shape[2]].ravel()])]
     if isinstance(layer, nn.Upsample):
         build = upsample_bilinear2d_matrix if layer.mode == "bilinear" else \
             upsample_nearest2d_matrix

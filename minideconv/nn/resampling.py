@@ -63,13 +63,30 @@ class ConvTranspose2d(Layer):
                                     output_padding=self.output_padding,
                                     **self.convolution_arguments()), x
 
+    def convolution_hw(self, output_hw):
+        """(H, W) of the convolution of an output of ``output_hw``: the input's size, or
+        larger where ``output_padding`` ≥ stride (allowed when the dilation is larger),
+        the extra rows and columns being ones no input pixel reaches."""
+        return geometry.conv2d_geometry((1, self.weight.shape[1] * self.groups) +
+                                        tuple(output_hw), self.weight.shape,
+                                        **self.convolution_arguments()).out_hw
+
     def backward(self, grad, record, rule="backprop"):
-        # (Wᵀ)ᵀ r = W r; the bias is a constant and does not enter the way back
-        return ops.conv2d(grad, self.weight, **self.convolution_arguments())
+        # (Wᵀ)ᵀ r = W r, at the input's positions; the bias is a constant and does not
+        # enter the way back
+        height, width = record.shape[2:]
+        out = ops.conv2d(grad, self.weight, **self.convolution_arguments())
+        return out if out.shape[2:] == (height, width) else \
+            checks.array_module(out).ascontiguousarray(out[:, :, :height, :width])
 
     def param_grads(self, grad, record):
         # ⟨Wᵀx, g⟩ = ⟨x, W g⟩ = ⟨conv2d(g, w), x⟩: the weight gradient of conv2d with the
-        # roles of input and output gradient exchanged
+        # roles of input and output gradient exchanged (x padded with zeros to the
+        # convolution's size where output_padding ≥ stride)
+        extra = [c - n for c, n in zip(self.convolution_hw(grad.shape[2:]), record.shape[2:])]
+        if any(extra):
+            record = checks.array_module(record).pad(
+                record, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
         grads = {"weight": ops.conv2d_weight_grad(grad, record, self.weight.shape,
                                                   **self.convolution_arguments())}
         if self.bias is not None:
