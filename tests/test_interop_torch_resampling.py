@@ -22,7 +22,7 @@ from support.strategies import conv_transpose_cases  # noqa: E402
 from support.torch_reference import RULES, TorchReference, strongest_unit  # noqa: E402
 
 from minideconv import matrices, nn, visualize  # noqa: E402
-from minideconv.interop.torch import from_torch, to_torch  # noqa: E402
+from minideconv.interop.torch import crosscheck, from_torch, to_torch  # noqa: E402
 
 pytestmark = [pytest.mark.torch,   # F.upsample_nearest is deprecated, and read all the same
               pytest.mark.filterwarnings("ignore:`nn.functional.upsample:UserWarning")]
@@ -127,6 +127,14 @@ def test_the_matrices_give_the_same_projections(unet):
         back = matrices.network_backward_map(net, x[0], name, top, rule=rule)
         assert rel_error(back.projection, ref.project(x[:1], name, unit, rule)[0]) \
             <= TOLERANCE, rule
+
+
+def test_crosscheck_passes(unet):
+    """The library's own cross-check (forward and every rule, Captum or rule ReLUs in an
+    fx copy) reads these models too."""
+    _, model, _, x, _ = unet
+    report = crosscheck(model, x)
+    assert report.passed, str(report)
 
 
 def test_to_torch_round_trips(unet):
