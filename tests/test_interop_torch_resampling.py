@@ -57,6 +57,18 @@ class TinyUNet(tnn.Module):
         return self.dec(torch.cat([skip, y], dim=1))
 
 
+class FunctionalConvTranspose(TinyUNet):
+    """The enlarging step as F.conv_transpose2d with a module's weight and bias."""
+
+    def __init__(self):
+        super().__init__(tnn.ConvTranspose2d(4, 3, 3))
+        self.functional = self.enlarge
+
+    def enlarge(self, y):
+        return F.conv_transpose2d(y, self.up.weight, self.up.bias, stride=2, padding=1,
+                                  output_padding=(1, 1))
+
+
 UNETS = {
     "conv_transpose": lambda: TinyUNet(tnn.ConvTranspose2d(4, 3, 2, stride=2)),
     "conv_transpose_padded": lambda: TinyUNet(tnn.ConvTranspose2d(4, 4, 3, stride=2,
@@ -71,6 +83,7 @@ UNETS = {
         y, size=(6, 8), mode="bilinear", align_corners=False)),
     "upsample_nearest": lambda: TinyUNet(None, lambda y: F.upsample_nearest(
         y, scale_factor=2)),
+    "functional_conv_transpose": lambda: FunctionalConvTranspose(),
     "padded_interpolate": lambda: TinyUNet(None, lambda y: F.pad(
         F.interpolate(y, size=(5, 7)), (0, 1, 1, 0), mode="replicate")),
     "vgg_reflect": lambda: tnn.Sequential(

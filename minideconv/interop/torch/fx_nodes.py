@@ -181,7 +181,7 @@ def node_layer(node, modules, where):
         in_place = isinstance(module, torch.nn.ReLU) and module.inplace
         return layer, tensor_args(node.args), in_place
     if op == "call_function":
-        enlarging = resampling.node_layer(node, where)     # F.interpolate, F.upsample
+        enlarging = resampling.node_layer(node, modules, where)  # F.interpolate, F.pad, …
         if enlarging is not None:
             return enlarging
         if target in t.relu or target in t.relu_in_place:

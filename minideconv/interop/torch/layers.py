@@ -29,7 +29,7 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "statistics), Dropout (module, F.dropout in eval), Identity, Flatten "
              "(module, torch.flatten(x, 1), x.flatten(1), x.view(x.size(0), -1), "
              "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add) and "
-             "torch.cat(..., dim=1), ConvTranspose2d, Upsample / UpsamplingNearest2d / "
+             "torch.cat(..., dim=1), ConvTranspose2d and F.conv_transpose2d, Upsample / UpsamplingNearest2d / "
              "UpsamplingBilinear2d and F.interpolate / F.upsample (modes nearest, "
              "nearest-exact, bilinear), ZeroPad2d, ConstantPad2d, ReflectionPad2d, "
              "ReplicationPad2d, CircularPad2d and F.pad (on H and W)")

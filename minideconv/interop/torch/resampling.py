@@ -1,8 +1,9 @@
 """The torch layers that enlarge an image ↔ ``nn.ConvTranspose2d``, ``nn.Upsample`` and
 ``nn.Pad``: modules both ways (``layer_from_module``, ``module_from_layer``) and the
 functions fx records (``node_layer``: ``F.interpolate``, ``F.upsample``,
-``F.upsample_nearest``, ``F.upsample_bilinear``, ``F.pad``).  Each returns None for what
-is not one of these, so that ``layers`` and ``fx_nodes`` ask here with one line.
+``F.upsample_nearest``, ``F.upsample_bilinear``, ``F.pad``, ``F.conv_transpose2d`` with
+the module's own weight).  Each returns None for what is not one of these, so that
+``layers`` and ``fx_nodes`` ask here with one line.
 
 Upsampling modes other than nearest, nearest-exact and bilinear (bicubic, area, …),
 ``antialias=True``, a size computed in ``forward``, and padding of other axes than H and
@@ -121,13 +122,54 @@ def _arguments(function, node, where):
     return bound.arguments
 
 
-def node_layer(node, where):
+#: the parameters of ``F.conv_transpose2d`` (a builtin: no signature to read) and defaults
+CONV_TRANSPOSE_PARAMETERS = ("input", "weight", "bias", "stride", "padding", "output_padding",
+                             "groups", "dilation")
+CONV_TRANSPOSE_DEFAULTS = dict(bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                               dilation=1)
+
+
+def _parameter(value, modules, where, what):
+    """The array of a ``get_attr`` node (a parameter of the traced module), or None."""
+    torch = import_torch()
+    if value is None:
+        return None
+    if not isinstance(value, torch.fx.Node) or value.op != "get_attr":
+        raise ValueError(f"{where}: its {what} must be a parameter of the module "
+                         f"(self.<name>), not computed in forward")
+    owner, _, name = value.target.rpartition(".")
+    return to_numpy(getattr(modules[owner], name))
+
+
+def _conv_transpose(node, modules, where):
+    """``F.conv_transpose2d(x, self.weight, self.bias, …)`` → ``nn.ConvTranspose2d``."""
+    a = dict(CONV_TRANSPOSE_DEFAULTS, **dict(zip(CONV_TRANSPOSE_PARAMETERS, node.args)))
+    for key, value in node.kwargs.items():
+        if key not in CONV_TRANSPOSE_PARAMETERS:
+            raise ValueError(f"{where}: argument {key}={value!r} is not supported")
+        a[key] = value
+    try:
+        layer = nn.ConvTranspose2d(_parameter(a["weight"], modules, where, "weight"),
+                                   _parameter(a["bias"], modules, where, "bias"),
+                                   as_pair(a["stride"]), as_pair(a["padding"]),
+                                   as_pair(a["output_padding"]), a["groups"],
+                                   as_pair(a["dilation"]))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from None
+    return layer, (a["input"],), False
+
+
+def node_layer(node, modules, where):
     """``(layer, inputs, in_place)`` for an fx ``call_function`` node of ``F.interpolate``,
-    ``F.upsample``, ``F.upsample_nearest``, ``F.upsample_bilinear`` or ``F.pad``; None
-    for any other node."""
+    ``F.upsample``, ``F.upsample_nearest``, ``F.upsample_bilinear``, ``F.pad`` or
+    ``F.conv_transpose2d`` (its weight and bias parameters of the module, found in
+    ``modules``, the traced module's by qualified name); None for any other node."""
     torch = import_torch()
     F = torch.nn.functional
     functions = (F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear)
+    if node.op == "call_function" and node.target in (F.conv_transpose2d,
+                                                       torch.conv_transpose2d):
+        return _conv_transpose(node, modules, where)
     if node.op != "call_function" or node.target not in functions + (F.pad,):
         return None
     a = _arguments(node.target, node, where)
