@@ -218,6 +218,14 @@ def main(argv=None):
           lambda: torch.ops.aten.max_pool2d_with_indices_backward(
               ty, tx, [3, 3], [2, 2], [0, 0], [1, 1], False, ts),
           lambda: np_max_unpool2d(y, sw, pool_x.shape[2:]))
+    y, sw = md.adaptive_max_pool2d(pool_x, 7)
+    bench("adaptive_max_pool2d + switches 8x96x110² → 7²",
+          lambda: md.adaptive_max_pool2d(pool_x, 7),
+          lambda: F.adaptive_max_pool2d(tx, 7, return_indices=True))
+    ty, ts = (torch.from_numpy(a) for a in (y, sw)) if torch else (None, None)
+    bench("adaptive_max_unpool2d of that",
+          lambda: md.adaptive_max_unpool2d(y, sw, pool_x.shape),
+          lambda: torch.ops.aten.adaptive_max_pool2d_backward(ty, tx, ts))
     tr, tg = (torch.from_numpy(a) for a in (relu_x, relu_g)) if torch else (None, None)
     bench("relu 8x64x56²", lambda: md.relu(relu_x), lambda: F.relu(tr),
           lambda: np.maximum(relu_x, 0))
@@ -231,6 +239,7 @@ def main(argv=None):
         bench(f"relu_backward {rule:9s} 8x64x56²",
               lambda rule=rule: md.relu_backward(relu_g, relu_x, rule), torch_rule, numpy_rule)
     bench_rectifiers(bench, torch, relu_x, relu_g)
+    resampling_benches(bench, torch, relu_x)
     return rows
 
 
@@ -268,6 +277,50 @@ def bench_rectifiers(bench, torch, x, g):
                   lambda arguments=arguments, rule=rule:
                   md.rectifier_backward(g, x, rule, **arguments),
                   theirs[unit][rule] if torch else None)
+
+
+def resampling_benches(bench, torch, x):
+    """Upsampling ×2 (nearest, bilinear), reflect / replicate padding and a reflect-padded
+    convolution, each beside its transpose, on ``x`` (8x64x56²)."""
+    F = torch.nn.functional if torch else None
+    t = torch.from_numpy(x) if torch else None
+    big = (2 * x.shape[2], 2 * x.shape[3])
+    up = md.upsample_nearest2d(x, scale_factor=2)
+    tu = torch.from_numpy(up) if torch else None
+    bench("upsample_nearest2d ×2 8x64x56²", lambda: md.upsample_nearest2d(x, scale_factor=2),
+          lambda: F.interpolate(t, scale_factor=2, mode="nearest"))
+    bench("upsample_nearest2d_transpose of that",
+          lambda: md.upsample_nearest2d_transpose(up, x.shape, scale_factor=2),
+          lambda: torch.ops.aten.upsample_nearest2d_backward(tu, big, t.shape, 2.0, 2.0))
+    bench("upsample_bilinear2d ×2 8x64x56²",
+          lambda: md.upsample_bilinear2d(x, scale_factor=2),
+          lambda: F.interpolate(t, scale_factor=2, mode="bilinear"))
+    bench("upsample_bilinear2d_transpose of that",
+          lambda: md.upsample_bilinear2d_transpose(up, x.shape, scale_factor=2),
+          lambda: torch.ops.aten.upsample_bilinear2d_backward(tu, big, t.shape, False, 2.0,
+                                                               2.0))
+    pads = (1, 1, 1, 1)
+    padded = md.padding.pad(x, pads, "reflect")
+    tp = torch.from_numpy(padded) if torch else None
+    for mode in ("reflect", "replicate"):
+        backward = getattr(torch.ops.aten, f"{'reflection' if mode == 'reflect' else 'replication'}"
+                                           f"_pad2d_backward") if torch else None
+        bench(f"pad {mode:9s} 1 8x64x56²", lambda mode=mode: md.padding.pad(x, pads, mode),
+              lambda mode=mode: F.pad(t, pads, mode=mode))
+        bench(f"pad_adjoint {mode:9s} of that",
+              lambda mode=mode: md.padding.pad_adjoint(padded, pads, mode),
+              lambda backward=backward: backward(tp, t, list(pads)))
+    w = np.random.default_rng(1).standard_normal((64, 64, 3, 3)).astype(x.dtype)
+    tw = torch.from_numpy(w) if torch else None
+    y = md.conv2d(x, w, padding=1, padding_mode="reflect")
+    ty = torch.from_numpy(y) if torch else None
+    bench("conv2d reflect A 8x64x56², 3x3 p1 → 64",
+          lambda: md.conv2d(x, w, padding=1, padding_mode="reflect"),
+          lambda: F.conv2d(F.pad(t, pads, mode="reflect"), tw))
+    bench("conv_transpose2d reflect of that",
+          lambda: md.conv_transpose2d(y, w, padding=1, padding_mode="reflect"),
+          lambda: torch.ops.aten.reflection_pad2d_backward(
+              F.conv_transpose2d(ty, tw), t, list(pads)))
 
 
 def _output_padding(x, w, s, p):

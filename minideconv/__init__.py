@@ -1,7 +1,8 @@
 """minideconv — Zeiler & Fergus's deconvnet from first principles.
 
 Convolution, its transpose and its weight gradient; ReLU and the other rectifiers with their three backward rules;
-max-pooling with switches and the true unpooling; average pooling and its transpose — as readable Numba kernels, with every
+max-pooling with switches and the true unpooling; average pooling and its transpose;
+nearest and bilinear upsampling and their transposes — as readable Numba kernels, with every
 linear operator also available as an explicit sparse matrix (``minideconv.matrices``).
 
 Nothing is compiled at import: the kernels load on first use.
@@ -37,6 +38,9 @@ from .ops import (adaptive_avg_pool2d, adaptive_avg_pool2d_transpose, avg_pool2d
                   avg_pool2d_transpose, conv2d, conv2d_weight_grad, conv_transpose2d,
                   max_pool2d, max_unpool2d, rectifier, rectifier_backward, relu,
                   relu_backward)
+from .ops import adaptive_max_pool2d, adaptive_max_unpool2d
+from .ops import (upsample_bilinear2d, upsample_bilinear2d_transpose, upsample_nearest2d,
+                  upsample_nearest2d_transpose)
 
 __version__ = "0.1.0"
 
@@ -56,5 +60,8 @@ __all__ = [
     "conv2d", "conv_transpose2d", "conv2d_weight_grad", "relu", "relu_backward",
     "rectifier", "rectifier_backward",
     "max_pool2d", "max_unpool2d", "avg_pool2d", "avg_pool2d_transpose",
-    "adaptive_avg_pool2d", "adaptive_avg_pool2d_transpose", "dottest", "DotTestError", "geometry", "rules", "shapes",
+    "adaptive_avg_pool2d", "adaptive_avg_pool2d_transpose",
+    "adaptive_max_pool2d", "adaptive_max_unpool2d",
+    "upsample_nearest2d", "upsample_nearest2d_transpose", "upsample_bilinear2d",
+    "upsample_bilinear2d_transpose", "dottest", "DotTestError", "geometry", "rules", "shapes",
 ]

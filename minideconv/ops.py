@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import checks, geometry, rules
-from .padding import wrap_pad, wrap_pad_adjoint
+from .padding import pad, pad_adjoint
 
 #: Which backend runs NumPy arrays: ``"cpu"`` (the Numba loops, default) or
 #: ``"reference"`` (the whole-array code that runs CuPy arrays, here on NumPy), so that
@@ -51,10 +51,11 @@ def _contiguous(a):
 
 
 def _as_zero_padded_input(x, geom):
-    """x and the geometry the backends run: circular padding is applied here, to x
-    (``ConvGeometry.as_zero_padded``), so a backend only ever sees zero padding."""
-    if geom.padding_mode == "circular":
-        x = wrap_pad(x, geom.pads)
+    """x and the geometry the backends run: circular, reflect and replicate padding are
+    applied here, to x (``ConvGeometry.as_zero_padded``), so a backend only ever sees
+    zero padding."""
+    if geom.padding_mode != "zeros":
+        x = pad(x, geom.pads, geom.padding_mode)
     return _contiguous(x), geom.as_zero_padded()
 
 
@@ -80,8 +81,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
         ``"same"`` (stride 1 only; output size = input size, the odd extra pixel on the
         bottom/right like PyTorch)
     groups : int dividing C_in and C_out
-    padding_mode : ``"zeros"`` or ``"circular"`` (wrap around, PyTorch's
-        ``nn.Conv2d(padding_mode="circular")``)
+    padding_mode : ``"zeros"``, ``"circular"`` (wrap around), ``"reflect"`` (mirror, the
+        edge not repeated) or ``"replicate"`` (repeat the edge), PyTorch's
+        ``nn.Conv2d(padding_mode=...)``
 
     Returns
     -------
@@ -123,9 +125,10 @@ def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0
 
     ``padding`` takes everything ``conv2d`` takes, ``"same"`` and ``"valid"`` included, so
     the transpose of any ``conv2d`` call is this function with the same arguments
-    (PyTorch's ``conv_transpose2d`` takes no string padding).  ``padding_mode="circular"``
-    gives the adjoint of ``conv2d(..., padding_mode="circular")`` (PyTorch has no
-    transposed circular convolution).
+    (PyTorch's ``conv_transpose2d`` takes no string padding).  ``padding_mode`` "circular",
+    "reflect" or "replicate" gives the adjoint of ``conv2d`` with that padding mode: the
+    border folded back onto the pixels it copied (PyTorch has no such transposed
+    convolution).
     """
     checks.check_same_device(y=y, weight=weight, bias=bias)
     checks.check_float_array(y, "y", ndim=4)
@@ -137,8 +140,8 @@ def conv_transpose2d(y, weight, bias=None, stride=1, padding=0, output_padding=0
     backend = _backend_for(y, weight)
     with backend.kernel_lock:
         x = backend.conv_transpose2d(_contiguous(y), _contiguous(weight), geom.as_zero_padded())
-    if geom.padding_mode == "circular":  # fold the wrapped border back: wrap_pad's transpose
-        x = wrap_pad_adjoint(x, geom.pads)
+    if geom.padding_mode != "zeros":  # fold the padded border back: pad's transpose
+        x = pad_adjoint(x, geom.pads, geom.padding_mode)
     return _add_bias(x, bias)
 
 
@@ -394,6 +397,14 @@ def avg_pool2d_transpose(r, input_size, kernel_size, stride=None, padding=0,
         return backend.avg_pool2d_transpose(_contiguous(r), geom)
 
 
+def _adaptive_windows(x, output_size):
+    """x checked and C-contiguous, and the adaptive windows that pool it to
+    ``output_size`` (average and max pooling share them)."""
+    checks.check_float_array(x, "x", ndim=4)
+    checks.check_nonempty_spatial(x, "x")
+    return _contiguous(x), geometry.adaptive_avg_pool2d_geometry(x.shape, output_size)
+
+
 def adaptive_avg_pool2d(x, output_size):
     """Adaptive average pooling, exactly ``torch.nn.functional.adaptive_avg_pool2d``: the
     (H, W) image is covered by ``output_size`` = (H_out, W_out) windows (an int: square; a
@@ -406,12 +417,10 @@ def adaptive_avg_pool2d(x, output_size):
     the input) repeats pixels.  Linear, y = A x (``matrices.adaptive_avg_pool2d_matrix``),
     with transpose ``adaptive_avg_pool2d_transpose``.
     """
-    checks.check_float_array(x, "x", ndim=4)
-    checks.check_nonempty_spatial(x, "x")
-    geom = geometry.adaptive_avg_pool2d_geometry(x.shape, output_size)
+    x, geom = _adaptive_windows(x, output_size)
     backend = _backend_for(x)
     with backend.kernel_lock:
-        return backend.avg_pool2d(_contiguous(x), geom)
+        return backend.avg_pool2d(x, geom)
 
 
 def adaptive_avg_pool2d_transpose(r, input_size):
@@ -427,3 +436,122 @@ def adaptive_avg_pool2d_transpose(r, input_size):
     backend = _backend_for(r)
     with backend.kernel_lock:
         return backend.avg_pool2d_transpose(_contiguous(r), geom)
+
+
+def adaptive_max_pool2d(x, output_size):
+    """Adaptive max-pooling with switches, exactly ``torch.nn.functional.adaptive_max_pool2d
+    (x, output_size, return_indices=True)``: the windows of ``adaptive_avg_pool2d``,
+
+        window o = [⌊o·L / O⌋, ⌈(o + 1)·L / O⌉),   y = the maximum over the window,
+
+    switches its int64 flat index h·W + w (the first maximum on ties, NaN wins).
+    Returns ``(y, switches)``; y = P(s) x, and ``adaptive_max_unpool2d`` is P(s)ᵀ."""
+    x, geom = _adaptive_windows(x, output_size)
+    backend = _backend_for(x)
+    with backend.kernel_lock:
+        return backend.adaptive_max_pool2d(x, geom)
+
+
+def adaptive_max_unpool2d(y, switches, input_size):
+    """The true transpose x = P(s)ᵀ y of ``adaptive_max_pool2d`` from an input of
+    ``input_size`` ((H, W) or (N, C, H, W)): every y value ADDED at its switch — the
+    gradient of the pooling.  Every switch must lie in its own adaptive window, else a
+    ValueError names the first that does not (before anything is written)."""
+    checks.check_same_device(y=y, switches=switches)
+    checks.check_float_array(y, "y", ndim=4)
+    checks.check_nonempty_spatial(y, "y")
+    checks.check_switch_array(switches, y)
+    geom = geometry.avg_pool_transpose_geometry(
+        y.shape, input_size,
+        lambda x_shape: geometry.adaptive_avg_pool2d_geometry(x_shape, tuple(y.shape[2:])))
+    switches = _contiguous(switches.astype(np.int64, copy=False))
+    outside = geometry.switches_outside_windows(switches, geom)
+    if outside is not None:
+        rows, cols = geom.rows[outside[2]], geom.cols[outside[3]]
+        raise ValueError(f"switches[{', '.join(map(str, outside))}] = "
+                         f"{int(switches[outside])} lies outside its adaptive window "
+                         f"(rows {rows.start}…{rows.stop - 1}, columns {cols.start}…"
+                         f"{cols.stop - 1} of a {geom.in_hw[0]}x{geom.in_hw[1]} input); "
+                         f"switches must come from adaptive_max_pool2d to this size")
+    backend = _backend_for(y, switches)
+    with backend.kernel_lock:
+        return backend.max_unpool2d(_contiguous(y), switches, geom)
+
+
+def _resample(a, input_size, mode, size, scale_factor, align_corners,
+              recompute_scale_factor):
+    """Upsample ``a`` (``input_size`` None), or pass ``a`` through that upsampling's
+    transpose back to ``input_size`` (``size`` None: ``a``'s size)."""
+    name = "x" if input_size is None else "r"
+    checks.check_float_array(a, name, ndim=4)
+    checks.check_nonempty_spatial(a, name)
+    arguments = (mode, align_corners, recompute_scale_factor)
+    if input_size is None:
+        geom = geometry.interpolation_geometry(a.shape, size, scale_factor, *arguments)
+    else:
+        if size is None and scale_factor is None:
+            size = tuple(a.shape[2:])
+        geom = geometry.interpolation_transpose_geometry(a.shape, input_size, size,
+                                                         scale_factor, *arguments)
+    backend = _backend_for(a)
+    with backend.kernel_lock:
+        if input_size is None:
+            return backend.upsample2d(_contiguous(a), geom)
+        return backend.upsample2d_transpose(_contiguous(a), geom)
+
+
+def upsample_nearest2d(x, size=None, scale_factor=None, recompute_scale_factor=None,
+                       exact=False):
+    """Nearest-neighbour upsampling, exactly ``F.interpolate(x, size, scale_factor,
+    mode="nearest")`` (``exact=True``: ``mode="nearest-exact"``): along an axis of input
+    length L and output length O,
+
+        y[o] = x[src(o)],   src(o) = min(⌊o · scale⌋, L − 1)      (exact: ⌊(o + ½) · scale⌋)
+
+    with scale = 1 / scale_factor when a scale factor is given, else L / O (also with
+    ``recompute_scale_factor=True``) — PyTorch's rule, computed in float32 as PyTorch
+    does.  Give ``size`` (an int or (H_out, W_out)) or ``scale_factor`` (a number or a
+    pair; O = ⌊L · scale_factor⌋).  O may also be smaller than L (then pixels are
+    skipped).  y = A x with a 0/1 matrix A (``matrices.upsample_nearest2d_matrix``);
+    its transpose is ``upsample_nearest2d_transpose``."""
+    return _resample(x, None, "nearest-exact" if exact else "nearest", size, scale_factor,
+                     None, recompute_scale_factor)
+
+
+def upsample_nearest2d_transpose(r, input_size, size=None, scale_factor=None,
+                                 recompute_scale_factor=None, exact=False):
+    """The transpose x = Aᵀ r of ``upsample_nearest2d`` from an input of ``input_size``
+    ((H, W) or (N, C, H, W)) with these arguments (``size`` defaults to r's size): every
+    r value is ADDED to the pixel its output copied,
+
+        x[ih, iw] = Σ r[oh, ow] over src(oh) = ih, src(ow) = iw
+
+    — the gradient of ``upsample_nearest2d`` (what autograd computes)."""
+    return _resample(r, input_size, "nearest-exact" if exact else "nearest", size,
+                     scale_factor, None, recompute_scale_factor)
+
+
+def upsample_bilinear2d(x, size=None, scale_factor=None, align_corners=False,
+                        recompute_scale_factor=None):
+    """Bilinear upsampling, exactly ``F.interpolate(x, size, scale_factor,
+    mode="bilinear", align_corners=...)``: per axis, output o reads the source position
+
+        s(o) = max(scale · (o + ½) − ½, 0)        (align_corners=False; scale as nearest's)
+        s(o) = o · (L − 1) / (O − 1)              (align_corners=True; scale_factor unused)
+
+    and mixes the two pixels i₀ = min(⌊s⌋, L − 1), i₁ = min(i₀ + 1, L − 1) with weights
+    1 − λ and λ = s − i₀; the two axes multiply: y[oh, ow] = Σ_{a,b} λ_a(oh) λ_b(ow)
+    x[i_a(oh), i_b(ow)].  Linear, y = A x (``matrices.upsample_bilinear2d_matrix``); its
+    transpose is ``upsample_bilinear2d_transpose``."""
+    return _resample(x, None, "bilinear", size, scale_factor, align_corners,
+                     recompute_scale_factor)
+
+
+def upsample_bilinear2d_transpose(r, input_size, size=None, scale_factor=None,
+                                  align_corners=False, recompute_scale_factor=None):
+    """The transpose x = Aᵀ r of ``upsample_bilinear2d`` from an input of ``input_size``
+    ((H, W) or (N, C, H, W)) with these arguments (``size`` defaults to r's size): every
+    r value is scattered back onto the four pixels its output mixed, with the same
+    weights — the gradient of ``upsample_bilinear2d``."""
+    return _resample(r, input_size, "bilinear", size, scale_factor, align_corners,
+                     recompute_scale_factor)

@@ -51,7 +51,8 @@ def test_the_contract_lists_every_kernel_ops_calls():
     assert contract.KERNELS == ("conv2d", "conv_transpose2d", "conv2d_weight_grad", "relu",
                                 "relu_backward", "rectifier", "rectifier_backward",
                                 "max_pool2d", "first_switch_outside_window",
-                                "max_unpool2d", "avg_pool2d", "avg_pool2d_transpose")
+                                "max_unpool2d", "adaptive_max_pool2d", "avg_pool2d",
+                                "avg_pool2d_transpose", "upsample2d", "upsample2d_transpose")
     called = {node.attr for node in ast.walk(ast.parse((PACKAGE / "ops.py").read_text()))
               if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
               and node.value.id == "backend"}

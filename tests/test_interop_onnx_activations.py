@@ -89,10 +89,27 @@ def test_exported_projections_equal_the_table_in_torch(rule, images, tmp_path):
         assert rel(ours, table_projection(model, torch_index, images, unit, rule)) < 1e-6
 
 
-def test_silu_exports_as_a_product_which_is_refused(images, tmp_path):
-    model = tnn.Sequential(tnn.Conv2d(3, 3, 1), tnn.SiLU()).double()
-    with pytest.raises(ValueError, match=r"\(Mul\)"):
-        from_onnx(exported(model, images, tmp_path))
+@pytest.mark.parametrize("rule", rules.NAMES)
+def test_silu_exports_as_sigmoid_times_its_input_and_passes_the_gradient(rule, images,
+                                                                          tmp_path):
+    """torch.onnx writes SiLU as x · Sigmoid(x): a Sigmoid and a Mul of two activations,
+    whose way back is the product rule — SiLU's derivative — under every rule."""
+    model = tnn.Sequential(tnn.Conv2d(3, 3, 1), tnn.SiLU(), tnn.Conv2d(3, 2, 3)).double()
+    net = from_onnx(exported(model, images, tmp_path)).astype(np.float64)
+    assert {nn.Sigmoid, nn.Mul} <= {type(layer) for layer in net.layers}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.float().double())
+        expected = model(torch.from_numpy(images)).numpy()
+    assert rel(net(images), expected) < 1e-10
+    unit = np.unravel_index(np.argmax(expected[0]), expected.shape[1:])
+    x = torch.from_numpy(images).requires_grad_(True)
+    out = model(x)
+    seed = torch.zeros_like(out)
+    seed[(slice(None),) + tuple(unit)] = out[(slice(None),) + tuple(unit)].detach()
+    (gradient,) = torch.autograd.grad(out, x, seed)    # SiLU has no rule: the gradient
+    ours = visualize.project(net, images, -1, unit[0], position=tuple(unit[1:]), rule=rule)
+    assert rel(ours, gradient.numpy()) < 1e-10
 
 
 # --------------------------------------------------------------------------- hand-built

@@ -5,6 +5,7 @@
 ``loops``           the CPU's ``@njit`` loops, one formula each (read this): im2col,
                     col2im, ReLU, the rectifiers, their ways back, max-pool, unpool
 ``average_loops``   the CPU loops of average pooling and its transpose
+``resize_loops``    the CPU loops of upsampling (nearest, bilinear) and their transpose
 ``window_check``    the CPU loops that check switches before unpooling
 ``cpu``             the CPU backend: the loops and BLAS, scheduled
 ``image_threads``   chunks of images on worker threads (used by ``cpu``)

@@ -13,13 +13,17 @@ What the caller (``minideconv.ops``) has already done, so that no backend does i
 * every argument is validated (shapes, dtypes, one device, sizes); arrays are
   C-contiguous, float32 or float64 of one dtype, switches int64;
 * the geometry is resolved once (``minideconv.geometry``): a ``ConvGeometry`` always has
-  ``padding_mode == "zeros"`` — circular padding was turned into a pre-padded input
+  ``padding_mode == "zeros"`` — circular, reflect or replicate padding was turned into a
+  pre-padded input
   (``ConvGeometry.as_zero_padded``) and is folded back by the caller;
 * the ReLU rule is a ``rules.ReluRule`` (its two yes/no choices), never a name; a
   rectifier's slopes are one per channel of an input of at least two dimensions;
+* an ``InterpolationGeometry`` holds every output's source pixels and weights, inside
+  the image: PyTorch's index formulas and scale factors are resolved;
 * an ``AvgPoolGeometry`` holds its windows already clipped to the image, with their
   divisors: padding, ``ceil_mode`` and ``count_include_pad`` are resolved;
-* ``max_unpool2d`` is called only after ``first_switch_outside_window`` returned −1, so
+* ``max_unpool2d`` is called only after ``first_switch_outside_window`` returned −1 (or,
+  after an adaptive max-pool, ``ops`` checked the switches against their windows), so
   every switch lies inside its own window, inside the output;
 * the bias is added by the caller; the caller holds ``kernel_lock`` around every call.
 
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 from typing import Protocol, Tuple
 
-from ..geometry import AvgPoolGeometry, ConvGeometry, PoolGeometry
+from ..geometry import AvgPoolGeometry, ConvGeometry, InterpolationGeometry, PoolGeometry
 from ..rules import ReluRule
 
 
@@ -72,7 +76,12 @@ class Backend(Protocol):
         own window inside the (*geom.in_hw) input, or −1."""
 
     def max_unpool2d(self, y, switches, geom: PoolGeometry):
-        """x = P(s)ᵀ y, (N, C, *geom.in_hw): every y value added at its switch."""
+        """x = P(s)ᵀ y, (N, C, *geom.in_hw): every y value added at its switch (only
+        ``geom.in_hw`` is read: an adaptive max-pool's ``AvgPoolGeometry`` serves too)."""
+
+    def adaptive_max_pool2d(self, x, geom: AvgPoolGeometry) -> Tuple[object, object]:
+        """(y, switches) of max-pooling over ``geom``'s adaptive windows (the windows of
+        ``adaptive_avg_pool2d``), ties and NaN as ``max_pool2d``."""
 
     def avg_pool2d(self, x, geom: AvgPoolGeometry):
         """y = A x, (N, C, *geom.out_hw): each window's sum divided by its divisor
@@ -81,6 +90,14 @@ class Backend(Protocol):
     def avg_pool2d_transpose(self, r, geom: AvgPoolGeometry):
         """x = Aᵀ r, (N, C, *geom.in_hw): each r value over its divisor added to every
         pixel of its window."""
+
+    def upsample2d(self, x, geom: InterpolationGeometry):
+        """y = A_h x A_wᵀ, (N, C, *geom.out_hw): every output the weighted sum of the
+        pixels it reads (``geometry.InterpolationGeometry``; nearest and bilinear alike)."""
+
+    def upsample2d_transpose(self, r, geom: InterpolationGeometry):
+        """x = A_hᵀ r A_w, (N, C, *geom.in_hw): every r value added, with its weights, to
+        the pixels its output read."""
 
 
 #: The kernel names, in the order above.

@@ -10,7 +10,9 @@ the work into pieces, and hands them to the loops and to BLAS:
   several threads at once, each with one core;
 * a transposed convolution runs as GEMM + col2im, or, with stride 1 where it unfolds
   fewer columns, as the equal convolution (``geometry.transpose_as_convolution``);
-* element-wise kernels run in parallel blocks, sized so every thread gets as many.
+* element-wise kernels run in parallel blocks, sized so every thread gets as many;
+* pooling and upsampling run plane by plane in parallel (``average_loops``,
+  ``resize_loops``).
 
 benchmarks/README.md has the measurements behind each choice.
 """
@@ -23,7 +25,7 @@ import numba
 import numpy as np
 
 from .. import geometry
-from . import average_loops, image_threads, loops
+from . import average_loops, image_threads, loops, resize_loops
 from .window_check import first_switch_outside_window_planes
 
 #: The workqueue threading layer aborts the process if two Python threads launch
@@ -349,6 +351,14 @@ def first_switch_outside_window(switches, geom):
     return int(first_switch_outside_window_planes(switches, *_pool_ints(geom), *geom.in_hw))
 
 
+def adaptive_max_pool2d(x, geom):
+    out_shape = (x.shape[0], x.shape[1]) + tuple(geom.out_hw)
+    y, switches = new_array(out_shape, x.dtype), new_array(out_shape, np.int64)
+    rows, cols, _ = _window_tables(geom)
+    loops.adaptive_max_pool_planes(x, y, switches, rows[:, :2].copy(), cols[:, :2].copy())
+    return y, switches
+
+
 def max_unpool2d(y, switches, geom):
     x = new_array((y.shape[0], y.shape[1]) + tuple(geom.in_hw), y.dtype)
     loops.max_unpool_planes(y, switches, x)
@@ -374,4 +384,36 @@ def avg_pool2d(x, geom):
 def avg_pool2d_transpose(r, geom):
     x = new_array((r.shape[0], r.shape[1]) + tuple(geom.in_hw), r.dtype)
     average_loops.avg_pool_transpose_planes(r, x, *_window_tables(geom))
+    return x
+
+
+# --------------------------------------------------------------------------- upsampling
+
+def _as_planes(images):
+    """(N, C, H, W) as the (N·C, H, W) stack of planes ``resize_loops`` runs on."""
+    return images.reshape((-1,) + images.shape[2:])
+
+
+def _tap_tables(geom, dtype):
+    """The taps of both axes and their weights, in the array's dtype."""
+    return (geom.rows.sources, geom.rows.weights.astype(dtype), geom.cols.sources,
+            geom.cols.weights.astype(dtype))
+
+
+def upsample2d(x, geom):
+    y = new_array(x.shape[:2] + tuple(geom.out_hw), x.dtype)
+    if geom.mode == "nearest":      # one tap of weight 1: a plain copy
+        resize_loops.nearest_planes(_as_planes(x), _as_planes(y),
+                                        geom.rows.sources[:, 0].copy(),
+                                        geom.cols.sources[:, 0].copy())
+    else:
+        resize_loops.bilinear_planes(_as_planes(x), _as_planes(y),
+                                         *_tap_tables(geom, x.dtype))
+    return y
+
+
+def upsample2d_transpose(r, geom):
+    x = np.zeros(r.shape[:2] + tuple(geom.in_hw), r.dtype)     # the loop adds into it
+    resize_loops.interpolate_transpose_planes(_as_planes(r), _as_planes(x),
+                                                  *_tap_tables(geom, r.dtype))
     return x

@@ -315,6 +315,22 @@ def max_pool_planes(x, y, switches, kh, kw, sh, sw, ph, pw, dh, dw):
 
 
 @njit(cache=True, parallel=True)
+def adaptive_max_pool_planes(x, y, switches, rows, cols):
+    """Adaptive max-pooling of every (n, c) plane: output (oh, ow) takes the maximum over
+    rows[oh, 0] ≤ ih < rows[oh, 1], cols[ow, 0] ≤ iw < cols[ow, 1] — ``max_pool_plane``
+    with stride 0, no padding and dilation 1, its tap ranges being the windows themselves
+    (ih = i).  Ties and NaN as there."""
+    for plane in prange(x.shape[0] * x.shape[1]):
+        n, c = plane // x.shape[1], plane % x.shape[1]
+        if contains_nan(x[n, c]):
+            max_pool_plane(x[n, c], y[n, c], switches[n, c], rows, cols, 0, 0, 0, 0, 1, 1,
+                           True)
+        else:
+            max_pool_plane(x[n, c], y[n, c], switches[n, c], rows, cols, 0, 0, 0, 0, 1, 1,
+                           False)
+
+
+@njit(cache=True, parallel=True)
 def max_unpool_planes(y, switches, x):
     """x = P(s)ᵀ y:  x[n, c, s // W, s % W] += y[n, c, o] for every output o, s = switches[n, c, o].
 

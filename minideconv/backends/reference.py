@@ -10,7 +10,8 @@ from its inputs, so one code runs CuPy arrays on a GPU and NumPy arrays anywhere
 
 Average pooling (``avg_pool2d`` and ``adaptive_avg_pool2d`` alike) is separable, so it
 is two matrix products per plane with the 0/1 window matrices of the two axes, and its
-transpose the same products transposed.
+transpose the same products transposed.  Upsampling (nearest and bilinear) is separable
+too: A_h x A_wᵀ with the dense interpolation matrices of the two axes.
 
 The one scatter with possible collisions, unpooling with overlapping windows, uses
 ``cupyx.scatter_add`` (atomicAdd on the GPU) and ``numpy.add.at`` on the CPU: both add
@@ -198,6 +199,29 @@ def first_switch_outside_window(switches, geom):
     return int(outside.argmax()) if bool(outside.any()) else -1
 
 
+def adaptive_max_pool2d(x, geom):
+    """Visit the window offsets (i, j) up to the longest window, every output at once:
+    offset (i, j) of output (oh, ow) is pixel (start_h + i, start_w + j) when it lies in
+    the window; the running maximum's rule is ``max_pool2d``'s."""
+    xp = array_module(x)
+    width = x.shape[3]
+    starts_h, stops_h = (xp.asarray([w[k] for w in geom.rows]).reshape(-1, 1) for k in (0, 1))
+    starts_w, stops_w = (xp.asarray([w[k] for w in geom.cols]).reshape(1, -1) for k in (0, 1))
+    best = xp.zeros(x.shape[:2] + tuple(geom.out_hw), dtype=x.dtype)
+    switches = xp.zeros(best.shape, dtype=xp.int64)
+    found = xp.zeros(best.shape, dtype=bool)
+    for i in range(int((stops_h - starts_h).max())):
+        for j in range(int((stops_w - starts_w).max())):
+            ih, iw = starts_h + i, starts_w + j
+            inside = (ih < stops_h) & (iw < stops_w)
+            v = x[:, :, xp.minimum(ih, x.shape[2] - 1), xp.minimum(iw, width - 1)]
+            better = inside & (~found | (v > best) | xp.isnan(v))
+            best = xp.where(better, v, best)
+            switches = xp.where(better, ih * width + iw, switches)
+            found |= inside
+    return best, switches
+
+
 def max_unpool2d(y, switches, geom):
     """x = P(s)ᵀ y: add every y value at its switch (collisions add up)."""
     xp = array_module(y)
@@ -243,3 +267,23 @@ def avg_pool2d_transpose(r, geom):
     xp = array_module(r)
     a_h, a_w, divisors = _window_matrices(xp, geom, r.dtype)
     return xp.ascontiguousarray(a_h.T @ (r / divisors) @ a_w)
+
+
+def _axis_matrices(xp, geom, dtype):
+    """A_h (H_out, H) and A_w (W_out, W): each output row's weights on the input rows."""
+    return (xp.asarray(geom.rows.matrix(geom.in_hw[0])).astype(dtype),
+            xp.asarray(geom.cols.matrix(geom.in_hw[1])).astype(dtype))
+
+
+def upsample2d(x, geom):
+    """y = A_h x A_wᵀ for every plane."""
+    xp = array_module(x)
+    a_h, a_w = _axis_matrices(xp, geom, x.dtype)
+    return xp.ascontiguousarray(a_h @ x @ a_w.T)
+
+
+def upsample2d_transpose(r, geom):
+    """The transpose of ``upsample2d``: x = A_hᵀ r A_w for every plane."""
+    xp = array_module(r)
+    a_h, a_w = _axis_matrices(xp, geom, r.dtype)
+    return xp.ascontiguousarray(a_h.T @ r @ a_w)

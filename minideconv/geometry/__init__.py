@@ -12,7 +12,9 @@ resolved here, so no backend ever sees them.
   a transposed convolution rewritten as a convolution;
 - ``max_pool``: ``PoolGeometry`` of max-pooling, and the pooling an unpooling transposes;
 - ``average_pool``: ``AvgPoolGeometry``, the windows and divisors of average and adaptive
-  average pooling.
+  average pooling;
+- ``interpolation``: ``InterpolationGeometry``, the source pixels and weights of nearest
+  and bilinear upsampling (PyTorch's index formulas).
 
 The arithmetic of one axis (output lengths, reachable lengths, window positions) is in
 ``minideconv.shapes``; this package applies it to whole layers.
@@ -21,10 +23,13 @@ The arithmetic of one axis (output lengths, reachable lengths, window positions)
 from .average_pool import (AvgPoolGeometry, Window, adaptive_avg_pool2d_geometry,
                            adaptive_output_size, adaptive_windows, avg_pool2d_geometry,
                            avg_pool_transpose_geometry, avg_pool_windows,
-                           check_divisor_override)
+                           check_divisor_override, switches_outside_windows)
 from .convolution import (PADDING_MODES, ConvGeometry, check_groups, check_padding_mode,
                           conv2d_geometry, conv_transpose2d_geometry, normalise_padding,
                           output_rows_band, transpose_as_convolution)
+from .interpolation import (MODES as INTERPOLATION_MODES, AxisTaps, InterpolationGeometry,
+                            check_interpolation, interpolation_geometry,
+                            interpolation_transpose_geometry)
 from .max_pool import (PoolGeometry, max_pool2d_geometry, max_unpool2d_geometry,
                        unpool_default_length)
 
@@ -35,5 +40,7 @@ __all__ = [
     "PoolGeometry", "max_pool2d_geometry", "max_unpool2d_geometry", "unpool_default_length",
     "Window", "AvgPoolGeometry", "avg_pool_windows", "avg_pool2d_geometry",
     "adaptive_windows", "adaptive_output_size", "adaptive_avg_pool2d_geometry",
-    "avg_pool_transpose_geometry", "check_divisor_override",
+    "avg_pool_transpose_geometry", "check_divisor_override", "switches_outside_windows",
+    "INTERPOLATION_MODES", "AxisTaps", "InterpolationGeometry", "check_interpolation",
+    "interpolation_geometry", "interpolation_transpose_geometry",
 ]

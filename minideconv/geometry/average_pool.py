@@ -15,7 +15,7 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 
 from .. import shapes
-from ..checks import check_bool, is_int, to_pair
+from ..checks import array_module, check_bool, is_int, to_pair
 
 class Window(NamedTuple):
     """The input positions one output position averages along one axis, ``start ≤ q <
@@ -168,3 +168,19 @@ def avg_pool_transpose_geometry(r_shape, input_size, geometry_of_input) -> AvgPo
         raise ValueError(f"input_size {in_hw} pools to {geom.out_hw}, but r has the spatial "
                          f"size {tuple(r_shape[2:])}: pass the size of the pooled input")
     return geom
+
+
+def switches_outside_windows(switches, geom: AvgPoolGeometry):
+    """The index (n, c, oh, ow) of the first switch (a flat index h·W + w into each plane)
+    outside its window of ``geom``, or None: what keeps an adaptive unpooling from writing
+    where its pooling did not read."""
+    xp = array_module(switches)
+    width = geom.in_hw[1]
+    rows, cols = (xp.asarray([w[:2] for w in windows]) for windows in (geom.rows, geom.cols))
+    h, w = switches // width, switches % width
+    inside = (h >= rows[:, :1]) & (h < rows[:, 1:]) & (w >= cols[:, 0]) & (w < cols[:, 1])
+    inside &= (switches >= 0) & (switches < geom.in_hw[0] * width)
+    if bool(inside.all()):
+        return None
+    return tuple(int(i) for i in np.unravel_index(int(xp.argmin(inside.ravel())),
+                                                   switches.shape))

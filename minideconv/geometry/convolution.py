@@ -3,10 +3,10 @@
 ``conv2d_geometry`` and ``conv_transpose2d_geometry`` validate a call's stride, padding,
 dilation, groups and sizes (each error names the parameter) and return a
 ``ConvGeometry``: pairs of ints, explicit padding on all four sides, input and output
-sizes.  Circular padding is resolved here, before any backend sees it: a circular
-convolution is the convolution, with no padding of its own, of the circularly
+sizes.  Circular, reflect and replicate padding are resolved here, before any backend
+sees them: such a convolution is the convolution, with no padding of its own, of the
 pre-padded image (``ConvGeometry.as_zero_padded``; ``minideconv.padding`` does the
-wrapping and its transpose), so a backend only ever meets zero padding.
+padding and its transpose), so a backend only ever meets zero padding.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Tuple
 
 from .. import shapes
+from ..padding import check_pads
 from ..checks import check_choice, check_float_array, check_int, is_int, to_pair
 
-PADDING_MODES = ("zeros", "circular")
+PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 
 
 def check_groups(groups) -> int:
@@ -36,8 +37,9 @@ class ConvGeometry:
     """One convolution, normalised: the image (H, W) = ``in_hw`` with ``in_channels``
     maps to (H_out, W_out) = ``out_hw`` with ``out_channels``.
 
-    ``pads = (top, bottom, left, right)``.  ``padding_mode="circular"`` means: wrap-pad
-    by ``pads`` first, then convolve with no padding (``as_zero_padded``).  The same
+    ``pads = (top, bottom, left, right)``.  ``padding_mode`` "circular", "reflect" or
+    "replicate" means: pad by ``pads`` in that mode first, then convolve with no padding
+    (``as_zero_padded``).  The same
     geometry describes the transposed convolution, which maps ``out_hw`` back to
     ``in_hw``.
     """
@@ -71,11 +73,11 @@ class ConvGeometry:
         return (self.out_channels, self.in_channels // self.groups) + tuple(self.kernel)
 
     def as_zero_padded(self) -> "ConvGeometry":
-        """The geometry a backend runs.  Zero padding: this one.  Circular padding: the
-        convolution, with no padding of its own, of the image already wrap-padded by
-        ``pads`` (``padding.wrap_pad``), which is ``padded_hw`` in size; the transposed
-        convolution then returns that padded size, and ``padding.wrap_pad_adjoint``
-        folds the border back."""
+        """The geometry a backend runs.  Zero padding: this one.  Another mode: the
+        convolution, with no padding of its own, of the image already padded by ``pads``
+        in that mode (``padding.pad``), which is ``padded_hw`` in size; the transposed
+        convolution then returns that padded size, and ``padding.pad_adjoint`` folds the
+        border back."""
         if self.padding_mode == "zeros":
             return self
         return dataclasses.replace(self, padding_mode="zeros", pads=(0, 0, 0, 0),
@@ -141,11 +143,8 @@ def conv2d_geometry(x_shape, weight_shape, stride, padding, dilation, groups,
     kernel = tuple(weight_shape[2:])
     pads = normalise_padding(padding, kernel, dilation, stride)
     in_hw = tuple(x_shape[2:])
-    if padding_mode == "circular":
-        top, bottom, left, right = pads
-        if max(top, bottom) > in_hw[0] or max(left, right) > in_hw[1]:
-            raise ValueError(f"padding {pads[::2]} must not exceed the input size {in_hw} "
-                             "with padding_mode='circular' (wrap-around goes once)")
+    if padding_mode != "zeros":
+        check_pads(pads, in_hw, padding_mode)
     out_hw = tuple(
         shapes.conv_output_length(i + lo + hi, k, s, 0, d)
         for i, k, s, d, lo, hi in zip(in_hw, kernel, stride, dilation, pads[::2], pads[1::2]))
@@ -210,9 +209,8 @@ def conv_transpose2d_geometry(y_shape, weight, stride, padding, output_padding, 
         out_hw = tuple(r.start + a for r, a in zip(reachable, output_padding))
     if min(out_hw) < 1:
         raise ValueError(f"padding {shown} is too large: the output size would be {out_hw}")
-    if padding_mode == "circular" and (max(pads[:2]) > out_hw[0] or max(pads[2:]) > out_hw[1]):
-        raise ValueError(f"padding {shown} must not exceed the output size {out_hw} "
-                         "with padding_mode='circular'")
+    if padding_mode != "zeros":
+        check_pads(pads, out_hw, padding_mode, name="padding (of the output)")
     return ConvGeometry(in_channels, weight.shape[0], groups, kernel, stride, dilation,
                         pads, padding_mode, out_hw, y_hw)
 

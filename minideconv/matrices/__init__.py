@@ -10,6 +10,9 @@ For ONE image flattened in C-order, x = x_img.ravel() with x_img of shape (C, H,
 * ``relu_matrix`` → D = diag(x > 0):  D x = relu(x)
 * ``avg_pool2d_matrix``, ``adaptive_avg_pool2d_matrix`` → A, 1 / divisor over each
   window:  A x = avg_pool2d(x), Aᵀ r = avg_pool2d_transpose(r) (and the adaptive ones)
+* ``upsample_nearest2d_matrix``, ``upsample_bilinear2d_matrix`` → A, the source pixels'
+  weights:  A x = upsample_nearest2d(x), Aᵀ r = upsample_nearest2d_transpose(r) (bilinear
+  likewise); ``pad_matrix`` → P of padding (zeros, reflect, replicate, circular)
 
 (bias is the affine offset of a convolution, not part of the linear map W.)
 
@@ -28,6 +31,7 @@ Where each part lives (every name below is importable from ``minideconv.matrices
 ``average_pool``  A of average pooling and of adaptive average pooling
 ``channel_maps``  the Jacobians of Softmax and LocalResponseNorm, ChannelShuffle's P
 ``products``      the blocks of a ⊙ b and of s·x + t, and the normalisations' Jacobians
+``resampling``    A of nearest and bilinear upsampling, P of padding
 ``chains``        products of layer matrices: the forward map and the three backward maps
 ``network``       the same walk over a whole Sequential or Graph (sums where branches join)
 ``analysis``      singular values, ‖WᵀW − I‖, least squares, circulant spectra, all-pass
@@ -51,6 +55,7 @@ from .network import (NetworkBackwardMap, layer_blocks, network_backward_map,
 from .pool_relu import max_pool2d_matrix, relu_matrix
 from .products import (channel_affine_matrix, mul_blocks, product_blocks,
                        standardisation_matrix)
+from .resampling import pad_matrix, upsample_bilinear2d_matrix, upsample_nearest2d_matrix
 
 __all__ = [
     "conv2d_matrix", "conv_transpose2d_matrix", "max_pool2d_matrix", "relu_matrix",
@@ -61,5 +66,6 @@ __all__ = [
     "avg_pool2d_matrix", "adaptive_avg_pool2d_matrix",
     "softmax_matrix", "local_response_norm_matrix", "channel_shuffle_matrix",
     "mul_blocks", "channel_affine_matrix", "standardisation_matrix", "product_blocks",
+    "upsample_nearest2d_matrix", "upsample_bilinear2d_matrix", "pad_matrix",
     "layer_blocks", "network_forward_map", "network_backward_map", "NetworkBackwardMap",
 ]

@@ -15,8 +15,9 @@ output position o looks at the input position
 
     q(o, i) = o·s − p_before + i·d           (tap i = 0 … k−1)
 
-which is dropped when it falls in the zero padding, or wrapped, q mod n, with circular
-padding.  These (o, i, q) *incidences* of one axis are a tiny table (n_out·k rows).
+which is dropped when it falls in the zero padding, or replaced by the pixel the border
+copies with circular (q mod n), reflect or replicate padding.  These (o, i, q)
+*incidences* of one axis are a tiny table (n_out·k rows).
 Row (c_out, oh, ow) of W then has, for every input channel c of its group and every pair
 of incidences (oh, i, qh), (ow, j, qw), the entry
 
@@ -31,8 +32,9 @@ incidences read the other way round (input position q collects from the outputs 
 saw it), which is why ``conv_transpose2d_matrix(...) == conv2d_matrix(...).T`` is a real
 check.
 
-With circular padding and a kernel wider than the image, several taps of one row can wrap
-onto the same input pixel; their weights are then summed into one entry.  Column indices
+With circular padding and a kernel wider than the image, or with reflect and replicate
+padding at the border, several taps of one row can read the same input pixel; their
+weights are then summed into one entry.  Column indices
 are sorted within every row in both cases.
 
 Index arrays are int32 while the matrix fits (nnz and both dimensions < 2³¹, like
@@ -51,6 +53,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from .. import checks, geometry
+from ..padding import padded_sources
 from .csr import check_input_shape, index_dtype, require_numpy
 
 __all__ = ["conv2d_matrix", "conv_transpose2d_matrix"]
@@ -70,21 +73,22 @@ def _conv_geometry(weight, input_shape, stride, padding, dilation, groups, paddi
 # =========================================================================== one spatial axis
 
 def _axis_incidences(n_in: int, n_out: int, kernel: int, stride: int, dilation: int,
-                     pad_before: int, circular: bool):
+                     pad_before: int, pad_after: int, mode: str):
     """All triples (o, i, q) of one axis: output o sees input q through tap i.
 
-        q = o·stride − pad_before + i·dilation      (mod n_in when circular)
+        q = source(o·stride + i·dilation)      (a position of the padded axis)
 
-    With zero padding the triples whose q falls outside [0, n_in) are dropped: they read
-    a padded zero and contribute nothing to the matrix.
+    with ``padding.padded_sources``: the position itself shifted by ``pad_before``, or
+    the pixel a circular, reflect or replicate border copies.  With zero padding the
+    triples that read a padded zero are dropped: they contribute nothing to the matrix.
     """
     o = np.repeat(np.arange(n_out), kernel)
     i = np.tile(np.arange(kernel), n_out)
-    q = o * stride - pad_before + i * dilation
-    if circular:
-        return o, i, q % n_in
-    inside = (q >= 0) & (q < n_in)
-    return o[inside], i[inside], q[inside]
+    source = padded_sources(n_in, pad_before, pad_after,
+                            "constant" if mode == "zeros" else mode)
+    q = source[o * stride + i * dilation]
+    kept = q >= 0
+    return o[kept], i[kept], q[kept]
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,8 @@ class _AxisTable:
 
     Row r has the distinct columns ``column[entry_ptr[r]:entry_ptr[r + 1]]``, sorted; entry
     e is fed by the kernel taps ``taps[tap_ptr[e]:tap_ptr[e + 1]]``.  An entry has one tap,
-    except when circular padding wraps several taps of one row onto the same pixel: then
-    their weights add up.
+    except when the padding sends several taps of one row to the same pixel (circular,
+    reflect, replicate): then their weights add up.
     """
 
     entry_ptr: np.ndarray
@@ -124,12 +128,12 @@ def _axis_table(rows, cols, taps, n_rows: int) -> _AxisTable:
 def _axis_tables(geom, transpose: bool) -> Tuple[_AxisTable, _AxisTable]:
     """The (H, W) axis tables of W (rows = outputs o, columns = inputs q) or of Wᵀ
     (the same incidences, rows = inputs q, columns = outputs o)."""
-    circular = geom.padding_mode == "circular"
     tables = []
     for axis in range(2):
         n_in, n_out = geom.in_hw[axis], geom.out_hw[axis]
         o, i, q = _axis_incidences(n_in, n_out, geom.kernel[axis], geom.stride[axis],
-                                   geom.dilation[axis], geom.pads[2 * axis], circular)
+                                   geom.dilation[axis], geom.pads[2 * axis],
+                                   geom.pads[2 * axis + 1], geom.padding_mode)
         tables.append(_axis_table(q, o, i, n_in) if transpose else
                       _axis_table(o, q, i, n_out))
     return tables[0], tables[1]
@@ -219,12 +223,13 @@ def conv2d_matrix(weight, input_shape, stride=1, padding=0, dilation=1, groups=1
 
         W[(o, oh, ow), (c, qh, qw)] = Σ weight[o, c − g(o)·C_g, i, j]
               over taps with qh = oh·sh − p_top + i·dh,  qw = ow·sw − p_left + j·dw
-              (taken mod H, W with padding_mode="circular"; dropped outside the image
-              with zero padding)
+              (with padding_mode "circular", "reflect" or "replicate", the pixel the
+              border copies; dropped outside the image with zero padding)
 
     Shape (C_out·H_out·W_out, C_in·H·W), CSR, dtype of ``weight``, sorted column indices.
     Arguments as ``minideconv.conv2d`` (padding may be an int, a pair, "valid" or "same";
-    padding_mode "zeros" or "circular", padding ≤ input size then, as in PyTorch).
+    padding_mode "zeros", "circular", "reflect" or "replicate", with PyTorch's limits on
+    the padding).
     Reshape a product with ``(C_out, H_out, W_out)``, the sizes of
     ``minideconv.shapes.conv2d_output_shape``.
     """

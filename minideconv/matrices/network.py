@@ -38,8 +38,9 @@ from .. import nn, rules
 from .average_pool import adaptive_avg_pool2d_matrix, avg_pool2d_matrix
 from .channel_maps import (channel_shuffle_matrix, local_response_norm_matrix,
                            softmax_matrix)
-from .conv import conv2d_matrix
+from .conv import conv2d_matrix, conv_transpose2d_matrix
 from .pool_relu import mask_diagonal, max_pool2d_matrix, relu_matrix
+from .resampling import pad_matrix, upsample_bilinear2d_matrix, upsample_nearest2d_matrix
 from . import products
 
 __all__ = ["layer_blocks", "network_forward_map", "network_backward_map",
@@ -66,6 +67,17 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
     size = int(np.prod(shape))
     if isinstance(layer, nn.Conv2d):
         return [conv2d_matrix(layer.weight, shape, **layer.call_arguments())]
+    if isinstance(layer, nn.ConvTranspose2d):   # Wᵀ of the convolution from its output,
+        out_shape = layer.output_shape(shape)     # its columns at the input's positions
+        wt = conv_transpose2d_matrix(layer.weight, out_shape, **layer.convolution_arguments())
+        grid = np.arange(wt.shape[1]).reshape((shape[0],) + layer.convolution_hw(out_shape[1:]))
+        return [sp.csr_array(wt[:, grid[:, :shape[1], :shape[2]].ravel()])]
+    if isinstance(layer, nn.Upsample):
+        build = upsample_bilinear2d_matrix if layer.mode == "bilinear" else \
+            upsample_nearest2d_matrix
+        return [build(shape, **layer.call_arguments()).astype(dtype)]
+    if isinstance(layer, nn.Pad):                     # the constant border is an offset
+        return [pad_matrix(shape, layer.pads, layer.mode).astype(dtype)]
     if isinstance(layer, nn.ReLU):
         return [relu_matrix(record[0])]
     if isinstance(layer, nn.Rectifier):           # diag(f′(x)): α, 1 or 0 by the piece
@@ -76,7 +88,7 @@ def layer_blocks(layer, record, input_shapes, dtype) -> List[sp.csr_array]:
                                format="csr")]
     if isinstance(layer, nn.SmoothActivation):    # diag(f′(x)) of the recorded input
         return [sp.diags_array(layer.derivative(record[0]).ravel(), format="csr")]
-    if isinstance(layer, nn.MaxPool2d):
+    if isinstance(layer, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):   # P(s), at the switches
         return [max_pool2d_matrix(record[0][0], shape, dtype)]
     if isinstance(layer, nn.AvgPool2d):
         return [avg_pool2d_matrix(shape, **layer.call_arguments()).astype(dtype)]

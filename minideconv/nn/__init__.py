@@ -17,6 +17,7 @@ Hardsigmoid
 MaxPool2d          the switches s, input size    P(s)ᵀ r = max_unpool2d(r, s)
 AvgPool2d          the input size                Aᵀ r: each value spread over its window
 AdaptiveAvgPool2d  the input size                Aᵀ r, the windows set by the sizes
+AdaptiveMaxPool2d  the switches s, input size    P(s)ᵀ r = adaptive_max_unpool2d(r, s)
 BatchNorm2d        the input x (weight grads)    s · r, the same per-channel scale
 Dropout, Identity  nothing                       r (dropout is the identity at inference)
 Flatten            the input shape               r reshaped back
@@ -24,6 +25,9 @@ Linear             the input x                   r W  (the transpose of x ↦ x 
 Softmax            its output p                  p ⊙ (r − ⟨p, r⟩) = (diag(p) − p pᵀ) r
 LocalResponseNorm  the input a                   Jᵀ r, its exact Jacobian
 ChannelShuffle     nothing                       Pᵀ r: the channels put back in place
+ConvTranspose2d    the input x (weight grads)    conv2d(r, W): the convolution it transposes
+Upsample           the input size                Aᵀ r: each value back to the pixels read
+Pad                nothing                       Pᵀ r: border cells added to their sources
 Add                the number of inputs          (r, r, …): the signal copied to each input
 Concat             each input's channel count    r split into each input's channels
 Mul                both inputs a, b              (r ⊙ b, r ⊙ a), summed where broadcast
@@ -46,12 +50,14 @@ signals where a value fanned out).  Layers are addressed by index or by ``net.na
 ``layers``         the one-input layers above, but for pooling and the activations
 ``activations``    the rectifiers beside ReLU (``ClippedReLU``, ``LeakyReLU``, ``PReLU``)
                    and the smooth activations
-``pooling``        ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``
+``pooling``        ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``, ``AdaptiveMaxPool2d``
 ``channel_maps``   ``Softmax``, ``LocalResponseNorm``, ``ChannelShuffle``: maps across the
                    channels at each position
 ``combine``        ``Add`` and ``Concat``, the layers that join branches
 ``products``       ``Mul`` (a ⊙ b, a gate broadcast) and ``ChannelAffine`` (s·x + t)
 ``normalization``  ``ChannelLayerNorm`` and ``GroupNorm``: each image's own statistics
+``resampling``     ``ConvTranspose2d``, ``Upsample`` and ``Pad``, the layers that enlarge
+                   an image
 ``network``        ``Network`` and ``Trace``: indices and names, shapes, receptive fields
 ``sequential``     ``Sequential``
 ``graph``          ``Graph`` and ``Node``
@@ -68,7 +74,8 @@ from .combine import Add, Concat
 from .files import GRAPH_FORMAT, LAYER_TYPES, SEQUENTIAL_FORMAT, load, save
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Layer, Linear, ReLU
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AdaptivePool, AvgPool2d, MaxPool2d
+from .resampling import ConvTranspose2d, Pad, Upsample
 from .network import NETWORK_INPUT, Network, Trace
 from .normalization import ChannelLayerNorm, GroupNorm
 from .products import ChannelAffine, Mul
@@ -79,6 +86,7 @@ __all__ = [
     "Dropout", "Identity", "Flatten", "Linear", "Add", "Concat", "Softmax",
     "LocalResponseNorm", "ChannelShuffle", "Mul", "ChannelAffine", "ChannelLayerNorm",
     "GroupNorm", "LAYER_TYPES",
+    "ConvTranspose2d", "Upsample", "Pad", "AdaptiveMaxPool2d", "AdaptivePool",
     "Network", "Trace", "NETWORK_INPUT", "Sequential", "Graph", "Node", "save", "load",
     "SEQUENTIAL_FORMAT", "GRAPH_FORMAT", "Rectifier", "ClippedReLU", "LeakyReLU", "PReLU",
     "RECTIFIER_LAYERS", "SmoothActivation", "SiLU", "GELU", "ELU", "Sigmoid", "Tanh",

@@ -23,8 +23,9 @@ from .combine import Add, Concat
 from .graph import Graph, Node
 from .layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReLU
 from .normalization import ChannelLayerNorm, GroupNorm
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .products import ChannelAffine, Mul
+from .resampling import ConvTranspose2d, Pad, Upsample
 from .sequential import Sequential
 
 SEQUENTIAL_FORMAT = Sequential.FILE_FORMAT
@@ -35,7 +36,8 @@ LAYER_TYPES = {cls.__name__: cls for cls in (Conv2d, ReLU, MaxPool2d, Flatten, L
                                              AdaptiveAvgPool2d, Softmax,
                                              LocalResponseNorm, ChannelShuffle,
                                              ChannelAffine, ChannelLayerNorm,
-                                             GroupNorm) + ACTIVATIONS}
+                                             GroupNorm, ConvTranspose2d, Upsample, Pad,
+                                             AdaptiveMaxPool2d) + ACTIVATIONS}
 #: every layer type a file may name
 FILE_LAYER_TYPES = dict(LAYER_TYPES, Add=Add, Concat=Concat, Mul=Mul)
 

@@ -98,8 +98,9 @@ class Conv2d(Layer):
     """y = conv2d(x, W) + b; weight (C_out, C_in/groups, kh, kw), bias (C_out,) or None.
 
     ``padding`` is an int, a pair, ``"valid"`` or ``"same"``; ``padding_mode`` is
-    ``"zeros"`` or ``"circular"`` — as ``torch.nn.Conv2d``.  ``padding`` may also be four
-    pads (top, bottom, left, right), as ONNX's Conv pads (torch has no such Conv2d)."""
+    ``"zeros"``, ``"circular"``, ``"reflect"`` or ``"replicate"`` — as ``torch.nn.Conv2d``.
+    ``padding`` may also be four pads (top, bottom, left, right), as ONNX's Conv pads
+    (torch has no such Conv2d)."""
 
     param_names = ("weight", "bias")
 

@@ -1,6 +1,6 @@
-"""The pooling layers: max-pooling, whose way back is the true unpooling P(s)ᵀ at the
-recorded switches, and average pooling, a fixed linear map whose way back spreads each
-value evenly over its window."""
+"""The pooling layers: max-pooling (fixed or adaptive windows), whose way back is the true
+unpooling P(s)ᵀ at the recorded switches, and average pooling (fixed or adaptive), a fixed
+linear map whose way back spreads each value evenly over its window."""
 
 from __future__ import annotations
 
@@ -93,14 +93,12 @@ class AvgPool2d(Layer):
                     divisor_override=self.divisor_override)
 
 
-class AdaptiveAvgPool2d(Layer):
-    """Average pooling to a given output size, as ``torch.nn.AdaptiveAvgPool2d``: along an
-    axis of length L pooled to length O, output i averages inputs ⌊iL/O⌋ … ⌈(i+1)L/O⌉ − 1
-    (the windows overlap or repeat when O does not divide L, or when O > L).  A linear map
-    fixed by the sizes; its transpose spreads each value back over its window
-    (``ops.adaptive_avg_pool2d_transpose``).  ``None`` in ``output_size`` keeps that
-    input size.  The windows depend on the position, so units after it are treated as
-    seeing the whole image."""
+class AdaptivePool(Layer):
+    """What adaptive average and max pooling share: ``output_size`` (an int, or a pair
+    whose None keeps that input size) and PyTorch's adaptive windows; along an axis of
+    length L pooled to length O, output i reads inputs ⌊iL/O⌋ … ⌈(i+1)L/O⌉ − 1 (the
+    windows overlap or repeat when O does not divide L, or when O > L).  The windows
+    depend on the position, so units after it are treated as seeing the whole image."""
 
     mixes_positions = True
 
@@ -119,12 +117,6 @@ class AdaptiveAvgPool2d(Layer):
         return tuple(int(o if o is not None else i) for o, i in zip(self.output_size,
                                                                     input_hw))
 
-    def forward(self, x):
-        return ops.adaptive_avg_pool2d(x, self.output_hw(x.shape[2:])), x.shape[2:]
-
-    def backward(self, grad, record, rule="backprop"):
-        return ops.adaptive_avg_pool2d_transpose(grad, record)
-
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"expects a (C, H, W) input, got {tuple(input_shape)}")
@@ -132,3 +124,30 @@ class AdaptiveAvgPool2d(Layer):
 
     def config(self):
         return dict(output_size=list(self.output_size))
+
+
+class AdaptiveAvgPool2d(AdaptivePool):
+    """Average pooling to a given output size, as ``torch.nn.AdaptiveAvgPool2d``
+    (``AdaptivePool``'s windows): each output the mean of its window.  A linear map fixed
+    by the sizes; its transpose spreads each value back over its window
+    (``ops.adaptive_avg_pool2d_transpose``)."""
+
+    def forward(self, x):
+        return ops.adaptive_avg_pool2d(x, self.output_hw(x.shape[2:])), x.shape[2:]
+
+    def backward(self, grad, record, rule="backprop"):
+        return ops.adaptive_avg_pool2d_transpose(grad, record)
+
+
+class AdaptiveMaxPool2d(AdaptivePool):
+    """Max-pooling to a given output size, as ``torch.nn.AdaptiveMaxPool2d`` (the windows
+    of ``AdaptivePool``, those of adaptive average pooling), recording its switches; the
+    way back is the true unpooling P(s)ᵀ at them (``ops.adaptive_max_unpool2d``)."""
+
+    def forward(self, x):
+        y, switches = ops.adaptive_max_pool2d(x, self.output_hw(x.shape[2:]))
+        return y, (switches, x.shape[2:])
+
+    def backward(self, grad, record, rule="backprop"):
+        switches, input_hw = record
+        return ops.adaptive_max_unpool2d(grad, switches, tuple(input_hw))

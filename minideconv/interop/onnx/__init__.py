@@ -18,6 +18,7 @@ ONNX operation becomes.
 ``structure_ops``  Sum, LRN, Softmax, and the channel shuffle's Reshape → Transpose → Reshape
 ``product_ops``    Mul, Add of constants, GroupNormalization, InstanceNormalization, GroupNorm
 ``regions``        Transpose(0,2,3,1) … Transpose(0,3,1,2) around position-wise ops (ConvNeXt)
+``resize_ops``     ConvTranspose, Resize, Upsample, Pad: the operations that enlarge (+ Slice)
 ``mean_ops``       averages over (H, W): ReduceMean, and PyTorch's adaptive-pool chain
 ``shape_ops``      shape arithmetic on constants (Shape, Gather, Unsqueeze, Concat, Reshape)
 ``layouts``        tf2onnx's channels-last (NHWC) input and flatten: ``input_layout``

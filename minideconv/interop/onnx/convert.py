@@ -24,6 +24,7 @@ MaxPool                               MaxPool2d (pads, dilations, ceil_mode; pad
 AveragePool                           AvgPool2d (pads, ceil_mode, count_include_pad; the
                                       same rule without count_include_pad)
 GlobalAveragePool                     AdaptiveAvgPool2d(1)
+GlobalMaxPool                         AdaptiveMaxPool2d(1)
 ReduceMean over (H, W)                AdaptiveAvgPool2d(1) (then Flatten if keepdims=0)
 Transpose → GatherND → Transpose →    AdaptiveAvgPool2d(output size) — what PyTorch's
 ReduceMean                            exporter writes for an adaptive pool whose windows
@@ -61,14 +62,24 @@ Transpose(0,3,1,2)                    LayerNormalization (last axis) → Channel
                                       (ConvNeXt; ``regions``)
 Reshape(−1) → Gather by 0, 1, 2, …    nothing: an ``as_strided`` that puts every value
                                       back (the dynamo exporter, ConvNeXt's head)
+ConvTranspose                         ConvTranspose2d (pads, output_padding, output_shape,
+                                      auto_pad, group, dilations, strides)
+Resize (opset 11+), nearest           Upsample nearest (asymmetric + floor) or
+                                      nearest-exact (half_pixel + round_prefer_ceil)
+Resize, linear                        Upsample bilinear (half_pixel, pytorch_half_pixel:
+                                      align_corners=False; align_corners: True)
+Upsample (opset 7–9), nearest         Upsample nearest (scale_factor)
+Pad of H and W                        Pad (constant, reflect, edge → replicate, wrap →
+                                      circular)
 ====================================  =====================================================
 
 Reshape's target shape may be a constant or computed from the activation's own shape —
 the ``Shape → Gather → Unsqueeze → Concat`` chain PyTorch writes for
 ``x.view(x.size(0), -1)``: constants, ``Constant`` nodes and those shape operations
-(Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Identity on constants) are evaluated
-here while the graph is read.  A target (n, F) with F the number of features is read as
-a flatten that keeps the batch, whatever batch size n the exporter wrote in.
+(Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Slice, ConstantOfShape, Identity on
+constants) are evaluated here while the graph is read.  A target (n, F) with F the number
+of features is read as a flatten that keeps the batch, whatever batch size n the
+exporter wrote in.
 
 Files that tf2onnx writes for Keras / TensorFlow take channels-last images (N, H, W, C)
 and begin with a Transpose to (N, C, H, W) (``input_layout(model)`` is then ``"NHWC"``):
@@ -90,8 +101,8 @@ are left out.
 ``pip install 'minideconv[onnx]'``.
 
 ``reader`` walks the graph and keeps the book (``GraphReader``); ``layer_ops``,
-``mean_ops``, ``shape_ops`` and ``layouts`` (the NHWC Transposes) translate the operations
-(one function each); ``values`` says what a tensor is while the graph is read.
+``mean_ops``, ``resize_ops``, ``shape_ops`` and ``layouts`` (the NHWC Transposes)
+translate the operations (one function each); ``values`` says what a tensor is while the graph is read.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The ONNX operations that become a minideconv layer (all but the averages over (H, W),
 which are in ``mean_ops``).
 
-Conv → Conv2d, Relu → ReLU, MaxPool / AveragePool / GlobalAveragePool → MaxPool2d /
-AvgPool2d / AdaptiveAvgPool2d(1), BatchNormalization → BatchNorm2d, Gemm / MatMul →
-Linear, Add → Add (or the bias of the Conv / Linear before it, when it adds a constant;
-other constants: ``product_ops``), Flatten / Reshape to (N, −1) → Flatten
-(a Reshape to 5-D: the channel shuffle of ``structure_ops``), Concat → Concat (of one
-input: Identity), Dropout / Identity → Dropout / Identity.  An option minideconv's layer
-does not have (a pool padded more at the top / left, a pooling's indices output,
-training mode) is refused with ``reader.fail``.
+Conv → Conv2d, Relu → ReLU, MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool →
+MaxPool2d / AvgPool2d / AdaptiveAvgPool2d(1) / AdaptiveMaxPool2d(1), BatchNormalization →
+BatchNorm2d, Gemm / MatMul → Linear, Add → Add (or the bias of the Conv / Linear before
+it, when it adds a constant; other constants: ``product_ops``), Flatten / Reshape to
+(N, −1) → Flatten (a Reshape to 5-D: the channel shuffle of ``structure_ops``), Concat →
+Concat (of one input: Identity), Dropout / Identity → Dropout / Identity.  An option
+minideconv's layer does not have (a pool padded more at the top / left, a pooling's
+indices output, training mode) is refused with ``reader.fail``.
 
 Each translation is ``f(reader, node, attrs)`` with ``reader`` the
 ``reader.GraphReader``; ``OPERATIONS`` maps op_type to it.
@@ -174,6 +174,11 @@ def global_average_pool(reader, node, attrs):
     reader.add_layer(node, nn.AdaptiveAvgPool2d(1), [reader.activation(node, 0, ndim=4)])
 
 
+def global_max_pool(reader, node, attrs):
+    """GlobalMaxPool → AdaptiveMaxPool2d(1)."""
+    reader.add_layer(node, nn.AdaptiveMaxPool2d(1), [reader.activation(node, 0, ndim=4)])
+
+
 def batch_normalization(reader, node, attrs):
     """BatchNormalization (inference) → BatchNorm2d."""
     x = reader.activation(node, 0, ndim=4)
@@ -317,6 +322,6 @@ def concat(reader, node, attrs):
 
 OPERATIONS = {"Identity": identity, "Relu": relu, "Dropout": dropout, "Conv": conv,
               "MaxPool": max_pool, "AveragePool": average_pool,
-              "GlobalAveragePool": global_average_pool,
+              "GlobalAveragePool": global_average_pool, "GlobalMaxPool": global_max_pool,
               "BatchNormalization": batch_normalization, "Gemm": gemm, "MatMul": mat_mul,
               "Add": add, "Flatten": flatten, "Reshape": reshape, "Concat": concat}

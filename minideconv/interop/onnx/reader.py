@@ -2,8 +2,8 @@
 
 ``GraphReader`` goes through the ONNX nodes in their (topological) order and hands each
 one to the translation of its ``op_type`` (``OPERATIONS``, gathered from
-``shape_ops``, ``folding``, ``layer_ops``, ``structure_ops``, ``mean_ops``, ``layouts``
-and ``activations``).  It keeps
+``shape_ops``, ``folding``, ``layer_ops``, ``structure_ops``, ``product_ops``,
+``regions``, ``mean_ops``, ``resize_ops``, ``layouts`` and ``activations``).  It keeps
 the book a translation reads and writes:
 
 * ``layout`` — the input's layout, ``"NCHW"`` or tf2onnx's ``"NHWC"`` (``layouts``);
@@ -28,7 +28,7 @@ import numpy as np
 
 from ... import nn
 from . import (activations, folding, layer_ops, layouts, mean_ops, product_ops, regions,
-               shape_ops, structure_ops)
+               resize_ops, shape_ops, structure_ops)
 from .values import (PENDING, Activation, PendingGroups, PendingPool, PendingShuffle,
                      attributes, import_onnx)
 
@@ -38,13 +38,14 @@ SUPPORTED = ("Conv", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Red
              "Dropout", "Identity", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
              "Cast", "Transpose", "GatherND", "Sum", "LRN", "Softmax", "ConstantOfShape",
              "Mul", "Sub", "Div", "InstanceNormalization", "GroupNormalization",
-             "LayerNormalization") + tuple(activations.OPERATIONS)
+             "LayerNormalization", "ConvTranspose", "Resize", "Upsample", "Pad", "Slice",
+             "GlobalMaxPool") + tuple(activations.OPERATIONS)
 
 #: ONNX op_type → its translation ``f(reader, node, attrs)``
 OPERATIONS = regions.position_wise({**shape_ops.OPERATIONS, **folding.OPERATIONS,
                                     **layer_ops.OPERATIONS, **structure_ops.OPERATIONS,
                                     **mean_ops.OPERATIONS, **layouts.OPERATIONS,
-                                    **activations.OPERATIONS,
+                                    **activations.OPERATIONS, **resize_ops.OPERATIONS,
                                     **product_ops.OPERATIONS})   # (layouts: Transpose)
 
 

@@ -25,6 +25,8 @@ this package needs neither.
 ``channels_last``  permute(0, 2, 3, 1) … permute(0, 3, 1, 2) around position-wise ops
 ``channel_nodes``  Softmax, LocalResponseNorm, ChannelShuffle (modules, functions, the
                    hand-written shuffle) ↔ their layers
+``resampling``     ConvTranspose2d, Upsample and F.interpolate ↔ the layers that enlarge
+``tensors``        what every translation shares: ``import_torch``, ``to_numpy``, ``as_pair``
 ``join_modules``   ``Sum`` and ``ChannelConcat``: ``to_torch``'s modules for Add and Concat
 ``own_modules``    ``Product``, ``ChannelAffine``, ``ChannelLayerNorm``: ``to_torch``'s
                    modules for Mul and the layers torch.nn has no module of

@@ -25,6 +25,7 @@ from . import channel_nodes
 from .activations import module_in_place
 from .fx_functions import activation_node_layer
 from .fx_products import product_layer
+from . import resampling
 from .layers import SUPPORTED, as_pair, import_torch, layer_from_module
 
 
@@ -93,6 +94,7 @@ class TorchCallables:
         self.avg_pool = {F.avg_pool2d, torch.avg_pool2d} if hasattr(torch, "avg_pool2d") \
             else {F.avg_pool2d}
         self.adaptive = {F.adaptive_avg_pool2d, torch._C._nn.adaptive_avg_pool2d}
+        self.adaptive_max = {F.adaptive_max_pool2d}
         self.dropout = {F.dropout, F.dropout2d, F.dropout1d, F.dropout3d, F.alpha_dropout,
                         F.feature_alpha_dropout}
         self.add = {operator.add, torch.add}
@@ -169,11 +171,18 @@ def node_layer(node, modules, where):
     if op == "call_module":
         module = modules[target]
         layer = layer_from_module(module, where)
+        if isinstance(module, torch.nn.ConvTranspose2d) and (len(node.args) > 1 or
+                                                             node.kwargs):
+            raise ValueError(f"{where}: output_size given in forward is not supported; "
+                             f"give the module its output_padding")
         return layer, tensor_args(node.args), module_in_place(module, torch)
     activation = activation_node_layer(node, modules, where, _bind, torch)
     if activation is not None:
         return activation
     if op == "call_function":
+        enlarging = resampling.node_layer(node, modules, where)  # F.interpolate, F.pad, …
+        if enlarging is not None:
+            return enlarging
         if target in t.relu or target in t.relu_in_place:
             args = _bind(node, where, ["input", "inplace"], {"inplace": False})
             return nn.ReLU(), tensor_args([args["input"]]), \
@@ -205,6 +214,13 @@ def node_layer(node, modules, where):
             a = _bind(node, where, ["input", "output_size"])
             size = as_pair(_constant(a["output_size"], "output_size", where))
             return nn.AdaptiveAvgPool2d(size), tensor_args([a["input"]]), False
+        if target in t.adaptive_max:
+            a = _bind(node, where, ["input", "output_size", "return_indices"],
+                      {"return_indices": False})
+            if a["return_indices"]:
+                raise ValueError(f"{where}: return_indices=True is not supported")
+            size = as_pair(_constant(a["output_size"], "output_size", where))
+            return nn.AdaptiveMaxPool2d(size), tensor_args([a["input"]]), False
         if target in t.dropout:
             a = _bind(node, where, ["input", "p", "training", "inplace"],
                       dict(p=0.5, training=True, inplace=False))

@@ -20,12 +20,14 @@ import numpy as np
 from ... import nn
 from ...geometry import PADDING_MODES
 from .activations import (SUPPORTED_ACTIVATIONS, activation_from_module,
-                                 module_from_activation)
+                          module_from_activation)
+from .tensors import as_pair, import_torch, to_numpy  # noqa: F401 (other modules import them from here)
 
 #: what ``from_torch`` converts — modules (here) and fx operations (``fx_nodes``)
 SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
              "not), MaxPool2d and F.max_pool2d, AvgPool2d and F.avg_pool2d, "
-             "AdaptiveAvgPool2d and F.adaptive_avg_pool2d, BatchNorm2d (running "
+             "AdaptiveAvgPool2d and F.adaptive_avg_pool2d, AdaptiveMaxPool2d and "
+             "F.adaptive_max_pool2d, BatchNorm2d (running "
              "statistics), Dropout (module, F.dropout in eval), Identity, Flatten "
              "(module, torch.flatten(x, 1), x.flatten(1), x.view(x.size(0), -1), "
              "x.reshape(x.size(0), -1)), + (operator.add, torch.add, +=, Tensor.add), "
@@ -35,33 +37,15 @@ SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in 
              "* of two tensors (a (N, C, 1, 1) gate broadcast), * and + by a per-channel "
              "constant (a model tensor or a number), GroupNorm (module, F.group_norm), "
              "InstanceNorm2d (no running statistics), permute(0, 2, 3, 1) … "
-             "permute(0, 3, 1, 2) around LayerNorm, Linear and element-wise operations; "
+             "permute(0, 3, 1, 2) around LayerNorm, Linear and element-wise operations, "
+             "ConvTranspose2d and F.conv_transpose2d, Upsample / UpsamplingNearest2d / "
+             "UpsamplingBilinear2d and F.interpolate / F.upsample (modes nearest, "
+             "nearest-exact, bilinear), ZeroPad2d, ConstantPad2d, ReflectionPad2d, "
+             "ReplicationPad2d, CircularPad2d and F.pad (on H and W); "
              + SUPPORTED_ACTIVATIONS + " and their functions "
              "(F.relu6, F.hardtanh, F.leaky_relu, F.prelu, F.silu, F.gelu, F.elu, "
              "torch.sigmoid, torch.tanh, F.hardswish, F.hardsigmoid, torch.clamp(x, 0, m) "
              "and Tensor.clamp/clip, in place or not)")
-
-
-def import_torch():
-    """``torch`` (with ``torch.fx``), or an ImportError that says how to install it."""
-    try:
-        import torch
-        import torch.fx  # noqa: F401
-    except ImportError:  # pragma: no cover - exercised only without torch
-        raise ImportError("minideconv.interop.torch needs PyTorch: "
-                          "pip install 'minideconv[crosscheck]'") from None
-    return torch
-
-
-def to_numpy(tensor) -> np.ndarray:
-    """A NumPy copy of ``tensor`` (detached, on the CPU): no later in-place op reaches it."""
-    return tensor.detach().cpu().numpy().copy()
-
-
-def as_pair(value):
-    """A size as minideconv takes it: a list or tuple as a tuple (``[3, 3]`` → ``(3, 3)``),
-    an int as it is."""
-    return tuple(value) if isinstance(value, (tuple, list)) else value
 
 
 def named_leaves(module) -> List:
@@ -130,6 +114,10 @@ def layer_from_module(module, where: str):
                             bool(module.count_include_pad), module.divisor_override)
     if isinstance(module, tnn.AdaptiveAvgPool2d):
         return nn.AdaptiveAvgPool2d(as_pair(module.output_size))
+    if isinstance(module, tnn.AdaptiveMaxPool2d):
+        if module.return_indices:
+            raise ValueError(f"{where}: return_indices=True is not supported")
+        return nn.AdaptiveMaxPool2d(as_pair(module.output_size))
     if isinstance(module, tnn.BatchNorm2d):
         if module.running_mean is None or module.running_var is None:
             raise ValueError(f"{where}: track_running_stats=False normalises with each "
@@ -174,6 +162,10 @@ def layer_from_module(module, where: str):
     from .own_modules import layer_for      # to_torch's own modules, read back
     if layer_for(module) is not None:
         return layer_for(module)
+    from . import resampling    # the layers that enlarge: ConvTranspose2d, Upsample, Pad
+    layer = resampling.layer_from_module(module, where)
+    if layer is not None:
+        return layer
     from .join_modules import ChannelConcat, Sum
     if isinstance(module, Sum):
         return nn.Add()
@@ -233,6 +225,8 @@ def module_from_layer(layer, dtype):
                              divisor_override=layer.divisor_override)
     elif isinstance(layer, nn.AdaptiveAvgPool2d):
         return tnn.AdaptiveAvgPool2d(layer.output_size)
+    elif isinstance(layer, nn.AdaptiveMaxPool2d):
+        return tnn.AdaptiveMaxPool2d(layer.output_size)
     elif isinstance(layer, nn.Flatten):
         return tnn.Flatten()
     elif isinstance(layer, nn.Dropout):
@@ -240,11 +234,14 @@ def module_from_layer(layer, dtype):
     elif isinstance(layer, nn.Identity):
         return tnn.Identity()
     else:
+        from . import resampling
         from .channel_nodes import module_from_layer as channel_module
         from .own_modules import module_for    # Mul, ChannelAffine, the norms
         module = channel_module(layer)
         if module is None:
             module = module_for(layer, dtype)
+        if module is None:
+            module = resampling.module_from_layer(layer, dtype)
         if module is None:
             raise ValueError(f"no torch module for {type(layer).__name__}")
         return module.eval()
