@@ -23,6 +23,10 @@
 ``torchvision_layouts``    torchvision's AlexNet, VGG-16(-BN), ResNet-18 and a concat
                            network, written out (PyPI's torchvision does not import
                            beside the CPU torch)
+``modern_layouts``         ConvNeXt's CNBlock, Permute and LayerNorm2d and torchvision's
+                           SqueezeExcitation, and two small networks built from them
+``modern_networks``        torchvision's MobileNetV2, EfficientNet-B0, DenseNet-121,
+                           GoogLeNet, ConvNeXt-T and three U-Nets, written out the same way
 =========================  ===============================================================
 
 ``tests/`` is on ``sys.path`` (``tests/conftest.py`` puts it there, and so does pytest's
