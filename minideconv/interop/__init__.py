@@ -2,7 +2,7 @@
 
 =========  ==========================================================================
 ``torch``  ``from_torch`` / ``to_torch``, and ``crosscheck``: a report against PyTorch
-           autograd, rule ReLUs and Captum (needs PyTorch, and Captum for the report)
+           autograd, rule rectifiers and Captum (needs PyTorch, and Captum for the report)
 ``onnx``   ``from_onnx``: the route for Keras, TF and JAX, and ``crosscheck_onnx``
            against onnxruntime (needs onnx, onnxruntime)
 =========  ==========================================================================

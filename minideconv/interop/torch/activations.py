@@ -19,9 +19,8 @@ is a cap, not a slope) and is refused.  ``inplace=True`` is read as an in-place 
 
 from __future__ import annotations
 
-import numpy as np
-
 from ... import nn
+from .tensors import copy_weight
 
 #: what ``from_torch`` reads here, for ``layers.SUPPORTED``
 SUPPORTED_ACTIVATIONS = ("ReLU6, Hardtanh(0, m), LeakyReLU, PReLU, SiLU, GELU, ELU, "
@@ -88,8 +87,7 @@ def module_from_activation(layer, dtype, torch):
         return tnn.LeakyReLU(layer.negative_slope)
     if isinstance(layer, nn.PReLU):
         module = tnn.PReLU(len(layer.weight), dtype=dtype)
-        with torch.no_grad():
-            module.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.weight)))
+        copy_weight(module.weight, layer.weight)
         return module
     if isinstance(layer, nn.GELU):
         return tnn.GELU(approximate=layer.approximate)

@@ -273,4 +273,4 @@ def _compare_graph(net: nn.Graph, model, x, layers, rules, unpool_variant, seed_
             kept[i, rule] = (projected, theirs)
             check.projections[rule] = Error.between(projected, theirs)
     return CrosscheckReport(str(x.dtype), TOLERANCE[np.dtype(x.dtype)], checks_,
-                            reference="PyTorch (autograd; rule ReLUs as autograd Functions)")
+                            reference="PyTorch (autograd; rule rectifiers as autograd Functions)")

@@ -21,7 +21,7 @@ from ... import nn
 from ...geometry import PADDING_MODES
 from .activations import (SUPPORTED_ACTIVATIONS, activation_from_module,
                           module_from_activation)
-from .tensors import as_pair, import_torch, to_numpy  # noqa: F401 (other modules import them from here)
+from .tensors import as_pair, copy_weight, import_torch, to_numpy  # noqa: F401 (re-exported)
 
 #: what ``from_torch`` converts — modules (here) and fx operations (``fx_nodes``)
 SUPPORTED = ("Conv2d, Linear, ReLU (module, torch.relu, F.relu, Tensor.relu, in place or "
@@ -181,10 +181,6 @@ def module_from_layer(layer, dtype):
     torch = import_torch()
     tnn = torch.nn
 
-    def copy(param, value):
-        with torch.no_grad():
-            param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
-
     activation = module_from_activation(layer, dtype, torch)
     if activation is not None:
         return activation
@@ -205,12 +201,12 @@ def module_from_layer(layer, dtype):
         module = tnn.BatchNorm2d(layer.channels, eps=layer.eps,
                                  affine=layer.weight is not None or layer.bias is not None,
                                  dtype=dtype)
-        copy(module.running_mean, layer.running_mean)
-        copy(module.running_var, layer.running_var)
+        copy_weight(module.running_mean, layer.running_mean)
+        copy_weight(module.running_var, layer.running_var)
         if module.affine:      # γ = 1, β = 0 stand in for a missing one
-            copy(module.weight, layer.weight if layer.weight is not None
+            copy_weight(module.weight, layer.weight if layer.weight is not None
                  else np.ones(layer.channels))
-            copy(module.bias, layer.bias if layer.bias is not None
+            copy_weight(module.bias, layer.bias if layer.bias is not None
                  else np.zeros(layer.channels))
         return module.eval()
     elif isinstance(layer, nn.ReLU):
@@ -245,8 +241,8 @@ def module_from_layer(layer, dtype):
         if module is None:
             raise ValueError(f"no torch module for {type(layer).__name__}")
         return module.eval()
-    copy(module.weight, layer.weight)
+    copy_weight(module.weight, layer.weight)
     if layer.bias is not None:
-        copy(module.bias, layer.bias)
+        copy_weight(module.bias, layer.bias)
     return module
 

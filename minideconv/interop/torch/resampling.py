@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import inspect
 
-import numpy as np
-
 from ... import nn
 from ...geometry import INTERPOLATION_MODES
-from .tensors import as_pair, import_torch, to_numpy
+from .tensors import as_pair, copy_weight, import_torch, to_numpy
 
 
 def _upsample(size, scale_factor, mode, align_corners, recompute_scale_factor, where):
@@ -104,10 +102,9 @@ def module_from_layer(layer, dtype):
                                       output_padding=layer.output_padding,
                                       groups=layer.groups, bias=layer.bias is not None,
                                       dilation=layer.dilation, dtype=dtype)
-    with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.weight)))
-        if layer.bias is not None:
-            module.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.bias)))
+    copy_weight(module.weight, layer.weight)
+    if layer.bias is not None:
+        copy_weight(module.bias, layer.bias)
     return module
 
 

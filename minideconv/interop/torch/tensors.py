@@ -1,8 +1,9 @@
 """What every torch translation shares: importing torch, copying a tensor out, sizes.
 
 ``import_torch`` imports PyTorch when a function runs (with the install hint where it is
-missing); ``to_numpy`` copies a tensor to NumPy; ``as_pair`` turns torch's size lists into
-the tuples minideconv takes.  ``layers`` re-exports them.
+missing); ``to_numpy`` copies a tensor to NumPy and ``copy_weight`` an array into a
+module's parameter; ``as_pair`` turns torch's size lists into the tuples minideconv takes.
+``layers`` re-exports them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ def import_torch():
 def to_numpy(tensor) -> np.ndarray:
     """A NumPy copy of ``tensor`` (detached, on the CPU): no later in-place op reaches it."""
     return tensor.detach().cpu().numpy().copy()
+
+
+def copy_weight(parameter, value) -> None:
+    """Copy the array ``value`` into the torch ``parameter`` (a weight, a bias, a running
+    statistic), without recording it for autograd.  The array is copied first: torch
+    warns about read-only arrays, and an ONNX file's weights are read-only."""
+    torch = import_torch()
+    with torch.no_grad():
+        parameter.copy_(torch.from_numpy(np.array(value, order="C")))
 
 
 def as_pair(value):
