@@ -39,7 +39,7 @@ from minideconv.interop import onnx as md_onnx  # noqa: E402
 from minideconv.interop.onnx import (crosscheck_onnx, from_onnx,  # noqa: E402
                                      onnxruntime_outputs)
 
-from support import torch_reference, torchvision_layouts  # noqa: E402
+from support import onnx_exports, torch_reference, torchvision_layouts  # noqa: E402
 from support.cli import main_status  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -68,17 +68,8 @@ def exported(request, tmp_path_factory):
     if options.get("dynamo", True):
         pytest.importorskip("onnxscript")
     model, shape = torchvision_layouts.build(layout)
-    model = model.float()
-    x = np.random.default_rng(0).standard_normal((N_IMAGES,) + shape).astype(np.float32)
-    path = tmp_path_factory.mktemp(request.param) / "model.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.from_numpy(x),), str(path), input_names=["x"],
-                          **options)
-    proto = md_onnx.load_model(path)                   # read once, weights and all
-    net = from_onnx(proto, input_shape=shape)
-    yield dict(id=request.param, model=model, shape=shape, x=x, path=path, proto=proto,
-               net=net)
+    yield dict(onnx_exports.export(model, shape, tmp_path_factory.mktemp(request.param),
+                                   **options), id=request.param)
 
 
 def _rel(ours, reference):
@@ -126,14 +117,8 @@ def test_forward_against_onnxruntime(exported):
 
 
 def test_forward_equals_torch_in_float64(exported):
-    net = exported["net"].astype(np.float64)
-    x = exported["x"].astype(np.float64)
-    model = exported["model"].double()
-    try:
-        with torch.no_grad():
-            expected = model(torch.from_numpy(x)).numpy()
-    finally:
-        exported["model"].float()
+    with onnx_exports.in_float64(exported) as (net, x, model), torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
     error = _rel(net(x), expected)
     print(f"\n{exported['id']}: float64 logits vs torch {error:.2e}")
     assert error <= _exact_tolerance(exported)
@@ -142,11 +127,8 @@ def test_forward_equals_torch_in_float64(exported):
 def test_projections_against_torch_reference(exported):
     """Every rule's projection of the strongest unit of several ReLUs and of the logits,
     in float64, against autograd (backprop) and autograd with the rule's ReLU."""
-    net = exported["net"].astype(np.float64)
-    x = exported["x"].astype(np.float64)
-    model = exported["model"].double()
     tolerance = _exact_tolerance(exported)
-    try:
+    with onnx_exports.in_float64(exported) as (net, x, model):
         ref = torch_reference.TorchReference(model)
         ref_relus = [name for name in ref.names
                      if torch_reference.is_relu(ref.node(name), ref.modules)]
@@ -169,8 +151,6 @@ def test_projections_against_torch_reference(exported):
                 error = _rel(ours, ref.project(x, name, unit, rule))
                 worst = max(worst, error)
                 assert error <= tolerance, (net.names[i], name, rule, error)
-    finally:
-        exported["model"].float()
     print(f"\n{exported['id']}: projections vs torch, worst {worst:.2e} "
           f"({len(seeds)} nodes x 3 rules)")
 

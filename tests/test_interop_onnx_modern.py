@@ -7,8 +7,6 @@ the way back through every layer — against the torch reference of the rule tab
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -16,12 +14,11 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed: interop t
 pytest.importorskip("onnx", reason="onnx is not installed: ONNX tests skipped")
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed: ONNX tests skipped")
 
-from support import modern_networks  # noqa: E402
+from support import modern_networks, onnx_exports  # noqa: E402
 from support.torch_reference import RULES, TorchReference, strongest_unit  # noqa: E402
 
 from minideconv import visualize  # noqa: E402
-from minideconv.interop import onnx as md_onnx  # noqa: E402
-from minideconv.interop.onnx import crosscheck_onnx, from_onnx  # noqa: E402
+from minideconv.interop.onnx import crosscheck_onnx  # noqa: E402
 
 pytestmark = pytest.mark.torch
 EXPORTERS = {"export": {}, "torchscript": dict(dynamo=False)}
@@ -41,16 +38,7 @@ def exported(request, tmp_path_factory):
     if options.get("dynamo", True):
         pytest.importorskip("onnxscript")
     model, shape = modern_networks.build(layout)
-    model = model.float()
-    x = np.random.default_rng(0).standard_normal((2,) + shape).astype(np.float32)
-    path = tmp_path_factory.mktemp(layout) / "model.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.from_numpy(x),), str(path), input_names=["x"],
-                          **options)
-    proto = md_onnx.load_model(path)
-    return dict(model=model, shape=shape, x=x, proto=proto,
-                net=from_onnx(proto, input_shape=shape))
+    return onnx_exports.export(model, shape, tmp_path_factory.mktemp(layout), **options)
 
 
 def test_forward_against_onnxruntime(exported):
@@ -62,10 +50,7 @@ def test_forward_against_onnxruntime(exported):
 
 def test_float64_forward_and_projections_equal_torch(exported):
     """The exporter may fold BatchNorm into the weights in float32: 1e-6, not 1e-10."""
-    net = exported["net"].astype(np.float64)
-    x = exported["x"].astype(np.float64)
-    model = exported["model"].double()
-    try:
+    with onnx_exports.in_float64(exported) as (net, x, model):
         with torch.no_grad():
             expected = model(torch.from_numpy(x)).numpy()
         assert _rel(net(x), expected) <= 1e-6
@@ -76,6 +61,3 @@ def test_float64_forward_and_projections_equal_torch(exported):
             ours = visualize.project(net, x, -1, unit[0], position=position, rule=rule)
             reference = ref.project(x, ref.names[-1], unit, rule)
             assert _rel(ours, reference) <= 1e-6, rule
-    finally:
-        exported["model"].float()
-

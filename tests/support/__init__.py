@@ -23,6 +23,8 @@
 ``torchvision_layouts``    torchvision's AlexNet, VGG-16(-BN), ResNet-18 and a concat
                            network, written out (PyPI's torchvision does not import
                            beside the CPU torch)
+``onnx_exports``           ``export``: a torch model through ``torch.onnx.export`` and
+                           ``from_onnx``; ``in_float64``: both sides in float64
 ``modern_layouts``         ConvNeXt's CNBlock, Permute and LayerNorm2d and torchvision's
                            SqueezeExcitation, and two small networks built from them
 ``modern_networks``        torchvision's MobileNetV2, EfficientNet-B0, DenseNet-121,

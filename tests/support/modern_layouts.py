@@ -1,35 +1,18 @@
-"""Modern torchvision layouts written out by hand (torchvision is not needed): ConvNeXt's
-CNBlock, Permute and LayerNorm2d, torchvision's SqueezeExcitation, and two small
-networks built from them — shared by the torch and ONNX import tests of products and
-normalisations.  ``randomised`` draws every parameter and statistic (float64, eval)."""
+"""Small networks of products and normalisations in torchvision's layouts (torchvision is
+not needed): a CNBlock whose activation can be chosen, ConvNeXt of any stages, an SE
+network and the ConvNeXt paper's own block between instance norms — shared by the torch
+and ONNX import tests of products and normalisations (``Permute``, ``LayerNorm2d`` and
+``SqueezeExcitation`` are ``modern_networks``').  ``randomised`` draws every parameter and
+statistic (float64, eval)."""
 
 from __future__ import annotations
 
 import torch
 
+from .modern_networks import LayerNorm2d, Permute, SqueezeExcitation
+
 tnn = torch.nn
 F = torch.nn.functional
-
-
-class Permute(tnn.Module):
-    """torchvision.ops.misc.Permute."""
-
-    def __init__(self, dims):
-        super().__init__()
-        self.dims = dims
-
-    def forward(self, x):
-        return torch.permute(x, self.dims)
-
-
-class LayerNorm2d(tnn.LayerNorm):
-    """torchvision.models.convnext.LayerNorm2d."""
-
-    def forward(self, x):
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        x = x.permute(0, 3, 1, 2)
-        return x
 
 
 class StochasticDepth(tnn.Module):
@@ -60,31 +43,6 @@ class CNBlock(tnn.Module):
         result = self.stochastic_depth(result)
         result += input
         return result
-
-
-class SqueezeExcitation(tnn.Module):
-    """torchvision.ops.misc.SqueezeExcitation; ``scale_activation`` is nn.Sigmoid there
-    (nn.ReLU here, a gate built from layers minideconv reads — swap Sigmoid in once it
-    is read)."""
-
-    def __init__(self, channels, squeeze, activation=tnn.ReLU, scale_activation=tnn.ReLU):
-        super().__init__()
-        self.avgpool = tnn.AdaptiveAvgPool2d(1)
-        self.fc1 = tnn.Conv2d(channels, squeeze, 1)
-        self.fc2 = tnn.Conv2d(squeeze, channels, 1)
-        self.activation = activation()
-        self.scale_activation = scale_activation()
-
-    def _scale(self, input):
-        scale = self.avgpool(input)
-        scale = self.fc1(scale)
-        scale = self.activation(scale)
-        scale = self.fc2(scale)
-        return self.scale_activation(scale)
-
-    def forward(self, input):
-        scale = self._scale(input)
-        return scale * input
 
 
 class SENet(tnn.Module):

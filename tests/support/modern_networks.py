@@ -22,6 +22,8 @@ from functools import partial
 import torch
 from torch import nn
 
+from .torchvision_layouts import randomise_batch_norms
+
 F = nn.functional
 
 
@@ -482,15 +484,10 @@ def build(name: str, seed: int = 0):
     torch.manual_seed(seed)
     model = constructor()
     generator = torch.Generator().manual_seed(seed + 1)
+    randomise_batch_norms(model, generator)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                shape = module.running_mean.shape
-                module.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(shape, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(shape, generator=generator) * 0.1)
-            elif isinstance(module, nn.LayerNorm):
+            if isinstance(module, nn.LayerNorm):
                 shape = module.weight.shape
                 module.weight.copy_(torch.rand(shape, generator=generator) + 0.5)
                 module.bias.copy_(torch.randn(shape, generator=generator) * 0.1)

@@ -217,7 +217,13 @@ def build(name: str, seed: int = 0):
     constructor, input_shape = LAYOUTS[name]
     torch.manual_seed(seed)
     model = constructor()
-    generator = torch.Generator().manual_seed(seed + 1)
+    randomise_batch_norms(model, torch.Generator().manual_seed(seed + 1))
+    return model.double().eval(), input_shape
+
+
+def randomise_batch_norms(model, generator):
+    """Draw every BatchNorm2d's running statistics and affine parameters (in place), so
+    that no batch norm is the identity."""
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):
@@ -226,4 +232,3 @@ def build(name: str, seed: int = 0):
                 module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
                 module.weight.copy_(torch.rand(shape, generator=generator) + 0.5)
                 module.bias.copy_(torch.randn(shape, generator=generator) * 0.1)
-    return model.double().eval(), input_shape
