@@ -219,7 +219,8 @@ deconvnet_map = relu6["deconvnet"][0]
 interior = deconvnet_map[:, 8:24, 8:24]
 shifted = deconvnet_map[:, 10:26, 10:26]
 print(f"deconvnet map, 16 × 16 middle vs the same shifted by 2 pixels: max |difference| "
-      f"= {np.abs(interior - shifted).max():.1e} (its largest |value| {np.abs(deconvnet_map).max():.1e})")
+      f"= {np.abs(interior - shifted).max():.1e} (its largest |value| "
+      f"{np.abs(deconvnet_map).max():.1e})")
 assert np.allclose(interior, shifted, rtol=0, atol=1e-12)
 assert not np.allclose(deconvnet_map[:, :2, :2], deconvnet_map[:, 2:4, 2:4], atol=1e-6)
 
@@ -241,8 +242,8 @@ plots.save_lesson_figure(fig, "13_mobilenet_deconvnet", thumbnail="13")
 # guided's change with the image.  The deconvnet's map is a repeating pattern: after
 # the global average pool the signal is the same at every position, every layer is
 # applied alike at every position, so away from the border (where the zero padding
-# differs) the map repeats with the stem's stride of 2, as measured above.  Two changes bring the image back into the
-# deconvnet's way:
+# differs) the map repeats with the stem's stride of 2, as measured above.  Two
+# changes bring the image back into the deconvnet's way:
 #
 # - a max-pool: its switches record where each window's maximum was in *this* image
 #   (lesson 5), and the signal goes back to those pixels;
@@ -354,7 +355,8 @@ for name, layer, matrix in (
     assert check.relative_error < 1e-14 and error < 1e-14
 summed = nearest.backward(signal, nearest.forward(small)[1])
 block_error = np.abs(summed - 4 * ops.avg_pool2d(signal, 2)).max()
-print(f"nearest ×2's transpose vs 4 × avg_pool2d(r, 2): max |difference| = {block_error:.1e}")
+print(f"nearest ×2's transpose vs 4 × avg_pool2d(r, 2): max |difference| = "
+      f"{block_error:.1e}")
 assert block_error < 1e-14
 
 # %% [markdown]
@@ -393,7 +395,8 @@ else:
             detail = (f"{layer.weight.shape[0]} filters {layer.weight.shape[2]}×"
                       f"{layer.weight.shape[3]}, stride {layer.stride[0]}")
         elif kind == "MaxPool2d":
-            detail = f"{layer.kernel_size[0]}×{layer.kernel_size[1]}, stride {layer.stride[0]}"
+            detail = (f"{layer.kernel_size[0]}×{layer.kernel_size[1]}, "
+                      f"stride {layer.stride[0]}")
         elif kind == "Linear":
             detail = f"{layer.weight.shape[1]} → {layer.weight.shape[0]}"
         print(f"  {name:4s} {kind:18s} {detail:26s} → {shape}")
@@ -446,11 +449,13 @@ print(f"lesson 13 ran in {time.perf_counter() - start:.1f} s")
 # 2. **Nearest ×3.**  What is the transpose of ``nn.Upsample(scale_factor=3,
 #    mode="nearest")``?  Express it with ``ops.avg_pool2d`` and check it against the
 #    dense matrix of ``matrices.upsample_nearest2d_matrix``.
-# 3. **The cap does not matter.**  Build this lesson's MobileNet-like network with
-#    ``nn.ClippedReLU(1)`` in place of ReLU6 (the same weights).  Show that its
-#    deconvnet map of logit 3 (seeded with 1) equals the ReLU6 network's, for any image,
-#    while its backprop map differs.  Check the backprop map against finite
-#    differences of the logit.
+# 3. **The cap does not matter.**  Build a small MobileNet-like network (a stride-2
+#    stem, BatchNorm, a clipped ReLU, a depthwise convolution, BatchNorm, a clipped
+#    ReLU, a global average pool, a linear layer) twice with the same weights, once
+#    with ``nn.ClippedReLU(6)`` and once with ``nn.ClippedReLU(1)``.  Show that the
+#    two networks' deconvnet maps of a logit (seeded with 1) are the same array for
+#    several images, while their backprop maps differ.  Check each backprop map
+#    against central finite differences of the logit.
 #
 # The solutions, which assert every answer against an independent computation, are in
 # ``lessons/solutions/13_the_rule_table_on_todays_networks.py``.
