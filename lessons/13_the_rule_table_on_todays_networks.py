@@ -35,8 +35,8 @@ rules = md.rules.NAMES  # ("backprop", "deconvnet", "guided")
 # %% [markdown]
 # The rule table, extended
 # ------------------------
-# Every rectifier in use today has one shape: f(x) = α·x for x ≤ 0, x for 0 < x < m,
-# and m for x ≥ m.  ReLU is α = 0, m = ∞; ReLU6 (``nn.ClippedReLU(6)``) is α = 0,
+# The rectifiers of today's networks share one shape: f(x) = α·x for x ≤ 0, x for
+# 0 < x < m, and m for x ≥ m.  ReLU is α = 0, m = ∞; ReLU6 (``nn.ClippedReLU(6)``) is α = 0,
 # m = 6; LeakyReLU(α) and PReLU (one α per channel) have m = ∞.  Its derivative is
 # f′(x) = α, 1 or 0 on the three pieces.  Write rect_α(g) = max(g, 0) + α·min(g, 0) for
 # the signal g "rectified by the unit's own shape".  Then (``minideconv.rules``):
@@ -46,8 +46,9 @@ rules = md.rules.NAMES  # ("backprop", "deconvnet", "guided")
 #   is a fact about forward values;
 # - guided:    r = f′(x)·rect_α(g), both.
 #
-# A *smooth* activation (SiLU, GELU, ELU, Tanh, …) is not a rectifier: all three
-# rules pass its gradient f′(x)·g.  We check the table on a signal of 24 values with x
+# A *smooth* activation (SiLU, GELU, ELU, Tanh, …) is not a rectifier, and the rules
+# here leave it alone (as Captum does with every module but ``nn.ReLU``): all three
+# pass its gradient f′(x)·g.  We check the table on a signal of 24 values with x
 # running across every piece.
 
 # %%
@@ -249,17 +250,19 @@ plots.save_lesson_figure(fig, "13_mobilenet_deconvnet", thumbnail="13")
 #   (lesson 5), and the signal goes back to those pixels;
 # - a smooth activation: SiLU passes f′(x)·g under every rule, and f′(x) depends on x.
 #
-# Zeiler & Fergus's deconvnet read the image only through the switches of its
-# max-pools (its ReLUs rectify the signal).  On a network without max-pools whose
-# nonlinearities are all rectifiers, its rule gives one fixed map per seeded unit, a
-# property of the weights alone; which unit is seeded, and the seed's value, are then
-# the only ways the image enters.  Guided backprop keeps the forward masks f′(x) and
-# so still reads the image.
+# In general: on a network without max-pools whose nonlinearities are all
+# rectifiers, and whose other layers have a way back that does not read their input
+# (convolutions, linear layers, average pools, joins, BatchNorm at inference), the
+# deconvnet rule gives one fixed map per seeded unit, a property of the weights alone;
+# which unit is seeded, and the seed's value, are then the only ways the image enters.
+# A layer whose way back is its Jacobian at the input — a local response
+# normalisation, a LayerNorm, a smooth activation — reads the image under every
+# rule.  Guided backprop keeps the forward masks f′(x) and so still reads the image.
 
 # %% [markdown]
 # The transpose of a transposed convolution is a convolution
 # ----------------------------------------------------------
-# A U-Net's decoder grows a feature map with ``nn.ConvTranspose2d``: the transpose Wᵀ
+# Many U-Net decoders grow a feature map with ``nn.ConvTranspose2d``: the transpose Wᵀ
 # of a strided convolution W (lesson 2).  Its way back is then (Wᵀ)ᵀ = W: the strided
 # convolution itself, ``ops.conv2d`` with the same weight, stride and padding.  We check
 # it three ways: against ``conv2d``, with the dot test, and with the sparse matrices of
@@ -288,9 +291,10 @@ assert np.allclose(W @ r_big.ravel(), up.backward(r_big, record).ravel(), rtol=0
 
 # %% [markdown]
 # A stride-2 transposed convolution with a 3 × 3 kernel is known for *checkerboard*
-# artefacts: an output pixel receives 1, 2 or 4 of the kernel's taps depending on the
-# parities of its row and column.  Its way back is a stride-2 convolution, in which
-# every output sums all 9 taps.  All-ones weights and inputs count the taps.
+# artefacts: away from the border, an output pixel receives 1, 2 or 4 of the kernel's
+# taps depending on the parities of its row and column.  Its way back is a stride-2
+# convolution, in which every output away from the border sums all 9 taps.  All-ones
+# weights and inputs count the taps.
 
 # %%
 ones = np.ones((1, 1, 3, 3))
@@ -305,12 +309,12 @@ assert set(np.unique(counts[1:7, 1:7])) == {1, 2, 4}
 assert np.all(back_counts[1:, 1:] == 9)
 
 # %% [markdown]
-# So the checkerboard is a pattern of the forward pass.  The way back through the
-# transposed convolution samples every second pixel of the signal, like any strided
-# convolution.  A decoder step, ConvTranspose2d, then a skip joined by
-# ``nn.Concat``, then a 3 × 3 convolution, is linear.  So the backprop projection
-# of a unit is one row of its matrix (``network_forward_map``, built without
-# calling any backward).
+# So the tap-count checkerboard is a pattern of the forward pass: the way back
+# through the transposed convolution computes one value for every second pixel of the
+# signal, each from a full 3 × 3 window, like any strided convolution.  A decoder
+# step — ConvTranspose2d, then a skip joined by ``nn.Concat``, then a 3 × 3
+# convolution — is linear, so the backprop projection of a unit is one row of its
+# matrix (``network_forward_map``, built without calling any backward).
 
 # %%
 unet = nn.Graph([("down", nn.Conv2d(w, stride=2, padding=1), ("input",)),
@@ -364,12 +368,12 @@ assert block_error < 1e-14
 # ------------------------
 # The ONNX model zoo ships ZFNet-512, and the ``onnx`` package carries its
 # architecture among its backend test data (``backend/test/data/light/
-# light_zfnet512.onnx``: the layers without the trained weights; every weight there is
-# one constant, so only the shapes below mean anything).  ``from_onnx`` reads it as an
-# ``nn.Graph``.  Compare its layers with Figure 3 of Zeiler & Fergus (2014): layer 1 is
-# 96 filters of 7 × 7 with stride 2, then a 3 × 3 max-pool with stride 2 and a
-# contrast normalisation; layer 2 is 256 filters of 5 × 5 with stride 2, then the same
-# pool; layers 3–5 are 3 × 3 convolutions with stride 1 (384, 384 and 256 filters in
+# light_zfnet512.onnx``: the layers without the trained weights, each weight built as
+# a constant of its shape, so only the shapes below mean anything).  ``from_onnx``
+# reads it as an ``nn.Graph``.  Compare its layers with Figure 3 of Zeiler & Fergus
+# (2014): layer 1 is 96 filters of 7 × 7 with stride 2, then a 3 × 3 max-pool with
+# stride 2 and a contrast normalisation; layer 2 is 256 filters of 5 × 5 with stride 2,
+# then the same pool; layers 3–5 are 3 × 3 convolutions with stride 1 (384, 384 and 256 filters in
 # the paper), then a 3 × 3 max-pool with stride 2; then two fully connected layers of
 # 4096 and a 1000-way softmax.
 
@@ -412,13 +416,16 @@ else:
 
 # %% [markdown]
 # Layers 1 and 2 are Figure 3's: the same filter counts, kernel sizes and strides,
-# each followed by a local response normalisation and a 3 × 3 max-pool with stride 2.
+# each followed by a local response normalisation and a 3 × 3 max-pool with stride 2
+# (in the file the normalisation comes before the pool, in the paper after it).
 # Layers 3–5 have 512 filters each where the paper has 384, 384 and 256 (hence the
 # name), the last pool is 2 × 2, and the second fully connected layer has 1024 units
 # where the paper has 4096.  The feature maps are one pixel smaller than the paper's
 # (109, 54, 25 and 12 where Figure 3 has 110, 55, 26 and 13).  Every rectifier is a
-# ReLU and the three pools are max-pools, so here the deconvnet is Zeiler & Fergus's
-# own, switches and all; ``visualize.project`` takes this graph as it takes any other.
+# ReLU and the three pools are max-pools, so the deconvnet rule reads this image
+# through the switches, as in Zeiler & Fergus's network (and, in minideconv, through
+# the normalisations' Jacobians); ``visualize.project`` takes this graph as it takes
+# any other.
 
 # %% [markdown]
 # What to take away
@@ -427,12 +434,14 @@ else:
 #   the signal by the unit's own slope (relu(g) for ReLU6, rect_α(g) for LeakyReLU
 #   and PReLU) without reading x or the cap; guided also masks by f′(x); backprop is
 #   f′(x)·g.  Smooth activations pass f′(x)·g under every rule.
-# - In a network without max-pools whose nonlinearities are all rectifiers, the
-#   deconvnet's way back reads nothing from the image: a unit seeded with 1 has one
+# - In a network without max-pools whose nonlinearities are all rectifiers (and no
+#   normalisation whose way back reads its input), the deconvnet's way back reads
+#   nothing from the image: a unit seeded with 1 has one
 #   map for every image (measured here bit for bit on a MobileNet-like network).  A
 #   max-pool's switches, or a smooth activation, bring the image back.
 # - The transpose of a transposed convolution is the convolution (same weight, stride
-#   and padding); a decoder's checkerboard is a pattern of the forward pass.
+#   and padding); a stride-2 transposed convolution's checkerboard of tap counts is a
+#   pattern of its forward pass, not of its way back.
 # - Nearest ×2 upsampling's transpose sums each 2 × 2 block (4 × the average pool);
 #   bilinear's sends the signal back with the interpolation weights.
 
