@@ -131,7 +131,7 @@ plots.save_lesson_figure(fig, "13_rule_table")
 # %% [markdown]
 # What "deconvnet" means on a MobileNet
 # -------------------------------------
-# A MobileNet has no max-pool.  Its stem is a stride-2 convolution; then BatchNorm,
+# MobileNetV2 has no max-pool.  Its stem is a stride-2 convolution; then BatchNorm,
 # ReLU6, depthwise convolutions (one 3 × 3 filter per channel, ``groups = C``),
 # pointwise 1 × 1 convolutions, inverted residual blocks joined by an ``nn.Add``, a
 # global average pool and a linear layer.  Look at what each layer's way back reads:
@@ -373,9 +373,9 @@ assert block_error < 1e-14
 # reads it as an ``nn.Graph``.  Compare its layers with Figure 3 of Zeiler & Fergus
 # (2014): layer 1 is 96 filters of 7 × 7 with stride 2, then a 3 × 3 max-pool with
 # stride 2 and a contrast normalisation; layer 2 is 256 filters of 5 × 5 with stride 2,
-# then the same pool; layers 3–5 are 3 × 3 convolutions with stride 1 (384, 384 and 256 filters in
-# the paper), then a 3 × 3 max-pool with stride 2; then two fully connected layers of
-# 4096 and a 1000-way softmax.
+# then the same pool; layers 3–5 are 3 × 3 convolutions with stride 1 (384, 384 and
+# 256 filters in the paper), then a 3 × 3 max-pool with stride 2; then two fully
+# connected layers of 4096 and a 1000-way softmax.
 
 # %%
 if importlib.util.find_spec("onnx") is None:
@@ -418,9 +418,9 @@ else:
 # Layers 1 and 2 are Figure 3's: the same filter counts, kernel sizes and strides,
 # each followed by a local response normalisation and a 3 × 3 max-pool with stride 2
 # (in the file the normalisation comes before the pool, in the paper after it).
-# Layers 3–5 have 512 filters each where the paper has 384, 384 and 256 (hence the
-# name), the last pool is 2 × 2, and the second fully connected layer has 1024 units
-# where the paper has 4096.  The feature maps are one pixel smaller than the paper's
+# Layers 3–5 have 512 filters each where the paper has 384, 384 and 256, the last
+# pool is 2 × 2, and the second fully connected layer has 1024 units where the paper
+# has 4096.  The feature maps are one pixel smaller than the paper's
 # (109, 54, 25 and 12 where Figure 3 has 110, 55, 26 and 13).  Every rectifier is a
 # ReLU and the three pools are max-pools, so the deconvnet rule reads this image
 # through the switches, as in Zeiler & Fergus's network (and, in minideconv, through
@@ -430,15 +430,15 @@ else:
 # %% [markdown]
 # What to take away
 # -----------------
-# - The rule table covers every piecewise-linear rectifier: the deconvnet rectifies
+# - The rule table covers every rectifier of this shape: the deconvnet rectifies
 #   the signal by the unit's own slope (relu(g) for ReLU6, rect_α(g) for LeakyReLU
 #   and PReLU) without reading x or the cap; guided also masks by f′(x); backprop is
 #   f′(x)·g.  Smooth activations pass f′(x)·g under every rule.
 # - In a network without max-pools whose nonlinearities are all rectifiers (and no
 #   normalisation whose way back reads its input), the deconvnet's way back reads
-#   nothing from the image: a unit seeded with 1 has one
-#   map for every image (measured here bit for bit on a MobileNet-like network).  A
-#   max-pool's switches, or a smooth activation, bring the image back.
+#   nothing from the image: a unit seeded with 1 has one map for every image
+#   (measured here bit for bit on a MobileNet-like network).  A max-pool's switches,
+#   or a smooth activation, bring the image back.
 # - The transpose of a transposed convolution is the convolution (same weight, stride
 #   and padding); a stride-2 transposed convolution's checkerboard of tap counts is a
 #   pattern of its forward pass, not of its way back.
