@@ -214,6 +214,8 @@ assert np.array_equal(relu6["deconvnet"][0], relu6["deconvnet"][1])  # exactly, 
 assert difference(relu6["backprop"]) > 0.05 and difference(relu6["guided"]) > 0.05
 assert difference(measured["ReLU6 + a 2 × 2 max-pool"]["deconvnet"]) > 0.05
 assert difference(measured["SiLU, no max-pool"]["deconvnet"]) > 0.05
+silu = measured["SiLU, no max-pool"]                  # no rectifier left: one rule
+assert all(np.array_equal(silu["backprop"], silu[rule]) for rule in rules)
 
 # a fixed map of a pooled logit: away from the border it repeats with the stem's stride
 deconvnet_map = relu6["deconvnet"][0]
@@ -249,6 +251,8 @@ plots.save_lesson_figure(fig, "13_mobilenet_deconvnet", thumbnail="13")
 # - a max-pool: its switches record where each window's maximum was in *this* image
 #   (lesson 5), and the signal goes back to those pixels;
 # - a smooth activation: SiLU passes f′(x)·g under every rule, and f′(x) depends on x.
+#   With SiLU everywhere no rectifier is left, and the three rules give the same
+#   maps (the SiLU row's three equal numbers).
 #
 # In general: on a network without max-pools whose nonlinearities are all
 # rectifiers, and whose other layers have a way back that does not read their input
