@@ -259,7 +259,8 @@ plots.save_lesson_figure(fig, "13_mobilenet_deconvnet", thumbnail="13")
 # (convolutions, linear layers, average pools, joins, BatchNorm at inference), the
 # deconvnet rule gives one fixed map per seeded unit, a property of the weights alone;
 # which unit is seeded, and the seed's value, are then the only ways the image enters.
-# A layer whose way back is its Jacobian at the input — a local response
+# A layer whose way back reads its input — a product such as squeeze-and-excitation's
+# gate (whose way back multiplies by the other factor), a local response
 # normalisation, a LayerNorm, a smooth activation — reads the image under every
 # rule.  Guided backprop keeps the forward masks f′(x) and so still reads the image.
 
@@ -439,10 +440,10 @@ else:
 #   and PReLU) without reading x or the cap; guided also masks by f′(x); backprop is
 #   f′(x)·g.  Smooth activations pass f′(x)·g under every rule.
 # - In a network without max-pools whose nonlinearities are all rectifiers (and no
-#   normalisation whose way back reads its input), the deconvnet's way back reads
-#   nothing from the image: a unit seeded with 1 has one map for every image
-#   (measured here bit for bit on a MobileNet-like network).  A max-pool's switches,
-#   or a smooth activation, bring the image back.
+#   product or normalisation whose way back reads its input), the deconvnet's way
+#   back reads nothing from the image: a unit seeded with 1 has one map for every
+#   image (measured here bit for bit on a MobileNet-like network).  A max-pool's
+#   switches, or a smooth activation, bring the image back.
 # - The transpose of a transposed convolution is the convolution (same weight, stride
 #   and padding); a stride-2 transposed convolution's checkerboard of tap counts is a
 #   pattern of its forward pass, not of its way back.
