@@ -240,6 +240,7 @@ def main(argv=None):
               lambda rule=rule: md.relu_backward(relu_g, relu_x, rule), torch_rule, numpy_rule)
     bench_rectifiers(bench, torch, relu_x, relu_g)
     resampling_benches(bench, torch, relu_x)
+    normalisation_benches(bench, torch, relu_x, relu_g)
     return rows
 
 
@@ -336,6 +337,54 @@ def _format_row(label, med):
     ratio = (f"{torch_ms / ours:10.2f}" if None not in (torch_ms, ours) else f"{'-':>10s}")
     return f"{label:58s} {fmt(ours)} {fmt(torch_ms)} {fmt(numpy_ms)} {ratio}"
 
+def normalisation_benches(bench, torch, x, g):
+    """The layers written as NumPy expressions — Softmax over the channels,
+    LocalResponseNorm(5), ChannelLayerNorm, GroupNorm(8) and a squeeze-and-excitation
+    product — each timed as a forward pass and its way back (one vjp), beside torch's
+    function and ``torch.autograd.grad`` of it, on ``x`` and ``g`` (8x64x56²)."""
+    channels = x.shape[1]
+    weight = np.linspace(0.5, 1.5, channels).astype(x.dtype)
+    bias = np.linspace(-0.1, 0.1, channels).astype(x.dtype)
+    gate = np.random.default_rng(2).random((x.shape[0], channels, 1, 1)).astype(x.dtype)
+    layers = {
+        "softmax over C": (md.nn.Softmax(1), lambda t: torch.softmax(t, 1)),
+        "local_response_norm 5": (md.nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0),
+                                  lambda t: torch.nn.functional.local_response_norm(
+                                      t, 5, 1e-4, 0.75, 2.0)),
+        "channel layer_norm": (md.nn.ChannelLayerNorm(weight, bias, 1e-6),
+                               lambda t: torch.nn.functional.layer_norm(
+                                   t.permute(0, 2, 3, 1), (channels,), tw, tb,
+                                   1e-6).permute(0, 3, 1, 2)),
+        "group_norm 8": (md.nn.GroupNorm(8, weight, bias, 1e-5),
+                         lambda t: torch.nn.functional.group_norm(t, 8, tw, tb, 1e-5)),
+    }
+    tw, tb = (torch.from_numpy(weight), torch.from_numpy(bias)) if torch else (None, None)
+    tx, tg = (torch.from_numpy(x), torch.from_numpy(g)) if torch else (None, None)
+    for label, (layer, function) in layers.items():
+        bench(f"{label} 8x64x56²", lambda layer=layer: layer.forward(x),
+              (lambda function=function: function(tx)) if torch else None)
+
+        def ours_vjp(layer=layer):
+            y, record = layer.forward(x)
+            return layer.backward(g, record)
+
+        def torch_vjp(function=function):
+            t = tx.clone().requires_grad_(True)
+            return torch.autograd.grad(function(t), t, tg)
+        bench(f"{label} forward + way back", ours_vjp, torch_vjp if torch else None)
+    mul, tgate = md.nn.Mul(), torch.from_numpy(gate) if torch else None
+
+    def ours_mul_vjp():
+        y, record = mul.forward(x, gate)
+        return mul.backward(g, record)
+
+    def torch_mul_vjp():
+        a, b = tx.clone().requires_grad_(True), tgate.clone().requires_grad_(True)
+        return torch.autograd.grad(a * b, (a, b), tg)
+    bench("mul by a (N, C, 1, 1) gate forward + way back", ours_mul_vjp,
+          torch_mul_vjp if torch else None)
+
 
 if __name__ == "__main__":
     main()
+

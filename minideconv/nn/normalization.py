@@ -30,7 +30,8 @@ def standardise(x, axes, eps):
     mean = x.mean(axis=axes, keepdims=True)
     centred = x - mean
     inv_std = 1.0 / np.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
-    return centred * inv_std, inv_std
+    centred *= inv_std                  # in place: x̂, one array fewer to allocate
+    return centred, inv_std
 
 
 def standardise_backward(grad, normalised, inv_std, axes):
@@ -74,8 +75,12 @@ class _Standardisation(Layer):
         return self.channels
 
     def _affine(self, normalised):
-        y = normalised if self.weight is None else normalised * self.weight[:, None, None]
-        return y if self.bias is None else y + self.bias[:, None, None]
+        if self.weight is None and self.bias is None:
+            return normalised.copy()          # the record keeps x̂: the output is its own
+        y = normalised * (1 if self.weight is None else self.weight[:, None, None])
+        if self.bias is not None:
+            y += self.bias[:, None, None]     # in place: y is a fresh array
+        return y
 
     def _scaled_signal(self, grad):
         return grad if self.weight is None else grad * self.weight[:, None, None]
