@@ -61,27 +61,14 @@ def _without_marker(reader, node, value):
     return value.astype(np.int64)
 
 
-def _per_channel(reader, node, constant, channels):
-    """``constant`` as one value per channel: of shape (C, 1, 1), (1, C, 1, 1) or one
-    value for all; otherwise ``node`` is refused."""
-    core = constant.shape
-    while core and core[0] == 1:                    # leading ones broadcast away
-        core = core[1:]
-    if core and core != (channels, 1, 1) and set(core) != {1}:
-        reader.fail(node, f"its constant of shape {constant.shape} is not one value per "
-                          f"channel of the batch norm's {channels} channels")
-    return np.broadcast_to(constant.reshape(-1), (channels,))
-
-
-def fold_into_batch_norm(reader, node, x, constant, part):
+def fold_into_batch_norm(reader, node, x, value, part):
     """x · m (``part="scale"``) or x + a (``"shift"``), x the output of a BatchNorm2d read
-    by ``node`` alone: the same batch norm with γ′ = m γ, β′ = m β, or β′ = β + a."""
+    by ``node`` alone and ``value`` m or a, one per channel or one for all
+    (``product_ops.per_channel``): the same batch norm with γ′ = m γ, β′ = m β, or
+    β′ = β + a."""
     layer = reader.layers[x.node]
-    if reader.readers.get(reader.tensor_of.get(x.node), 0) != 1:
-        reader.fail(node, f"its input {x.node!r}, a batch norm's output, is read by other "
-                          f"nodes too, so the {node.op_type} cannot fold into it")
     dtype = layer.running_mean.dtype
-    value = _per_channel(reader, node, constant, layer.channels).astype(dtype)
+    value = np.broadcast_to(value, (layer.channels,)).astype(dtype)
     weight = np.ones(layer.channels, dtype) if layer.weight is None else layer.weight
     bias = np.zeros(layer.channels, dtype) if layer.bias is None else layer.bias
     if part == "scale":

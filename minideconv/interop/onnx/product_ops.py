@@ -111,7 +111,7 @@ def mul(reader, node, attrs):
     scale = per_channel(reader, node, constant, x)
     before = _read_once(reader, x)
     if isinstance(before, nn.BatchNorm2d):
-        return folding.fold_into_batch_norm(reader, node, x, constant, "scale")
+        return folding.fold_into_batch_norm(reader, node, x, scale, "scale")
     if isinstance(before, SCALED):
         return reader.replace_layer(x, _with_scale(before, scale, channels), node.output[0])
     reader.add_layer(node, nn.ChannelAffine(scale), [x])
@@ -119,8 +119,9 @@ def mul(reader, node, attrs):
 
 def add(reader, node, attrs):
     """Add: of an activation and a per-channel constant after a BatchNorm2d /
-    ChannelAffine / GroupNorm / ChannelLayerNorm read once, its shift; after anything but a Conv / Gemm /
-    MatMul, a ChannelAffine(1, shift); every other Add as ``layer_ops.add``."""
+    ChannelAffine / GroupNorm / ChannelLayerNorm read once, its shift; after anything but
+    a Conv / Gemm / MatMul, a ChannelAffine(1, shift); every other Add as
+    ``layer_ops.add``."""
     x, constant = _operands(reader, node)
     before = None if x is None else _read_once(reader, x)
     if x is None or isinstance(before, (nn.Conv2d, nn.Linear)):
@@ -128,7 +129,7 @@ def add(reader, node, attrs):
     channels = x.shape[0]
     shift = per_channel(reader, node, constant, x)
     if isinstance(before, nn.BatchNorm2d):
-        return folding.fold_into_batch_norm(reader, node, x, constant, "shift")
+        return folding.fold_into_batch_norm(reader, node, x, shift, "shift")
     if isinstance(before, SCALED):
         return reader.replace_layer(x, _with_shift(before, shift, channels), node.output[0])
     reader.add_layer(node, nn.ChannelAffine(np.ones(1, shift.dtype), shift), [x])
