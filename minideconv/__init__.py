@@ -27,6 +27,8 @@ The package, bottom up (each layer imports only from those below it):
 ``plots``         every figure, one convention for signed maps
 ``visualize``     one unit back to pixels: projections, Figure 2, occlusion, sanity checks,
                   feature inversion
+``attribution``   the methods that followed: gradient, integrated gradients, SmoothGrad,
+                  Grad-CAM, guided Grad-CAM, LRP — each a seed and a rule on the chain
 ``interop``       PyTorch and ONNX: conversions and cross-checks
 ``cli``           the ``minideconv`` command (``__main__``: ``python -m minideconv``)
 ================  ========================================================================
@@ -46,7 +48,8 @@ __version__ = "0.1.0"
 
 # Submodules that pull in heavier dependencies (Numba, scipy.sparse, matplotlib) load on
 # first attribute access, so `import minideconv` stays fast (PEP 562).
-_LAZY_SUBMODULES = ("matrices", "nn", "visualize", "data", "plots", "interop", "models",
+_LAZY_SUBMODULES = ("matrices", "nn", "visualize", "attribution", "data", "plots", "interop",
+                    "models",
                     "train", "compile")
 
 

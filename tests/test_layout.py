@@ -23,7 +23,7 @@ LAYERS = [
     {"backends"},
     {"ops"},
     {"compile", "nn", "matrices"},
-    {"models", "train", "data", "plots", "visualize", "interop"},
+    {"models", "train", "data", "plots", "visualize", "attribution", "interop"},
     {"cli", "__main__"},
 ]
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from .layers import Layer
-from .network import NETWORK_INPUT, Network, Trace, check_aliases, check_names
+from .network import (NETWORK_INPUT, Network, Trace, check_aliases, check_names,
+                      check_stop)
 
 
 @dataclass(frozen=True)
@@ -146,13 +147,17 @@ class Graph(Network):
         return trace
 
     def backward(self, grad, trace: Trace, start: Optional[int | str] = None,
-                 rule: str = "backprop"):
+                 rule: str = "backprop", stop: Optional[int | str] = None):
         """Pass ``grad`` (a signal at the output of node ``start``, default the last traced
         one) down to the input: nodes in reverse order, each passing its complete signal
-        to its inputs, where signals from several readers add."""
+        to its inputs, where signals from several readers add.  Given ``stop``, a node
+        below ``start``, the signal at node ``stop``'s output instead: complete once
+        every node after it has run, since all its readers come after it (zeros when
+        ``start`` does not depend on it)."""
         start = len(trace.outputs) - 1 if start is None else self.index(start)
+        last = check_stop(self, start, stop)
         signals = {start: grad}
-        for i in range(start, -1, -1):
+        for i in range(start, last, -1):
             if i not in signals:            # node i does not lead to the start node
                 continue
             layer = self.layers[i]
@@ -162,7 +167,9 @@ class Graph(Network):
             for j, signal in zip(self._inputs[i], passed):
                 # a value read by several nodes: the signals coming back add
                 signals[j] = signal if j not in signals else signals[j] + signal
-        return signals[NETWORK_INPUT]
+        if last == NETWORK_INPUT:
+            return signals[NETWORK_INPUT]
+        return signals[last] if last in signals else 0 * trace.outputs[last]
 
     def with_layers(self, layers):
         layers = list(layers)

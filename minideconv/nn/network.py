@@ -291,6 +291,18 @@ class Network:
         return {}
 
 
+def check_stop(net, start: int, stop) -> int:
+    """Where a way back from layer ``start`` ends: ``NETWORK_INPUT`` for ``stop=None`` (the
+    network's input), else the index of layer ``stop``, which must come before ``start``."""
+    if stop is None:
+        return NETWORK_INPUT
+    last = net.index(stop)
+    if last >= start:
+        raise ValueError(f"stop must be a layer below start ({net.describe(start)}), got "
+                         f"{net.describe(last)}")
+    return last
+
+
 def check_aliases(aliases, names) -> Dict[str, str]:
     """``aliases`` (None, or a mapping alias → a name of ``names``) as a dict, else a clear
     error: every alias a non-empty string that is no layer's name, every target a name."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Optional
 
 from .layers import Layer
-from .network import NETWORK_INPUT, Network, Trace, check_aliases, check_names
+from .network import (NETWORK_INPUT, Network, Trace, check_aliases, check_names,
+                      check_stop)
 
 
 class Sequential(Network):
@@ -72,11 +73,14 @@ class Sequential(Network):
         return trace
 
     def backward(self, grad, trace: Trace, start: Optional[int | str] = None,
-                 rule: str = "backprop"):
+                 rule: str = "backprop", stop: Optional[int | str] = None):
         """Pass ``grad`` (a signal at the output of layer ``start``, default the last
-        traced one) down to the input through each layer's ``backward``."""
+        traced one) down through each layer's ``backward``: to the input, or — given
+        ``stop``, a layer below ``start`` — to the output of layer ``stop`` (the signal
+        there, e.g. ∂ logit/∂A for Grad-CAM's layer A)."""
         start = len(trace.outputs) - 1 if start is None else self.index(start)
-        for i in range(start, -1, -1):
+        last = check_stop(self, start, stop)
+        for i in range(start, last, -1):
             grad = self.layers[i].backward(grad, trace.records[i], rule=rule)
         return grad
 
