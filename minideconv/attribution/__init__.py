@@ -17,5 +17,10 @@ passed down ``Network.backward`` — the chain the deconvnet and guided backprop
 """
 
 from . import targets
+from .grad_cam import grad_cam, guided_grad_cam, last_spatial_layer
+from .gradient import gradient, input_x_gradient
+from .integrated_gradients import integrated_gradients
+from .smoothgrad import smoothgrad
 
-__all__ = ["targets"]
+__all__ = ["gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "grad_cam",
+           "guided_grad_cam", "last_spatial_layer", "targets"]

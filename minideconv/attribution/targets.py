@@ -25,7 +25,7 @@ from ..nn import Network
 from ..visualize.projection import as_images
 
 __all__ = ["check_network", "as_batch", "check_targets", "logit_seed", "traced_logits",
-           "backward_from_logits", "logits_of"]
+           "backward_from_logits", "logits_of", "targets_for"]
 
 
 def check_network(net) -> Network:
@@ -64,6 +64,19 @@ def check_targets(target, count: int, classes: int) -> np.ndarray:
         raise ValueError(f"target must be a class index in [0, {classes}) (the network has "
                          f"{classes} logits), got {int(bad[0])}")
     return values
+
+
+def targets_for(net: Network, images, target) -> np.ndarray:
+    """``check_targets`` for these images, the number of classes read off the network's
+    shapes (no forward pass): before a method runs many images, a bad target fails at
+    once.  The logits must be (N, classes) (``traced_logits``)."""
+    check_network(net)
+    shape = net.layer_shapes(images.shape[1:])[net.output_layer()]
+    if len(shape) != 1:
+        raise ValueError(f"the attribution methods explain a class logit: the network's "
+                         f"output ({net.describe(net.output_layer())}) must be (N, "
+                         f"classes), got (N,) + {shape}")
+    return check_targets(target, len(images), shape[0])
 
 
 def logits_of(net: Network, images) -> np.ndarray:
