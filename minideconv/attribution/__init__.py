@@ -13,6 +13,8 @@ passed down ``Network.backward`` — the chain the deconvnet and guided backprop
 ``smoothgrad``            the average gradient over noisy copies of x
 ``grad_cam``              Grad-CAM (the gradient pooled at one layer, weighing its maps)
                           and guided Grad-CAM (guided backprop × upsampled Grad-CAM)
+``methods``               every map of the family under one name and one signature
+                          (``METHODS``), for tables, figures and the command line
 ========================  ===================================================================
 """
 
@@ -20,7 +22,9 @@ from . import targets
 from .grad_cam import grad_cam, guided_grad_cam, last_spatial_layer
 from .gradient import gradient, input_x_gradient
 from .integrated_gradients import integrated_gradients
+from .methods import METHODS, compute, describe
 from .smoothgrad import smoothgrad
 
 __all__ = ["gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "grad_cam",
-           "guided_grad_cam", "last_spatial_layer", "targets"]
+           "guided_grad_cam", "last_spatial_layer", "METHODS", "compute", "describe",
+           "targets"]
