@@ -13,9 +13,15 @@ passed down ``Network.backward`` — the chain the deconvnet and guided backprop
 ``smoothgrad``            the average gradient over noisy copies of x
 ``grad_cam``              Grad-CAM (the gradient pooled at one layer, weighing its maps)
                           and guided Grad-CAM (guided backprop × upsampled Grad-CAM)
+``lrp``                   layer-wise relevance propagation: z_t redistributed layer by
+                          layer under zennit's composites (``lrp``, ``COMPOSITES``)
+``lrp_rules``             the LRP rules (ε, z⁺, αβ, flat, norm, sum), each on a layer's own
+                          map and transpose
+``canonize``              ``merge_batch_norms``: each BatchNorm2d merged into its Conv2d
 ========================  ===================================================================
 """
 
-from . import targets
+from . import canonize, lrp_rules, targets
+from .lrp import COMPOSITES, lrp
 
-__all__ = ["targets"]
+__all__ = ["targets", "lrp", "COMPOSITES", "lrp_rules", "canonize"]
