@@ -114,18 +114,19 @@ def check_layers(net, last: int) -> None:
                              f"after a Conv2d")
 
 
-def layer_relevance(layer, inputs, output, record, R, rule):
+def layer_relevance(layer, inputs, output, record, R, composite: Composite, first: bool):
     """The relevance at a layer's inputs (a tuple, one per input) from R at its output;
-    ``rule`` is ``(function, kwargs)`` for a weighted layer (``weighted_rule``)."""
+    ``first`` says whether it is the weighted layer first in forward order."""
+    stabilizer = composite.stabilizer
     if isinstance(layer, (Conv2d, Linear)):
-        function, kwargs = rule
+        function, kwargs = weighted_rule(composite, layer, first)
         (x,) = inputs
         return (function(x, R, lrp_rules.AffineMap(layer, x.shape), **kwargs),)
     if isinstance(layer, (AvgPool2d, AdaptiveAvgPool2d)):
         return (lrp_rules.norm_rule(inputs[0], output, R,
-                                    lambda r: layer.backward(r, record), **rule[1]),)
+                                    lambda r: layer.backward(r, record), stabilizer),)
     if isinstance(layer, Add):
-        return lrp_rules.sum_rule(inputs, output, R, **rule[1])
+        return lrp_rules.sum_rule(inputs, output, R, stabilizer)
     if isinstance(layer, ReLU):
         return (R,)                         # zennit's Pass: relevance is not reweighed
     passed = layer.backward(R, record)      # the gradient: switches, reshapes, splits
@@ -142,15 +143,11 @@ def relevance_walk(net, trace, start: int, seed, composite: Composite):
     for i in range(start, NETWORK_INPUT, -1):
         if i not in relevance:              # layer i does not lead to the logits
             continue
-        layer = net.layers[i]
         sources = net.inputs_of(i)
         inputs = tuple(trace.input if j == NETWORK_INPUT else trace.outputs[j]
                        for j in sources)
-        rule = weighted_rule(composite, layer, i == first) if \
-            isinstance(layer, (Conv2d, Linear)) else (None, dict(
-                stabilizer=composite.stabilizer))
-        passed = layer_relevance(layer, inputs, trace.outputs[i], trace.records[i],
-                                 relevance.pop(i), rule)
+        passed = layer_relevance(net.layers[i], inputs, trace.outputs[i], trace.records[i],
+                                 relevance.pop(i), composite, i == first)
         for j, r in zip(sources, passed):
             relevance[j] = r if j not in relevance else relevance[j] + r
     return relevance[NETWORK_INPUT]
@@ -166,10 +163,11 @@ def lrp(net, x, target, composite="epsilon_plus_flat"):
     α = 2, β = 1 instead of ZPlus), and the two without Flat — or a ``Composite``.
     Batch norms are merged into their convolutions first (``merge_batch_norms``).
 
-    The seed is relevance 1 at z_t, as zennit with a one-hot ``attr_output``; Captum's
-    ``LRP`` seeds z_t itself (its maps are these times the logit), has no Flat/αβ-
-    composites by default, and copies R at a plain ``+`` (Captum sees no add).
-    With ε-rules alone and no biases, Σ R = 1 up to the stabilisers (conservation)."""
+    The seed is relevance 1 at z_t, as zennit's with a one-hot ``attr_output``.
+    Captum's ``LRP`` seeds z_t itself, so its maps are z_t times these (and it uses the
+    ε-rule everywhere by default).  With ε → 0 everywhere (LRP-0) the map is
+    x ⊙ ∂z_t/∂x / z_t on a ReLU network; with ε-rules alone and no biases Σ R = 1 up to
+    the stabilisers (conservation)."""
     check_network(net)
     composite = check_composite(composite)
     images, single = as_batch(x)

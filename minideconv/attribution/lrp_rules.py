@@ -5,20 +5,21 @@ A weighted layer is an affine map z = W x + b (``AffineMap``: a Conv2d's convolu
 Linear's product, with its transpose r ↦ Wᵀ r: ``conv_transpose2d`` or r W).  Every rule
 divides R by a stabilised denominator and passes the quotient s down a transpose:
 
-=================  =======================================================================
-``epsilon_rule``   x ⊙ Wᵀ(R / stab(W x + b))                 (LRP-ε; ε → 0 is LRP-0)
-``zplus_rule``     x⁺ ⊙ W⁺ᵀ s + x⁻ ⊙ W⁻ᵀ s,  s = R / stab(W⁺x⁺ + b⁺ + W⁻x⁻)
+===================  =====================================================================
+``epsilon_rule``     x ⊙ Wᵀ(R / stab(W x + b))               (LRP-ε; ε → 0 is LRP-0)
+``zplus_rule``       x⁺ ⊙ W⁺ᵀ s + x⁻ ⊙ W⁻ᵀ s,  s = R / stab(W⁺x⁺ + b⁺ + W⁻x⁻)
 ``alpha_beta_rule``  α (x⁺ ⊙ W⁺ᵀ s⁺ + x⁻ ⊙ W⁻ᵀ s⁺) − β (x⁺ ⊙ W⁻ᵀ s⁻ + x⁻ ⊙ W⁺ᵀ s⁻)
-``flat_rule``      1ᵀ(R / stab(1 · 1)): R spread evenly over the inputs each unit reads
-``norm_rule``      x ⊙ Pᵀ(R / stab(P x)) for a fixed linear map P (an average pool)
-``sum_rule``       x_i ⊙ R / stab(Σ_j x_j) for each input of a residual sum
-=================  =======================================================================
+``flat_rule``        1ᵀ(R / stab(1 · 1)): R spread evenly over the inputs each unit reads
+``norm_rule``        x ⊙ Pᵀ(R / stab(P x)) for a fixed linear map P (an average pool)
+``sum_rule``         x_i ⊙ R / stab(Σ_j x_j) for each input of a residual sum
+===================  =====================================================================
 
 with stab(z) = z + ε·sign(z), sign(0) = +1 (``stabilize``), and x⁺ = max(x, 0),
 x⁻ = min(x, 0) (likewise W⁺, W⁻, b⁺, b⁻).  These are zennit's (0.5.1) ``Epsilon``,
 ``ZPlus``, ``AlphaBeta``, ``Flat`` and ``Norm``, written out: zennit's ZPlus and AlphaBeta
-also take negative inputs, pairing x⁻ with the weights of the other sign so that
-x⁻ W⁻ ≥ 0 counts as a positive contribution; the bias enters only the pairing with x⁺.
+also take negative inputs: a negative input times a negative weight, x⁻ W⁻ ≥ 0, counts
+as a positive contribution (x⁻ W⁺ ≤ 0 as a negative one); the bias enters only the
+pairing with x⁺.
 """
 
 from __future__ import annotations
