@@ -32,10 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-
 from ..nn import (NETWORK_INPUT, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Add, AvgPool2d,
-                  Concat, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d,
-                  ReLU)
+                  Concat, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU)
 from . import lrp_rules
 from .canonize import merge_batch_norms
 from .targets import as_batch, check_network, logit_seed, traced_logits
@@ -55,7 +53,9 @@ class Composite:
     forward order (None: the rule of its type), ``conv`` for every other Conv2d,
     ``linear`` for every other Linear — each a name of ``RULES``.  ``epsilon`` is the
     ε rule's ε, ``stabilizer`` every other rule's (zennit's two parameters, both 1e-6
-    by default).  ``Composite("epsilon", "epsilon", "epsilon", epsilon=0)`` is LRP-0."""
+    by default).  ``Composite("epsilon", "epsilon", "epsilon")`` with ``epsilon`` and
+    ``stabilizer`` → 0 (a tiny value, 1e-100: at 0 itself a unit with z = 0 divides 0 by
+    0) is LRP-0."""
 
     first: Optional[str]
     conv: str
