@@ -13,18 +13,24 @@ passed down ``Network.backward`` — the chain the deconvnet and guided backprop
 ``smoothgrad``            the average gradient over noisy copies of x
 ``grad_cam``              Grad-CAM (the gradient pooled at one layer, weighing its maps)
                           and guided Grad-CAM (guided backprop × upsampled Grad-CAM)
+``lrp``                   layer-wise relevance propagation: z_t redistributed layer by
+                          layer under zennit's composites (``lrp``, ``COMPOSITES``)
+``lrp_rules``             the LRP rules (ε, z⁺, αβ, flat, norm, sum), each on a layer's own
+                          map and transpose
+``canonize``              ``merge_batch_norms``: each BatchNorm2d merged into its Conv2d
 ``methods``               every map of the family under one name and one signature
                           (``METHODS``), for tables, figures and the command line
 ========================  ===================================================================
 """
 
-from . import targets
+from . import canonize, lrp_rules, targets
 from .grad_cam import grad_cam, guided_grad_cam, last_spatial_layer
 from .gradient import gradient, input_x_gradient
 from .integrated_gradients import integrated_gradients
+from .lrp import COMPOSITES, lrp
 from .methods import METHODS, compute, describe
 from .smoothgrad import smoothgrad
 
 __all__ = ["gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "grad_cam",
-           "guided_grad_cam", "last_spatial_layer", "METHODS", "compute", "describe",
-           "targets"]
+           "guided_grad_cam", "last_spatial_layer", "lrp", "COMPOSITES", "lrp_rules",
+           "canonize", "METHODS", "compute", "describe", "targets"]
