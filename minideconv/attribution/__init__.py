@@ -13,9 +13,25 @@ passed down ``Network.backward`` — the chain the deconvnet and guided backprop
 ``smoothgrad``            the average gradient over noisy copies of x
 ``grad_cam``              Grad-CAM (the gradient pooled at one layer, weighing its maps)
                           and guided Grad-CAM (guided backprop × upsampled Grad-CAM)
+``localisation``          ground truth from the drawn objects' masks: the pointing game,
+                          relevance mass, the deletion curve, the centre and random
+                          baselines, and a table of methods
+``cascade``               the sanity cascade (Adebayo et al. 2018) of any method: the
+                          weights redrawn from the top down (``visualize.sanity``), each
+                          map compared with its trained one
 ========================  ===================================================================
+
+A *method*, for ``localisation`` and ``cascade``, is any callable
+``method(net, images, targets) -> maps``: images (N, C, H, W), targets (N,) class indices,
+maps (N, C, H, W) in input space or (N, h, w) coarse maps (Grad-CAM's).
 """
 
-from . import targets
+from . import cascade, localisation, targets
+from .cascade import FamilyCascade, family_cascade
+from .localisation import (LocalisationTable, centre_map, deletion_auc, deletion_curve,
+                           heatmap, localisation_table, pointing_game, random_map,
+                           relevance_mass)
 
-__all__ = ["targets"]
+__all__ = ["targets", "localisation", "cascade", "heatmap", "pointing_game",
+           "relevance_mass", "deletion_curve", "deletion_auc", "centre_map", "random_map",
+           "LocalisationTable", "localisation_table", "FamilyCascade", "family_cascade"]

@@ -36,8 +36,8 @@ from ..ops import upsample_bilinear2d
 from .targets import check_network, check_targets, logits_of
 
 __all__ = ["REDUCTIONS", "BASELINES", "POINTING_TOLERANCE", "DELETION_STEPS", "RNG_TAG",
-           "heatmap", "pointing_game", "relevance_mass", "deletion_order", "deletion_curve",
-           "deletion_auc", "centre_map", "random_map", "LocalisationTable",
+           "heatmap", "upsampled", "pointing_game", "relevance_mass", "deletion_order",
+           "deletion_curve", "deletion_auc", "centre_map", "random_map", "LocalisationTable",
            "localisation_table"]
 
 #: How ``heatmap`` pools the channels of an input-space map.
@@ -80,15 +80,24 @@ def heatmap(maps, image_hw, reduce: str = "abs") -> np.ndarray:
                              f"{width}, got shape {maps.shape} (a coarse map is (N, h, w))")
         pooled = np.abs(maps).sum(axis=1) if reduce == "abs" else maps.sum(axis=1)
     elif maps.ndim == 3:
-        pooled = maps
-        if maps.shape[1:] != (height, width):
-            pooled = upsample_bilinear2d(maps[:, None], size=(height, width))[:, 0]
+        pooled = upsampled(maps, (height, width))
         if reduce == "abs":
             pooled = np.abs(pooled)
     else:
         raise ValueError(f"maps must be (N, C, H, W) input-space maps or (N, h, w) coarse "
                          f"maps, got shape {maps.shape}")
     return np.maximum(pooled, 0.0) if reduce == "positive" else pooled
+
+
+def upsampled(coarse, image_hw) -> np.ndarray:
+    """Coarse maps (N, h, w) at the image's size (N, H, W), float64: bilinear,
+    align_corners=False (``ops.upsample_bilinear2d``, as Grad-CAM upsamples); a copy
+    when they have that size already."""
+    height, width = _check_hw(image_hw)
+    coarse = np.asarray(coarse, dtype=np.float64)
+    if coarse.shape[1:] == (height, width):
+        return coarse.copy()
+    return upsample_bilinear2d(coarse[:, None], size=(height, width))[:, 0]
 
 
 def _check_hw(image_hw):
