@@ -238,6 +238,10 @@ def test_table_rows_agree_with_the_functions():
     row = lines[header + 2].split()           # "peaked": 100 % pointing, no zero maps
     assert row[1] == "100.0" and row[-1] == "0"
     assert len({len(line) for line in lines[header:]}) == 1     # aligned columns
+    undefined = sum(int(np.isnan(table.auc[name]).sum()) for name in table.names)
+    assert undefined > 0       # this affine net gives some images a negative logit
+    assert f"{undefined} curves starting at a logit ≤ 0 left out" in text
+    assert "R = Σ_c |map_c|" in text
 
 
 def test_table_errors():

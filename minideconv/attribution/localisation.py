@@ -313,6 +313,7 @@ class LocalisationTable:
     tolerance: float
     steps: int
     baseline: str
+    reduce: str = "abs"
     mask_fraction: float = field(default=float("nan"))
 
     def mean(self, metric: str) -> Dict[str, float]:
@@ -322,12 +323,16 @@ class LocalisationTable:
         return {name: _nanmean(values[name]) for name in self.names}
 
     def __str__(self):
+        pooled = "Σ_c |map_c|" if self.reduce == "abs" else "max(Σ_c map_c, 0)"
+        undefined = sum(int(np.isnan(self.auc[name]).sum()) for name in self.names)
         head = (f"Localisation on {self.count} images (the objects' masks cover "
-                f"{100 * self.mask_fraction:.1f} % of the pixels)\n"
-                f"pointing: argmax on the object (tolerance {self.tolerance:g} px); "
-                f"mass: share of Σ R on the object;\ndeletion AUC: logit / its first value "
-                f"while {self.steps} steps remove the most relevant pixels "
-                f"(baseline: {self.baseline}), lower is better")
+                f"{100 * self.mask_fraction:.1f} % of the pixels; heatmap R = {pooled})\n"
+                f"pointing: argmax of R on the object (tolerance {self.tolerance:g} px); "
+                f"mass: share of Σ R on the object;\n"
+                f"deletion AUC: the logit over its first value while {self.steps} steps "
+                f"replace the most relevant pixels\n(baseline: {self.baseline}); lower is "
+                f"better" + (f"; {undefined} curves starting at a logit ≤ 0 left out"
+                             if undefined else ""))
         width = max(12, *(len(name) for name in self.names))
         columns = ("pointing %", "mass %", "deletion AUC", "zero maps")
         rows = [f"{'method':<{width}}  " + "  ".join(f"{c:>12}" for c in columns)]
@@ -360,6 +365,7 @@ def localisation_table(net, images, labels, masks,
     goes to ``pointing_game``, ``steps`` and ``baseline`` to ``deletion_curve``, ``seed``
     to ``random_map``.  Returns a ``LocalisationTable``."""
     check_network(net)
+    reduce = checks.check_choice(reduce, "reduce", REDUCTIONS)
     images = np.asarray(images)
     checks.check_float_array(images, "images", ndim=4, layout="a batch (N, C, H, W)")
     n, _, height, width = images.shape
@@ -399,5 +405,5 @@ def localisation_table(net, images, labels, masks,
     return LocalisationTable(names=tuple(heats), pointing=pointing, mass=mass, auc=auc,
                              zero_maps=zeros, count=n, tolerance=float(tolerance),
                              steps=steps, baseline=str(baseline) if isinstance(
-                                 baseline, str) else "given",
+                                 baseline, str) else "given", reduce=reduce,
                              mask_fraction=float(masks.mean()) if n else float("nan"))
