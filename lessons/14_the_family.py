@@ -13,12 +13,15 @@ and checks every identity against ``minideconv.attribution``, on the shipped net
 """
 
 # %%
+import dataclasses
 import time
 
 import numpy as np
 
 from minideconv import attribution, nn, ops, plots
+from minideconv.attribution.lrp import Composite
 from minideconv.data import CLASSES, load_dataset, load_model
+from minideconv.matrices import conv2d_matrix
 
 plt = plots.setup()
 start = time.perf_counter()
@@ -157,9 +160,10 @@ for method in ("gausslegendre", "riemann_trapezoid"):
 for method in ("gausslegendre", "riemann_trapezoid"):
     for n in (50, 200):
         error, ratio = errors[method, n], ratios[method, n]
+        undershoot = f" ((n − 1)/n = {(n - 1) / n:.4f})" if method != "gausslegendre" else ""
         print(f"{method:17s} {n:3d} steps: |Σ IG − Δz| / |Δz| median {np.median(error):.1e}, "
               f"max {error.max():.1e}; Σ IG / Δz from {ratio.min():.4f} to "
-              f"{ratio.max():.4f} ((n − 1)/n = {(n - 1) / n:.4f})")
+              f"{ratio.max():.4f}{undershoot}")
 assert np.median(errors["gausslegendre", 200]) < np.median(errors["gausslegendre", 50]) < 0.01
 quoted(100 * errors["gausslegendre", 50].max(), 0.6, 0.05)
 quoted(100 * errors["gausslegendre", 200].max(), 0.5, 0.05)
@@ -230,6 +234,7 @@ jumps = int(np.count_nonzero(np.abs(np.diff(slope)) > 1e-9 * np.abs(slope).max()
 print(f"image 0 on the path: dz_t/dα changes between {jumps} of the {len(fine) - 1} pairs of "
       f"neighbouring points; z_t rises from {along[0]:.2f} to {along[-1]:.2f}")
 assert jumps > 20
+quoted(jumps, 477, 0)
 
 trapezoid = [ratios["riemann_trapezoid", n] for n in counts]
 curves = {"Gauss–Legendre": [np.median(errors["gausslegendre", n]) for n in counts],
@@ -272,35 +277,6 @@ print(f"SmoothGrad by hand vs attribution.smoothgrad (the same 10 draws): relati
 assert relative(by_hand, sg) < 1e-13
 assert np.array_equal(attribution.smoothgrad(net, x, t, noise=np.zeros((1,) + x.shape)), grad)
 print("SmoothGrad with one sample of zero noise: the same array as the gradient")
-
-# %% [markdown]
-# The family on three images
-# --------------------------
-# ``attribution.METHODS`` holds every map under one signature, each with the settings
-# this package's tables use (IG from the black image with 50 Gauss–Legendre steps,
-# SmoothGrad with 50 samples of σ = 0.15 of the image's range, Grad-CAM at layer 7,
-# occlusion with Zeiler & Fergus's grey square).  Each map is summed over the colour
-# channels and drawn on its own symmetric scale (Grad-CAM's 7 × 7 map is ≥ 0).
-
-# %%
-FAMILY = [name for name in attribution.METHODS if not name.startswith("lrp")]
-shown = [0, 1, 2]
-family_maps = {name: attribution.compute(name, net, x[shown], t[shown]) for name in FAMILY}
-fig, axes = plt.subplots(len(shown), len(FAMILY) + 1, figsize=(1.55 * (len(FAMILY) + 1),
-                                                               1.75 * len(shown)),
-                         layout="constrained")
-for row, i in enumerate(shown):
-    axes[row, 0].imshow(x[i].transpose(1, 2, 0))
-    axes[row, 0].set_ylabel(CLASSES[t[i]])
-    for col, name in enumerate(FAMILY, 1):
-        m = family_maps[name][row]
-        plots.image(axes[row, col], m if m.ndim == 2 else m.sum(axis=0),
-                    name.replace("_", " ") if row == 0 else None, cbar=False)
-for ax in axes[:, 0]:
-    ax.set_xticks([]), ax.set_yticks([])
-for ax in axes[0]:
-    ax.title.set_fontsize(7)
-plots.save_lesson_figure(fig, "14_family", thumbnail="14", thumbnail_axes=axes[0, :6])
 
 # %% [markdown]
 # LRP-0 is input × gradient
@@ -349,6 +325,16 @@ assert relative(lrp_zero, input_x_gradient) < 1e-12
 share = input_x_gradient.sum(axis=(1, 2, 3)) / logits[np.arange(len(t)), t]
 print(f"Σ (x ⊙ ∂z_t/∂x) / z_t over the 8 images: from {share.min():.2f} to "
       f"{share.max():.2f} (1 would be a network without biases, by Euler's theorem)")
+quoted(share.min(), 0.85)
+quoted(share.max(), 1.24)
+
+# attribution.lrp with the ε rule everywhere and ε → 0 is LRP-0, seeded with 1 at z_t
+LRP0 = Composite("epsilon", "epsilon", "epsilon", epsilon=1e-100, stabilizer=1e-100)
+seeded_with_one = attribution.lrp(net, x, t, composite=LRP0)
+z_t = logits[np.arange(len(t)), t][:, None, None, None]
+print(f"attribution.lrp (ε → 0 everywhere) × z_t vs input × gradient: relative difference "
+      f"{relative(seeded_with_one * z_t, input_x_gradient):.1e}")
+assert relative(seeded_with_one * z_t, input_x_gradient) < 1e-12
 
 # %% [markdown]
 # z⁺: a transpose with reweighted entries
@@ -368,8 +354,6 @@ print(f"Σ (x ⊙ ∂z_t/∂x) / z_t over the 8 images: from {share.min():.2f} t
 # the positive bias b⁺ (and of the stabiliser).
 
 # %%
-from minideconv.matrices import conv2d_matrix  # noqa: E402  (used from here on)
-
 rng = np.random.default_rng(1414)
 w_small = rng.standard_normal((4, 3, 3, 3))
 b_small = rng.standard_normal(4)
@@ -384,3 +368,305 @@ assert np.allclose(column_sums, expected, rtol=1e-13, atol=0) and column_sums.ma
 print(f"z⁺ on the small convolution: a {M.shape[0]} × {M.shape[1]} matrix with "
       f"{np.count_nonzero(M)} non-zero entries (W⁺: {np.count_nonzero(W_plus.data)}); column sums from "
       f"{column_sums.min():.3f} to {column_sums.max():.3f}")
+
+# %% [markdown]
+# ``attribution.lrp`` applies z⁺ layer by layer (with zennit's rules).  To read its map
+# of this one convolution, put the convolution under an identity linear layer, one
+# logit per output unit, with the ε rule at ε → 0: that layer hands R = e_k to output k
+# unchanged.  Then ``lrp`` with target k is column k of the matrix above, and the 64
+# targets give all of it:
+
+# %%
+small = nn.Sequential(nn.Conv2d(w_small, b_small), nn.Flatten(),
+                      nn.Linear(np.eye(64), np.zeros(64)), input_shape=a_small.shape)
+ZPLUS = Composite("zplus", "zplus", "epsilon", epsilon=1e-100)   # z⁺ at the convolution
+columns = attribution.lrp(small, np.repeat(a_small[None], 64, axis=0), np.arange(64),
+                          composite=ZPLUS)
+by_lrp = columns.reshape(64, -1).T                                # column k: target k
+print(f"attribution.lrp's z⁺ on the small convolution vs diag(a) W⁺ᵀ diag(1/stab(z⁺)) "
+      f"(from conv2d_matrix): relative difference {relative(by_lrp, M):.1e}")
+assert relative(by_lrp, M) < 1e-12
+
+# %% [markdown]
+# The deconvnet's map of a convolution is Wᵀ, the same for every image; z⁺'s is W⁺ᵀ with
+# its rows scaled by the input and its columns by 1/z⁺, so it reads the image at every
+# layer.  On the shipped network ``attribution.lrp``'s default composite
+# (``epsilon_plus_flat``) uses the flat rule at the first convolution, z⁺ at the other
+# two and ε at the linear layer; ``epsilon_alpha2_beta1_flat`` uses α = 2, β = 1 in
+# place of z⁺, which also lets the negative contributions share R (with weight −1).
+
+# %% [markdown]
+# The family on three images
+# --------------------------
+# ``attribution.METHODS`` holds every map under one signature, each with the settings
+# this package's tables use (IG from the black image with 50 Gauss–Legendre steps,
+# SmoothGrad with 50 samples of σ = 0.15 of the image's range, Grad-CAM at layer 7,
+# LRP with the two composites above, occlusion with Zeiler & Fergus's grey square).
+# Each map is summed over the colour channels and drawn on its own symmetric scale
+# (Grad-CAM's 7 × 7 map is ≥ 0).
+
+# %%
+FAMILY = list(attribution.METHODS)
+shown = [0, 1, 2]
+family_maps = {name: attribution.compute(name, net, x[shown], t[shown]) for name in FAMILY}
+fig, axes = plt.subplots(len(shown), len(FAMILY) + 1, figsize=(1.55 * (len(FAMILY) + 1),
+                                                               1.75 * len(shown)),
+                         layout="constrained")
+for row, i in enumerate(shown):
+    axes[row, 0].imshow(x[i].transpose(1, 2, 0))
+    axes[row, 0].set_ylabel(CLASSES[t[i]])
+    for col, name in enumerate(FAMILY, 1):
+        m = family_maps[name][row]
+        plots.image(axes[row, col], m if m.ndim == 2 else m.sum(axis=0),
+                    name.replace("_", " ") if row == 0 else None, cbar=False)
+for ax in axes[:, 0]:
+    ax.set_xticks([]), ax.set_yticks([])
+for ax in axes[0]:
+    ax.title.set_fontsize(7)
+fig.suptitle("The family on the shipped network, each map explaining the true class's "
+             "logit\nsummed over colour, each on its own scale (red > 0, blue < 0)")
+plots.save_lesson_figure(fig, "14_family", thumbnail="14", thumbnail_axes=axes[0, :6])
+
+# %% [markdown]
+# Which map points at the object?
+# -------------------------------
+# The drawn dataset knows the mask of every object (``load_dataset(..., masks=True)``),
+# so each map can be scored against the pixels the object covers.
+# ``attribution.localisation_table`` turns every map into a heatmap R ≥ 0 (Σ_c |m_c|
+# for a pixel map; Grad-CAM's upsampled bilinearly) and measures, on the same images:
+#
+# - the *pointing game* (Zhang et al. 2018): is the maximum of R on the object?
+# - the *relevance mass* (Arras et al. 2022): the share of Σ R that lies on the object
+#   (a uniform map scores the mask's share of the image);
+# - the *deletion AUC* (Petsiuk et al. 2018): the logit, over its first value, as the
+#   pixels are replaced by the image's mean colour from the most relevant down in 16
+#   steps; the area under that curve (lower is better).
+#
+# Beside the methods, two maps that know nothing of the network: a Gaussian at the
+# centre (the drawn objects sit near it) and uniform noise.  The shipped network in
+# float32, as shipped, and the first 100 test images, each explained for its true class:
+
+# %%
+shipped = load_model()
+test_images, test_labels, test_masks = load_dataset("test", 100, masks=True)
+table = attribution.localisation_table(shipped, test_images, test_labels, test_masks,
+                                       attribution.METHODS)
+print(table)
+pointing, mass, auc = table.mean("pointing"), table.mean("mass"), table.mean("auc")
+
+
+def paired_difference(a, b, values):
+    """The mean of values[a] − values[b] over the images and its standard error."""
+    d = values[a] - values[b]
+    return d.mean(), d.std(ddof=1) / np.sqrt(len(d))
+
+
+for a, b in (("deconvnet", "centre"), ("lrp", "centre"), ("grad_cam", "centre"),
+             ("guided_backprop", "deconvnet")):
+    diff, se = paired_difference(a, b, table.pointing)
+    print(f"pointing, {a} − {b}: {100 * diff:+.0f} points (standard error of the paired "
+          f"difference {100 * se:.1f})")
+
+# Grad-CAM's layer: the map whose sum is exactly the logit's share from layer 7,
+# relu(Σ_c W_t,c ⊙ A_c) (z_t = Σ_c ⟨W_t,c, A_c⟩ + b_t), against Grad-CAM's pooled weights
+layer7 = shipped.trace(test_images, upto=LAYER).outputs[LAYER]
+row_maps = shipped.layers[LOGITS].weight[test_labels].reshape(layer7.shape)
+exact_share = np.maximum((row_maps * layer7).sum(axis=1), 0)
+share_pointing = np.nanmean(attribution.pointing_game(
+    attribution.heatmap(exact_share, test_images.shape[2:]), test_masks))
+print(f"pointing of relu(Σ_c W_t,c ⊙ A_c) at layer {LAYER}: {100 * share_pointing:.0f} % "
+      f"(Grad-CAM's relu(Σ_c α_c A_c): {100 * pointing['grad_cam']:.0f} %)")
+
+for name in attribution.METHODS:
+    if name != "grad_cam":
+        assert mass[name] > mass["centre"]
+assert max(pointing, key=pointing.get) == "lrp" and max(mass, key=mass.get) == "lrp"
+assert min(auc, key=auc.get) == "guided_backprop"
+assert pointing["grad_cam"] <= pointing["random"] and auc["grad_cam"] > auc["random"]
+assert abs(mass["random"] - table.mask_fraction) < 0.005
+for value, number in ((pointing["lrp"], 0.77), (mass["lrp"], 0.437),
+                      (pointing["guided_backprop"], 0.67), (mass["guided_backprop"], 0.426),
+                      (auc["guided_backprop"], 0.097), (auc["lrp"], 0.115),
+                      (pointing["deconvnet"], 0.62), (pointing["centre"], 0.53),
+                      (pointing["grad_cam"], 0.24), (pointing["random"], 0.24),
+                      (auc["grad_cam"], 0.443), (auc["random"], 0.422),
+                      (pointing["gradient"], 0.52), (pointing["guided_grad_cam"], 0.52),
+                      (mass["centre"], 0.293), (mass["smoothgrad"], 0.331),
+                      (share_pointing, 0.27)):
+    quoted(value, number, 0.001)
+assert not any(np.isnan(table.pointing[name]).any() for name in table.names)
+quoted(100 * paired_difference("deconvnet", "centre", table.pointing)[1], 7.0, 0.05)
+quoted(100 * paired_difference("grad_cam", "centre", table.pointing)[1], 6.6, 0.05)
+
+# %% [markdown]
+# The objects cover 21.3 % of the pixels of these 100 images, and the random map puts
+# 21.3 % of its mass on them: chance.  On this network and these images:
+#
+# - LRP with z⁺ (``lrp``, ε / z⁺ / flat) points at the object most often, 77 %, and puts
+#   the largest share of its mass on it, 43.7 %.  Guided backprop follows (67 % and
+#   42.6 %) and has the smallest deletion AUC, 0.097 (LRP: 0.115).
+# - Every method but Grad-CAM puts more of its mass on the object than the centre
+#   Gaussian does (29.3 %; the lowest of them, SmoothGrad, 33.1 %).  In the pointing
+#   game the gradient and guided Grad-CAM (52 % each) do no better than the centre
+#   (53 %).
+# - The deconvnet points at the object in 62 % of the images, the centre baseline in
+#   53 %.  In TorchRay's pointing-game table (VGG-16 on VOC07) the deconvnet is *below*
+#   the centre baseline, 67.5 against 69.6; here it is above it, by 9 points, but the
+#   standard error of that paired difference is 7.0 points: 100 images do not settle
+#   the order of the two.
+# - Grad-CAM at layer 7 points at the object as often as the random map (24 %), 29
+#   points below the centre baseline (standard error 6.6), and its deletion AUC, 0.443,
+#   is worse than the random map's, 0.422.  Averaging the gradient is not what costs it
+#   here: the map Σ_c W_t,c ⊙ A_c, whose 49 cells sum to z_t − b_t exactly, taken
+#   positive like Grad-CAM's, points at 27 %: at this layer the most positive evidence
+#   for the class, upsampled to the image, lies off the object in 73 of the 100 images.
+
+# %% [markdown]
+# The sanity cascade for the whole family
+# ---------------------------------------
+# Lesson 9 ran Adebayo et al.'s cascading randomization on the three rules of one
+# unit.  ``attribution.family_cascade`` runs it for any method on a logit: the weights
+# of the linear layer, then of each convolution down to the first, are redrawn
+# cumulatively in the network itself (its forward pass re-run, as Adebayo et al. did),
+# and each map is compared with the trained network's map over the whole image — the
+# signed rank correlation ρ, the rank correlation of |map| and SSIM.  Their headline
+# (on Inception v3 and ImageNet): guided backprop and guided Grad-CAM barely change,
+# the gradient and Grad-CAM do.  Here, on the first 8 test images, medians over the
+# images at each step:
+
+# %%
+cascades = [attribution.family_cascade(shipped, test_images[i], int(test_labels[i]),
+                                       attribution.METHODS) for i in range(8)]
+cascade_steps = cascades[0].steps
+print("median over 8 images of the signed rank correlation ρ with the trained map, "
+      "weights redrawn from the top down to:")
+print(f"   {'':21s}" + "".join(f"{s.split(' (')[0]:>10s}" for s in cascade_steps[1:]))
+rho = {name: np.median([c.spearman[name] for c in cascades], axis=0)
+       for name in attribution.METHODS}
+ssim = {name: np.median([c.ssim[name] for c in cascades], axis=0)
+        for name in attribution.METHODS}
+for name in attribution.METHODS:
+    print(f"   {name:21s}" + "".join(f"{v:>+10.2f}" for v in rho[name][1:]) +
+          "   SSIM " + " ".join(f"{v:.2f}" for v in ssim[name][1:]))
+for name, numbers in (("guided_backprop", (0.86, 0.77, 0.72, 0.22)),
+                      ("guided_grad_cam", (0.31, 0.41, 0.34, 0.08)),
+                      ("deconvnet", (0.45, 0.60, 0.58, 0.14)),
+                      ("lrp", (0.49, 0.14, 0.01, 0.11))):
+    for value, number in zip(rho[name][1:], numbers):
+        quoted(value, number)
+changing = ("gradient", "input_x_gradient", "integrated_gradients", "smoothgrad",
+            "grad_cam", "occlusion")
+assert max(np.abs(rho[name][1:]).max() for name in changing) < 0.2
+assert np.all(rho["guided_backprop"][1:] > rho["guided_grad_cam"][1:])
+assert pointing["occlusion"] == pointing["guided_backprop"]
+for value, number in zip(ssim["guided_grad_cam"][1:], (0.58, 0.50, 0.32, 0.44)):
+    quoted(value, number)
+
+chosen = ("gradient", "guided_backprop", "grad_cam", "guided_grad_cam", "lrp")
+first = cascades[0]
+subset = dataclasses.replace(
+    first, names=chosen, maps={n: first.maps[n] for n in chosen},
+    spearman={n: first.spearman[n] for n in chosen},
+    spearman_abs={n: first.spearman_abs[n] for n in chosen},
+    ssim={n: first.ssim[n] for n in chosen})
+fig = plots.family_cascade_figure(subset, test_images[0],
+                                  title=f"Cascading randomization, test image 0 "
+                                        f"({CLASSES[test_labels[0]]})")
+plots.save_lesson_figure(fig, "14_cascade_image0")
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained", sharey=True)
+ticks = ["trained"] + [s.split(" (")[0] for s in cascade_steps[1:]]
+colours = [f"C{i}" for i in range(10)] + ["black"]
+for name, colour in zip(attribution.METHODS, colours):
+    style = "-" if name in chosen else ":"
+    for ax, values in zip(axes, (rho, ssim)):
+        ax.plot(ticks, values[name], "o" + style, color=colour, ms=4,
+                label=name.replace("_", " "))
+axes[0].set(ylabel="median over 8 images", title="signed rank correlation ρ with the "
+            "trained map")
+axes[1].set(title="SSIM with the trained map")
+for ax in axes:
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.set_xlabel("weights redrawn from the top down to")
+axes[1].legend(fontsize=7.5, ncols=2, loc="upper right")
+plots.save_lesson_figure(fig, "14_cascade_summary")
+
+# %% [markdown]
+# Guided backprop changes least: ρ = 0.86, 0.77 and 0.72 while the linear layer and the
+# top two convolutions are redrawn, 0.22 once the first convolution is too.  The
+# gradient, input × gradient, integrated gradients, SmoothGrad, Grad-CAM and occlusion
+# lose their trained map as soon as the linear layer is redrawn: |ρ| < 0.2 at every
+# step.  So Adebayo et al.'s headline holds here for guided backprop, the gradient and
+# Grad-CAM.  Guided Grad-CAM, which they found to barely change, changes more than
+# guided backprop here (ρ = 0.31, 0.41, 0.34, 0.08): it is guided backprop times a
+# Grad-CAM map, and that factor is redrawn with the weights.  By SSIM it keeps more
+# (0.58, 0.50, 0.32 and 0.44).  LRP (ε / z⁺ / flat) keeps ρ = 0.49 with the linear layer
+# redrawn and 0.14 once the top convolution is; the deconvnet keeps 0.45–0.60 until
+# the first convolution is redrawn (0.14).  These are medians over 8 images for one
+# random draw.
+
+# %% [markdown]
+# What each method can and cannot show
+# ------------------------------------
+# Every number below was printed above, on the shipped network.
+#
+# - **The gradient** is exactly ∂z_t/∂x (central differences agree to below 10⁻⁸): how
+#   the logit moves if one pixel value moves.  It depends on all the weights (|ρ| < 0.2
+#   once the linear layer is redrawn), but it says little about *where* the object is:
+#   its maximum lies on the object in 52 % of the images, the centre Gaussian's in 53 %.
+# - **Input × gradient** is LRP-0 (the same map, to rounding).  Its sum is not the
+#   logit on a network with biases (0.85 to 1.24 of z_t on 8 images).
+# - **Integrated gradients** sums to z_t(x) − z_t(x̄) only as an exact integral.  On a
+#   ReLU network the integrand jumps (along image 0's path dz_t/dα changes between 477
+#   of 499 pairs of neighbouring points), so a quadrature misses: by up to 0.6 % with
+#   50 Gauss–Legendre steps, up to 0.5 % with 200; Captum's trapezoid undershoots by
+#   about 1/n (2 % at 50 steps).  For an affine network any rule whose weights sum to 1
+#   is exact (to 2 × 10⁻¹⁵).
+# - **SmoothGrad** is an average of gradients; with one sample of zero noise it is the
+#   gradient.  It is as sensitive to the weights as the gradient (|ρ| < 0.2).
+# - **Grad-CAM** at the last 7 × 7 layer weighs the maps by a row of the linear layer,
+#   the same row for every image of the class.  It changes with the weights, as a map
+#   that explains the network must, but it points at the object no more often than
+#   noise (24 %).
+# - **Guided backprop** passes the cascade least changed (ρ = 0.72 with all but the
+#   first convolution redrawn) *and* localises well (67 %, the smallest deletion AUC,
+#   0.097).  A localisation score therefore does not certify that a map explains what
+#   the network learned: lesson 9 found that guided backprop's map resembles the image
+#   even with every weight random.
+# - **LRP** (ε / z⁺ / flat) localises best here (77 %, 43.7 % of its mass) and changes
+#   once the top convolution is redrawn (ρ = 0.14).  z⁺ is a transpose with reweighted
+#   entries, diag(a) W⁺ᵀ diag(1/z⁺), the same to rounding as the sparse matrix.
+# - **The deconvnet** points at the object in 62 % of the images, above the centre
+#   baseline's 53 % by less than two standard errors of the difference (7.0 points).
+#
+# The two tests ask different questions — is the map on the object? does it depend on
+# what the network learned? — and they do not order the methods alike: guided
+# backprop, the least changed by redrawn weights, and occlusion, whose map is lost as
+# soon as the linear layer is redrawn, point at the object equally often (67 %).
+
+# %%
+print(f"lesson 14 ran in {time.perf_counter() - start:.1f} s")
+
+# %% [markdown]
+# Exercises
+# ---------
+# 1. **Grad-CAM one block lower.**  Compute Grad-CAM at layer 4 (the ReLU after the
+#    second convolution, 32 maps of 14 × 14) by hand from ``net.backward(...,
+#    stop=4)`` and compare it with ``attribution.grad_cam(net, x, 4, t)``.  Check
+#    ∂z_t/∂A at layer 4 against central differences of z_t, running layers 5–9 by hand
+#    from a perturbed A.  Is ∂z_t/∂A still the same for two images of the same class?
+# 2. **Captum's trapezoid.**  Show that the weights of ``riemann_trapezoid`` sum to
+#    (n − 1)/n, and that rescaling them by n/(n − 1) gives the textbook trapezoid rule
+#    on n points (step 1/(n − 1)), which is exact on the affine network.  Where PyTorch
+#    and Captum are installed, check ``attribution.integrated_gradients`` against
+#    Captum's ``IntegratedGradients`` for both ``gausslegendre`` and
+#    ``riemann_trapezoid``.
+# 3. **z⁺ through two layers.**  Take a convolution, a ReLU and a second convolution
+#    (small random weights, an input ≥ 0) under an identity linear layer.  Write the
+#    z⁺ map of each convolution as a matrix with ``conv2d_matrix`` and check that their
+#    product is ``attribution.lrp``'s map of the whole stack (z⁺ at both convolutions).
+#    Why does the ReLU between them appear in the product only through the activations
+#    a that scale the rows of the second matrix?
+#
+# The solutions, which assert every answer against an independent computation, are in
+# ``lessons/solutions/14_the_family.py``.
