@@ -150,3 +150,46 @@ def test_grad_cam_at_an_earlier_layer_equals_captum(case):
     theirs = captum_attr.LayerGradCam(model, module_of(net, model, layer)).attribute(
         tensor(images), target=[3, 3, 8], relu_attributions=True)
     assert relative_error(A.grad_cam(net, images, layer, [3, 3, 8]), theirs[:, 0]) < 1e-12
+
+
+class ContainersModel(torch.nn.Module):
+    """Written the way users write models: containers, an in-place ReLU, one ReLU object
+    reused, ``F.relu`` and a residual sum in ``forward``."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+            torch.nn.ReLU(inplace=True), torch.nn.Conv2d(8, 16, 3, padding=1))
+        self.act = torch.nn.ReLU()
+        self.block = torch.nn.Sequential(torch.nn.MaxPool2d(2),
+                                         torch.nn.Conv2d(16, 16, 3, padding=1))
+        self.head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.2),
+                                        torch.nn.Linear(16 * 4 * 4, 10))
+
+    def forward(self, x):
+        h = self.act(self.features(x))
+        h = torch.nn.functional.relu(self.block(h)) + self.act(
+            torch.nn.functional.max_pool2d(h, 2))
+        return self.head(h)
+
+
+def test_grad_cam_takes_a_containers_name_as_captum_takes_the_container():
+    from minideconv.interop.torch import from_torch
+    torch.manual_seed(0)
+    model = ContainersModel().double().eval()
+    with torch.no_grad():      # running statistics that are not the identity
+        model.features[1].running_mean.uniform_(-0.2, 0.2)
+        model.features[1].running_var.uniform_(0.5, 1.5)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    net = from_torch(model, input_shape=(3, 8, 8))
+    images = np.random.default_rng(0).random((3, 3, 8, 8))
+    for name, module in [("features", model.features), ("block", model.block),
+                         ("block.1", model.block[1])]:
+        theirs = captum_attr.LayerGradCam(model, module).attribute(
+            tensor(images), target=[1, 5, 9], relu_attributions=True)
+        assert relative_error(A.grad_cam(net, images, name, [1, 5, 9]), theirs[:, 0]) < 1e-12
+    theirs = captum_attr.IntegratedGradients(model).attribute(tensor(images), target=4,
+                                                              n_steps=16)
+    assert relative_error(A.integrated_gradients(net, images, 4, steps=16), theirs) < TOLERANCE
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
