@@ -11,6 +11,8 @@ passed down ``Network.backward`` — the chain the deconvnet and guided backprop
 ``integrated_gradients``  (x − x̄) ⊙ the average gradient on the straight path from a
                           baseline x̄ to x
 ``smoothgrad``            the average gradient over noisy copies of x
+``path_gradients``        the weighted sum of gradients at many points, taken where the
+                          chain stops depending on the point (IG's and SmoothGrad's sums)
 ``grad_cam``              Grad-CAM (the gradient pooled at one layer, weighing its maps)
                           and guided Grad-CAM (guided backprop × upsampled Grad-CAM)
 ``methods``               every map of the family under one name and one signature
