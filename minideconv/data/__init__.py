@@ -1,7 +1,9 @@
 """The embedded default: a dataset drawn in code, a network trained on it, and images.
 
 * ``load_dataset(split)`` — ten classes of coloured shapes and textures (``CLASSES``),
-  generated deterministically (``drawn_dataset``): nothing is downloaded.
+  generated deterministically (``drawn_dataset``): nothing is downloaded.  With
+  ``masks=True`` also every object's mask, the pixels the object covers (``drawn_dataset``
+  says what that is for the textures); ``dataset_mask("test:17")`` is one image's.
 * ``load_model()`` — the small ZF-like network of ``minideconv.models.build_model``, trained
   on ``load_dataset("train")`` by ``minideconv train`` and shipped as ``model.npz``.
 * ``sample_image(name)`` — natural photographs that ship with matplotlib (their files:
@@ -30,19 +32,26 @@ MODEL_FILE = "model.npz"
 SAMPLE_IMAGES = {"grace_hopper": "grace_hopper.jpg"}
 
 
-def load_dataset(split: str = "train", n: int | None = None):
+def load_dataset(split: str = "train", n: int | None = None, masks: bool = False):
     """``(images, labels)``: images (n, 3, 32, 32) float32 in [0, 1], labels (n,) int64
     indexing ``CLASSES``.  ``split`` is ``"train"`` (20 000 images) or ``"test"`` (2 000,
     drawn with another seed); ``n`` takes the first n of a split (any n works — the stream
-    goes on — and ``load_dataset(s, n)`` is always a prefix of ``load_dataset(s, m)``)."""
+    goes on — and ``load_dataset(s, n)`` is always a prefix of ``load_dataset(s, m)``).
+
+    ``masks=True`` returns ``(images, labels, masks)``, masks (n, 32, 32) bool: True on
+    the pixels the object covers — where the distance it is drawn from is d ≤ 0, so its
+    opacity α ≥ 0.5 (``drawn_dataset``; for stripes, checkerboard and dots, the pattern's
+    foreground).  The images are the same either way."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {tuple(SPLITS)}, got {split!r}")
+    if not isinstance(masks, bool):
+        raise TypeError(f"masks must be True or False, got {masks!r}")
     seed, size = SPLITS[split]
     if n is None:
         n = size
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
-    return make_images(seed, int(n))
+    return make_images(seed, int(n), masks=masks)
 
 
 def model_path() -> str:
@@ -104,8 +113,22 @@ def load_image(source, size: int = SIZE):
     return read_image(text, size)
 
 
-def _dataset_image(split, index):
-    """Image ``index`` of a split, which must hold it: only its chunk is generated."""
+def dataset_mask(source: str):
+    """The object's mask (32, 32) bool of ``load_image(source)`` for a dataset image,
+    ``"train:<i>"`` or ``"test:<i>"``: ``load_dataset(split, masks=True)``'s mask i."""
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a dataset image name such as 'test:17', got "
+                        f"{type(source).__name__}")
+    split, colon, index = source.partition(":")
+    if split not in SPLITS or not colon:
+        raise ValueError(f"only the dataset's images have masks: source must be "
+                         f"'train:<i>' or 'test:<i>', got {source!r}")
+    return _dataset_image(split, index, masks=True)[1]
+
+
+def _dataset_image(split, index, masks=False):
+    """Image ``index`` of a split, which must hold it: only its chunk is generated (and,
+    with ``masks``, ``(image, mask)``)."""
     seed, size = SPLITS[split]
     text = f"{split}:{index}"
     if not (index.isascii() and index.isdigit()):
@@ -114,9 +137,11 @@ def _dataset_image(split, index):
     if i >= size:
         raise ValueError(f"image {text!r}: the {split} split has {size} images, so "
                          f"the index must be in [0, {size})")
-    images, _ = make_chunk(seed, i // CHUNK)     # the chunk load_dataset(split) holds it in
-    return images[i % CHUNK]
+    chunk = make_chunk(seed, i // CHUNK, masks=masks)   # the chunk load_dataset holds it in
+    if masks:
+        return chunk[0][i % CHUNK], chunk[2][i % CHUNK]
+    return chunk[0][i % CHUNK]
 
 
-__all__ = ["CLASSES", "load_dataset", "load_model", "sample_path", "sample_image",
+__all__ = ["CLASSES", "load_dataset", "dataset_mask", "load_model", "sample_path", "sample_image",
            "read_image", "load_image", "model_path"]

@@ -12,6 +12,14 @@ rotated coordinates
 Everything is vectorised over a chunk of images; a chunk of ``CHUNK`` images is fully
 determined by ``(seed, chunk index)``, so the first n images of a split never depend on
 how many are asked for.
+
+The object's mask.  The distance that draws an image also says where its object is: the
+pixels with d ≤ 0, i.e. opacity α = clip(0.5 − d, 0, 1) ≥ 0.5 — the pixels that are at
+least half foreground colour (``make_chunk(..., masks=True)``).  For the seven shapes
+that is the shape; the three textures (stripes, checkerboard, dots) fill the whole image
+with their pattern, and their mask is the pattern's foreground part (the stripes, the
+"on" squares, the dots), not the image: about half of it for stripes and checkerboards,
+a quarter for dots.  The mask costs no random draw, so asking for it changes no image.
 """
 
 from __future__ import annotations
@@ -96,9 +104,10 @@ def _colours(n, rng):
     return background, foreground
 
 
-def make_chunk(seed: int, chunk: int, n: int = CHUNK):
+def make_chunk(seed: int, chunk: int, n: int = CHUNK, masks: bool = False):
     """``n`` images (n, 3, 32, 32) float32 and labels (n,) int64, determined by
-    ``(seed, chunk)``; the classes are balanced and shuffled."""
+    ``(seed, chunk)``; the classes are balanced and shuffled.  With ``masks=True`` also
+    the objects' masks (n, 32, 32) bool: d ≤ 0, i.e. α ≥ 0.5 (the module docstring)."""
     rng = np.random.default_rng([seed, chunk])
     labels = rng.permutation(np.arange(n) % len(CLASSES)).astype(np.int64)
     u, v = _rotated_coords(n, rng)
@@ -119,16 +128,23 @@ def make_chunk(seed: int, chunk: int, n: int = CHUNK):
     sigma = rng.uniform(0.02, 0.12, size=(n, 1, 1, 1)).astype(np.float32)
     noise = rng.random((n, 3, SIZE, SIZE), dtype=np.float32) - np.float32(0.5)
     images += (np.sqrt(12) * sigma) * noise
-    return np.clip(images, 0.0, 1.0, out=images), labels
+    np.clip(images, 0.0, 1.0, out=images)
+    if masks:
+        return images, labels, sdf <= 0     # α = clip(0.5 − d, 0, 1) ≥ 0.5 ⇔ d ≤ 0
+    return images, labels
 
 
-def make_images(seed: int, n: int):
-    """The first ``n`` images of the stream with this ``seed``: chunks 0, 1, … in order."""
+def make_images(seed: int, n: int, masks: bool = False):
+    """The first ``n`` images of the stream with this ``seed``: chunks 0, 1, … in order
+    (and their masks (n, 32, 32) bool with ``masks=True``)."""
     images = np.empty((n, 3, SIZE, SIZE), np.float32)
     labels = np.empty(n, np.int64)
+    objects = np.empty((n, SIZE, SIZE), bool)
     for start in range(0, n, CHUNK):
-        chunk_images, chunk_labels = make_chunk(seed, start // CHUNK)
+        chunk = make_chunk(seed, start // CHUNK, masks=masks)
         stop = min(start + CHUNK, n)
-        images[start:stop] = chunk_images[:stop - start]
-        labels[start:stop] = chunk_labels[:stop - start]
-    return images, labels
+        images[start:stop] = chunk[0][:stop - start]
+        labels[start:stop] = chunk[1][:stop - start]
+        if masks:
+            objects[start:stop] = chunk[2][:stop - start]
+    return (images, labels, objects) if masks else (images, labels)

@@ -7,7 +7,8 @@ headless with ``MPLBACKEND=Agg``).
 * ``figures``: the command line's figures (the top-9 grid, the three rules, a
   projection, occlusion, the first-layer filters);
 * ``sanity_figures``: randomization cascades and switch swaps
-  (``minideconv.visualize.sanity``);
+  (``minideconv.visualize.sanity``), and the cascade of any attribution method
+  (``minideconv.attribution.cascade``);
 * ``inversion_figures``: feature inversion beside the projection
   (``minideconv.visualize.invert``);
 * ``lessons``: the lessons' helpers (matrices, small images, spectra, singular

@@ -1,6 +1,7 @@
-"""Figures of the sanity experiments (``minideconv.visualize.sanity``): randomization
-cascades and switch swaps, in the style of Adebayo et al. (2018), Fig. 2 — the maps along
-the cascade in a row per method, the similarity curves below.
+"""Figures of the sanity experiments (``minideconv.visualize.sanity``,
+``minideconv.attribution.cascade``): randomization cascades and switch swaps, in the style
+of Adebayo et al. (2018), Fig. 2 — the maps along the cascade in a row per method, the
+similarity curves below.
 
 Every map is a signed pixel-space projection cropped to the unit's receptive field and
 drawn centred on zero on its own scale (``style.signed_rgb``, ±m with m the 99th
@@ -17,7 +18,7 @@ from .style import (PROJECTION_PERCENTILE, SIGNED, as_rgb, draw_window_box, pypl
                     signed_rgb, symmetric_limit)
 
 __all__ = ["randomization_figure", "randomization_summary_figure",
-           "switch_swap_figure"]
+           "switch_swap_figure", "family_cascade_figure"]
 
 #: The similarity measures of a ``RandomizationResult``, and how the figures name them.
 METRICS = {"spearman": "signed rank correlation",
@@ -261,4 +262,42 @@ def switch_swap_figure(image, other, projections, window, title=None, scores=Non
                  "activation,\npassed down through two forward traces", fontsize=SUPTITLE_SIZE)
     fig.supxlabel(GREY_IS_ZERO + "\na trace: the switches (deconvnet), the switches and "
                   "the ReLU masks (guided, backprop)", fontsize=9)
+    return fig
+
+
+def family_cascade_figure(result, image, title=None):
+    """The maps of a ``attribution.cascade.FamilyCascade``: the image, then one row per
+    method with its map at every step (trained, then redrawn from the top down to each
+    layer; the whole image, each map on its own scale, grey = 0; a coarse map (h, w) as
+    the method returned it), each captioned with its signed rank correlation and SSIM
+    with the trained map; below, the three similarity curves with one line per
+    method."""
+    names, steps = result.names, result.steps
+    plt = pyplot()
+    rows, cols = len(names), 1 + len(steps)
+    fig = plt.figure(figsize=(1.7 * cols + 0.6, 1.8 * rows + 3.6), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.8 * rows + 0.5, 3.1])
+    axes = top.subplots(rows, cols, squeeze=False)
+    for ax in axes[1:, 0]:
+        ax.axis("off")
+    _show_image(axes[0, 0], image)
+    axes[0, 0].set_title(f"image\nclass {result.target}", fontsize=TITLE_SIZE)
+    for row, name in enumerate(names):
+        maps = result.maps[name]
+        for k, m in enumerate(maps):
+            ax = axes[row, 1 + k]
+            _show_map(ax, m if m.ndim == 3 else m[None])
+            if row == 0:
+                ax.set_title("trained" if k == 0 else
+                             "down to " + steps[k].split(" (")[0], fontsize=TITLE_SIZE)
+            caption = (f"ρ = {result.spearman[name][k]:+.2f}, "
+                       f"SSIM {result.ssim[name][k]:.2f}")
+            ax.set_xlabel("zero map" if not np.any(m) else caption, fontsize=8.5)
+        axes[row, 1].set_ylabel(name, fontsize=TITLE_SIZE + 1)
+    top.suptitle(f"{title or 'Cascading randomization of the methods of one logit'}\n"
+                 f"weights redrawn in the whole network (forward pass re-run), seed "
+                 f"{result.seed}\neach map on its own scale, grey = 0; ρ: signed rank "
+                 "correlation with the trained map", fontsize=SUPTITLE_SIZE)
+    curve_axes = bottom.subplots(1, len(METRICS), sharey=True)
+    _curves(curve_axes, {name: result.curves(name) for name in names}, steps, True)
     return fig
