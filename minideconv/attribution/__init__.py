@@ -23,6 +23,11 @@ passed down ``Network.backward`` — the chain the deconvnet and guided backprop
 ``cascade``               the sanity cascade (Adebayo et al. 2018) of any method: the
                           weights redrawn from the top down (``visualize.sanity``), each
                           map compared with its trained one
+``lrp``                   layer-wise relevance propagation: z_t redistributed layer by
+                          layer under zennit's composites (``lrp``, ``COMPOSITES``)
+``lrp_rules``             the LRP rules (ε, z⁺, αβ, flat, norm, sum), each on a layer's own
+                          map and transpose
+``canonize``              ``merge_batch_norms``: each BatchNorm2d merged into its Conv2d
 ========================  ===================================================================
 
 A *method*, for ``localisation`` and ``cascade``, is any callable
@@ -30,7 +35,7 @@ A *method*, for ``localisation`` and ``cascade``, is any callable
 maps (N, C, H, W) in input space or (N, h, w) coarse maps (Grad-CAM's).
 """
 
-from . import cascade, localisation, targets
+from . import canonize, cascade, localisation, lrp_rules, targets
 from .cascade import FamilyCascade, family_cascade
 from .grad_cam import grad_cam, guided_grad_cam, last_spatial_layer
 from .gradient import gradient, input_x_gradient
@@ -38,11 +43,13 @@ from .integrated_gradients import integrated_gradients
 from .localisation import (LocalisationTable, centre_map, deletion_auc, deletion_curve,
                            heatmap, localisation_table, pointing_game, random_map,
                            relevance_mass)
+from .lrp import COMPOSITES, lrp
 from .methods import METHODS, compute, describe
 from .smoothgrad import smoothgrad
 
 __all__ = ["gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "grad_cam",
-           "guided_grad_cam", "last_spatial_layer", "METHODS", "compute", "describe",
-           "targets", "localisation", "cascade", "heatmap", "pointing_game",
-           "relevance_mass", "deletion_curve", "deletion_auc", "centre_map", "random_map",
-           "LocalisationTable", "localisation_table", "FamilyCascade", "family_cascade"]
+           "guided_grad_cam", "last_spatial_layer", "lrp", "COMPOSITES", "METHODS",
+           "compute", "describe", "targets", "localisation", "cascade", "lrp_rules",
+           "canonize", "heatmap", "pointing_game", "relevance_mass", "deletion_curve",
+           "deletion_auc", "centre_map", "random_map", "LocalisationTable",
+           "localisation_table", "FamilyCascade", "family_cascade"]

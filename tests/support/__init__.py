@@ -29,6 +29,9 @@
                            SqueezeExcitation, and two small networks built from them
 ``modern_networks``        torchvision's MobileNetV2, EfficientNet-B0, DenseNet-121,
                            GoogLeNet, ConvNeXt-T and three U-Nets, written out the same way
+``zennit_reference``       zennit imported without torchvision (a stand-in while it
+                           loads), its LRP with a one-hot seed, and the residual model
+                           with zennit's ``Sum`` at each add
 =========================  ===============================================================
 
 ``tests/`` is on ``sys.path`` (``tests/conftest.py`` puts it there, and so does pytest's
