@@ -11,13 +11,10 @@ passed down ``Network.backward`` — the chain the deconvnet and guided backprop
 ``integrated_gradients``  (x − x̄) ⊙ the average gradient on the straight path from a
                           baseline x̄ to x
 ``smoothgrad``            the average gradient over noisy copies of x
+``path_gradients``        the weighted sum of gradients at many points, taken where the
+                          chain stops depending on the point (IG's and SmoothGrad's sums)
 ``grad_cam``              Grad-CAM (the gradient pooled at one layer, weighing its maps)
                           and guided Grad-CAM (guided backprop × upsampled Grad-CAM)
-``lrp``                   layer-wise relevance propagation: z_t redistributed layer by
-                          layer under zennit's composites (``lrp``, ``COMPOSITES``)
-``lrp_rules``             the LRP rules (ε, z⁺, αβ, flat, norm, sum), each on a layer's own
-                          map and transpose
-``canonize``              ``merge_batch_norms``: each BatchNorm2d merged into its Conv2d
 ``methods``               every map of the family under one name and one signature
                           (``METHODS``), for tables, figures and the command line
 ``localisation``          ground truth from the drawn objects' masks: the pointing game,
@@ -26,6 +23,11 @@ passed down ``Network.backward`` — the chain the deconvnet and guided backprop
 ``cascade``               the sanity cascade (Adebayo et al. 2018) of any method: the
                           weights redrawn from the top down (``visualize.sanity``), each
                           map compared with its trained one
+``lrp``                   layer-wise relevance propagation: z_t redistributed layer by
+                          layer under zennit's composites (``lrp``, ``COMPOSITES``)
+``lrp_rules``             the LRP rules (ε, z⁺, αβ, flat, norm, sum), each on a layer's own
+                          map and transpose
+``canonize``              ``merge_batch_norms``: each BatchNorm2d merged into its Conv2d
 ========================  ===================================================================
 
 A *method*, for ``localisation`` and ``cascade``, is any callable
@@ -46,8 +48,8 @@ from .methods import METHODS, compute, describe
 from .smoothgrad import smoothgrad
 
 __all__ = ["gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "grad_cam",
-           "guided_grad_cam", "last_spatial_layer", "lrp", "COMPOSITES", "lrp_rules",
-           "canonize", "METHODS", "compute", "describe", "targets", "localisation",
-           "cascade", "heatmap", "pointing_game", "relevance_mass", "deletion_curve",
+           "guided_grad_cam", "last_spatial_layer", "lrp", "COMPOSITES", "METHODS",
+           "compute", "describe", "targets", "localisation", "cascade", "lrp_rules",
+           "canonize", "heatmap", "pointing_game", "relevance_mass", "deletion_curve",
            "deletion_auc", "centre_map", "random_map", "LocalisationTable",
            "localisation_table", "FamilyCascade", "family_cascade"]

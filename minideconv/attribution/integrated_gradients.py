@@ -24,7 +24,9 @@ The quadratures, Captum's (``IntegratedGradients.attribute(n_steps=steps, method
   (k + ½)/n, weights 1/n.
 
 Every point of the path is one image of a batch: the ``steps`` × N gradients are taken in
-passes of at most ``batch_size`` images (default: all at once).
+passes of at most ``batch_size`` images (default: all at once), and summed where the chain
+stops depending on the point (``path_gradients``: the affine layers before the first
+rectifier are passed twice up, at x̄ and x, and once down).
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import checks
+from .path_gradients import split_affine_prefix, weighted_gradient_sum
 from .targets import as_batch, targets_for
-from .gradient import batch_gradient
 
 METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
            "riemann_middle")
 
-__all__ = ["METHODS", "path_points", "integrated_gradients", "gradients_in_batches"]
+__all__ = ["METHODS", "path_points", "integrated_gradients"]
 
 
 def path_points(steps: int, method: str = "gausslegendre"):
@@ -60,18 +62,6 @@ def path_points(steps: int, method: str = "gausslegendre"):
     return (np.arange(n) + offset) / n, np.full(n, 1.0 / n)
 
 
-def gradients_in_batches(net, points, targets, batch_size=None):
-    """∂z_t/∂x at ``points`` (S, N, C, H, W) for each image's target, as one batch of S·N
-    images or in passes of at most ``batch_size``; returns (S, N, C, H, W)."""
-    flat = points.reshape((-1,) + points.shape[2:])
-    repeated = np.tile(targets, points.shape[0])
-    size = len(flat) if batch_size is None else \
-        checks.check_int(batch_size, "batch_size", minimum=1)
-    grads = np.concatenate([batch_gradient(net, flat[i:i + size], repeated[i:i + size])
-                            for i in range(0, len(flat), size)])
-    return grads.reshape(points.shape)
-
-
 def integrated_gradients(net, x, target, baseline=None, steps: int = 50,
                          method: str = "gausslegendre", batch_size=None):
     """IG(x) = (x − x̄) ⊙ Σ_k w_k ∂z_t/∂x(x̄ + α_k (x − x̄)) (the module docstring).
@@ -84,10 +74,18 @@ def integrated_gradients(net, x, target, baseline=None, steps: int = 50,
     targets = targets_for(net, images, target)
     alphas, weights = path_points(steps, method)
     base = _baseline(baseline, images)
-    delta = images - base
-    points = base[None] + alphas.astype(images.dtype)[:, None, None, None, None] * delta[None]
-    grads = gradients_in_batches(net, points, targets, batch_size)
-    result = delta * np.tensordot(weights.astype(images.dtype), grads, axes=1)
+    # the path's points after the network's affine prefix L: L(x̄) + α (L(x) − L(x̄))
+    split = split_affine_prefix(net)
+    start = split.forward(base)
+    step = split.forward(images) - start
+    alphas = alphas.astype(images.dtype).reshape((-1,) + (1,) * step.ndim)
+
+    def points_after_prefix(samples):
+        return start[None] + alphas[samples] * step[None]
+
+    total = weighted_gradient_sum(split, images, targets, weights, points_after_prefix,
+                                  batch_size)
+    result = (images - base) * total
     return result[0] if single else result
 
 

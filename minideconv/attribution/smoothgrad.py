@@ -8,12 +8,15 @@ average over a neighbourhood of x keeps what the regions around x agree on.
 
 The noise level, Smilkov et al.'s: σ_n = ``sigma`` · (max x_n − min x_n), a fraction of
 each image's own range (their 10–20 %; ``sigma=0.15`` by default).  The draws come from
-``numpy.random.default_rng(seed)``, all S·N images at once, so one seed gives the same
-map on every run.  Or give the noise itself, ``noise`` of shape (S,) + x.shape — the way
+``numpy.random.default_rng(seed)``, all S·N images at once and in the images' float type,
+so one seed gives the same map on every run (float32 and float64 images draw different
+numbers).  Or give the noise itself, ``noise`` of shape (S,) + x.shape — the way
 to compare with another library's draws (Captum's ``NoiseTunnel(Saliency(model))``
 with ``nt_type="smoothgrad"`` draws N(0, stdevs²) from torch's generator).  One sample of
 zero noise (``sigma=0``) is the gradient itself.  The S·N gradients are taken as one batch
-or in passes of at most ``batch_size`` images.
+or in passes of at most ``batch_size`` images, and averaged where the chain stops
+depending on the point (``path_gradients``: one pass down the affine layers before the
+first rectifier for all S samples).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import checks
-from .integrated_gradients import gradients_in_batches
+from .path_gradients import split_affine_prefix, weighted_gradient_sum
 from .targets import as_batch, targets_for
 
 __all__ = ["smoothgrad", "noise_levels"]
@@ -47,8 +50,9 @@ def smoothgrad(net, x, target, noise=None, samples: int = 50, sigma: float = 0.1
     if noise is None:
         samples = checks.check_int(samples, "samples", minimum=1)
         rng = np.random.default_rng(checks.check_int(seed, "seed", minimum=0))
-        draws = rng.standard_normal((samples,) + images.shape).astype(images.dtype)
-        noise = draws * noise_levels(images, sigma)[None]
+        # drawn in the images' own float type: float32 images get float32 draws
+        noise = rng.standard_normal((samples,) + images.shape, dtype=images.dtype)
+        noise *= noise_levels(images, sigma)[None]
     else:
         given = images.shape[1:] if single else images.shape     # x's own shape
         if not isinstance(noise, np.ndarray) or noise.shape[1:] != given or not len(noise):
@@ -56,6 +60,14 @@ def smoothgrad(net, x, target, noise=None, samples: int = 50, sigma: float = 0.1
                              f"S ≥ 1, got {getattr(noise, 'shape', type(noise).__name__)}")
         checks.check_float_array(noise, "noise")
         noise = noise.reshape((len(noise),) + images.shape).astype(images.dtype)
-    grads = gradients_in_batches(net, images[None] + noise, targets, batch_size)
-    result = grads.mean(axis=0)
+    split = split_affine_prefix(net)
+
+    def points_after_prefix(samples):
+        noisy = images[None] + noise[samples]
+        after = split.forward(noisy.reshape((-1,) + images.shape[1:]))
+        return after.reshape(noisy.shape[:2] + after.shape[1:])
+
+    weights = np.full(len(noise), 1.0 / len(noise))
+    result = weighted_gradient_sum(split, images, targets, weights, points_after_prefix,
+                                   batch_size)
     return result[0] if single else result
