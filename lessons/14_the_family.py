@@ -288,7 +288,8 @@ print("SmoothGrad with one sample of zero noise: the same array as the gradient"
 #
 #     R_in = a ⊙ Wᵀ(R / z),
 #
-# the layer's own transpose Wᵀ between two divisions by the forward pass.  A ReLU
+# the layer's own transpose Wᵀ between a division by its output z and a multiplication
+# by its input a, both from the forward pass.  A ReLU
 # passes R unchanged; a max-pool sends R to its switches (its transpose, as the
 # gradient does); Flatten reshapes it.
 #
@@ -300,7 +301,8 @@ print("SmoothGrad with one sample of zero noise: the same array as the gradient"
 # y = P u selects inputs, and Pᵀ(P u ⊙ g_y) = u ⊙ Pᵀ g_y = u ⊙ g_u.  Seeded with
 # R = z ⊙ e_t = z_t e_t at the logits, it arrives at the pixels as x ⊙ ∂z_t/∂x.  (Seeded
 # with 1 at z_t, as ``attribution.lrp`` seeds it, LRP-0 is input × gradient / z_t.)
-# The biases take nothing here, so Σ R at the pixels is not z_t (next cell).
+# Each bias keeps its share b_j / z_j of R_j (it has no input to pass it to), so Σ R at
+# the pixels is not z_t (next cell).
 
 # %%
 def lrp0(network, tr, relevance):
@@ -425,7 +427,8 @@ for ax in axes[0]:
     ax.title.set_fontsize(7)
 fig.suptitle("The family on the shipped network, each map explaining the true class's "
              "logit\nsummed over colour, each on its own scale (red > 0, blue < 0)")
-plots.save_lesson_figure(fig, "14_family", thumbnail="14", thumbnail_axes=axes[0, :6])
+plots.save_lesson_figure(fig, "14_family", thumbnail="14",
+                         thumbnail_axes=list(axes[:, :4].ravel()))
 
 # %% [markdown]
 # Which map points at the object?
