@@ -111,8 +111,8 @@ print(f"Grad-CAM at layer {LAYER}: ∂z_t/∂A = the linear layer's row t (exact
 guided = net.backward(e_t, trace, start=LOGITS, rule="guided")
 up = ops.upsample_nearest2d(cam[:, None], size=x.shape[2:])
 assert np.array_equal(guided * up, attribution.guided_grad_cam(net, x, LAYER, t))
-print(f"guided Grad-CAM = guided backprop ⊙ up(Grad-CAM): the same array as "
-      f"attribution.guided_grad_cam")
+print("guided Grad-CAM = guided backprop ⊙ up(Grad-CAM): the same array as "
+      "attribution.guided_grad_cam")
 
 # %% [markdown]
 # Integrated gradients: an average of gradients along a path
@@ -138,9 +138,10 @@ path_seed = np.zeros_like(path_trace.outputs[LOGITS])
 path_seed[np.arange(len(on_path)), np.tile(t, len(alphas))] = 1
 path_grads = net.backward(path_seed, path_trace, start=LOGITS).reshape(path.shape)
 ig = x * np.tensordot(weights, path_grads, axes=1)
+packaged = attribution.integrated_gradients(net, x, t)
 print(f"IG by hand vs attribution.integrated_gradients (50 Gauss–Legendre steps): "
-      f"relative difference {relative(ig, attribution.integrated_gradients(net, x, t)):.1e}")
-assert relative(ig, attribution.integrated_gradients(net, x, t)) < 1e-13
+      f"relative difference {relative(ig, packaged):.1e}")
+assert relative(ig, packaged) < 1e-13
 
 change = logits[np.arange(len(t)), t] - logit(np.zeros_like(x), t).diagonal()
 
@@ -160,15 +161,17 @@ for method in ("gausslegendre", "riemann_trapezoid"):
 for method in ("gausslegendre", "riemann_trapezoid"):
     for n in (50, 200):
         error, ratio = errors[method, n], ratios[method, n]
-        undershoot = f" ((n − 1)/n = {(n - 1) / n:.4f})" if method != "gausslegendre" else ""
-        print(f"{method:17s} {n:3d} steps: |Σ IG − Δz| / |Δz| median {np.median(error):.1e}, "
-              f"max {error.max():.1e}; Σ IG / Δz from {ratio.min():.4f} to "
-              f"{ratio.max():.4f}{undershoot}")
-assert np.median(errors["gausslegendre", 200]) < np.median(errors["gausslegendre", 50]) < 0.01
+        undershoot = "" if method == "gausslegendre" else \
+            f" ((n − 1)/n = {(n - 1) / n:.4f})"
+        print(f"{method:17s} {n:3d} steps: |Σ IG − Δz| / |Δz| median "
+              f"{np.median(error):.1e}, max {error.max():.1e}; Σ IG / Δz from "
+              f"{ratio.min():.4f} to {ratio.max():.4f}{undershoot}")
+gauss = {n: np.median(errors["gausslegendre", n]) for n in (50, 200)}
+assert gauss[200] < gauss[50] < 0.01
 quoted(100 * errors["gausslegendre", 50].max(), 0.6, 0.05)
 quoted(100 * errors["gausslegendre", 200].max(), 0.5, 0.05)
 quoted(100 * np.median(errors["gausslegendre", 200]), 0.06, 0.005)
-for n in (50, 200):                    # Captum's trapezoid: close to the (n − 1)/n undershoot
+for n in (50, 200):          # Captum's trapezoid: close to the (n − 1)/n undershoot
     assert np.all(np.abs(errors["riemann_trapezoid", n] - 1 / n) < 0.5 / n)
 
 # %% [markdown]
@@ -206,7 +209,8 @@ def affine(layer):
     return layer
 
 
-flat_net = nn.Sequential(*[affine(layer) for layer in net.layers], input_shape=net.input_shape)
+flat_net = nn.Sequential(*[affine(layer) for layer in net.layers],
+                         input_shape=net.input_shape)
 flat_logits = {name: flat_net.forward_outputs(batch, [LOGITS])[LOGITS][np.arange(len(t)), t]
                for name, batch in (("x", x), ("0", np.zeros_like(x)))}
 flat_change = flat_logits["x"] - flat_logits["0"]
@@ -231,8 +235,8 @@ fine_seed[:, t[0]] = 1
 along = fine_trace.outputs[LOGITS][:, t[0]]
 slope = (net.backward(fine_seed, fine_trace, start=LOGITS) * x[0]).sum(axis=(1, 2, 3))
 jumps = int(np.count_nonzero(np.abs(np.diff(slope)) > 1e-9 * np.abs(slope).max()))
-print(f"image 0 on the path: dz_t/dα changes between {jumps} of the {len(fine) - 1} pairs of "
-      f"neighbouring points; z_t rises from {along[0]:.2f} to {along[-1]:.2f}")
+print(f"image 0 on the path: dz_t/dα changes between {jumps} of the {len(fine) - 1} "
+      f"pairs of neighbouring points; z_t rises from {along[0]:.2f} to {along[-1]:.2f}")
 assert jumps > 20
 quoted(jumps, 477, 0)
 
@@ -247,7 +251,8 @@ axes[0].plot(fine, along, "k-")
 axes[0].set(xlabel="α", ylabel=f"z_t(α x), t = {CLASSES[t[0]]}",
             title="the logit along the path (image 0)")
 axes[1].plot(fine, slope, "k-", lw=0.8)
-axes[1].set(xlabel="α", ylabel="⟨∂z_t/∂x(α x), x⟩", title="its derivative: piecewise constant")
+axes[1].set(xlabel="α", ylabel="⟨∂z_t/∂x(α x), x⟩",
+            title="its derivative: piecewise constant")
 for (name, values), marker in zip(curves.items(), ("o", "s", "^")):
     axes[2].loglog(counts, values, marker + "-", label=name)
 axes[2].loglog(counts, 1 / np.array(counts), "k:", label="1/n")
@@ -275,7 +280,8 @@ sg = attribution.smoothgrad(net, x, t, noise=noise)
 print(f"SmoothGrad by hand vs attribution.smoothgrad (the same 10 draws): relative "
       f"difference {relative(by_hand, sg):.1e}")
 assert relative(by_hand, sg) < 1e-13
-assert np.array_equal(attribution.smoothgrad(net, x, t, noise=np.zeros((1,) + x.shape)), grad)
+zero_noise = np.zeros((1,) + x.shape)
+assert np.array_equal(attribution.smoothgrad(net, x, t, noise=zero_noise), grad)
 print("SmoothGrad with one sample of zero noise: the same array as the gradient")
 
 # %% [markdown]
@@ -368,7 +374,8 @@ column_sums = M.sum(axis=0)
 expected = (W_plus @ a_small.ravel()) / (z_plus + 1e-6)
 assert np.allclose(column_sums, expected, rtol=1e-13, atol=0) and column_sums.max() <= 1
 print(f"z⁺ on the small convolution: a {M.shape[0]} × {M.shape[1]} matrix with "
-      f"{np.count_nonzero(M)} non-zero entries (W⁺: {np.count_nonzero(W_plus.data)}); column sums from "
+      f"{np.count_nonzero(M)} non-zero entries (W⁺: {np.count_nonzero(W_plus.data)}); "
+      f"column sums from "
       f"{column_sums.min():.3f} to {column_sums.max():.3f}")
 
 # %% [markdown]
@@ -602,11 +609,11 @@ plots.save_lesson_figure(fig, "14_cascade_summary")
 # step.  So Adebayo et al.'s headline holds here for guided backprop, the gradient and
 # Grad-CAM.  Guided Grad-CAM, which they found to barely change, changes more than
 # guided backprop here (ρ = 0.31, 0.41, 0.34, 0.08): it is guided backprop times a
-# Grad-CAM map, and that factor is redrawn with the weights.  By SSIM it keeps more
-# (0.58, 0.50, 0.32 and 0.44).  LRP (ε / z⁺ / flat) keeps ρ = 0.49 with the linear layer
-# redrawn and 0.14 once the top convolution is; the deconvnet keeps 0.45–0.60 until
-# the first convolution is redrawn (0.14).  These are medians over 8 images for one
-# random draw.
+# Grad-CAM map, and that factor changes with the weights as Grad-CAM does.  By SSIM it
+# keeps more (0.58, 0.50, 0.32 and 0.44).  LRP (ε / z⁺ / flat) keeps ρ = 0.49 with the
+# linear layer redrawn and 0.14 once the top convolution is; the deconvnet keeps
+# 0.45–0.60 until the first convolution is redrawn (0.14).  These are medians over 8
+# images for one random draw.
 
 # %% [markdown]
 # What each method can and cannot show
@@ -624,18 +631,18 @@ plots.save_lesson_figure(fig, "14_cascade_summary")
 #   of 499 pairs of neighbouring points), so a quadrature misses: by up to 0.6 % with
 #   50 Gauss–Legendre steps, up to 0.5 % with 200; Captum's trapezoid undershoots by
 #   about 1/n (2 % at 50 steps).  For an affine network any rule whose weights sum to 1
-#   is exact (to 2 × 10⁻¹⁵).
+#   is exact, to rounding.
 # - **SmoothGrad** is an average of gradients; with one sample of zero noise it is the
 #   gradient.  It is as sensitive to the weights as the gradient (|ρ| < 0.2).
-# - **Grad-CAM** at the last 7 × 7 layer weighs the maps by a row of the linear layer,
-#   the same row for every image of the class.  It changes with the weights, as a map
-#   that explains the network must, but it points at the object no more often than
-#   noise (24 %).
-# - **Guided backprop** passes the cascade least changed (ρ = 0.72 with all but the
-#   first convolution redrawn) *and* localises well (67 %, the smallest deletion AUC,
+# - **Grad-CAM** at the last 7 × 7 layer weighs each map by the mean of a row of the
+#   linear layer over that map's cells, the same for every image of the class.  It
+#   changes with the weights, as a map that explains the network must, but it points
+#   at the object no more often than noise (24 %).
+# - **Guided backprop** changes least in the cascade (ρ = 0.72 with all but the first
+#   convolution redrawn) *and* localises well (67 %, the smallest deletion AUC,
 #   0.097).  A localisation score therefore does not certify that a map explains what
-#   the network learned: lesson 9 found that guided backprop's map resembles the image
-#   even with every weight random.
+#   the network learned: in lesson 9 guided backprop's projections of a unit resembled
+#   the image even with every weight of the network random.
 # - **LRP** (ε / z⁺ / flat) localises best here (77 %, 43.7 % of its mass) and changes
 #   once the top convolution is redrawn (ρ = 0.14).  z⁺ is a transpose with reweighted
 #   entries, diag(a) W⁺ᵀ diag(1/z⁺), the same to rounding as the sparse matrix.

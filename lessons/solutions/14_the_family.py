@@ -107,7 +107,8 @@ r = np.random.default_rng(2)
 flat_net = nn.Sequential(
     nn.Conv2d(r.standard_normal((6, 3, 5, 5)) / 5, r.standard_normal(6)),
     nn.AvgPool2d(2), nn.Conv2d(r.standard_normal((4, 6, 3, 3)) / 4, r.standard_normal(4)),
-    nn.Flatten(), nn.Linear(r.standard_normal((10, 4 * 12 * 12)) / 24, r.standard_normal(10)),
+    nn.Flatten(),
+    nn.Linear(r.standard_normal((10, 4 * 12 * 12)) / 24, r.standard_normal(10)),
     input_shape=(3, 32, 32))
 
 few, few_t = x[:4], t[:4]
@@ -145,8 +146,9 @@ else:
         grads = np.stack([attribution.gradient(net, a * few, few_t) for a in alphas])
         rounded = few * np.tensordot(weights.astype(np.float32).astype(np.float64), grads,
                                      axes=1)
-        print(f"Captum {method}, 50 steps: relative difference {relative(ours, theirs):.1e}; "
-              f"with the weights rounded to float32 {relative(rounded, theirs):.1e}")
+        print(f"Captum {method}, 50 steps: relative difference "
+              f"{relative(ours, theirs):.1e}; with the weights rounded to float32 "
+              f"{relative(rounded, theirs):.1e}")
         assert relative(ours, theirs) < 1e-6 and relative(rounded, theirs) < 1e-13
 
 # %% [markdown]
