@@ -3,9 +3,9 @@
 Lesson 14: The family
 =====================
 
-The deconvnet was the first of many maps that explain a network's decision in pixels:
+The deconvnet was followed by many maps that explain a network's decision in pixels:
 the gradient (saliency), input × gradient, integrated gradients, SmoothGrad, Grad-CAM,
-guided Grad-CAM, layer-wise relevance propagation.  Each is usually presented as its own
+guided Grad-CAM, layer-wise relevance propagation.  Each was published as its own
 idea.  This lesson writes each one as a *seed and a rule on the same chain of
 transposes* that lessons 4–7 built — ``Network.backward`` from the seed e_t at a logit,
 with the gradient's rule, the deconvnet's, guided backprop's or a reweighted one —
@@ -453,7 +453,7 @@ plots.save_lesson_figure(fig, "14_family", thumbnail="14",
 #   steps; the area under that curve (lower is better).
 #
 # Beside the methods, two maps that know nothing of the network: a Gaussian at the
-# centre (the drawn objects sit near it) and uniform noise.  The shipped network in
+# centre (TorchRay's baseline) and uniform noise.  The shipped network in
 # float32, as shipped, and the first 100 test images, each explained for its true class:
 
 # %%
