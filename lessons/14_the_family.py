@@ -624,8 +624,9 @@ plots.save_lesson_figure(fig, "14_cascade_summary")
 #   the logit moves if one pixel value moves.  It depends on all the weights (|ρ| < 0.2
 #   once the linear layer is redrawn), but it says little about *where* the object is:
 #   its maximum lies on the object in 52 % of the images, the centre Gaussian's in 53 %.
-# - **Input × gradient** is LRP-0 (the same map, to rounding).  Its sum is not the
-#   logit on a network with biases (0.85 to 1.24 of z_t on 8 images).
+# - **Input × gradient** is LRP-0 seeded with z_t (the same map, to rounding) on this
+#   network of ReLUs and max-pools.  Its sum is not the logit on a network with biases
+#   (0.85 to 1.24 of z_t on 8 images).
 # - **Integrated gradients** sums to z_t(x) − z_t(x̄) only as an exact integral.  On a
 #   ReLU network the integrand jumps (along image 0's path dz_t/dα changes between 477
 #   of 499 pairs of neighbouring points), so a quadrature misses: by up to 0.6 % with
