@@ -184,9 +184,7 @@ def rank_folder(args, net, layers, folder, ranking_batch, settings, out, resumed
         except ValueError as err:
             if paths and len(paths) >= args.k:
                 raise
-            raise checks.RunError(f"--images: {len(paths)} of the {len(folder)} files "
-                                  f"could be read as images; --k {args.k} needs at least "
-                                  f"{args.k}") from err
+            raise figure2_ranking.too_few_images(len(paths), len(folder), args.k) from err
         save(tables, len(folder))   # the files after the last readable one are read too
         if bar.n < len(folder):
             bar.update(len(folder) - bar.n)
