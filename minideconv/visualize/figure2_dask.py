@@ -175,10 +175,18 @@ def rank_top_k_dask(client, net, images, layers, k: int = TOP_K,
     return top_k_tables(result.tables, n_images, shape, dtype, result.images)
 
 
+class TooFewImages(ValueError):
+    """Fewer images were ranked than ``k``: ``n_images`` of them."""
+
+    def __init__(self, n_images, k):
+        super().__init__(f"k must be in [1, {n_images}] (one activation per image, and "
+                         f"there are {n_images} images), got {k}")
+        self.n_images = n_images
+
+
 def _check_enough(n_images, k):
     if n_images < k:
-        raise ValueError(f"k must be in [1, {n_images}] (one activation per image, and "
-                         f"there are {n_images} images), got {k}")
+        raise TooFewImages(n_images, k)
 
 
 def rank_folder_dask(client, net, folder: ImageFolder, layers, k: int = TOP_K,
@@ -253,4 +261,5 @@ def _stream_numbers(skipped, first, n_before):
 
 
 __all__ = ["rank_top_k_dask", "rank_folder_dask", "merge_partials", "PartialRanking",
+           "TooFewImages",
            "tree_merge", "rank_batch", "rank_files"]
