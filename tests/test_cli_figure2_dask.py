@@ -63,11 +63,17 @@ def test_on_a_running_cluster_the_tables_are_the_single_process_ones(photos, tmp
         "figure2_top3.npz"]
     # a finished cluster pass resumes straight to its projections
     (out / "figure2_top3.npz").unlink()
+    printed = resume_on(scheduler, capsys, photos, out, single)
+    assert "resuming: 15 of 15 files were ranked" in printed.out
+
+
+def resume_on(scheduler, capsys, photos, out, single):
+    """``figure2 --resume`` of ``out`` on the cluster, whose table must be ``single``."""
     code, printed = run(capsys, photos, out, "--batch-size", "3", "--no-progress",
                         "--resume", "--scheduler", scheduler)
     assert code == 0, printed.err
-    assert "resuming: 15 of 15 files were ranked" in printed.out
     assert_same_table(table(out), single)
+    return printed
 
 
 def test_workers_start_and_close_a_local_cluster(photos, tmp_path, capsys, single):
@@ -119,11 +125,8 @@ def test_a_cluster_continues_an_interrupted_single_process_pass(
     code, _ = run(capsys, photos, out, "--batch-size", "3", "--no-progress")
     assert code == 130
     monkeypatch.undo()
-    code, printed = run(capsys, photos, out, "--batch-size", "3", "--no-progress",
-                        "--resume", "--scheduler", scheduler)
-    assert code == 0, printed.err
-    assert "resuming: " in printed.out
-    assert_same_table(table(out), single)
+    printed = resume_on(scheduler, capsys, photos, out, single)
+    assert f"resuming: {saves * 3} of 15 files were ranked" in printed.out
 
 
 def test_too_few_readable_images_on_a_cluster(photos, tmp_path, capsys, scheduler):
