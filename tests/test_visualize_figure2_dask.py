@@ -252,3 +252,19 @@ def test_refusals(client, net, images, tmp_path):
     folder = ImageFolder(write_folder(tmp_path / "few", images[:2], broken=(0,)), (32, 32))
     with pytest.raises(TooFewImages, match=r"k must be in \[1, 2\]"):
         rank_folder_dask(client, net, folder, LAYERS, k=3)
+
+
+def test_a_relative_folder_is_read_where_the_client_sees_it(client, net, images, tmp_path,
+                                                            monkeypatch):
+    """The workers started in another folder: they get the files' absolute paths, and
+    the paths returned are the folder's own."""
+    write_folder(tmp_path / "photos", images[:6], broken=(2,))
+    monkeypatch.chdir(tmp_path)
+    folder = ImageFolder("photos", (32, 32))
+    tables, paths, skipped = rank_folder_dask(client, net, folder, LAYERS, k=3,
+                                              batch_size=4)
+    assert paths == [f"photos/{i:03d}.png" for i in range(6)]
+    assert skipped == [("photos/002_broken.png", "not an image file that Pillow can read")]
+    want = rank_top_k(net, per_task_batches(folder, 4), LAYERS, k=3, batch_size=4,
+                      keep_images=False)
+    assert_same_tables(tables, want, False)

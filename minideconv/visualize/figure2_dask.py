@@ -14,8 +14,11 @@ on a ``dask.distributed`` cluster and the tables are merged pairwise, level by l
                  merge  ------------------ merge           (the table of the stream)
 
 and the result is ``rank_top_k``'s tables bit for bit — values, indices, positions and
-the images they name — when the batches are the same (a layer's output may round
-differently, by an ulp, in a batch of another size, and so break a tie otherwise).
+the images they name — when the workers compute each batch as this process would: the
+same batches (a layer's output may round differently, by an ulp, in a batch of another
+size, and so break a tie otherwise) and the same threads per process (a GEMM on one
+thread may round differently from the same GEMM on two, ``backends.image_threads``;
+the shipped network's layers do not).
 
     from dask.distributed import Client, LocalCluster
     with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, \\
@@ -38,6 +41,8 @@ same version as the client): a ``LocalCluster`` has it; a remote cluster must in
 
 from __future__ import annotations
 
+import copy
+import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -218,7 +223,10 @@ def rank_folder_dask(client, net, folder: ImageFolder, layers, k: int = TOP_K,
         raise ValueError(f"the folder reads {folder.dtype} {reading} images but the "
                          f"resumed tables were made of {dtype} {shape}")
     net.layer_shapes(reading)
-    shared_net, shared_folder = client.scatter([net, folder], broadcast=True, hash=False)
+    # the workers get the files as absolute paths: a remote worker's folder is not ours
+    shipped = copy.copy(folder)
+    shipped.paths = [os.path.abspath(path) for path in folder.paths]
+    shared_net, shared_folder = client.scatter([net, shipped], broadcast=True, hash=False)
     starts = range(first, len(folder), batch_size)
     leaves = [client.submit(rank_files, shared_net, shared_folder, start,
                             min(start + batch_size, len(folder)), layers, k, keep_images,
@@ -247,7 +255,7 @@ def rank_folder_dask(client, net, folder: ImageFolder, layers, k: int = TOP_K,
     paths = [folder.paths[i] for i in range(first, len(folder)) if i not in unreadable]
     return (top_k_tables(tables, n_images, reading, np.dtype(folder.dtype),
                          kept if keep_images else None),
-            paths, [(path, reason) for _, path, reason in result.skipped])
+            paths, [(folder.paths[number], reason) for number, _, reason in result.skipped])
 
 
 def _stream_numbers(skipped, first, n_before):
