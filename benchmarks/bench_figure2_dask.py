@@ -27,8 +27,10 @@ The clusters are started first (the start-up time is printed apart) and each rec
 once untimed (the workers load the compiled kernels from Numba's cache), then
 ``--repeats`` rounds run the recipes one after the other, in this order; each time is
 the wall time of one whole ranking call, on the client.  The table: the fastest round
-of each and the range, and the speed-up of each over one process and over one worker
-(fastest round over fastest round).  All the clusters stay up during the rounds: the idle
+of each and the range, the speed-up of each over one process and over one worker
+(fastest round over fastest round), and the CPU seconds that round used (this process
+and the workers, ``time.process_time``) per second of its wall time — about the cores it
+had: on a machine other processes keep busy, two workers may get no more than one.  All the clusters stay up during the rounds: the idle
 workers' heartbeats are part of the noise.
 """
 
@@ -133,31 +135,47 @@ def run(args, work):
             reference = tables if reference is None else reference
             if not same_tables(tables, reference):
                 sys.exit(f"{name}: the tables differ from one process's")
+        clients = dict(zip(list(recipes)[1:], [client for client, _ in clusters]))
         times = {name: [] for name in recipes}
+        cpu = {name: [] for name in recipes}
         for _ in range(args.repeats):
             for name, recipe in recipes.items():
+                used = cpu_seconds(clients.get(name))
                 start = time.perf_counter()
                 recipe()
                 times[name].append(time.perf_counter() - start)
+                cpu[name].append(cpu_seconds(clients.get(name)) - used)
     finally:
         for client, cluster in clusters:
             client.close()
             cluster.close()
-    report(times, counts)
+    report(times, cpu)
     print(machine())
 
 
-def report(times, counts):
-    """The table: fastest round, range, speed-ups over one process and one worker."""
+def cpu_seconds(client):
+    """CPU seconds used so far by this process and, with a ``client``, its workers."""
+    own = time.process_time()
+    if client is None:
+        return own
+    return own + sum(client.run(time.process_time).values())
+
+
+def report(times, cpu):
+    """The table: fastest round, range, speed-ups over one process and one worker, and
+    the CPU seconds (this process and the workers) per second of the fastest round."""
     best = {name: min(t) for name, t in times.items()}
     one_worker = best.get("Dask, 1 worker(s)")
-    print("| recipe | fastest s | rounds s | vs one process | vs 1 worker |")
-    print("|---|---:|---|---:|---:|")
+    print("| recipe | fastest s | rounds s | vs one process | vs 1 worker | "
+          "CPU s / wall s |")
+    print("|---|---:|---|---:|---:|---:|")
     for name, t in times.items():
         versus_worker = f"{one_worker / best[name]:.2f}×" if one_worker else ""
+        fastest = t.index(best[name])
         print(f"| {name} | {best[name]:.2f} | {', '.join(f'{v:.2f}' for v in t)} | "
               f"{best['one process'] / best[name]:.2f}× | "
-              f"{versus_worker if name != 'one process' else ''} |")
+              f"{versus_worker if name != 'one process' else ''} | "
+              f"{cpu[name][fastest] / best[name]:.2f} |")
 
 
 if __name__ == "__main__":
