@@ -151,6 +151,8 @@ def rank_top_k_dask(client, net, images, layers, k: int = TOP_K,
     layers = ranked_layers(net, layers)
     k = checks.check_int(k, "k", 1)
     batch_size = checks.check_int(batch_size, "batch_size", 1)
+    if isinstance(images, np.ndarray) and images.ndim == 4:   # known now: before any task
+        _check_enough(len(images), k)
     shared = client.scatter(net, broadcast=True, hash=False)
     window = WINDOW_PER_THREAD * _worker_threads(client)
     running, previous, leaves = None, None, []
