@@ -442,17 +442,22 @@ def resume_check(command, env, work, reference, interrupt_after):
 
 # --------------------------------------------------------------------------- report
 
-def machine():
-    """One line: CPU model, cores, load, date and the versions that matter."""
-    import captum
-    import numba
-    import torch
+def cpu_and_date():
+    """CPU model, cores, load average now and the date, for a report's last line."""
     with open("/proc/cpuinfo") as info:
         model = next((line.split(":", 1)[1].strip() for line in info
                       if line.startswith("model name")), "unknown CPU")
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return (f"{model}, {os.cpu_count()} cores, load average {load} (at the end), "
-            f"{datetime.date.today().isoformat()}; torch {torch.__version__}, captum "
+            f"{datetime.date.today().isoformat()}")
+
+
+def machine():
+    """One line: CPU model, cores, load, date and the versions that matter."""
+    import captum
+    import numba
+    import torch
+    return (f"{cpu_and_date()}; torch {torch.__version__}, captum "
             f"{captum.__version__}, numba {numba.__version__}, numpy {np.__version__}")
 
 

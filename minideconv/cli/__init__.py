@@ -13,6 +13,8 @@ line on stderr and an exit status.
                      batches chosen from a memory budget
 ``figure2_ranking``  ``figure2``'s ranking file, written after every batch, for
                      ``--resume``
+``figure2_dask``     ``figure2 --workers N`` / ``--scheduler ADDRESS``: the ranking pass
+                     on a Dask cluster
 ``crosscheck``       ``minideconv crosscheck``: beside PyTorch + Captum, or onnxruntime
 ``checks``           the flags' checks: integers, positions, networks, images, memory;
                      ``UsageError`` (exit 2) and ``RunError`` (exit 1)

@@ -3,8 +3,9 @@
 ``cmd_figure2`` checks every flag, chooses the batches from a memory budget
 (``choose_batches``), streams the folder's images through the network once
 (``rank_folder``: ``minideconv.visualize.rank_top_k``, the ranking written after every
-batch so that ``--resume`` can continue it, ``figure2_ranking``), projects the strongest
-features of each layer (``project_top_k``) and writes one figure per layer
+batch so that ``--resume`` can continue it, ``figure2_ranking``; with ``--workers`` or
+``--scheduler``, on a Dask cluster, ``figure2_dask``), projects the strongest features
+of each layer (``project_top_k``) and writes one figure per layer
 (``figure2_file``) and an .npz of every feature's top-k table (``top_k_rows``).
 ``TOP_K`` and ``strongest_channels``, the nine activations and the features shown, are
 the demo's too.
@@ -19,7 +20,7 @@ import numpy as np
 
 from .. import data, rules
 from ..visualize.figure2 import TOP_K
-from . import checks, figure2_ranking, inputs, outputs
+from . import checks, figure2_dask, figure2_ranking, inputs, outputs
 
 FIGURE2_FEATURES = 12      # figure2's default: features shown per layer
 SKIPPED_SHOWN = 10         # figure2 lists this many skipped files, then counts the rest
@@ -88,7 +89,8 @@ def choose_batches(args, net, shape, layers, n_files, n_units, resumed=None):
     """``(ranking batch, projection batch)``: ``--batch-size`` for both, or the largest
     batches whose arrays fit the memory budget (``--memory``, by default the smaller of
     ``DEFAULT_MEMORY`` and half the available memory) — at most the ``n_files`` images
-    and the ``n_units`` units to project — printed with the reason.  A ``resumed``
+    (all the files, or a cluster task's share) and the ``n_units`` units to project —
+    printed with the reason.  A ``resumed``
     ranking keeps its own ranking batch."""
     from ..visualize.batch_memory import batch_memory
     memory = batch_memory(net, shape, layers, rule=args.rule)
@@ -184,9 +186,7 @@ def rank_folder(args, net, layers, folder, ranking_batch, settings, out, resumed
         except ValueError as err:
             if paths and len(paths) >= args.k:
                 raise
-            raise checks.RunError(f"--images: {len(paths)} of the {len(folder)} files "
-                                  f"could be read as images; --k {args.k} needs at least "
-                                  f"{args.k}") from err
+            raise figure2_ranking.too_few_images(len(paths), len(folder), args.k) from err
         save(tables, len(folder))   # the files after the last readable one are read too
         if bar.n < len(folder):
             bar.update(len(folder) - bar.n)
@@ -209,6 +209,7 @@ def cmd_figure2(args):
     if args.batch_size is not None and args.memory is not None:
         raise checks.UsageError("--batch-size and --memory: give one of them (the batch, "
                                 "or the memory to choose it from)")
+    figure2_dask.check_flags(args)
     net, shape, shapes, normalize, mean, std = inputs.network_input(args)
     layers = checks.layer_indices(net, args.layer)
     checks.image_folder(args.images)
@@ -238,12 +239,19 @@ def cmd_figure2(args):
     if net.input_shape is not None:
         warm_up(net, [args.rule])   # compiles (first run only) before the progress bar
     n_units = args.k * sum(min(args.features, shapes[layer][0]) for layer in layers)
-    ranking_batch, projection_batch = choose_batches(args, net, shape, layers, len(folder),
-                                                     n_units, resumed)
-    print(f"reading {len(folder)} images from {outputs.printable(args.images)} "
-          f"({shape[1]}x{shape[2]}, normalisation: {normalize}) for {len(layers)} layer(s)")
-    tables, paths, skipped = rank_folder(args, net, layers, folder, ranking_batch,
-                                         settings, out, resumed)
+    with figure2_dask.connect(args) as client:      # None: the ranking runs here
+        most = figure2_dask.files_per_task(args, len(folder), client)
+        ranking_batch, projection_batch = choose_batches(args, net, shape, layers, most,
+                                                         n_units, resumed)
+        print(f"reading {len(folder)} images from {outputs.printable(args.images)} "
+              f"({shape[1]}x{shape[2]}, normalisation: {normalize}) for {len(layers)} "
+              f"layer(s)")
+        if client is None:
+            tables, paths, skipped = rank_folder(args, net, layers, folder, ranking_batch,
+                                                 settings, out, resumed)
+        else:
+            tables, paths, skipped = figure2_dask.rank_folder(
+                args, net, layers, folder, ranking_batch, settings, out, client, resumed)
     for path, reason in skipped[:SKIPPED_SHOWN]:
         print(f"skipped {outputs.printable(path)}: {reason}")
     if len(skipped) > SKIPPED_SHOWN:
@@ -329,6 +337,7 @@ def add_parser(sub, **common):
                    help=f"continue the ranking pass that an interrupted run with the same "
                         f"flags left in --out ({figure2_ranking.RANKING_FILE}, written "
                         f"after every batch)")
+    figure2_dask.add_flags(p)
     inputs.add_flags(p, normalized="each image of --images", resized="each image")
     p.add_argument("--rule", choices=rules.NAMES, default="deconvnet",
                    help="ReLU backward rule (default deconvnet)")

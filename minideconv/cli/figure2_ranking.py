@@ -123,3 +123,9 @@ def load_ranking(out, settings, image_dtype) -> Ranking:
     skipped = list(zip(map(str, arrays["skipped_path"]), map(str, arrays["skipped_reason"])))
     return Ranking(tables, int(arrays["files_read"]), paths, skipped,
                    int(arrays["batch_size"]))
+
+
+def too_few_images(n_read, n_files, k):
+    """The error of a ranking pass that read fewer images than ``k``."""
+    return checks.RunError(f"--images: {n_read} of the {n_files} files could be read as "
+                           f"images; --k {k} needs at least {k}")

@@ -10,6 +10,8 @@ the same way (``TopPatches``).
 * ``top_k``: many features of a layer in one streamed pass, in two halves that can be
   used apart — ``rank_top_k`` keeps every feature's running top-k over batches of images
   (a ``TopKTable``), ``project_top_k`` projects the table's activations, many at once.
+  ``batch_top_k`` ranks one batch and ``merge_top_k`` merges two tables (associative:
+  ``figure2_dask`` ranks the batches apart and merges them in a tree).
 
 ``minideconv.visualize`` is the face that exports these functions.
 """
@@ -200,7 +202,7 @@ class TopKTable:
         return self.values.shape[1]
 
 
-def _batches(images, batch_size, empty_ok=False):
+def batches_of(images, batch_size, empty_ok=False):
     """``(first, batch)`` pairs: a 4-d array cut into ``batch_size`` slices, or each batch
     of an iterable (cut too when larger), each checked against the first: float, 4-d, the
     same dtype and (C, H, W).  ``first`` is the stream index of ``batch[0]``.  No image at
@@ -237,25 +239,60 @@ def _batches(images, batch_size, empty_ok=False):
         raise ValueError("images is empty: the iterable gave no batch")
 
 
-def _merge_top_k(table, first, activation, k):
-    """Fold one batch into a running top-k: ``table = (values, indices, positions)`` with
-    rows ranked strongest first, (m, C), (m, C), (m, C, 2), or None.
+def batch_top_k(activation, indices, k):
+    """One batch's top-k table: ``(values, indices, positions)``, ranks × C, strongest
+    first, of a layer's ``activation`` (N, C, ...) on images numbered ``indices`` (N,)
+    in the stream (increasing).
 
-    The batch's per-image maxima are stacked under the table's rows and each column is
-    sorted by −value with a *stable* sort.  The table holds earlier images than the batch,
-    and equal values in it are already in image order, so the stable sort keeps ties in
-    image order too: the result is ``np.argsort(-all_values, kind="stable")[:k]`` of the
-    whole stream so far, without keeping the stream."""
+    Each image's maximum of each feature map (``_maxima_of_every_channel``), then per
+    column the first k by (−value, image index): ``merge_top_k``'s order."""
     positions, values = _maxima_of_every_channel(activation)
-    indices = np.broadcast_to(first + np.arange(len(values))[:, None], values.shape)
-    if table is not None:
-        values = np.concatenate([table[0], values])
-        indices = np.concatenate([table[1], indices])
-        positions = np.concatenate([table[2], positions])
-    order = np.argsort(-values, axis=0, kind="stable")[:k]
+    indices = np.asarray(indices, np.int64)
+    if indices.shape != (len(values),):
+        raise ValueError(f"indices must hold one stream index per image of the batch, "
+                         f"({len(values)},), got {indices.shape}")
+    indices = np.broadcast_to(indices[:, None], values.shape)
+    return _first_k(values, indices, positions, k)
+
+
+def merge_top_k(a, b, k):
+    """The top-k table of the union of two sets of images, from the two sets' top-k
+    tables ``a`` and ``b`` (``(values, indices, positions)``, ranks × C, as
+    ``batch_top_k`` makes them; None: an empty set).
+
+    Ranks follow one total order on (value, image): the larger value first, and of equal
+    values the image with the smaller stream index — ``rank_top_k``'s order, that of a
+    stable sort of the stream by −value.  Under a total order the k first of a union
+    A ∪ B are among the k first of A and the k first of B (an element of A beaten by k
+    others of A is beaten by k others of A ∪ B), so
+
+        top_k(A ∪ B) = top_k(top_k(A) ∪ top_k(B)),
+
+    and since the result depends only on the set, the merge is associative and
+    commutative: any tree of merges over any split of the stream gives the table of one
+    pass, bit for bit (no arithmetic, only a selection)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return _first_k(*(np.concatenate([x, y]) for x, y in zip(a, b)), k)
+
+
+def _first_k(values, indices, positions, k):
+    """The rows of each column in the order (−value, index), the first ``k`` kept."""
+    # lexsort: the last key is the primary one; NaN values sort last, as in argsort
+    order = np.lexsort((indices, -values), axis=0)[:k]
     return (np.take_along_axis(values, order, axis=0),
             np.take_along_axis(indices, order, axis=0),
             np.take_along_axis(positions, order[..., None], axis=0))
+
+
+def ranked_layers(net, layers):
+    """``layers`` (one name or index, or several) as sorted distinct indices in [0, n)."""
+    if isinstance(layers, (str, numbers.Integral)):
+        layers = [layers]
+    layers = sorted({check_layer(net, layer) for layer in layers})
+    if not layers:
+        raise ValueError("layers must name at least one layer")
+    return layers
 
 
 def rank_top_k(net, images, layers, k: int = TOP_K, batch_size: int = TOP_K_BATCH,
@@ -277,16 +314,12 @@ def rank_top_k(net, images, layers, k: int = TOP_K, batch_size: int = TOP_K_BATC
     the result is what one uninterrupted pass gives (ties stay in stream order).
 
     Returns ``{layer: TopKTable}`` (layers as indices in [0, n))."""
-    if isinstance(layers, (str, numbers.Integral)):
-        layers = [layers]
-    layers = sorted({check_layer(net, layer) for layer in layers})
-    if not layers:
-        raise ValueError("layers must name at least one layer")
+    layers = ranked_layers(net, layers)
     k = checks.check_int(k, "k", 1)
     batch_size = checks.check_int(batch_size, "batch_size", 1)
-    tables, kept, n_seen, shape, dtype = _resumed(resume, layers, k, keep_images)
+    tables, kept, n_seen, shape, dtype = resume_state(resume, layers, k, keep_images)
     offset = n_seen                 # the stream index of this call's first image
-    for first, batch in _batches(images, batch_size, empty_ok=resume is not None):
+    for first, batch in batches_of(images, batch_size, empty_ok=resume is not None):
         first += offset
         if shape is None:   # the first batch: does the network take these images?
             shape, dtype = batch.shape[1:], batch.dtype
@@ -295,8 +328,10 @@ def rank_top_k(net, images, layers, k: int = TOP_K, batch_size: int = TOP_K_BATC
             raise ValueError(f"images are {batch.dtype} {batch.shape[1:]} but the resumed "
                              f"tables were made of {dtype} {shape}")
         outputs = net.forward_outputs(batch, layers)
+        numbers = first + np.arange(len(batch))
         for layer in layers:
-            tables[layer] = _merge_top_k(tables[layer], first, outputs[layer], k)
+            tables[layer] = merge_top_k(tables[layer],
+                                        batch_top_k(outputs[layer], numbers, k), k)
         del outputs                 # before the next batch's pass allocates its own
         end = first + len(batch)
         if keep_images:     # the images the tables name now, and no others
@@ -308,14 +343,15 @@ def rank_top_k(net, images, layers, k: int = TOP_K, batch_size: int = TOP_K_BATC
                     kept[i] = batch[i - first].copy()
         n_seen = end
         if on_batch is not None:
-            on_batch(_tables(tables, n_seen, shape, dtype, kept if keep_images else None))
+            on_batch(top_k_tables(tables, n_seen, shape, dtype,
+                                  kept if keep_images else None))
     if n_seen < k:
         raise ValueError(f"k must be in [1, {n_seen}] (one activation per image, and "
                          f"there are {n_seen} images), got {k}")
-    return _tables(tables, n_seen, shape, dtype, kept if keep_images else None)
+    return top_k_tables(tables, n_seen, shape, dtype, kept if keep_images else None)
 
 
-def _tables(running, n_seen, shape, dtype, kept):
+def top_k_tables(running, n_seen, shape, dtype, kept):
     """The running tables ``{layer: (values, indices, positions)}`` (ranks × C) as
     ``TopKTable``s (C × ranks), with the images they name when ``kept`` is not None."""
     result = {}
@@ -329,7 +365,7 @@ def _tables(running, n_seen, shape, dtype, kept):
     return result
 
 
-def _resumed(resume, layers, k, keep_images):
+def resume_state(resume, layers, k, keep_images):
     """The running state ``(tables, kept images, images seen, (C, H, W), dtype)`` to start
     a pass from: empty, or ``resume``'s tables, checked against this call."""
     if resume is None:
