@@ -245,3 +245,19 @@ def test_family_maps_are_the_library_maps(shipped):
     assert titles[0] == "input" and titles[1:] == [
         name if name != "gradient" else "gradient\n∂z/∂x" for name in maps]
     plots.pyplot().close(fig)
+
+
+def test_a_coarse_map_covers_its_image():
+    rng = np.random.default_rng(0)
+    image, cam = rng.random((3, 32, 32)), rng.random((7, 7))
+    fig = plots.attribution_figure(image, cam, "Grad-CAM\nline two", "grad_cam")
+    shown = fig.axes[1].images
+    assert len(shown) == 2 and shown[1].get_extent() == [-0.5, 31.5, 31.5, -0.5]
+    assert shown[1].get_clim() == (0, cam.max())
+    assert len(fig.axes) == 3                       # the colour bar of the coarse map
+    signed = plots.attribution_figure(image, rng.standard_normal((3, 32, 32)), "map")
+    assert len(signed.axes) == 2 and len(signed.axes[1].images) == 1
+    with pytest.raises(ValueError, match=r"amap must be a pixel-space map \(C, H, W\)"):
+        plots.draw_attribution(fig.axes[1], image, np.zeros(5))
+    plots.pyplot().close(fig)
+    plots.pyplot().close(signed)

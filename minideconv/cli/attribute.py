@@ -95,7 +95,6 @@ def check_flags(args):
 def _check_method(net, shapes, shape, args):
     """The network must give class logits and the method be installed; returns the number
     of classes and the options ``attribution_map`` passes on."""
-    from ..attribution.grad_cam import spatial_layer
     if args.method not in available_methods():
         raise checks.RunError(f"--method: {args.method} needs the module "
                               f"minideconv.attribution.lrp, which this installation lacks; "
@@ -113,18 +112,24 @@ def _check_method(net, shapes, shape, args):
             checks.check_memory(checks.traced_bytes(shapes, shape, count,
                                                     net.dtype().itemsize), flag, count)
     if args.method in METHOD_FLAGS["--grad-cam-layer"][1]:
-        from ..attribution import last_spatial_layer
-        given = options.pop("grad_cam_layer", None)
-        if given is not None:
-            options["given_layer"] = True
-        try:
-            options["layer"] = last_spatial_layer(net, shape) if given is None else \
-                spatial_layer(net, checks.layer_index(net, given, "--grad-cam-layer"), shape)
-        except ValueError as err:
-            flag = "--grad-cam-layer" if given is not None else "--model"
-            raise (checks.UsageError if given is not None else checks.RunError)(
-                f"{flag}: {err}") from None
+        options["layer"] = _grad_cam_layer(net, shape, options.pop("grad_cam_layer", None))
     return logits[0], options
+
+
+def _grad_cam_layer(net, shape, given):
+    """Grad-CAM's layer: ``--grad-cam-layer``'s, checked, or the last spatial one."""
+    from ..attribution import last_spatial_layer
+    from ..attribution.grad_cam import spatial_layer
+    if given is None:
+        try:
+            return last_spatial_layer(net, shape)
+        except ValueError as err:
+            raise checks.RunError(f"--model: {err}") from None
+    index = checks.layer_index(net, given, "--grad-cam-layer")
+    try:
+        return spatial_layer(net, index, shape)
+    except ValueError as err:
+        raise checks.UsageError(f"--grad-cam-layer: {err}") from None
 
 
 def _check_target(target, classes):
@@ -145,7 +150,6 @@ def attribution_map(net, image, name, target, options=None):
     options = dict(options or {})
     if name in ("grad_cam", "guided_grad_cam"):
         layer = options.pop("layer", None)
-        options.pop("given_layer", None)
         if layer is None:
             layer = attribution.last_spatial_layer(net, image.shape)
         return getattr(attribution, name)(net, image, layer, target)
@@ -154,12 +158,12 @@ def attribution_map(net, image, name, target, options=None):
     return getattr(attribution, name)(net, image, target, **options)
 
 
-def _settings(net, options):
+def _settings(net, options, layer_given):
     """'; 20 steps' — what the flags changed, for the printed line."""
     words = {"steps": "{} steps", "samples": "{} samples", "sigma": "σ = {:g}",
              "seed": "seed {}"}
     parts = [text.format(options[key]) for key, text in words.items() if key in options]
-    if "given_layer" in options:
+    if layer_given:
         parts.append(f"pooled at {net.describe(options['layer'])} instead "
                      f"(--grad-cam-layer)")
     elif "layer" in options:
@@ -189,7 +193,8 @@ def cmd_attribute(args):
     named = f" ({CLASSES[target]!r})" if args.model is None else ""
     which = "the predicted class" if target == predicted else \
         f"predicted {predicted}" + (f" ({CLASSES[predicted]!r})" if named else "")
-    method = f"{attribution.describe(args.method)}{_settings(net, options)}"
+    settings = _settings(net, options, args.grad_cam_layer is not None)
+    method = f"{attribution.describe(args.method)}{settings}"
     aimed = f"target class {target}{named}, {which}"
     shown = f"; normalised ({normalize}) for the network" if mean is not None else ""
     fig = plots.attribution_figure(denormalize(image, mean, std), amap,
