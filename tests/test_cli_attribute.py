@@ -261,3 +261,16 @@ def test_a_coarse_map_covers_its_image():
         plots.draw_attribution(fig.axes[1], image, np.zeros(5))
     plots.pyplot().close(fig)
     plots.pyplot().close(signed)
+
+
+def test_the_family_leaves_out_a_method_that_refuses_the_network(shipped, monkeypatch):
+    net, image, predicted = shipped
+
+    def refuse(net, images, targets):
+        raise ValueError("no rule for this layer")
+    monkeypatch.setitem(attribution.METHODS, "occlusion", refuse)
+    lines = []
+    maps = cli_demo.family_maps(net, image, predicted, log=lines.append)
+    assert "occlusion" not in maps and "gradient" in maps
+    assert lines == ["note: occlusion is left out of the family figure: no rule for this "
+                     "layer"]

@@ -158,7 +158,7 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     save(fig, "layer1_filters.png", "first-layer filters")
 
     # the family that followed the deconvnet, every method on the same image and class
-    maps = family_maps(net, image, target)
+    maps = family_maps(net, image, target, log)
     fig = plots.family_figure(
         image, maps, f"The attribution family on test image {index}: each method's map of "
                      f"the logit of {CLASSES[target]!r} (class {target})",
@@ -167,11 +167,19 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     return written
 
 
-def family_maps(net, image, target):
+def family_maps(net, image, target, log=print):
     """Every available method of ``attribution.METHODS`` on one image (C, H, W), for one
-    class: name → map, in the order of ``METHODS``."""
+    class: name → map, in the order of ``METHODS``.  A method that refuses the network
+    (LRP a layer it has no rule for, Grad-CAM a network without feature maps) is left
+    out, with a ``note:`` saying why."""
     from ..attribution import compute
-    return {name: compute(name, net, image, target) for name in available_methods()}
+    maps = {}
+    for name in available_methods():
+        try:
+            maps[name] = compute(name, net, image, target)
+        except (ValueError, TypeError) as err:
+            log(f"note: {name} is left out of the family figure: {err}")
+    return maps
 
 
 def _check_demo_network(net, shapes, features):
