@@ -47,7 +47,7 @@ def test_demo_writes_figures(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     names = {"block1_top9.png", "block2_top9.png", "block3_top9.png",
-             "rules_compared.png", "occlusion.png", "layer1_filters.png"}
+             "rules_compared.png", "occlusion.png", "layer1_filters.png", "family.png"}
     assert {p.name for p in out.iterdir()} == names
     for name in names:
         path = out / name

@@ -23,7 +23,7 @@ from minideconv.cli import outputs as cli_outputs  # noqa: E402
 from minideconv import (cli, data, nn, plots,  # noqa: E402
                         train, visualize)
 
-from support.cli import main_status  # noqa: E402
+from support.cli import assert_one_error_line, main_status  # noqa: E402
 
 CASES = [
     # (args, exit code, flag, a substring of the error line); {tmp} is a folder of bad
@@ -240,16 +240,6 @@ def _with_defaults(args):
     given = {a.split("=")[0] for a in args}
     return args + [v for flag, value in DEFAULTS.get(args[0], {}).items()
                    if flag not in given for v in (flag, value)]
-
-
-def assert_one_error_line(err, command, flag, text):
-    """One line, argparse's errors (``argument --flag: ...``) and ours alike."""
-    lines = err.splitlines()
-    assert "Traceback" not in err
-    assert len(lines) == 1, err
-    (last,) = lines
-    assert last.startswith(f"minideconv {command}: error: "), last
-    assert flag in last and text in last, last
 
 
 @pytest.mark.parametrize("args, code, flag, text", CASES,

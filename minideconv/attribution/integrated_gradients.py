@@ -81,7 +81,9 @@ def integrated_gradients(net, x, target, baseline=None, steps: int = 50,
     alphas = alphas.astype(images.dtype).reshape((-1,) + (1,) * step.ndim)
 
     def points_after_prefix(samples):
-        return start[None] + alphas[samples] * step[None]
+        points = alphas[samples] * step[None]
+        points += start[None]            # in place: one array of S·N points, not two
+        return points
 
     total = weighted_gradient_sum(split, images, targets, weights, points_after_prefix,
                                   batch_size)

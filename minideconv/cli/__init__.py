@@ -8,6 +8,8 @@ line on stderr and an exit status.
                      errors and exit statuses (``explain``, ``EXIT_STATUS``)
 ``demo``             ``minideconv demo``: Zeiler & Fergus-style figures for the shipped network
 ``project``          ``minideconv project``: one activation back to pixel space, as a figure
+``attribute``        ``minideconv project --method``: a class logit explained by a method
+                     of the attribution family, as a figure
 ``train``            ``minideconv train``: train the shipped network from scratch
 ``figure2``          ``minideconv figure2``: Figure 2 on a folder of your own images, its
                      batches chosen from a memory budget

@@ -60,6 +60,22 @@ def integer(low=None, high=None, why=""):
     return parse
 
 
+def real(low=0.0):
+    """An argparse ``type=``: a finite number >= low."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (low <= value < float("inf")):       # nan and inf fail too
+            raise argparse.ArgumentTypeError(f"must be a finite number >= {low:g}, got "
+                                             f"{text!r}")
+        return value
+
+    parse.__name__ = "real"
+    return parse
+
+
 #: ``memory_size``: a number, then K, M, G or T (powers of 1024; "MiB" and "MB" alike)
 MEMORY_AMOUNT = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
 
@@ -275,10 +291,11 @@ def layer_indices(net, values):
     return found
 
 
-def layer_index(net, text):
-    """``--layer``'s ``text``, a name of ``net.names`` or ``net.aliases`` or an integer,
-    as ``net.index`` takes it (its ValueError, "layer must be …", becomes "--layer: must
-    be …"); a name wins over an index ("0" names a nested Sequential, not layer 0)."""
+def layer_index(net, text, flag="--layer"):
+    """``--layer``'s ``text`` (or that of another ``flag`` naming a layer), a name of
+    ``net.names`` or ``net.aliases`` or an integer, as ``net.index`` takes it (its
+    ValueError, "layer must be …", becomes "--layer: must be …"); a name wins over an
+    index ("0" names a nested Sequential, not layer 0)."""
     layer = text
     if text not in net.names and text not in net.aliases:
         try:
@@ -288,7 +305,7 @@ def layer_index(net, text):
     try:
         return net.index(layer)
     except ValueError as err:
-        raise UsageError(f"--layer: {str(err).removeprefix('layer ')}") from None
+        raise UsageError(f"{flag}: {str(err).removeprefix('layer ')}") from None
 
 
 def channel_index(net, shapes, layer, channel):

@@ -2,7 +2,8 @@
 
 ``demo`` writes them — per conv block (``block_outputs``, ``describe_block``) the top-9
 grid of its strongest features, then one image's strongest activation under the three
-ReLU rules, an occlusion map and the first-layer filters; ``cmd_demo`` checks every flag
+ReLU rules, an occlusion map, the first-layer filters and every method of the attribution
+family on that image (``family_maps``); ``cmd_demo`` checks every flag
 and the network first.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from . import checks, outputs
 from .. import rules
+from .attribute import available_methods
 from .figure2 import TOP_K, strongest_channels
 from .project import layer_name
 
@@ -85,6 +87,7 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
     from tqdm.auto import tqdm
 
     from .. import plots
+    from ..attribution import describe
     from ..data import CLASSES, load_dataset
     from ..compile import warm_up
     from ..visualize import (occlusion_map, project, project_top_k, rank_top_k, score,
@@ -153,7 +156,30 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
         first.weight, f"The {c_out} first-layer filters (net.layers[0], {kh}×{kw}×{c_in}),\n"
                       "each symmetric about 0 (grey = 0)")
     save(fig, "layer1_filters.png", "first-layer filters")
+
+    # the family that followed the deconvnet, every method on the same image and class
+    maps = family_maps(net, image, target, log)
+    fig = plots.family_figure(
+        image, maps, f"The attribution family on test image {index}: each method's map of "
+                     f"the logit of {CLASSES[target]!r} (class {target})",
+        notes={name: describe(name) for name in maps})
+    save(fig, "family.png", "the attribution family")
     return written
+
+
+def family_maps(net, image, target, log=print):
+    """Every available method of ``attribution.METHODS`` on one image (C, H, W), for one
+    class: name → map, in the order of ``METHODS``.  A method that refuses the network
+    (LRP a layer it has no rule for, Grad-CAM a network without feature maps) is left
+    out, with a ``note:`` saying why."""
+    from ..attribution import compute
+    maps = {}
+    for name in available_methods():
+        try:
+            maps[name] = compute(name, net, image, target)
+        except (ValueError, TypeError) as err:
+            log(f"note: {name} is left out of the family figure: {err}")
+    return maps
 
 
 def _check_demo_network(net, shapes, features):
@@ -199,8 +225,8 @@ def add_parser(sub, **common):
     test_size = SPLITS["test"][1]
     description = checks.paragraph(
         "Top-9 patches and deconvnet projections per conv block, the three ReLU"
-        " rules compared, an occlusion map and the first-layer filters, as PNG "
-        "files in --out.")
+        " rules compared, an occlusion map, the first-layer filters and the"
+        " attribution family's maps of one image, as PNG files in --out.")
     p = sub.add_parser("demo", help="write Zeiler & Fergus-style figures for the shipped "
                                     "network",
                        description=description, **common)

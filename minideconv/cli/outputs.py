@@ -54,6 +54,12 @@ def output_file(path, flag, suffixes, default_suffix, ignore_case=False):
     return path
 
 
+def figure_suffixes():
+    """The suffixes matplotlib can write a figure to ('.png', '.pdf', …)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    return {"." + name for name in FigureCanvasBase.get_supported_filetypes()}
+
+
 def _plausible_path(path, flag, wanted):
     """Not empty, and no name longer than the file system allows: refused before any work."""
     if not path:

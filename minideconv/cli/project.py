@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import rules
-from . import checks, inputs, outputs
+from . import attribute, checks, inputs, outputs
 
 
 def layer_name(net, i):
@@ -36,13 +36,13 @@ def zero_projection_note(net, layer, channel, value, where, chosen):
             f"{value:.3g} reaches the image under this rule")
 
 
-def _figure_suffixes():
-    from matplotlib.backend_bases import FigureCanvasBase
-    return {"." + name for name in FigureCanvasBase.get_supported_filetypes()}
-
-
 def cmd_project(args):
-    """``minideconv project``: check every flag, project, save the figure."""
+    """``minideconv project``: check every flag, project, save the figure (with
+    ``--method``: ``attribute.cmd_attribute``, a class logit explained)."""
+    attribute.check_flags(args)
+    if args.method is not None:
+        return attribute.cmd_attribute(args)
+    rule = args.rule or "deconvnet"
     from .. import plots
     from ..visualize import check_channel, project, strongest
 
@@ -57,10 +57,10 @@ def cmd_project(args):
     layer = layers[0]
     checks.channel_index(net, shapes, layer, args.channel)
     checks.position_in(net, shapes, layer, args.position)
-    out = outputs.output_file(args.out, "--out", _figure_suffixes(), ".png",
+    out = outputs.output_file(args.out, "--out", outputs.figure_suffixes(), ".png",
                              ignore_case=True)
 
-    projection = project(net, image, layer, args.channel, args.position, rule=args.rule)
+    projection = project(net, image, layer, args.channel, args.position, rule=rule)
     activation = net.trace(image[None], upto=layer).outputs[layer]
     channel = check_channel(activation.shape[1:], args.channel, net.describe(layer))
     if args.position is None:
@@ -75,7 +75,7 @@ def cmd_project(args):
     shown = f"; normalised ({normalize}) for the network" if mean is not None else ""
     fig = plots.projection_figure(
         denormalize(image, mean, std), projection,
-        f"{args.rule} projection: layer {layer} ({layer_name(net, layer)}), "
+        f"{rule} projection: layer {layer} ({layer_name(net, layer)}), "
         f"feature {channel}, {where}\n"
         f"activation {value:.3g}; image {args.image}{shown}", window=window)
     path = plots.save(fig, out)
@@ -93,7 +93,9 @@ def add_parser(sub, **common):
     description = checks.paragraph(
         "Project the strongest activation (or the one at --position) of feature"
         " --channel at the output of net.layers[--layer] back to the image, and"
-        " save a figure.")
+        " save a figure; or, with --method, explain a class logit by a method of the"
+        " attribution family (gradient, integrated gradients, SmoothGrad, Grad-CAM,"
+        " LRP, ...).")
     p = sub.add_parser("project", help="project one activation back to pixel space",
                        description=description, **common)
     p.add_argument("--image", required=True,
@@ -105,22 +107,25 @@ def add_parser(sub, **common):
                         f"1 channel, RGB for 3, upright by its EXIF tag, transparency over "
                         f"mid-grey, the shorter side scaled to --resize and the centre "
                         f"cropped")
-    p.add_argument("--layer", required=True, metavar="L",
-                   help="a layer name (net.names, net.aliases) or an index into "
+    p.add_argument("--layer", metavar="L",
+                   help="(the unit projection; required without --method) a layer name "
+                        "(net.names, net.aliases) or an index into "
                         "net.layers, in [-n, n) for n layers (10 for the shipped network); "
                         "negative counts from the end")
-    p.add_argument("--channel", type=checks.integer(0), required=True, metavar="C",
-                   help="feature map of that layer, in [0, its channels)")
+    p.add_argument("--channel", type=checks.integer(0), metavar="C",
+                   help="(required without --method) feature map of that layer, in [0, "
+                        "its channels)")
     p.add_argument("--position", type=checks.position, default=None, metavar="H,W",
                    help="unit position in the feature map, each in [0, its size) "
                         "(default: its maximum)")
-    p.add_argument("--rule", choices=rules.NAMES, default="deconvnet",
+    p.add_argument("--rule", choices=rules.NAMES, default=None,
                    help="ReLU backward rule (default deconvnet)")
     p.add_argument("--out", required=True,
                    help="the figure file, created with its folder: '.png' is added when "
                         "the name has no suffix; .pdf, .svg, .jpg … choose another "
                         "format; an existing folder, and a name that is only a suffix "
                         "('.png'), are refused. The path written is printed")
+    attribute.add_flags(p)
     inputs.add_flags(p, normalized="the image, a dataset image too (the figure shows it "
                                    "as read)", resized="an image file or a sample name")
     p.set_defaults(func=cmd_project)

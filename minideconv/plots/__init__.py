@@ -6,6 +6,8 @@ headless with ``MPLBACKEND=Agg``).
   colour bar for one-channel maps), ``colorbar``, ``draw_window_box`` and ``save``;
 * ``figures``: the command line's figures (the top-9 grid, the three rules, a
   projection, occlusion, the first-layer filters);
+* ``family_figures``: the attribution family's maps (``minideconv.attribution``): one
+  map beside its image, every method on one image;
 * ``sanity_figures``: randomization cascades and switch swaps
   (``minideconv.visualize.sanity``), and the cascade of any attribution method
   (``minideconv.attribution.cascade``);
@@ -17,7 +19,7 @@ headless with ``MPLBACKEND=Agg``).
 Everything public is importable from ``minideconv.plots`` directly.
 """
 
-from . import inversion_figures, sanity_figures
+from . import family_figures, inversion_figures, sanity_figures
 from .figures import (compare_rules, feature_grid, filters_figure, mosaic, occlusion_figure,
                       projection_figure, rule_note)
 from .lessons import (LESSON_STYLE, annotate_values, bars, dense, image, image_row, matrix,
@@ -42,7 +44,8 @@ __all__ = [
     "annotate_values", "matrix", "image", "image_row", "spectrum", "singular_values",
     "bars", "signed_rgb_colorbar", "top_patches_figure",
 ]
-from .inversion_figures import *  # noqa: E402,F401,F403  (the names of its __all__)
+from .family_figures import *  # noqa: E402,F401,F403  (the names of its __all__)
+from .inversion_figures import *  # noqa: E402,F401,F403
 from .sanity_figures import *  # noqa: E402,F401,F403
 
-__all__ += sanity_figures.__all__ + inversion_figures.__all__
+__all__ += sanity_figures.__all__ + inversion_figures.__all__ + family_figures.__all__
