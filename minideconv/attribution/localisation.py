@@ -33,7 +33,7 @@ quantus==0.6.0`` and ``pip install pandas opencv-python-headless scikit-learn`` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Mapping, Optional
+from typing import Callable, Dict, Mapping
 
 import numpy as np
 
