@@ -194,24 +194,6 @@ def test_bad_values_meet_one_line(flags, code, flag, text, bad_models, no_work, 
     assert not (tmp_path / "map.png").exists()
 
 
-def test_lrp_without_its_module(monkeypatch, no_work, tmp_path, capsys):
-    monkeypatch.setattr(cli_attribute, "available_methods",
-                        lambda: ("gradient", "grad_cam"))
-    status = main_status(["project", "--image", IMAGE, "--method", "lrp", "--out",
-                          str(tmp_path / "map.png")])
-    assert status == 1
-    assert_one_error_line(capsys.readouterr().err, "project", "--method",
-                          "lrp needs the module minideconv.attribution.lrp")
-
-
-def test_available_methods_follow_the_lrp_module():
-    from importlib.util import find_spec
-    names = cli_attribute.available_methods()
-    has_lrp = find_spec("minideconv.attribution.lrp") is not None
-    assert ("lrp" in names) == has_lrp and ("lrp_alpha_beta" in names) == has_lrp
-    assert set(attribution.METHODS) - set(names) <= {"lrp", "lrp_alpha_beta"}
-
-
 def test_help_lists_the_methods_and_short_forms(capsys):
     assert main_status(["project", "--help"]) == 0
     printed = " ".join(capsys.readouterr().out.split())
@@ -230,14 +212,14 @@ def test_demo_draws_the_family(tmp_path):
     assert family.stat().st_size > 20000
     import matplotlib.image
     height, width = matplotlib.image.imread(family).shape[:2]
-    panels = 1 + len(cli_attribute.available_methods())
+    panels = 1 + len(attribution.METHODS)
     assert (height, width) > (900, 900) and panels >= 10
 
 
 def test_family_maps_are_the_library_maps(shipped):
     net, image, predicted = shipped
     maps = cli_demo.family_maps(net, image, predicted)
-    assert list(maps) == list(cli_attribute.available_methods())
+    assert list(maps) == list(attribution.METHODS)
     for name in ("gradient", "grad_cam", "smoothgrad"):
         assert np.array_equal(maps[name], attribution.compute(name, net, image, predicted))
     fig = plots.family_figure(image, maps, "the family", notes={"gradient": "∂z/∂x"})

@@ -14,11 +14,9 @@ the method's own function where a flag (``--steps``, ``--samples``, ``--sigma``,
 from __future__ import annotations
 
 import argparse
-from importlib.util import find_spec
-
 from . import checks, inputs, outputs
 
-__all__ = ["ALIASES", "METHOD_FLAGS", "UNIT_FLAGS", "method_name", "available_methods",
+__all__ = ["ALIASES", "METHOD_FLAGS", "UNIT_FLAGS", "method_name", "method_names",
            "check_flags", "attribution_map", "cmd_attribute", "add_flags"]
 
 #: short forms of the method names
@@ -54,11 +52,9 @@ def method_name(text):
     return key
 
 
-def available_methods():
-    """The names of ``attribution.METHODS`` this installation can run: LRP's needs the
-    module ``minideconv.attribution.lrp``."""
-    has_lrp = find_spec("minideconv.attribution.lrp") is not None
-    return tuple(name for name in _names() if has_lrp or not name.startswith("lrp"))
+def method_names():
+    """The names of ``attribution.METHODS``, in its order."""
+    return _names()
 
 
 def _given(args, names):
@@ -93,12 +89,8 @@ def check_flags(args):
 
 
 def _check_method(net, shapes, shape, args):
-    """The network must give class logits and the method be installed; returns the number
-    of classes and the options ``attribution_map`` passes on."""
-    if args.method not in available_methods():
-        raise checks.RunError(f"--method: {args.method} needs the module "
-                              f"minideconv.attribution.lrp, which this installation lacks; "
-                              f"give one of {', '.join(available_methods())}")
+    """The network must give class logits; returns the number of classes and the options
+    ``attribution_map`` passes on."""
     logits = shapes[net.output_layer()]
     if len(logits) != 1:
         raise checks.RunError(f"--model: --method explains a class logit, but the "

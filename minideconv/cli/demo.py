@@ -15,7 +15,7 @@ import numpy as np
 
 from . import checks, outputs
 from .. import rules
-from .attribute import available_methods
+from .attribute import method_names
 from .figure2 import TOP_K, strongest_channels
 from .project import layer_name
 
@@ -168,13 +168,13 @@ def demo(out, n_images=1000, features=6, model=None, progress=True, log=print):
 
 
 def family_maps(net, image, target, log=print):
-    """Every available method of ``attribution.METHODS`` on one image (C, H, W), for one
+    """Every method of ``attribution.METHODS`` on one image (C, H, W), for one
     class: name → map, in the order of ``METHODS``.  A method that refuses the network
     (LRP a layer it has no rule for, Grad-CAM a network without feature maps) is left
     out, with a ``note:`` saying why."""
     from ..attribution import compute
     maps = {}
-    for name in available_methods():
+    for name in method_names():
         try:
             maps[name] = compute(name, net, image, target)
         except (ValueError, TypeError) as err:
