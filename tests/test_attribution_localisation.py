@@ -271,10 +271,26 @@ def test_table_on_the_shipped_network_beats_random():
 
 # --------------------------------------------------------------------------- Quantus
 
+def import_quantus():
+    """Quantus, skipping the test without it.  ``import quantus`` imports zennit when
+    zennit is installed, and zennit's ``__init__`` imports torchvision, which may be
+    absent: zennit is then imported first with its stand-in
+    (``support.zennit_reference.import_zennit``)."""
+    from importlib.util import find_spec
+    if find_spec("quantus") is None:
+        pytest.skip("quantus is not installed (pip install --no-deps quantus==0.6.0, "
+                    "then pandas and opencv-python-headless)")
+    if find_spec("zennit") is not None:
+        from tests.support.zennit_reference import import_zennit
+        import_zennit()
+    import quantus
+    return quantus
+
+
 def test_same_numbers_as_quantus():
     """Quantus 0.6.0's PointingGame and RelevanceMassAccuracy on the same heatmaps and
     masks (maps without ties: Quantus hits when any tied maximum is on the mask)."""
-    quantus = pytest.importorskip("quantus")
+    quantus = import_quantus()
     rng = np.random.default_rng(6)
     _, _, masks = data.load_dataset("test", 30, masks=True)
     heat = rng.random((30, 32, 32)) * (1 + 3 * masks)       # more mass on the objects
