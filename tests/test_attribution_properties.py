@@ -91,6 +91,20 @@ def affine_net(rng):
                          input_shape=(3, 9, 9))
 
 
+def test_a_baseline_is_a_number_an_image_or_one_per_image(shipped, images):
+    base = np.full(images.shape[1:], 0.25)          # exact in float32 too
+    one_per_image = np.broadcast_to(base, images.shape).copy()
+    expected = A.integrated_gradients(shipped, images, 2, baseline=one_per_image, steps=6)
+    for baseline in (base, 0.25, np.float32(0.25)):
+        np.testing.assert_allclose(
+            A.integrated_gradients(shipped, images, 2, baseline=baseline, steps=6),
+            expected, rtol=1e-12, atol=1e-15)
+    single = A.integrated_gradients(shipped, images[1], 2, baseline=base, steps=6)
+    np.testing.assert_allclose(single, expected[1], rtol=1e-12, atol=1e-15)
+    with pytest.raises(TypeError, match="baseline must be None, a number or an array"):
+        A.integrated_gradients(shipped, images, 2, baseline=True)
+
+
 def test_integrated_gradients_are_exact_for_an_affine_network():
     rng = np.random.default_rng(2)
     net = affine_net(rng)

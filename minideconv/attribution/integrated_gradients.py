@@ -96,7 +96,8 @@ def _baseline(baseline, images):
     of one image's shape."""
     if baseline is None:
         return np.zeros_like(images)
-    if checks.is_int(baseline) or isinstance(baseline, float):
+    if isinstance(baseline, (int, float, np.integer, np.floating)) and \
+            not isinstance(baseline, bool):          # a number: every pixel's value
         return np.full_like(images, float(baseline))
     if not isinstance(baseline, np.ndarray):
         raise TypeError(f"baseline must be None, a number or an array, got "
