@@ -1,4 +1,5 @@
-"""The 3×3 convolutions of VGG-16 and ResNet-18 at 224×224, one image, beside PyTorch:
+"""The 3×3 convolutions of VGG-16 and ResNet-18 at 224×224, one image (and bench_ops.py's
+conv A, 8 images), beside PyTorch:
 minideconv's chosen route, its im2col + GEMM route, and torch, in alternating rounds.
 
     python benchmarks/bench_convolutions.py [--repeats 7] [--threads 2] [--dtype float32]
@@ -20,8 +21,10 @@ import numpy as np
 import minideconv as md
 from bench_ops import time_side_by_side
 
-#: (label, C_in, C_out, H = W, stride): each distinct 3×3 convolution of the two networks.
+#: (label, C_in, C_out, H = W, stride[, images]): each distinct 3×3 convolution of the two
+#: networks (one image), and bench_ops.py's conv A.
 LAYERS = [
+    ("bench_ops A 8x", 64, 64, 56, 1, 8),
     ("VGG-16 conv1_1", 3, 64, 224, 1), ("VGG-16 conv1_2", 64, 64, 224, 1),
     ("VGG-16 conv2_1", 64, 128, 112, 1), ("VGG-16 conv2_2", 128, 128, 112, 1),
     ("VGG-16 conv3_1", 128, 256, 56, 1), ("VGG-16 conv3_2", 256, 256, 56, 1),
@@ -86,11 +89,11 @@ def main(argv=None):
     print(f"{'layer':34s} {'route':9s} {'ours ms':>8s} {'im2col ms':>9s} {'torch ms':>8s} "
           f"{'torch/ours':>10s} {'torch/im2col':>12s}")
     rows = []
-    for label, c_in, c_out, size, stride in LAYERS:
+    for label, c_in, c_out, size, stride, *images in LAYERS:
         name = f"{label} {c_in}→{c_out} {size}²/{stride}"
         if args.only not in name:
             continue
-        x = rng.standard_normal((1, c_in, size, size)).astype(args.dtype)
+        x = rng.standard_normal((*(images or [1]), c_in, size, size)).astype(args.dtype)
         w = rng.standard_normal((c_out, c_in, 3, 3)).astype(args.dtype)
         y = md.conv2d(x, w, stride=stride, padding=1)
         tx, tw, ty = (torch.from_numpy(a) for a in (x, w, y))

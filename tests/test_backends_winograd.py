@@ -114,6 +114,9 @@ def test_applies_only_to_the_convolutions_it_computes_and_is_faster_on():
     assert not applies((1, 32, 20, 20), groups=2)
     assert not applies((1, 8, 20, 20))                    # too few input channels
     assert not applies((1, 32, 20, 20), c_out=8)          # too few output channels
+    assert applies((1, 16, 20, 20), c_out=32)             # twice as many out as in
+    assert not applies((1, 16, 20, 20), c_out=33)         # more, from a narrow input
+    assert applies((1, 32, 20, 20), c_out=128)            # a wide input: any
     assert not applies((1, 32, 18, 18))                   # 81 tiles
     assert applies((2, 32, 14, 14))                       # 98 tiles, in two images
 
@@ -161,13 +164,16 @@ def test_conv2d_and_its_transpose_through_the_route(monkeypatch, padding, paddin
     assert rel_err(back, expected) <= 1e-12
 
 
-def test_the_transpose_takes_the_convolution_route_when_it_runs_as_winograd(monkeypatch):
-    """64 → 64 channels: both routes unfold as many columns; with Winograd the
-    convolution is taken, without it GEMM + col2im (one image's columns are below
-    ``CHUNK_BYTES``)."""
-    weight = np.ones((64, 64, 3, 3), dtype=np.float32)
-    geom = geometry.conv_transpose2d_geometry((8, 64, 16, 16), weight, 1, 1, 0, 1, 1, None)
+@pytest.mark.parametrize("c_in, c_out, via_winograd", [(64, 64, True), (64, 128, True),
+                                                       (32, 128, False)])
+def test_the_transpose_takes_the_convolution_route_when_it_runs_as_winograd(
+        monkeypatch, c_in, c_out, via_winograd):
+    """The transpose of a c_in → c_out convolution: as the convolution (Winograd) its
+    columns are c_out/c_in times GEMM + col2im's; taken up to twice as many with
+    Winograd, never without it (one image's columns are below ``CHUNK_BYTES``)."""
+    weight = np.ones((c_out, c_in, 3, 3), dtype=np.float32)
+    geom = geometry.conv_transpose2d_geometry((8, c_out, 16, 16), weight, 1, 1, 0, 1, 1, None)
     as_conv = geometry.transpose_as_convolution(geom)
-    assert cpu.convolution_route_is_smaller(geom, as_conv, 4, 8)
+    assert cpu.convolution_route_is_smaller(geom, as_conv, 4, 8) == via_winograd
     _im2col_only(monkeypatch)
     assert not cpu.convolution_route_is_smaller(geom, as_conv, 4, 8)

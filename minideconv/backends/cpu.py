@@ -200,14 +200,16 @@ def convolution_route_is_smaller(geom, as_conv, itemsize=4, n_img=1):
     the GEMM + col2im route writes, C_in·kh·kw × H_out·W_out — or as many, when one
     image's columns exceed ``CHUNK_BYTES``: col2im then holds a whole image's columns
     per thread, while the convolution goes in bands of rows (64 → 64 channels, 3×3, at
-    224×224: 115 MB of columns per thread against 2 MB, and 1.5–2.5× as fast); or as
-    many, when the convolution of ``n_img`` images runs as Winograd's F(2×2, 3×3)
-    (``winograd.applies``), with 2.25× fewer multiplications."""
+    224×224: 115 MB of columns per thread against 2 MB, and 1.5–2.5× as fast).  Where
+    the convolution of ``n_img`` images runs as Winograd's F(2×2, 3×3)
+    (``winograd.applies``: 2.25× fewer multiplications), up to twice as many (the
+    transposes of VGG-16's 64 → 128, 128 → 256, 256 → 512 layers 1.3–1.9× as fast; at
+    four times as many, 16 → 64 on 32×32 images, half as fast)."""
     convolution = as_conv.in_channels * as_conv.out_hw[0] * as_conv.out_hw[1]
     col2im = as_conv.out_channels * geom.out_hw[0] * geom.out_hw[1]
     large = _column_bytes(geom.in_channels, geom, itemsize) > CHUNK_BYTES
-    return convolution < col2im or (convolution == col2im and (
-        large or winograd.applies(as_conv, n_img)))
+    return (convolution < col2im or (convolution == col2im and large)
+            or (convolution <= 2 * col2im and winograd.applies(as_conv, n_img)))
 
 
 def conv_transpose2d(y, weight, geom):

@@ -50,20 +50,25 @@ MIN_TILES_PER_UNIT = 256
 
 #: The least input and output channels, and the least 2×2 tiles of output in the whole
 #: batch, for which the route is taken: with fewer channels the GEMMs are too thin for
-#: BLAS to gain what the transforms cost, with fewer tiles transforming the filters is
-#: (benchmarks/README.md).
+#: BLAS to gain what the transforms cost, with fewer tiles transforming the filters is.
+#: Below WIDE_INPUT input channels the output may have at most twice as many: the GEMMs'
+#: inner dimension is C_in, and M, 16 · C_out per tile, then costs more to write and read
+#: than the multiplications save (16 → 64 channels: 0.6–0.96× im2col's speed).
+#: benchmarks/README.md has the measurements.
 MIN_CHANNELS = 16
+WIDE_INPUT = 32
 MIN_TILES = 96
 
 
 def applies(geom, n_img):
     """True for the convolutions of ``n_img`` images this route computes and is faster
     on: 3×3 kernel, stride 1, dilation 1, one group, at least MIN_CHANNELS channels in
-    and out and MIN_TILES tiles."""
+    and out, no more than twice as many out as in below WIDE_INPUT, MIN_TILES tiles."""
+    c_in, c_out = geom.in_channels, geom.out_channels
     tiles = n_img * -(-geom.out_hw[0] // 2) * -(-geom.out_hw[1] // 2)
     return (tuple(geom.kernel) == (3, 3) and tuple(geom.stride) == (1, 1)
             and tuple(geom.dilation) == (1, 1) and geom.groups == 1
-            and min(geom.in_channels, geom.out_channels) >= MIN_CHANNELS
+            and min(c_in, c_out) >= MIN_CHANNELS and (c_in >= WIDE_INPUT or c_out <= 2 * c_in)
             and tiles >= MIN_TILES)
 
 
