@@ -100,6 +100,20 @@ def test_the_transformed_kernel_is_g_g_gt():
             np.testing.assert_allclose(u[:, k, c].reshape(4, 4), expected, rtol=1e-14)
 
 
+def test_the_flipped_transform_is_that_of_the_flipped_kernel():
+    """U of ``cpu.flipped_kernel(w)``, and the convolution with it, without the copy."""
+    rng = np.random.default_rng(6)
+    weight = rng.standard_normal((20, 17, 3, 3))
+    geom = geometry.conv_transpose2d_geometry((2, 20, 9, 11), weight, 1, 1, 0, 1, 1, None)
+    as_conv = geometry.transpose_as_convolution(geom)
+    flipped = cpu.flipped_kernel(weight, geom)
+    np.testing.assert_allclose(winograd.transformed_kernel(weight, flipped=True),
+                               winograd.transformed_kernel(flipped), rtol=1e-14, atol=1e-14)
+    y = rng.standard_normal((2, 20, 9, 11))
+    assert rel_err(winograd.conv2d(y, weight, as_conv, flipped=True),
+                   reference.conv_transpose2d(y, weight, geom)) <= 1e-12
+
+
 def test_applies_only_to_the_convolutions_it_computes_and_is_faster_on():
     def applies(x_shape, c_out=32, kernel=3, n_img=None, **kwargs):
         geom = geometry.conv2d_geometry(x_shape, (c_out, x_shape[1] // kwargs.get("groups", 1),

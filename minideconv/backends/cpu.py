@@ -225,6 +225,8 @@ def conv_transpose2d(y, weight, geom):
     as_conv = geometry.transpose_as_convolution(geom)
     if as_conv is not None and convolution_route_is_smaller(geom, as_conv, y.itemsize,
                                                             y.shape[0]):
+        if winograd.applies(as_conv, y.shape[0]):  # flips the kernel in its transform
+            return winograd.conv2d(y, weight, as_conv, flipped=True)
         return conv2d(y, flipped_kernel(weight, geom), as_conv)
     n_img, g = y.shape[0], geom.groups
     n_out = geom.out_hw[0] * geom.out_hw[1]

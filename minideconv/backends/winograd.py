@@ -72,16 +72,24 @@ def applies(geom, n_img):
             and tiles >= MIN_TILES)
 
 
-def transformed_kernel(weight):
+def transformed_kernel(weight, flipped=False):
     """U[4a + b, k, c] = (G g_{k,c} Gᵀ)[a, b] = Σ_ij G[a, i] G[b, j] g_{k,c}[i, j]: the
     filters in the transformed domain, shape (16, C_out, C_in), in the weight's dtype.
 
     Every element of U is the same combination of the nine taps for all filters, so all
     of U is one product: the 16 × 9 matrix G ⊗ G (Kronecker) times the taps (9, C_out·C_in)
-    — a single BLAS call rather than a loop over filters.  G's halves are exact in binary."""
+    — a single BLAS call rather than a loop over filters.  G's halves are exact in binary.
+
+    ``flipped``: U of ``cpu.flipped_kernel(weight)``, the kernel of the convolution that
+    equals the stride-1 transpose, w'[c, k, i, j] = w[k, c, 2 − i, 2 − j]: the taps in
+    reverse order (G ⊗ G's columns reversed), C_in and C_out swapped — shape (16, C_in,
+    C_out), a view, with no flipped copy of the weight made."""
     c_out, c_in = weight.shape[:2]
     g_kron_g = np.kron(G, G).astype(weight.dtype)
-    return (g_kron_g @ weight.reshape(c_out * c_in, 9).T).reshape(16, c_out, c_in)
+    if flipped:
+        g_kron_g = g_kron_g[:, ::-1]
+    u = (g_kron_g @ weight.reshape(c_out * c_in, 9).T).reshape(16, c_out, c_in)
+    return u.transpose(0, 2, 1) if flipped else u
 
 
 # --------------------------------------------------------------------------- the transforms
@@ -175,34 +183,42 @@ def _units(n_img, tiles_h, tiles_w, bytes_per_tile_row, threads):
             for n in range(n_img) for b in range(bands)]
 
 
-def _transformed_kernel_on_threads(weight, threads):
-    """``transformed_kernel``, its output channels cut into ``threads`` shares computed
-    on ``image_threads``' threads (one BLAS thread each, as the GEMMs after it)."""
-    c_out = weight.shape[0]
-    u = np.empty((16,) + weight.shape[:2], dtype=weight.dtype)
+def _transformed_kernel_on_threads(weight, threads, flipped):
+    """``transformed_kernel``, contiguous, the weight's first axis cut into ``threads``
+    shares computed on ``image_threads``' threads (one BLAS thread each, as the GEMMs
+    after it)."""
+    c_out, c_in = weight.shape[:2]
+    u = np.empty((16, c_in, c_out) if flipped else (16, c_out, c_in), dtype=weight.dtype)
     shares = [slice(t * c_out // threads, (t + 1) * c_out // threads) for t in range(threads)]
 
     def transform(share, _):
-        u[:, share] = transformed_kernel(weight[share])
+        if flipped:
+            u[:, :, share] = transformed_kernel(weight[share], flipped=True)
+        else:
+            u[:, share] = transformed_kernel(weight[share])
 
     image_threads.run_chunks(shares, transform, lambda: None, threads)
     return u
 
 
-def conv2d(x, weight, geom):
+def conv2d(x, weight, geom, flipped=False):
     """y = W x for a convolution ``applies`` accepts, by F(2×2, 3×3): per unit of images
     or tile rows, the input transform, the 16 GEMMs M[e] = U[e] @ V[e], the output
-    transform into y."""
+    transform into y.
+
+    ``flipped``: the convolution with ``cpu.flipped_kernel(weight)``, ``weight`` being the
+    stride-1 transposed convolution's own (C_in, C_out, 3, 3) — that transpose, when
+    ``geom`` is ``geometry.transpose_as_convolution`` of it."""
     n_img, channels, height, _ = x.shape
     (h_out, w_out), (pad_top, pad_left) = geom.out_hw, geom.top_left_pads
-    c_out = weight.shape[0]
+    c_out = geom.out_channels
     tiles_h, tiles_w = -(-h_out // 2), -(-w_out // 2)
     flops_per_tile_row = 2 * 16 * c_out * channels * tiles_w
     units = _units(n_img, tiles_h, tiles_w, 16 * (channels + c_out) * tiles_w * x.itemsize,
                    image_threads.threads_for(n_img * tiles_h, flops_per_tile_row))
     threads = image_threads.threads_for(len(units),
                                         flops_per_tile_row * n_img * tiles_h / len(units))
-    u = _transformed_kernel_on_threads(weight, threads)
+    u = _transformed_kernel_on_threads(weight, threads, flipped)
     most = max((i.stop - i.start) * (r.stop - r.start) for i, r in units)  # tile rows
     most_padded = max((i.stop - i.start) * (2 * (r.stop - r.start) + 2) for i, r in units)
     y = np.empty((n_img, c_out, h_out, w_out), dtype=x.dtype)
