@@ -20,9 +20,10 @@ product — 16 of them, each (C_out × C_in) by (C_in × tiles):
     M[e] = U[e] @ V[e]  (BLAS),          Y = Aᵀ M A, tile by tile.
 
 im2col + GEMM multiplies 9 · C_out · C_in per output pixel, this 16/4 = 4: the GEMM work
-drops 2.25×, for two extra passes over memory (the transforms).  The transforms only add
-and subtract (and G halves), so the result rounds like any other order of the same sum:
-within float32 accuracy of the direct loop (tests/test_backends_winograd.py).
+drops 2.25×, for two extra passes over memory (the transforms).  The transforms only add,
+subtract and halve, so the rounding errors stay of the size of the direct sum's: within
+float32 accuracy of the direct loop (tests/test_backends_winograd.py; benchmarks/README.md
+has the errors measured).
 
 The work runs in units of whole images or bands of tile rows, each unit's V and M small
 enough to stay in cache (``UNIT_BYTES``), on ``image_threads``' threads.  ``backends.cpu``
@@ -50,7 +51,8 @@ MIN_TILES_PER_UNIT = 256
 
 #: The least input and output channels, and the least 2×2 tiles of output in the whole
 #: batch, for which the route is taken: with fewer channels the GEMMs are too thin for
-#: BLAS to gain what the transforms cost, with fewer tiles transforming the filters is.
+#: BLAS to gain what the transforms cost; with fewer tiles, transforming the filters
+#: costs more than the multiplications save.
 #: Below WIDE_INPUT input channels the output may have at most twice as many: the GEMMs'
 #: inner dimension is C_in, and M, 16 · C_out per tile, then costs more to write and read
 #: than the multiplications save (16 → 64 channels: 0.6–0.96× im2col's speed).
