@@ -99,11 +99,13 @@ def np_max_unpool2d(y, switches, out_hw):
 # --------------------------------------------------------------------------- harness
 
 
-def time_side_by_side(impls, repeats, warmup_calls=1, timed_calls=4, warmup_ms=150.0):
+def time_side_by_side(impls, repeats, warmup_calls=1, timed_calls=4, warmup_ms=150.0,
+                      statistic=statistics.median):
     """Run each callable once (compilation, caches), then ``repeats`` alternating rounds;
     per round and callable, untimed calls (at least ``warmup_calls`` of them, and until
     ``warmup_ms`` have passed), then the mean time of ``timed_calls`` calls back to back.
-    Returns the median over rounds, in ms."""
+    Returns the median over rounds (or another ``statistic`` of them, such as ``min``:
+    the fastest round), in ms."""
     for f in impls.values():
         f()
     times = {name: [] for name in impls}
@@ -118,7 +120,7 @@ def time_side_by_side(impls, repeats, warmup_calls=1, timed_calls=4, warmup_ms=1
             for _ in range(timed_calls):
                 f()
             times[name].append((time.perf_counter() - t0) / timed_calls)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    return {name: statistic(t) * 1e3 for name, t in times.items()}
 
 
 def workloads(dtype, rng):

@@ -19,7 +19,7 @@ from hypothesis import given
 import minideconv as md
 from minideconv import geometry, matrices
 from minideconv import backends
-from minideconv.backends import image_threads
+from minideconv.backends import image_threads, winograd
 
 from support.strategies import conv_cases, conv_transpose_cases
 
@@ -30,7 +30,7 @@ def _route(y, weight, kwargs, via_convolution):
     """conv_transpose2d, with the stride-1 route forced (where the relation holds)."""
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu, "convolution_route_is_smaller",
-                  lambda geom, as_conv, itemsize=4: via_convolution)
+                  lambda geom, as_conv, itemsize=4, n_img=1: via_convolution)
         return md.conv_transpose2d(y, weight, **kwargs)
 
 
@@ -85,10 +85,12 @@ def test_the_route_with_the_smaller_column_matrix_is_taken():
 
 @pytest.mark.parametrize("size, expect_convolution", [(56, False), (224, True)])
 def test_equal_columns_take_the_convolution_when_one_image_exceeds_a_chunk(
-        size, expect_convolution):
+        size, expect_convolution, monkeypatch):
     """64 → 64 channels, 3×3, padding 1: both routes unfold 576 × H·W columns; at 56×56
     (7.2 MB an image in float32) GEMM + col2im, at 224×224 (116 MB, more than
-    CHUNK_BYTES) the convolution, in bands."""
+    CHUNK_BYTES) the convolution, in bands.  (Without Winograd's route, which makes the
+    convolution win at both sizes: tests/test_backends_winograd.py.)"""
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 10**9)
     weight = np.ones((64, 64, 3, 3), np.float32)
     geom = geometry.conv_transpose2d_geometry((1, 64, size, size), weight, 1, 1, 0, 1, 1,
                                              None, "zeros")

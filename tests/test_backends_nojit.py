@@ -19,13 +19,14 @@ CHILD = textwrap.dedent(r"""
     import numpy as np
     import numba
     assert numba.config.DISABLE_JIT, "NUMBA_DISABLE_JIT was not honoured"
-    from minideconv.backends import loops, window_check
+    from minideconv.backends import loops, window_check, winograd
     from numba.core.dispatcher import Dispatcher
     from test_backends_nojit import run_every_op
 
     out = run_every_op(dict(np.load(sys.argv[1])))
     # every kernel really ran as plain Python
-    jitted = [name for module in (loops, window_check) for name, obj in vars(module).items()
+    jitted = [name for module in (loops, window_check, winograd)
+              for name, obj in vars(module).items()
               if isinstance(obj, Dispatcher)]
     assert not jitted, f"still numba dispatchers: {jitted}"
     np.savez(sys.argv[2], **out)
@@ -44,6 +45,8 @@ def _inputs():
         inp["b" + suffix] = rng.standard_normal(6).astype(dtype)
         inp["g" + suffix] = rng.standard_normal((2, 6, 4, 10)).astype(dtype)   # conv output
         inp["gp" + suffix] = rng.standard_normal((2, 4, 4, 5)).astype(dtype)   # pool output
+        inp["xw" + suffix] = rng.standard_normal((1, 16, 19, 20)).astype(dtype)  # Winograd's
+        inp["ww" + suffix] = rng.standard_normal((16, 16, 3, 3)).astype(dtype)
     return inp
 
 
@@ -60,6 +63,9 @@ def run_every_op(inp):
         out["conv_transpose2d" + suffix] = md.conv_transpose2d(
             g, w, b[:4], output_size=x.shape[-2:], **kw)
         out["conv2d_weight_grad" + suffix] = md.conv2d_weight_grad(x, g, w.shape, **kw)
+        # 3×3, stride 1, 16 channels, 100 tiles: backends.winograd's route
+        out["conv2d_winograd" + suffix] = md.conv2d(inp["xw" + suffix], inp["ww" + suffix],
+                                                    padding=1)
         out["relu" + suffix] = md.relu(x)
         for rule in md.rules.NAMES:
             out["relu_backward_" + rule + suffix] = md.relu_backward(x[:, ::-1], x, rule=rule)
@@ -99,6 +105,6 @@ def test_child_would_notice_a_jitted_kernel():
     if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
         pytest.skip("this process itself runs with NUMBA_DISABLE_JIT")
     from numba.core.dispatcher import Dispatcher
-    from minideconv.backends import loops, window_check
-    for module in (loops, window_check):
+    from minideconv.backends import loops, window_check, winograd
+    for module in (loops, window_check, winograd):
         assert any(isinstance(o, Dispatcher) for o in vars(module).values())

@@ -8,6 +8,7 @@
 ``resize_loops``    the CPU loops of upsampling (nearest, bilinear) and their transpose
 ``window_check``    the CPU loops that check switches before unpooling
 ``cpu``             the CPU backend: the loops and BLAS, scheduled
+``winograd``        3×3 stride-1 convolutions as Winograd's F(2×2, 3×3) (used by ``cpu``)
 ``image_threads``   chunks of images on worker threads (used by ``cpu``)
 ``threading_layer`` which Numba threading layer runs the loops; making TBB loadable
 ``reference``       the whole-array reference backend, NumPy or CuPy
