@@ -21,6 +21,9 @@ from minideconv.data import load_dataset, load_model       # noqa: E402
 from minideconv.interop.torch import to_torch              # noqa: E402
 from tests.support.family_networks import alexnet_like, resnet_like   # noqa: E402
 
+# Captum warns at every guided map that it hooks the ReLU modules
+pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore::UserWarning:captum")]
+
 TOLERANCE = 1e-6
 NETWORKS = {
     "shipped": lambda: load_model().astype(np.float64),
