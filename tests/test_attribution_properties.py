@@ -46,9 +46,12 @@ def test_the_gradient_matches_central_finite_differences():
 
 
 def test_per_image_targets_equal_one_call_per_image(shipped, images):
+    """The same maps, up to rounding: the convolution's route (im2col or Winograd) may
+    depend on the batch's size (``backends.winograd.applies``)."""
     batch = A.gradient(shipped, images, [3, 0, 9, 3])
     for n, target in enumerate([3, 0, 9, 3]):
-        np.testing.assert_array_equal(batch[n], A.gradient(shipped, images[n], target))
+        one = A.gradient(shipped, images[n], target)
+        np.testing.assert_allclose(batch[n], one, rtol=0, atol=1e-13 * np.abs(one).max())
 
 
 def test_the_methods_do_not_write_to_their_input(shipped, images):
